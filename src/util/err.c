@@ -1,0 +1,38 @@
+/* The one error table, shared by lp2p_strerror() and p2praft_strerror(). */
+#include "lp2p.h"
+#include "p2praft.h"
+
+const char *lp2p_strerror(int rv)
+{
+    switch (rv) {
+    case 0:
+        return "success";
+#define X(name, code, msg)                                                    \
+    case code:                                                                \
+        return msg;
+        LP2P_ERRNO_MAP(X)
+#undef X
+    default:
+        return "unknown error";
+    }
+}
+
+const char *lp2p_errname(int rv)
+{
+    switch (rv) {
+    case 0:
+        return "LP2P_OK";
+#define X(name, code, msg)                                                    \
+    case code:                                                                \
+        return "LP2P_E" #name;
+        LP2P_ERRNO_MAP(X)
+#undef X
+    default:
+        return "UNKNOWN";
+    }
+}
+
+const char *p2praft_strerror(int rv)
+{
+    return lp2p_strerror(rv);
+}
