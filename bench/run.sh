@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run every benchmark binary (build/bench/bench_*), each of which measures
+# p2praft and its baseline in the same run and prints its own table.
+# Prints the machine first, since numbers mean nothing without it.
+set -u
+cd "$(dirname "$0")/.."
+echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//')," \
+     "$(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+status=0
+for b in build/bench/bench_*; do
+    [ -x "$b" ] || continue
+    echo
+    echo "== $(basename "$b")"
+    "$b" || status=1
+done
+for s in bench/*/run.sh; do
+    [ -x "$s" ] || continue
+    echo
+    echo "== $s"
+    "$s" || status=1
+done
+exit $status
