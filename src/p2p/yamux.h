@@ -24,8 +24,8 @@
  *   sizeof(session) + hash buckets (<= 2 pointers per stream)
  *   + control queue (<= LP2P__YAMUX_CTRL_MAX + 12 bytes)
  *   + (max_inbound + max_outbound) * (sizeof(stream) + send_queue_max).
- * Released streams that still owe the peer a FIN or RST count against the
- * stream limits until that frame has been pulled.
+ * Released streams that linger (owing the peer a FIN or RST, or waiting
+ * for its FIN) count against the stream limits until they go.
  *
  * Failure: a peer that breaks the protocol (bad header, wrong SYN parity,
  * reused ID, DATA beyond the window, window overflow, DATA after FIN,
@@ -175,6 +175,15 @@ int lp2p__yamux_goaway(struct lp2p__yamux_session *s, uint32_t code);
 /* 0, or the error that failed the session. */
 int lp2p__yamux_session_error(const struct lp2p__yamux_session *s);
 
+/*
+ * Bound the life of released streams (the session has no clock). Each
+ * call marks the released streams still lingering (waiting for the peer's
+ * FIN, or for window to flush queued data); those already marked by the
+ * previous call are reset and freed once the RST is pulled. Call it from a
+ * timer, e.g. every 30 s, from outside callbacks.
+ */
+void lp2p__yamux_session_sweep(struct lp2p__yamux_session *s);
+
 /* Streams currently allocated (including released ones still lingering). */
 uint32_t lp2p__yamux_session_streams(const struct lp2p__yamux_session *s);
 
@@ -222,9 +231,10 @@ int lp2p__yamux_stream_consume(struct lp2p__yamux_stream *st, size_t n);
 /*
  * Give the handle back; it is invalid after the call. A stream closed both
  * ways (or reset) goes at once. If we half-closed, queued data and our FIN
- * are still sent (incoming data is dropped and credited), then the stream
- * goes, with an RST if the peer had not closed. Otherwise the stream is
- * reset. Call it for every stream, including refused inbound ones.
+ * are still sent, incoming data is dropped and credited, and the stream
+ * goes when the peer's FIN or RST arrives (lp2p__yamux_session_sweep()
+ * bounds that wait). Otherwise the stream is reset. Call it for every
+ * stream, including refused inbound ones.
  */
 void lp2p__yamux_stream_release(struct lp2p__yamux_stream *st);
 
