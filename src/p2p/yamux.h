@@ -99,7 +99,8 @@ enum lp2p__yamux_event_type {
     /* The peer reset `stream`; `value` is the error code of the RST frame
      * (go-yamux v5 puts one in its length). Release the stream. */
     LP2P__YAMUX_EV_RESET,
-    /* `stream`'s send queue has room again after a short write. */
+    /* `stream`'s send queue has room again (at most half full) after a
+     * short write; the queue drains as fast as the peer's window allows. */
     LP2P__YAMUX_EV_WRITABLE,
     /* The peer sent GO_AWAY with code `value`: open no more streams. */
     LP2P__YAMUX_EV_GO_AWAY,
