@@ -20,6 +20,19 @@
  * buffers no received payload; the peer cannot make the host hold more than
  * the receive window of each stream.
  *
+ * Windows: 256 KiB per stream each way at first; the peer's window is a
+ * u32 and only ever grows by its updates. Ours auto-tunes without a clock:
+ * when an update falls due (half a window consumed) and the peer had used
+ * the whole window since our last update while the host had consumed
+ * everything delivered, the window doubles, up to max_window (16 MiB) and
+ * within window_budget for the whole session. Writes go to a bounded
+ * per-stream queue; DATA frames never exceed the peer's window.
+ *
+ * Ownership: the session owns its streams; a stream handle stays valid
+ * until lp2p__yamux_stream_release() (or session free). The session has no
+ * pending requests, so lp2p__yamux_session_free() is synchronous and fires
+ * no callback.
+ *
  * Memory bound (checked by lp2p__yamux_session_mem()):
  *   sizeof(session) + hash buckets (<= 2 pointers per stream)
  *   + control queue (<= LP2P__YAMUX_CTRL_MAX + 12 bytes)

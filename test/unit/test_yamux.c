@@ -836,6 +836,41 @@ TEST(yamux, many_frames_one_feed)
     lp2p__yamux_session_free(p.s);
 }
 
+/* Each frame at the very end of a page followed by PROT_NONE: the parser
+ * never reads past what it was given, in whole or in pieces. */
+TEST(yamux, guarded_input)
+{
+    static const char *frames[] = {
+        "000100010000000100000000",
+        "00000000000000010000000568656c6c6f",
+        "00020001000000000000002a",
+        "000100040000000100000000",
+        "000300000000000000000000",
+    };
+    size_t i, cut;
+    for (cut = 1; cut <= 12; cut += 11) {
+        struct peer p;
+        ASSERT_OK(peer_init(&p, 0, NULL));
+        for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+            size_t n;
+            uint8_t *b = test__unhex(frames[i], &n);
+            size_t off;
+            for (off = 0; off < n; off += cut) {
+                size_t m = n - off < cut ? n - off : cut;
+                uint8_t *g = test__guarded(b + off, m);
+                ASSERT_OK(lp2p__yamux_feed(p.s, g, m));
+                test__guarded_free(g, m);
+            }
+            free(b);
+        }
+        ASSERT_EQ(p.opened, 1);
+        ASSERT_EQ(p.apps[0].rx_bytes, 5);
+        ASSERT(p.apps[0].got_fin);
+        ASSERT_EQ(p.goaways, 1);
+        lp2p__yamux_session_free(p.s);
+    }
+}
+
 /* Frames exactly as go-yamux and js-yamux emit them. */
 TEST(yamux, foreign_frames)
 {
