@@ -428,6 +428,23 @@ TEST(keys, vector_file_spec)
     ASSERT_ERR(lp2p_ed25519_verify(pub, (const uint8_t *)v.sign_msg,
                                    strlen(v.sign_msg) - 1, sig),
                LP2P_EBADSIG);
+    /* Signing: the private key of that vector in the peer-ids spec
+     * (peer-ids.md, "Test vectors") has this seed. The file pins it: it must
+     * give the file's public key, and then exactly the file's signature
+     * (Ed25519 signatures are deterministic). */
+    {
+        static const char seed_hex[] =
+            "7e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d";
+        struct lp2p_key key;
+        uint8_t seed[32], mine[64];
+        unhex_into(seed_hex, seed, 32);
+        ASSERT_OK(lp2p_key_from_seed(&key, seed));
+        ASSERT_MEM_EQ(key.pub, pub, 32);
+        ASSERT_OK(lp2p_key_sign(&key, (const uint8_t *)v.sign_msg,
+                                strlen(v.sign_msg), mine));
+        ASSERT_MEM_EQ(mine, sig, 64);
+        lp2p_key_wipe(&key);
+    }
     pub[0] ^= 1;
     ASSERT_ERR(lp2p_ed25519_verify(pub, (const uint8_t *)v.sign_msg,
                                    strlen(v.sign_msg), sig),
