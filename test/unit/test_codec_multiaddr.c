@@ -83,7 +83,11 @@ TEST(multiaddr, vector_file)
             char s[300];
             size_t n;
             uint8_t *raw = test__unhex(bytes, &n);
-            ASSERT_OK(lp2p_multiaddr_validate(raw, n, err, sizeof(err)));
+            {
+                uint8_t *g = test__guarded(raw, n);
+                ASSERT_OK(lp2p_multiaddr_validate(g, n, err, sizeof(err)));
+                test__guarded_free(g, n);
+            }
             ASSERT_OK(ma_from_bytes(&ma, raw, n, err));
             free(raw);
             ma_str(&ma, s, sizeof(s));
