@@ -63,16 +63,26 @@ int lp2p__base58_encode(const uint8_t *in, size_t len, char *out, size_t cap)
     return (int)(zeros + ndig);
 }
 
+/* The alphabet is 1-9, A-Z without I and O, a-z without l. */
 static int digit_of(char c)
 {
-    const char *p;
-    if (c == '\0') {
-        return -1;
+    if (c >= '1' && c <= '9') {
+        return c - '1';
     }
-    for (p = alphabet; *p != '\0'; p++) {
-        if (*p == c) {
-            return (int)(p - alphabet);
-        }
+    if (c >= 'A' && c <= 'H') {
+        return c - 'A' + 9;
+    }
+    if (c >= 'J' && c <= 'N') {
+        return c - 'J' + 17;
+    }
+    if (c >= 'P' && c <= 'Z') {
+        return c - 'P' + 22;
+    }
+    if (c >= 'a' && c <= 'k') {
+        return c - 'a' + 33;
+    }
+    if (c >= 'm' && c <= 'z') {
+        return c - 'm' + 44;
     }
     return -1;
 }
