@@ -966,7 +966,7 @@ int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
 {
     int rv;
     memset(t, 0, sizeof(*t));
-    if (!lp2p__noise_hs_done(hs)) {
+    if (!lp2p__noise_hs_done(hs) || hs->split) {
         return LP2P_ESTATE;
     }
     t->rbuf = lp2p__malloc(2 + LP2P_NOISE_MAX_MSG);
@@ -984,6 +984,7 @@ int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
         lp2p__noise_transport_close(t);
         return rv;
     }
+    hs->split = 1;
     /* The handshake's secrets are no longer needed. */
     OPENSSL_cleanse(hs->xx.ck, sizeof(hs->xx.ck));
     OPENSSL_cleanse(hs->xx.s_priv, sizeof(hs->xx.s_priv));
