@@ -965,10 +965,10 @@ int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
                          struct lp2p_noise_transport *t)
 {
     int rv;
-    memset(t, 0, sizeof(*t));
     if (!lp2p__noise_hs_done(hs) || hs->split) {
-        return LP2P_ESTATE;
+        return LP2P_ESTATE; /* `t` untouched */
     }
+    memset(t, 0, sizeof(*t));
     t->rbuf = lp2p__malloc(2 + LP2P_NOISE_MAX_MSG);
     if (t->rbuf == NULL) {
         return LP2P_ENOMEM;
