@@ -1050,12 +1050,14 @@ int lp2p__noise_transport_encrypt(struct lp2p_noise_transport *t,
 static int decrypt_frame(struct lp2p_noise_transport *t, const uint8_t *ct,
                          size_t len, struct lp2p_buf *out)
 {
+    uint8_t none[1]; /* an empty frame may meet an unallocated buffer */
     int rv = lp2p__buf_reserve(out, len - LP2P_NOISE_TAGLEN);
     if (rv != 0) {
         return rv;
     }
     rv = lp2p__noise_cipher_decrypt(&t->rx, NULL, 0, ct, len,
-                                    out->data + out->len);
+                                    out->data != NULL ? out->data + out->len
+                                                      : none);
     if (rv != 0) {
         return rv;
     }

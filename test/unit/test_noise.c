@@ -1165,3 +1165,26 @@ TEST(noise, oom_sweep_handshake)
     lp2p_key_wipe(&o.ka);
     lp2p_key_wipe(&o.kb);
 }
+
+TEST(noise, empty_transport_frame)
+{
+    /* A frame of just a tag is legal: no plaintext, nonce advances. The
+     * output buffer may still be unallocated (fuzzer find: UB on NULL). */
+    struct pair *p = ready_pair();
+    struct lp2p_buf pt;
+    uint8_t frame[18] = {0x00, 0x10};
+    lp2p__buf_init(&pt);
+    ASSERT_OK(lp2p__noise_cipher_encrypt(&p->ta.tx, NULL, 0, NULL, 0,
+                                         frame + 2));
+    ASSERT_OK(lp2p__noise_transport_decrypt(&p->tb, frame, sizeof(frame),
+                                            &pt));
+    ASSERT_EQ(pt.len, 0);
+    ASSERT_EQ_U64(p->tb.rx.n, 1);
+    /* Garbage of the same shape fails cleanly. */
+    ASSERT_ERR(lp2p__noise_transport_decrypt(&p->tb, frame, sizeof(frame),
+                                             &pt),
+               LP2P_ECRYPTO);
+    lp2p__buf_free(&pt);
+    pair_close(p);
+    free(p);
+}
