@@ -27,7 +27,6 @@ const USAGE = `usage: node peer.mjs MODE [MA] [options]
 function parseArgs (argv) {
   const opts = { mode: argv[0], ma: undefined, listen: [], expectProtocol: [], expectAgent: undefined, bytes: 1024 * MiB, count: undefined, proto: 'sink' }
   let i = 1
-  if (argv[i] !== undefined && !argv[i].startsWith('--')) opts.ma = argv[i++]
   const need = (name) => {
     if (i + 1 >= argv.length) throw new Error(`${name} needs a value`)
     return argv[++i]
@@ -41,10 +40,13 @@ function parseArgs (argv) {
       case '--bytes': opts.bytes = Number(need(a)); break
       case '--count': opts.count = Number(need(a)); break
       case '--proto': opts.proto = need(a); break
-      default: throw new Error(`unknown argument ${a}`)
+      default:
+        if (a.startsWith('-') || opts.ma !== undefined) throw new Error(`unknown argument ${a}`)
+        opts.ma = a
     }
   }
   if (!['listen', 'dial', 'bench-throughput', 'bench-rtt', 'bench-connect'].includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`)
+  if (opts.mode === 'listen' && opts.ma !== undefined) throw new Error('listen takes no positional multiaddr (use --listen)')
   if (opts.mode !== 'listen' && opts.ma === undefined) throw new Error(`${opts.mode} needs a multiaddr`)
   if (!Number.isSafeInteger(opts.bytes) || opts.bytes <= 0) throw new Error('--bytes must be a positive integer')
   if (opts.count !== undefined && (!Number.isSafeInteger(opts.count) || opts.count <= 0)) throw new Error('--count must be a positive integer')
