@@ -3,7 +3,8 @@
 # the go peer dials a go listener, and the C listener when it exists, and
 # runs bench-throughput, bench-rtt and bench-connect. Prints
 #   bench <dialer>-<listener> <metric> <value> <unit> [key=value]...
-# Sizes: BENCH_BYTES (1 GiB), BENCH_RTT_COUNT (10000), BENCH_CONNECT_COUNT (200).
+# Sizes: BENCH_BYTES (1 GiB), BENCH_RTT_COUNT (10000), BENCH_CONNECT_COUNT (200);
+# each bench runs BENCH_REPS times (3) and the median is printed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -19,6 +20,7 @@ if [ -z "$c_listen" ] && [ -x build/p2praft ] && build/p2praft --help 2>/dev/nul
 fi
 [ -n "$c_listen" ] && [ "$c_listen" != none ] && listeners+=("c|$c_listen")
 
+reps="${BENCH_REPS:-3}"
 status=0
 for l in "${listeners[@]}"; do
     IFS='|' read -r lname lcmd <<<"$l"
@@ -38,16 +40,31 @@ for l in "${listeners[@]}"; do
         status=1
         continue
     fi
-    for args in "bench-throughput --bytes ${BENCH_BYTES:-1073741824}" \
-                "bench-rtt --count ${BENCH_RTT_COUNT:-10000}" \
-                "bench-connect --count ${BENCH_CONNECT_COUNT:-200}"; do
-        # shellcheck disable=SC2086
-        if ! timeout 300 "$out/go-peer" $args "$ma" >"$out/bench.tmp" 2>"$out/bench.err"; then
-            echo "bench.sh: go-$lname $args failed: $(cat "$out/bench.err")"
-            status=1
-        fi
-        sed -n "s/^bench /bench go-$lname /p" "$out/bench.tmp"
+    : >"$out/bench.all"
+    for rep in $(seq 1 "$reps"); do
+        for args in "bench-throughput --bytes ${BENCH_BYTES:-1073741824}" \
+                    "bench-rtt --count ${BENCH_RTT_COUNT:-10000}" \
+                    "bench-connect --count ${BENCH_CONNECT_COUNT:-200}"; do
+            # shellcheck disable=SC2086
+            if ! timeout 300 "$out/go-peer" $args "$ma" >"$out/bench.tmp" 2>"$out/bench.err"; then
+                echo "bench.sh: go-$lname $args failed: $(cat "$out/bench.err")"
+                status=1
+            fi
+            grep '^bench ' "$out/bench.tmp" >>"$out/bench.all"
+        done
     done
+    # Median of each metric over the repetitions.
+    awk -v pair="go-$lname" -v reps="$reps" '
+    { if (!($2 in n)) { order[++k] = $2; unit[$2] = $4 }; v[$2, ++n[$2]] = $3 }
+    END {
+      for (i = 1; i <= k; i++) {
+        m = order[i]; c = n[m]
+        for (a = 1; a <= c; a++) s[a] = v[m, a]
+        for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
+        med = (c % 2) ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
+        printf "bench %s %s %.4g %s median_of=%d\n", pair, m, med, unit[m], c
+      }
+    }' "$out/bench.all"
     kill -TERM "$lpid" 2>/dev/null
     wait "$lpid" 2>/dev/null
 done
