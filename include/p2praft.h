@@ -320,6 +320,8 @@ P2PRAFT_API int p2praft_consensus_get_log_head(struct p2praft_consensus *c,
  * counting failed applies, and snapshots restored. Any thread. */
 P2PRAFT_API uint64_t p2praft_consensus_applied(struct p2praft_consensus *c);
 P2PRAFT_API uint64_t p2praft_consensus_restored(struct p2praft_consensus *c);
+/* Snapshots handed to raft (taken by the FSM). Any thread. */
+P2PRAFT_API uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c);
 
 /*
  * Subscribe: a new independent subscriber that is notified of every applied

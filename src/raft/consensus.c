@@ -12,6 +12,7 @@
  *
  * Entry format (version 1):
  *   u8 0x01 | u64be batch id | varint n | n x (u8 kind | varint len | bytes)
+ *   | 0..7 zero bytes (raft_uv wants entry sizes in multiples of 8)
  * kind is op, state or rollback: a rollback is explicit, never guessed from
  * a decode failure (seed issue #27). The batch id (a per-node random nonce
  * plus a counter) lets the FSM find the leader's waiting commits without
@@ -113,6 +114,7 @@ struct p2praft_consensus {
     bool inconsistent;
     uint64_t applied;
     uint64_t restored;
+    uint64_t snapshots;
     struct p2praft_sub *subs;
 
     struct commit *head, *tail;   /* all live commits */
@@ -320,8 +322,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
             }
         }
     }
-    if (p != end) {
+    /* Only the zero padding may follow. */
+    if (end - p >= 8) {
         goto malformed;
+    }
+    for (; p < end; p++) {
+        if (*p != 0) {
+            goto malformed;
+        }
     }
     return 0;
 
@@ -364,6 +372,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     }
     b->base = data;
     b->len = len;
+    pthread_mutex_lock(&c->mu);
+    c->snapshots++;
+    pthread_mutex_unlock(&c->mu);
     *bufs = b;
     *n_bufs = 1;
     return 0;
@@ -655,18 +666,25 @@ static void flush_group(struct p2praft_consensus *c, struct commit *list,
     if (rv != 0) {
         goto err;
     }
-    rb.len = e.len;
-    rb.base = raft_malloc(e.len);
+    /* raft_uv wants entry sizes in multiples of 8: zero padding. */
+    rb.len = (e.len + 7) & ~(size_t)7;
+    rb.base = raft_malloc(rb.len);
     if (rb.base == NULL) {
         rv = LP2P_ENOMEM;
         goto err;
     }
     memcpy(rb.base, e.data, e.len);
+    memset((uint8_t *)rb.base + e.len, 0, rb.len - e.len);
     lp2p__buf_free(&e);
     b->req.data = b;
     rv = raft_apply(actor->raft, &b->req, &rb, 1, apply_cb);
     if (rv != 0) {
-        raft_free(rb.base);
+        /* libraft 0.22 releases the buffer itself when the failure comes
+         * from the I/O layer; only the early leadership check returns
+         * before ownership moved. */
+        if (rv == RAFT_NOTLEADER) {
+            raft_free(rb.base);
+        }
         snprintf(msg, sizeof(msg), "raft_apply: %s", raft_strerror(rv));
         lp2p__free(b->commits);
         lp2p__free(b);
@@ -959,10 +977,10 @@ int p2praft_consensus_get_current_state(struct p2praft_consensus *c,
     }
     *out = NULL;
     pthread_mutex_lock(&c->mu);
-    if (!c->initialized) {
-        rv = LP2P_ENOSTATE;
-    } else if (c->inconsistent) {
+    if (c->inconsistent) {
         rv = LP2P_EINCONSISTENT;
+    } else if (!c->initialized) {
+        rv = LP2P_ENOSTATE;
     } else {
         *out = p2praft_value_dup(c->st, c->state);
         if (*out == NULL) {
@@ -992,6 +1010,15 @@ uint64_t p2praft_consensus_restored(struct p2praft_consensus *c)
     uint64_t n;
     pthread_mutex_lock(&c->mu);
     n = c->restored;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c)
+{
+    uint64_t n;
+    pthread_mutex_lock(&c->mu);
+    n = c->snapshots;
     pthread_mutex_unlock(&c->mu);
     return n;
 }
