@@ -680,17 +680,6 @@ static bool snapshot_persisted(void *ctx)
            !nd->raft.legacy.snapshot_taking;
 }
 
-static void barrier_cb(struct raft_barrier *req, int status)
-{
-    int *st = req->data;
-    *st = status == 0 ? 1 : -1;
-}
-
-static bool barrier_done(void *ctx)
-{
-    return *(int *)ctx != 0;
-}
-
 /* Keep only snapshot-* and metadata* files: the node restarts from its
  * snapshot alone, as the seed's in-memory log store did. */
 static int drop_segments(const char *dir)
@@ -725,21 +714,27 @@ TEST(transport, snapshots)
     struct cluster cl;
     struct pump p;
     struct snap_ctx sc;
-    struct raft_barrier br;
-    int leader, bstatus = 0, rv;
+    struct result r;
+    struct msg_ctx mc;
+    struct rstate last;
+    int leader, rv, n;
     char want[32], *msg;
     memset(&cl, 0, sizeof(cl));
     memset(&p, 0, sizeof(p));
+    memset(&r, 0, sizeof(r));
     cl.snapshot_threshold = 512;
     cl.snapshot_trailing = 64;
     ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
     leader = cluster_wait_leader(&cl, WAIT_MS);
     ASSERT(leader >= 0);
 
-    /* 5000 commits (fewer under valgrind), 64 in flight at a time. */
+    /* 5000 commits (fewer under valgrind), 64 in flight at a time; the
+     * last one alone, after lowering the snapshot threshold so that node 0
+     * snapshots exactly the final state. */
+    n = cluster_slow() ? 600 : 5000;
     p.cl = &cl;
     p.node = (unsigned)leader;
-    p.total = cluster_slow() ? 600 : 5000;
+    p.total = n - 1;
     while (p.issued < 64 && p.issued < p.total) {
         pump_issue(&p);
     }
@@ -748,21 +743,22 @@ TEST(transport, snapshots)
         test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
                    p.failures, lp2p_errname(p.first_error));
     }
-    snprintf(want, sizeof(want), "count: %d", p.total - 1);
-    msg = node_msg(&cl, (unsigned)leader, &rv);
-    ASSERT_STR_EQ(msg, want);
-    free(msg);
-
-    /* Force a snapshot of the final state on node 0. */
     sc.cl = &cl;
     sc.node = 0;
     sc.before = p2praft_consensus_snapshots(cl.nodes[0].c);
     raft_set_snapshot_threshold(&cl.nodes[0].raft, 1);
     raft_set_snapshot_threshold(&cl.nodes[1].raft, 1);
-    br.data = &bstatus;
-    ASSERT_OK(raft_barrier(&cl.nodes[leader].raft, &br, barrier_cb));
-    ASSERT(cluster_run_until(&cl, barrier_done, &bstatus, WAIT_MS));
-    ASSERT_EQ(bstatus, 1);
+    snprintf(want, sizeof(want), "count: %d", n - 1);
+    last = mkstate(want);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &last,
+                                             result_cb, &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_OK(r.status);
+    ASSERT_STR_EQ(r.state_msg, want);
+    free(r.state_msg);
+    mc.cl = &cl;
+    mc.want = want;
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
     ASSERT(cluster_run_until(&cl, snapshot_persisted, &sc, WAIT_MS));
 
     cluster_stop(&cl, 0);
