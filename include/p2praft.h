@@ -328,7 +328,8 @@ P2PRAFT_API uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c);
  * update (not of snapshot restores, as in the seed). Its queue holds at most
  * `capacity` notifications (0: P2PRAFT_MAX_SUBSCRIBER_CH); when full, new
  * ones are dropped and counted. `notify` (may be NULL) runs on the loop
- * thread after each enqueue. Any thread. Returns NULL on P2PRAFT_ENOMEM.
+ * thread after each enqueue; it may poll, subscribe, or unsubscribe its own
+ * subscription. Any thread. Returns NULL on P2PRAFT_ENOMEM.
  */
 P2PRAFT_API struct p2praft_sub *p2praft_consensus_subscribe(
     struct p2praft_consensus *c, unsigned capacity,

@@ -154,15 +154,19 @@ static void notify_subs(struct p2praft_consensus *c)
     }
 }
 
+/* Runs the notify callbacks under `mu` (recursive, so a callback may poll
+ * or subscribe; it may unsubscribe only its own subscription). */
 static void run_notify(struct p2praft_consensus *c)
 {
     struct p2praft_sub *s, *next;
+    pthread_mutex_lock(&c->mu);
     for (s = c->subs; s != NULL; s = next) {
-        next = s->next; /* a callback may unsubscribe itself */
+        next = s->next;
         if (s->notify != NULL) {
             s->notify(s->ctx, s);
         }
     }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Swap in a new state (ownership taken). */
@@ -1173,7 +1177,13 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
     c->fsm.snapshot = fsm_snapshot;
     c->fsm.snapshot_finalize = fsm_snapshot_finalize;
     c->fsm.restore = fsm_restore;
-    pthread_mutex_init(&c->mu, NULL);
+    {
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&c->mu, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
     pthread_mutex_init(&c->xmu, NULL);
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;

@@ -286,6 +286,9 @@ TEST(actor, leader)
     char buf[64], want[64];
     memset(&cl, 0, sizeof(cl));
     ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    /* Right after start, before any election timeout: no leader yet. */
+    ASSERT_ERR(p2praft_actor_leader(cl.nodes[0].actor, buf, sizeof(buf)),
+               P2PRAFT_ENOLEADER);
     leader = cluster_wait_leader(&cl, WAIT_MS);
     ASSERT(leader >= 0);
     /* Without a resolver the raft address is the peer ID string. */
@@ -772,5 +775,124 @@ TEST(transport, snapshots)
     ASSERT_OK(rv);
     ASSERT_STR_EQ(msg, want);
     free(msg);
+    cluster_close(&cl);
+}
+
+/* ---- Example_consensus: 3 nodes, 1000 updates, final 1998 on all ---- */
+
+struct vstate {
+    int64_t Value;
+};
+static const struct p2praft_field vstate_fields[] = {
+    {"Value", offsetof(struct vstate, Value), {P2PRAFT_KIND_INT64, 0, 0}}};
+static const struct p2praft_type vstate_type = {
+    "raftState", sizeof(struct vstate), vstate_fields, 1,
+    NULL, NULL, NULL, NULL};
+
+struct example {
+    struct cluster *cl;
+    unsigned leader;
+    int n_updates;
+    int failures;
+    char lines[5][96];
+    int nlines;
+};
+
+static void example_cb(void *ctx, int status, void *state,
+                       const char *errmsg);
+
+static void example_next(struct example *e)
+{
+    struct vstate st;
+    st.Value = e->n_updates * 2;
+    if (p2praft_consensus_commit_state(e->cl->nodes[e->leader].c, &st,
+                                       example_cb, e) != 0) {
+        e->failures++;
+    }
+}
+
+static void example_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct example *e = ctx;
+    (void)errmsg;
+    if (status != 0 || state == NULL) {
+        /* the seed prints the error and retries */
+        e->failures++;
+        if (e->failures < 100) {
+            example_next(e);
+        }
+        return;
+    }
+    e->n_updates++;
+    if (e->n_updates % 200 == 0 && e->nlines < 5) {
+        snprintf(e->lines[e->nlines++], sizeof(e->lines[0]),
+                 "Performed %d updates. Current state value: %lld",
+                 e->n_updates, (long long)((struct vstate *)state)->Value);
+    }
+    p2praft_value_destroy(&vstate_type, state);
+    if (e->n_updates < 1000) {
+        example_next(e);
+    }
+}
+
+static bool example_done(void *ctx)
+{
+    struct example *e = ctx;
+    return e->n_updates >= 1000 || e->failures >= 100;
+}
+
+struct final_ctx {
+    struct cluster *cl;
+    int64_t want;
+};
+
+static bool all_final(void *ctx)
+{
+    struct final_ctx *f = ctx;
+    unsigned i;
+    for (i = 0; i < f->cl->n; i++) {
+        void *st;
+        bool ok;
+        if (p2praft_consensus_get_current_state(f->cl->nodes[i].c, &st) != 0) {
+            return false;
+        }
+        ok = ((struct vstate *)st)->Value == f->want;
+        p2praft_value_destroy(&vstate_type, st);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(example, consensus)
+{
+    struct cluster cl;
+    struct example e;
+    struct final_ctx f;
+    struct vstate initial = {3};
+    int leader, i;
+    memset(&cl, 0, sizeof(cl));
+    memset(&e, 0, sizeof(e));
+    ASSERT_OK(cluster_init(&cl, 3, &vstate_type, NULL, &initial));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    e.cl = &cl;
+    e.leader = (unsigned)leader;
+    /* CommitState() blocks until agreed in the seed: one at a time here. */
+    example_next(&e);
+    ASSERT(cluster_run_until(&cl, example_done, &e, WAIT_MS * 6));
+    ASSERT_EQ(e.failures, 0);
+    ASSERT_EQ(e.nlines, 5);
+    for (i = 0; i < 5; i++) {
+        char want[96];
+        snprintf(want, sizeof(want),
+                 "Performed %d updates. Current state value: %d",
+                 (i + 1) * 200, (i + 1) * 400 - 2);
+        ASSERT_STR_EQ(e.lines[i], want);
+    }
+    f.cl = &cl;
+    f.want = 1998;
+    ASSERT(cluster_run_until(&cl, all_final, &f, WAIT_MS));
     cluster_close(&cl);
 }

@@ -505,3 +505,20 @@ TEST(codec, oom_sweep)
     ASSERT(n > 20);
     p2praft_free(o.enc);
 }
+
+/* The seed example's state: a snapshot of {Value:1998} is what Go writes. */
+struct value_state {
+    int64_t Value;
+};
+static const struct p2praft_field value_fields[] = {
+    {"Value", offsetof(struct value_state, Value),
+     {P2PRAFT_KIND_INT64, NULL, NULL}}};
+static const struct p2praft_type value_type = {
+    "raftState", sizeof(struct value_state), value_fields, 1,
+    NULL, NULL, NULL, NULL};
+
+TEST(codec, value_1998_snapshot)
+{
+    struct value_state v = {1998};
+    expect_hex(&value_type, &v, "81a556616c7565d107ce");
+}

@@ -344,3 +344,45 @@ TEST(fixture, snapshot_install_on_lagging_follower)
     ASSERT(raft_fixture_step_until(&x.f, follower_restored, &rc, 20000));
     fx_teardown(&x);
 }
+
+/* libraft's tracer output lands in the log hook, module "raft", mapped. */
+struct logcap {
+    int raft_info;
+    int other;
+};
+
+static void logcap_cb(void *ctx, enum lp2p_log_level level,
+                      const char *module, const char *msg)
+{
+    struct logcap *l = ctx;
+    (void)msg;
+    if (strcmp(module, "raft") == 0 && level == LP2P_LOG_INFO) {
+        l->raft_info++;
+    } else {
+        l->other++;
+    }
+}
+
+TEST(fixture, raft_tracer_into_log_hook)
+{
+    struct fx x;
+    struct logcap l;
+    memset(&x, 0, sizeof(x));
+    memset(&l, 0, sizeof(l));
+    lp2p_log_set(LP2P_LOG_INFO, logcap_cb, &l);
+    fx_setup(&x); /* elections log at raft's info level (3) */
+    lp2p_log_set(LP2P_LOG_OFF, NULL, NULL);
+    fx_teardown(&x);
+    ASSERT(l.raft_info > 0);
+    /* with logging off, the tracer is removed (no formatting cost) */
+    {
+        static struct raft r;
+        r.tracer = p2praft_raft_tracer();
+        p2praft_raft_trace(&r);
+        ASSERT(r.tracer == NULL);
+        lp2p_log_set(LP2P_LOG_WARN, NULL, NULL);
+        p2praft_raft_trace(&r);
+        ASSERT(r.tracer == p2praft_raft_tracer());
+        lp2p_log_set(LP2P_LOG_OFF, NULL, NULL);
+    }
+}
