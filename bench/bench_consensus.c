@@ -77,11 +77,13 @@ static void done_cb(void *ctx, int status, void *state, const char *errmsg)
     struct slot *s = ctx;
     struct run *r = s->r;
     uint64_t now = uv_hrtime();
-    (void)errmsg;
     p2praft_value_destroy(&bstate_type, state);
     r->done++;
     if (status != 0) {
-        r->failed++;
+        if (r->failed++ == 0) {
+            fprintf(stderr, "  first failure: %s (%s)\n", lp2p_errname(status),
+                    errmsg != NULL ? errmsg : "");
+        }
     } else if (r->nlat < r->caplat) {
         r->lat[r->nlat++] = now - s->t0;
     }

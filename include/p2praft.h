@@ -288,7 +288,8 @@ P2PRAFT_API int p2praft_consensus_rollback(struct p2praft_consensus *c,
 /*
  * Blocking forms, for any thread OTHER than the loop thread, while the loop
  * runs. They queue the commit onto the loop (uv_async) and wait for its
- * completion. Return the status described for p2praft_commit_cb; on success
+ * completion. Called on the thread that created the consensus (taken to be
+ * the loop's), they return P2PRAFT_ESTATE at once instead of deadlocking. Return the status described for p2praft_commit_cb; on success
  * and when `agreed` is not NULL, *agreed receives a copy of the agreed state
  * (caller destroys it). `errmsg` (may be NULL) receives the error message.
  */

@@ -102,6 +102,7 @@ struct p2praft_sub {
 
 struct p2praft_consensus {
     uv_loop_t *loop;
+    pthread_t loop_thread; /* the creator's thread: the loop's */
     const struct p2praft_type *st;
     const struct p2praft_op_type *op; /* NULL in state mode */
     struct raft_fsm fsm;
@@ -684,9 +685,9 @@ static void flush_group(struct p2praft_consensus *c, struct commit *list,
     rv = raft_apply(actor->raft, &b->req, &rb, 1, apply_cb);
     if (rv != 0) {
         /* libraft 0.22 releases the buffer itself when the failure comes
-         * from the I/O layer; only the early leadership check returns
-         * before ownership moved. */
-        if (rv == RAFT_NOTLEADER) {
+         * from the I/O layer; only its early checks (leadership, disk
+         * capacity) return before ownership moved. */
+        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
             raft_free(rb.base);
         }
         snprintf(msg, sizeof(msg), "raft_apply: %s", raft_strerror(rv));
@@ -884,6 +885,10 @@ static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
     }
     if (c == NULL || value == NULL) {
         return LP2P_EINVAL;
+    }
+    if (pthread_equal(pthread_self(), c->loop_thread)) {
+        /* Waiting here would block the very loop that must answer. */
+        return LP2P_ESTATE;
     }
     x = lp2p__calloc(1, sizeof(*x));
     if (x == NULL) {
@@ -1167,6 +1172,7 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
         return LP2P_ENOMEM;
     }
     c->loop = loop;
+    c->loop_thread = pthread_self();
     c->st = st;
     c->op = op;
     c->timeout_ms = P2PRAFT_COMMIT_TIMEOUT_MS;

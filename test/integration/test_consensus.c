@@ -212,6 +212,9 @@ TEST(consensus, new_consensus)
     ASSERT_EQ(r.status, P2PRAFT_ENOACTOR);
     ASSERT(r.state_msg == NULL);
     ASSERT(strstr(r.msg, "no actor") != NULL);
+    /* The blocking form on the loop thread would deadlock: refused. */
+    ASSERT_ERR(p2praft_consensus_commit_state_wait(c, &st, NULL, NULL, 0),
+               P2PRAFT_ESTATE);
     p2praft_consensus_free(c);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
