@@ -142,15 +142,18 @@ static void complete(struct p2praft_consensus *c, struct commit *cm,
 static void notify_subs(struct p2praft_consensus *c)
 {
     struct p2praft_sub *s;
-    /* Called with c->mu held; notify callbacks run after unlocking. */
+    /* Called with c->mu held. */
     for (s = c->subs; s != NULL; s = s->next) {
         if (s->pending < s->cap) {
             s->pending++;
             pthread_cond_broadcast(&s->cv);
         } else {
             s->dropped++;
-            LOG_WARN(MODULE, "subscriber queue full (%u): update dropped",
-                     s->cap);
+            if ((s->dropped & (s->dropped - 1)) == 0) { /* 1, 2, 4, ... */
+                LOG_WARN(MODULE,
+                         "subscriber queue full (%u): %llu updates dropped",
+                         s->cap, (unsigned long long)s->dropped);
+            }
         }
     }
 }
@@ -571,7 +574,9 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
         if (cm == NULL) {
             continue; /* timed out meanwhile */
         }
-        if (status == 0 && cm->applied) {
+        /* Applied means committed, whatever raft says afterwards (an entry
+         * of a deposed leader can still be committed by its successor). */
+        if (cm->applied) {
             complete(c, cm, cm->result,
                      cm->result == LP2P_EAPPLY
                          ? "committed, but apply_to failed: state inconsistent"
