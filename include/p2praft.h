@@ -179,6 +179,14 @@ P2PRAFT_API void p2praft_value_destroy(const struct p2praft_type *t,
 /* Free memory returned by p2praft_encode() and friends. */
 P2PRAFT_API void p2praft_free(void *p);
 
+/* The heap (lp2p_heap_set() hook) that values live in. Whatever a value of
+ * a field-table type owns (strings, bytes, array and map storage) is freed
+ * with it, so an apply_to hook filling a new state must allocate with these.
+ * NULL on failure. */
+P2PRAFT_API void *p2praft_malloc(size_t size);
+P2PRAFT_API void *p2praft_calloc(size_t n, size_t size);
+P2PRAFT_API char *p2praft_strdup(const char *s);
+
 /* ------------------------------------------------------------------------
  * Consensus (state mode) and OpLog (op mode)
  * ---------------------------------------------------------------------- */

@@ -395,6 +395,21 @@ void p2praft_free(void *p)
     lp2p__free(p);
 }
 
+void *p2praft_malloc(size_t size)
+{
+    return lp2p__malloc(size);
+}
+
+void *p2praft_calloc(size_t n, size_t size)
+{
+    return lp2p__calloc(n, size);
+}
+
+char *p2praft_strdup(const char *s)
+{
+    return lp2p__strdup(s);
+}
+
 /* ---- decoding ----------------------------------------------------------- */
 
 struct cur {

@@ -48,7 +48,7 @@ static int append_apply(const void *op, const void *state, void *new_state,
     const char *a = s->Msg != NULL ? s->Msg : "";
     const char *b = o->Append != NULL ? o->Append : "";
     (void)ctx;
-    ns->Msg = malloc(strlen(a) + strlen(b) + 1);
+    ns->Msg = p2praft_malloc(strlen(a) + strlen(b) + 1);
     if (ns->Msg == NULL) {
         return P2PRAFT_ENOMEM;
     }

@@ -247,12 +247,12 @@ TEST(codec, decode_replaces)
     struct everything e;
     /* {} into a value holding data: the old string is dropped, not kept. */
     static const uint8_t empty_map[] = {0x80};
-    m.Msg = strdup("old");
+    m.Msg = p2praft_strdup("old");
     ASSERT_OK(p2praft_decode(&msg_type, &m, empty_map, 1));
     ASSERT(m.Msg == NULL);
     /* {"I": 7} into a filled value: other fields become zero. */
     memset(&e, 0, sizeof(e));
-    e.S = strdup("left over");
+    e.S = p2praft_strdup("left over");
     e.B = true;
     {
         static const uint8_t in[] = {0x81, 0xa1, 'I', 0x07};

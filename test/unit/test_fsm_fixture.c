@@ -43,7 +43,7 @@ static int fop_apply(const void *op, const void *state, void *new_state,
     if (o->Fail) {
         return -1;
     }
-    ns->Msg = malloc(strlen(a) + strlen(b) + 1);
+    ns->Msg = p2praft_malloc(strlen(a) + strlen(b) + 1);
     if (ns->Msg == NULL) {
         return P2PRAFT_ENOMEM;
     }
@@ -385,4 +385,98 @@ TEST(fixture, raft_tracer_into_log_hook)
         ASSERT(r.tracer == p2praft_raft_tracer());
         lp2p_log_set(LP2P_LOG_OFF, NULL, NULL);
     }
+}
+
+/* ---- OOM sweep over a whole fixture commit: setup, flush, apply on three
+ * nodes, callback copies, teardown. Failed allocations must surface as
+ * errors (or an inconsistent node) and never leak. ---- */
+
+#include "oom.h"
+
+static int oom_fixture_body(void *ctx)
+{
+    struct fx x;
+    struct raft_configuration conf;
+    struct res r;
+    struct fop op = {"a", false};
+    unsigned i, n_c = 0, n_a = 0;
+    int rv = 0;
+    (void)ctx;
+    memset(&x, 0, sizeof(x));
+    memset(&r, 0, sizeof(r));
+    if (uv_loop_init(&x.loop) != 0) {
+        return P2PRAFT_EIO;
+    }
+    for (i = 0; i < N && rv == 0; i++) {
+        rv = p2praft_oplog_new(&x.c[i], &x.loop, &fstate_type, &fop_optype,
+                               NULL);
+        n_c += rv == 0;
+    }
+    if (rv == 0) {
+        raft_fixture_init(&x.f);
+        for (i = 0; i < N; i++) {
+            raft_fixture_grow(&x.f, p2praft_consensus_fsm(x.c[i]));
+            raft_fixture_get(&x.f, i)->tracer = NULL;
+        }
+        for (i = 0; i < N && rv == 0; i++) {
+            rv = p2praft_actor_new(&x.a[i], raft_fixture_get(&x.f, i));
+            n_a += rv == 0;
+            if (rv == 0) {
+                p2praft_consensus_set_actor(x.c[i], x.a[i]);
+            }
+        }
+    }
+    if (rv == 0) {
+        raft_fixture_configuration(&x.f, N, &conf);
+        raft_fixture_bootstrap(&x.f, &conf);
+        raft_configuration_close(&conf);
+        raft_fixture_start(&x.f);
+        raft_fixture_step_until_has_leader(&x.f, 10000);
+        x.leader = raft_fixture_leader_index(&x.f);
+        rv = p2praft_consensus_commit_op(x.c[x.leader], &op, res_cb, &r);
+        if (rv == 0) {
+            struct all_ctx ac;
+            ac.x = &x;
+            ac.want = 1;
+            ac.res = &r;
+            ac.nres = 1;
+            uv_run(&x.loop, UV_RUN_NOWAIT);
+            raft_fixture_step_until(&x.f, all_done, &ac, 5000);
+            rv = r.done ? r.status : P2PRAFT_ETIMEDOUT;
+            if (rv == 0) {
+                /* every node must either hold "a" or know it cannot */
+                for (i = 0; i < N && rv == 0; i++) {
+                    int hr;
+                    char *m = head_msg(x.c[i], &hr);
+                    if (hr == 0 && strcmp(m, "a") != 0) {
+                        rv = P2PRAFT_EINVAL;
+                    } else if (hr != 0 && hr != P2PRAFT_EINCONSISTENT &&
+                               hr != P2PRAFT_ENOMEM) {
+                        rv = hr;
+                    } else if (hr != 0) {
+                        rv = P2PRAFT_ENOMEM; /* degraded by the failure */
+                    }
+                    free(m);
+                }
+            }
+        }
+    }
+    if (n_c == N) {
+        raft_fixture_close(&x.f);
+    }
+    for (i = 0; i < n_c; i++) {
+        p2praft_consensus_free(x.c[i]);
+    }
+    for (i = 0; i < n_a; i++) {
+        p2praft_actor_free(x.a[i]);
+    }
+    uv_run(&x.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&x.loop);
+    return rv;
+}
+
+TEST(fixture, oom_sweep_commit)
+{
+    long n = test__oom_sweep(oom_fixture_body, NULL);
+    ASSERT(n > 10);
 }
