@@ -49,10 +49,10 @@ int cluster_prepare(struct cluster *cl, unsigned n,
     cl->op = op;
     cl->initial = initial;
     if (cl->election_ms == 0) {
-        cl->election_ms = cluster_slow() ? 2000 : 300;
+        cl->election_ms = cluster_slow() ? 2000 : 500;
     }
     if (cl->heartbeat_ms == 0) {
-        cl->heartbeat_ms = cluster_slow() ? 200 : 30;
+        cl->heartbeat_ms = cluster_slow() ? 200 : 50;
     }
     rv = uv_loop_init(&cl->loop);
     if (rv != 0) {

@@ -899,3 +899,77 @@ TEST(example, consensus)
     ASSERT(cluster_run_until(&cl, all_final, &f, WAIT_MS));
     cluster_close(&cl);
 }
+
+/* ---- 3 nodes: leader loss, new leader, follower restart replays ---- */
+
+struct new_leader {
+    struct cluster *cl;
+    int old;
+    int found;
+};
+
+static bool leader_among_rest(void *ctx)
+{
+    struct new_leader *l = ctx;
+    unsigned i;
+    for (i = 0; i < l->cl->n; i++) {
+        if ((int)i != l->old && l->cl->nodes[i].running &&
+            raft_state(&l->cl->nodes[i].raft) == RAFT_LEADER) {
+            l->found = (int)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST(consensus, failover_and_restart)
+{
+    struct cluster cl;
+    struct result r;
+    struct msg_ctx mc;
+    struct new_leader lc;
+    struct rstate st = mkstate("before failover");
+    int leader, nl, other;
+    char *m;
+    int rv;
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &r));
+    mc.cl = &cl;
+    mc.want = "before failover";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    ASSERT_OK(r.status);
+    free(r.state_msg);
+
+    /* The leader dies; the two others elect a new one and go on. */
+    cluster_stop(&cl, (unsigned)leader);
+    lc.cl = &cl;
+    lc.old = leader;
+    lc.found = -1;
+    ASSERT(cluster_run_until(&cl, leader_among_rest, &lc, WAIT_MS));
+    nl = lc.found;
+    other = 3 - leader - nl;
+    memset(&r, 0, sizeof(r));
+    st = mkstate("after failover");
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[nl].c, &st, result_cb,
+                                             &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_OK(r.status);
+    ASSERT_STR_EQ(r.state_msg, "after failover");
+    free(r.state_msg);
+
+    /* The old leader comes back with a fresh consensus: replaying the log
+     * from its disk and from the new leader brings it up to date. */
+    ASSERT_OK(cluster_start(&cl, (unsigned)leader, false));
+    mc.want = "after failover";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    m = node_msg(&cl, (unsigned)other, &rv);
+    ASSERT_OK(rv);
+    ASSERT_STR_EQ(m, "after failover");
+    free(m);
+    cluster_close(&cl);
+}
