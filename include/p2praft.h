@@ -5,6 +5,8 @@
 #ifndef P2PRAFT_H
 #define P2PRAFT_H
 
+#include <stdbool.h>
+
 #include "lp2p.h"
 
 struct uv_loop_s;
@@ -26,8 +28,6 @@ P2PRAFT_API const char *p2praft_strerror(int rv);
 P2PRAFT_API void p2praft_log_set(enum lp2p_log_level level, lp2p_log_cb cb,
                                  void *ctx);
 
-#include <stdbool.h>
-
 struct raft;
 struct raft_tracer;
 struct raft_fsm;
@@ -41,8 +41,10 @@ struct raft_fsm;
  * go-libp2p-raft's default codec (ugorji/go codec, MsgpackHandle{}) writes
  * the equivalent exported Go struct:
  *   - strings and byte strings: raw str (fixstr, str16, str32; never str8);
- *   - signed integers: the smallest of fixint, int8, int16, int32, int64;
- *     unsigned integers: fixint, uint8, uint16, uint32, uint64;
+ *   - int64: -32..127 as a fixint, other negatives in the smallest of
+ *     int8..int64, positives above 127 in the smallest of int16, int32,
+ *     int64 (ugorji's signed forms, never uint8..);
+ *     uint64: fixint up to 127, then the smallest of uint8..uint64;
  *   - double: float 64; bool: c2/c3; nil: c0;
  *   - an empty (NULL) byte string, array or map: nil, as a nil Go slice/map.
  * C storage of each kind:
@@ -51,7 +53,8 @@ struct raft_fsm;
  *   BYTES struct p2praft_bytes, STRUCT the nested struct itself (inline),
  *   ARRAY struct p2praft_array (items of the element kind's C storage),
  *   MAP struct p2praft_map (string keys, values of the element kind),
- *   NIL no storage (always encodes as nil; decodes only nil).
+ *   NIL no storage is read or written (encodes as nil, decodes only nil;
+ *   an array of NIL uses one placeholder byte per item).
  * Decoding builds a fresh value and replaces the target only on success, so
  * it never merges with old contents. It rejects unknown fields
  * (P2PRAFT_EUNKNOWNFIELD, as the seed's ErrorIfNoField), wrong msgpack types
@@ -74,8 +77,11 @@ enum p2praft_kind {
     P2PRAFT_KIND_MAP
 };
 
+/* In the three containers below, NULL storage (with len 0) is Go's nil and
+ * encodes as msgpack nil; non-NULL storage with len 0 is an empty value.
+ * Decoding keeps the distinction. */
 struct p2praft_bytes {
-    uint8_t *data; /* NULL when empty */
+    uint8_t *data;
     size_t len;
 };
 
@@ -85,7 +91,7 @@ struct p2praft_array {
 };
 
 struct p2praft_map {
-    char **keys;  /* len NUL-terminated keys */
+    char **keys;  /* len NUL-terminated keys, in wire order */
     void *values; /* len values of the element kind's C storage */
     size_t len;
 };
@@ -113,8 +119,10 @@ typedef int (*p2praft_write_fn)(void *wctx, const void *data, size_t len);
 
 /*
  * A type. `size` is sizeof the C value. Either `fields` (the default msgpack
- * codec) or both `marshal` and `unmarshal` (the role of go-libp2p-raft's
- * Marshable) must be set.
+ * codec; an empty struct points at any array with n_fields 0) or, with
+ * `fields` NULL, both `marshal` and `unmarshal` (the role of
+ * go-libp2p-raft's Marshable) must be set. Custom types are used whole
+ * (states, ops, snapshots), not as nested fields.
  *   marshal(value, write, wctx): serialize `value` through `write`;
  *     0 or a negative code.
  *   unmarshal(value, data, len): fill the zeroed `value` from all of `data`;
