@@ -381,7 +381,8 @@ typedef int (*p2praft_resolve_fn)(void *ctx, uint64_t id, const char *address,
                                   char *out, size_t len);
 
 /* NewActor over `raft` (borrowed; may be NULL, then every submission fails
- * with P2PRAFT_ENORAFT). 0 or P2PRAFT_ENOMEM. */
+ * with P2PRAFT_ENORAFT). 0 or P2PRAFT_ENOMEM. The actor must outlive every
+ * consensus it is set on (unset it, or free the consensus, first). */
 P2PRAFT_API int p2praft_actor_new(struct p2praft_actor **out, struct raft *raft);
 P2PRAFT_API void p2praft_actor_free(struct p2praft_actor *a);
 P2PRAFT_API void p2praft_actor_set_resolver(struct p2praft_actor *a,
