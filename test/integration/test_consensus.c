@@ -678,12 +678,36 @@ struct snap_ctx {
     uint64_t before;
 };
 
+/* Node's last applied index is covered by a snapshot on disk (raft_uv
+ * names them snapshot-<term>-<index>-<timestamp>[.meta]) and no snapshot is
+ * being written. */
 static bool snapshot_persisted(void *ctx)
 {
     struct snap_ctx *s = ctx;
     struct cnode *nd = &s->cl->nodes[s->node];
-    return p2praft_consensus_snapshots(nd->c) > s->before &&
-           !nd->raft.legacy.snapshot_taking;
+    unsigned long long idx = raft_last_applied(&nd->raft), term, index, ts;
+    bool found = false;
+    struct dirent *e;
+    DIR *d;
+    if (nd->raft.legacy.snapshot_taking ||
+        p2praft_consensus_snapshots(nd->c) <= s->before) {
+        return false;
+    }
+    d = opendir(nd->dir);
+    if (d == NULL) {
+        return false;
+    }
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
+            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index,
+                   &ts) == 3 &&
+            index == idx) {
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
 }
 
 /* Keep only snapshot-* and metadata* files: the node restarts from its
@@ -749,6 +773,10 @@ TEST(transport, snapshots)
         test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
                    p.failures, lp2p_errname(p.first_error));
     }
+    /* With a threshold of 1, node 0 snapshots again after the final entry;
+     * wait until a snapshot on its disk covers its last applied index. */
+    mc.cl = &cl;
+    mc.want = want;
     sc.cl = &cl;
     sc.node = 0;
     sc.before = p2praft_consensus_snapshots(cl.nodes[0].c);
@@ -762,8 +790,6 @@ TEST(transport, snapshots)
     ASSERT_OK(r.status);
     ASSERT_STR_EQ(r.state_msg, want);
     free(r.state_msg);
-    mc.cl = &cl;
-    mc.want = want;
     ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
     ASSERT(cluster_run_until(&cl, snapshot_persisted, &sc, WAIT_MS));
 
