@@ -129,6 +129,127 @@ struct lp2p_heap {
 
 LP2P_API void lp2p_heap_set(const struct lp2p_heap *heap);
 
+/*
+ * Ed25519 identity keys and peer IDs.
+ *
+ * A peer ID is the multihash of the peer's PublicKey protobuf: identity
+ * (code 0x00) when that encoding is 42 bytes or less, sha2-256 (0x12)
+ * otherwise. Peer IDs of key types we cannot use (RSA, secp256k1, ...)
+ * are kept as opaque multihash bytes. Text forms: base58btc of the
+ * multihash ("12D3KooW...", "Qm...", what we print), or a CIDv1 with the
+ * libp2p-key codec 0x72 in multibase base32 ("bafz..."); both parse.
+ *
+ * All functions return 0 or a negative LP2P_E* code unless stated. None
+ * keeps a pointer to its arguments.
+ */
+#define LP2P_ED25519_PUBLEN 32
+#define LP2P_ED25519_SIGLEN 64
+#define LP2P_PEER_ID_MAX 64    /* multihash bytes of a peer ID */
+#define LP2P_PEER_ID_STRMAX 128 /* room for base58 or CID text + NUL */
+#define LP2P_KEY_MARSHALLED_LEN 68 /* PrivateKey protobuf of a key */
+
+/* An Ed25519 identity key pair (the only kind we create or sign with).
+ * `seed` is secret: wipe it with lp2p_key_wipe(). */
+struct lp2p_key {
+    uint8_t seed[32];
+    uint8_t pub[32];
+};
+
+/* A peer ID: `len` multihash bytes (identity or sha2-256), any key type. */
+struct lp2p_peer_id {
+    size_t len;
+    uint8_t bytes[LP2P_PEER_ID_MAX];
+};
+
+/* Generate a key pair from OpenSSL's RNG. LP2P_ECRYPTO on RNG failure. */
+LP2P_API int lp2p_key_generate(struct lp2p_key *key);
+
+/* Derive the key pair of a 32-byte seed (the RFC 8032 private key). */
+LP2P_API int lp2p_key_from_seed(struct lp2p_key *key, const uint8_t seed[32]);
+
+/* Sign `len` bytes of `msg` (pure Ed25519). Writes 64 bytes to `sig`.
+ * LP2P_ECRYPTO if OpenSSL fails. */
+LP2P_API int lp2p_key_sign(const struct lp2p_key *key, const uint8_t *msg,
+                           size_t len, uint8_t sig[LP2P_ED25519_SIGLEN]);
+
+/* Verify an Ed25519 signature: 0 if valid, LP2P_EBADSIG if not (also for
+ * a public key that is not a curve point), LP2P_ECRYPTO only if OpenSSL
+ * cannot allocate. */
+LP2P_API int lp2p_ed25519_verify(const uint8_t pub[32], const uint8_t *msg,
+                                 size_t len, const uint8_t sig[64]);
+
+/* Wipe the key (OPENSSL_cleanse). */
+LP2P_API void lp2p_key_wipe(struct lp2p_key *key);
+
+/* The PrivateKey protobuf, as go-libp2p's MarshalPrivateKey writes it:
+ * 08 01 12 40 || seed || pub. Writes LP2P_KEY_MARSHALLED_LEN (68) bytes.
+ * The output holds the secret seed: wipe it after use. */
+LP2P_API int lp2p_key_marshal(const struct lp2p_key *key, uint8_t out[68]);
+
+/*
+ * Decode a PrivateKey protobuf. The Ed25519 data may be 64 bytes (seed ||
+ * pub) or the legacy 96 (seed || pub || pub). Unknown fields are skipped.
+ * Errors: LP2P_ETRUNCATED (input ends inside a field, or is empty),
+ * LP2P_EUNSUPPORTED (key type is not Ed25519), LP2P_EBADKEY (malformed
+ * protobuf, missing field, wrong data length, or a public key that does not
+ * match the seed). `key` is wiped on failure.
+ */
+LP2P_API int lp2p_key_unmarshal(struct lp2p_key *key, const uint8_t *p,
+                                size_t len);
+
+/* Write the PrivateKey protobuf to `path` with mode 0600, through a
+ * temporary file in the same directory and an atomic rename. LP2P_EIO
+ * (errno is logged at warn level), LP2P_ENOMEM. */
+LP2P_API int lp2p_key_save(const char *path, const struct lp2p_key *key);
+
+/*
+ * Read a key file written by lp2p_key_save() or go-libp2p. Errors:
+ * LP2P_ENOTFOUND (no such file), LP2P_EIO (cannot read it),
+ * LP2P_ETOOBIG (over 4 KiB: not a key file), and those of
+ * lp2p_key_unmarshal(): LP2P_ETRUNCATED, LP2P_EUNSUPPORTED, LP2P_EBADKEY.
+ */
+LP2P_API int lp2p_key_load(const char *path, struct lp2p_key *key);
+
+/* The peer ID of `key` (identity multihash of its PublicKey protobuf). */
+LP2P_API int lp2p_peer_id_from_key(const struct lp2p_key *key,
+                                   struct lp2p_peer_id *id);
+
+/* The peer ID of the `len` bytes of a PublicKey protobuf (any key type,
+ * not parsed): identity multihash if len <= 42, else sha2-256.
+ * LP2P_EINVAL if len is 0. */
+LP2P_API int lp2p_peer_id_from_pubkey_pb(const uint8_t *pb, size_t len,
+                                         struct lp2p_peer_id *id);
+
+/* Copy and validate multihash bytes: identity (digest 1..62 bytes) or
+ * sha2-256 (32 bytes), nothing after the digest. LP2P_EMALFORMED,
+ * LP2P_ETRUNCATED, LP2P_ETRAILING, LP2P_EUNSUPPORTED (other hash). */
+LP2P_API int lp2p_peer_id_from_bytes(struct lp2p_peer_id *id,
+                                     const uint8_t *mh, size_t len);
+
+/*
+ * Parse a peer ID string (NUL-terminated): base58btc when it starts with
+ * "1" or "Qm" (as go-libp2p decides), otherwise a CID in multibase 'b'
+ * (base32) or 'z' (base58btc). Errors: LP2P_EMALFORMED (bad encoding or
+ * multihash), LP2P_EUNSUPPORTED (CID version other than 1, codec other
+ * than libp2p-key 0x72, other multibase, other hash function),
+ * LP2P_ETRAILING, LP2P_ETRUNCATED.
+ */
+LP2P_API int lp2p_peer_id_parse(struct lp2p_peer_id *id, const char *s);
+
+/* base58btc text of `id` into `out` (NUL-terminated). LP2P_EOVERFLOW if
+ * `cap` is too small (LP2P_PEER_ID_STRMAX always suffices). */
+LP2P_API int lp2p_peer_id_to_string(const struct lp2p_peer_id *id, char *out,
+                                    size_t cap);
+
+/* CIDv1 text of `id`: "b" + base32(0x01 0x72 || multihash). LP2P_EOVERFLOW
+ * if `cap` is too small (LP2P_PEER_ID_STRMAX always suffices). */
+LP2P_API int lp2p_peer_id_to_cid(const struct lp2p_peer_id *id, char *out,
+                                 size_t cap);
+
+/* 1 if both hold the same multihash, else 0. */
+LP2P_API int lp2p_peer_id_equal(const struct lp2p_peer_id *a,
+                                const struct lp2p_peer_id *b);
+
 /* ======================================================================
  * Host: a libp2p node on a libuv loop.
  *

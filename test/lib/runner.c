@@ -242,11 +242,14 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int main(int argc, char **argv)
+int main(int argc0, char **argv0)
 {
-    struct test_case *tc;
-    struct fuzz_target *ft;
-    int passed = 0, failed = 0, list = 0;
+    /* volatile: these live across setjmp/longjmp (-Wclobbered). */
+    struct test_case *volatile tc;
+    struct fuzz_target *volatile ft;
+    volatile int passed = 0, failed = 0, list = 0;
+    int volatile argc = argc0;
+    char **volatile argv = argv0;
     char full[512];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
