@@ -28,6 +28,9 @@
 #include <uv.h>
 
 #include "lp2p.h"
+#include "multistream.h"
+#include "noise.h"
+#include "yamux.h"
 #include "../util/buf.h"
 
 /* Intrusive doubly linked list. */
@@ -123,7 +126,84 @@ int lp2p__ps_set_identity(struct lp2p_peerstore *ps,
  * Host objects
  */
 struct lp2p_conn;
-struct lp2p_sec; /* upgrade + secure channel + muxer state (host_conn.c) */
+
+enum lp2p_sec_phase {
+    LP2P_SEC_MSS = 0, /* multistream for the security protocol */
+    LP2P_SEC_NOISE,   /* Noise XX handshake */
+    LP2P_SEC_MUX_MSS, /* multistream for /yamux/1.0.0, inside Noise */
+    LP2P_SEC_MUXED    /* Yamux session running */
+};
+
+/* Upgrade, secure channel and muxer state of one connection. */
+struct lp2p_sec {
+    enum lp2p_sec_phase phase;
+    struct lp2p_mss mss;
+    struct lp2p_noise_hs hs;
+    int hs_init;
+    struct lp2p_noise_transport tr;
+    int tr_init;
+    struct lp2p__yamux_session *ymx;
+    int inlined;
+    int in_feed;  /* inside lp2p__yamux_feed(): flush afterwards */
+    int dirty;    /* yamux may have output to pull */
+    struct lp2p_buf out;   /* bytes for the socket */
+    struct lp2p_buf plain; /* decrypted bytes not yet fed */
+    uint8_t pull[LP2P_NOISE_MAX_PLAIN];
+};
+
+enum lp2p_stream_phase {
+    LP2P_STREAM_NEGOTIATING = 0,
+    LP2P_STREAM_OPEN,
+    LP2P_STREAM_DEAD /* destroyed, waiting for its timer to close */
+};
+
+struct lp2p_swreq {
+    struct lp2p_list link;
+    const uint8_t *buf;
+    size_t len, off;
+    lp2p_stream_write_cb cb;
+    void *data;
+    int status;
+};
+
+struct lp2p_stream {
+    struct lp2p_list link; /* in conn->streams */
+    struct lp2p_host *host;
+    struct lp2p_conn *conn; /* NULL once the connection is gone */
+    struct lp2p__yamux_stream *ys; /* NULL once released */
+    struct lp2p_peer_id peer;
+    enum lp2p_stream_phase phase;
+    int inbound;
+    int owned;       /* handed to the application */
+    struct lp2p_mss *mss;
+    char **protos;   /* outbound proposals (copies) */
+    size_t n_protos;
+    char *protocol;
+    lp2p_stream_open_cb open_cb;
+    void *open_data;
+    lp2p_stream_read_cb read_cb;
+    int reading;
+    struct lp2p_buf rbuf;  /* received, not yet delivered */
+    size_t unconsumed;     /* bytes delivered/buffered not yet credited */
+    int rstatus;           /* terminal read status to deliver, 0: none */
+    int rdone;             /* terminal status delivered */
+    int remote_fin;
+    int reset;             /* non-zero: the status that killed it */
+    struct lp2p_list wq;   /* lp2p_swreq pending */
+    struct lp2p_list wdone;/* completed, callbacks to run */
+    size_t wq_bytes;
+    int fin_wanted;        /* close_write() called: FIN after wq */
+    int fin_sent;
+    int app_closed;
+    lp2p_stream_close_cb close_cb;
+    void *close_data;
+    uv_timer_t timer; /* negotiation timeout, deadline, close linger */
+    int timer_purpose;
+    int jobs;              /* deferred jobs referring to this stream */
+    int job_flags;
+    int destroyed;
+    void *user;
+};
 
 struct lp2p_handler {
     char *protocol;
