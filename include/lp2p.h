@@ -527,7 +527,7 @@ LP2P_API int lp2p_stream_open(struct lp2p_host *host,
 
 /*
  * Data arrives. `status` is 0 with `len` > 0 bytes at `buf` (borrowed for
- * the duration of the call), or, with len 0: LP2P_EOF once when the peer
+ * the duration of the call), or, with len 0: LP2P_EEOF once when the peer
  * half-closed (no more data will come), LP2P_ERESET when the peer reset the
  * stream, LP2P_ETIMEDOUT when the deadline passed, LP2P_ECLOSED when the
  * connection was lost, LP2P_ECANCELED when the host is closing. After a

@@ -19,8 +19,6 @@
 
 #define MOD "host"
 
-void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
-void lp2p__conn_ready_timers(struct lp2p_conn *c);
 
 /* ---------------------------------------------------------------------
  * Lists

@@ -359,6 +359,19 @@ const struct lp2p_handler *lp2p__host_match(const struct lp2p_host *host,
 void lp2p__host_notify(struct lp2p_host *host, struct lp2p_conn *c,
                        enum lp2p_conn_event ev, int status);
 
+/* host_stream.c: Yamux events of one connection */
+void lp2p__stream_inbound(struct lp2p_conn *c, struct lp2p__yamux_stream *ys);
+void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n);
+void lp2p__stream_on_fin(struct lp2p_stream *s);
+void lp2p__stream_on_reset(struct lp2p_stream *s);
+void lp2p__stream_on_writable(struct lp2p_stream *s);
+void lp2p__stream_conn_lost(struct lp2p_stream *s, int status);
+/* host_conn.c: pull and send what the session queued */
+void lp2p__conn_kick(struct lp2p_conn *c);
+/* host_tcp.c */
+void lp2p__conn_ready_timers(struct lp2p_conn *c);
+void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
+
 /* Services */
 void lp2p__ping_handler(struct lp2p_stream *s, void *data);
 void lp2p__identify_handler(struct lp2p_stream *s, void *data);

@@ -30,14 +30,6 @@
 static const char *const noise_protos[] = {LP2P_NOISE_PROTOCOL};
 static const char *const yamux_protos[] = {"/yamux/1.0.0"};
 
-/* host_stream.c */
-void lp2p__stream_inbound(struct lp2p_conn *c, struct lp2p__yamux_stream *ys);
-void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n);
-void lp2p__stream_on_fin(struct lp2p_stream *s);
-void lp2p__stream_on_reset(struct lp2p_stream *s);
-void lp2p__stream_on_writable(struct lp2p_stream *s);
-void lp2p__stream_conn_lost(struct lp2p_stream *s, int status);
-void lp2p__conn_kick(struct lp2p_conn *c);
 
 static int flush_raw(struct lp2p_conn *c)
 {

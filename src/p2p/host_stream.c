@@ -44,8 +44,6 @@ enum {
     JOB_OPENFAIL = 4
 };
 
-void lp2p__conn_kick(struct lp2p_conn *c);
-
 static void deliver(struct lp2p_stream *s);
 static void check_done(struct lp2p_stream *s);
 
@@ -229,7 +227,7 @@ static void fail_writes(struct lp2p_stream *s, int status)
 }
 
 /* The stream died (reset either way, timeout, connection lost). */
-static void kill(struct lp2p_stream *s, int status, int send_rst)
+static void stream_kill(struct lp2p_stream *s, int status, int send_rst)
 {
     if (s->reset != 0) {
         return;
@@ -252,7 +250,7 @@ static void kill(struct lp2p_stream *s, int status, int send_rst)
         return;
     }
     lp2p__buf_free(&s->rbuf);
-    if (s->rstatus == 0 || s->rstatus == LP2P_EOF) {
+    if (s->rstatus == 0 || s->rstatus == LP2P_EEOF) {
         s->rstatus = status;
     }
     if (s->reading && !s->rdone && !s->app_closed) {
@@ -285,13 +283,13 @@ static void on_timer(uv_timer_t *t)
     switch (purpose) {
     case TIMER_NEGOTIATE:
         LOG_DEBUG(MOD, "protocol negotiation timed out");
-        kill(s, LP2P_ETIMEDOUT, 1);
+        stream_kill(s, LP2P_ETIMEDOUT, 1);
         break;
     case TIMER_DEADLINE:
-        kill(s, LP2P_ETIMEDOUT, 1);
+        stream_kill(s, LP2P_ETIMEDOUT, 1);
         break;
     case TIMER_LINGER:
-        kill(s, LP2P_ETIMEDOUT, 1);
+        stream_kill(s, LP2P_ETIMEDOUT, 1);
         check_done(s);
         break;
     default:
@@ -319,7 +317,7 @@ static void pump(struct lp2p_stream *s)
         rv = lp2p__yamux_stream_write(s->ys, w->buf + w->off,
                                       w->len - w->off, &acc);
         if (rv != 0) {
-            kill(s, rv == LP2P_ECLOSED || rv == LP2P_ERESET ? rv
+            stream_kill(s, rv == LP2P_ECLOSED || rv == LP2P_ERESET ? rv
                                                              : LP2P_ECLOSED,
                  rv != LP2P_ERESET);
             return;
@@ -392,7 +390,7 @@ void lp2p_stream_reset(struct lp2p_stream *s)
         return;
     }
     s->rdone = 1; /* no read callback after a local reset */
-    kill(s, LP2P_ECANCELED, 1);
+    stream_kill(s, LP2P_ECANCELED, 1);
 }
 
 int lp2p_stream_set_deadline(struct lp2p_stream *s, uint64_t ms)
@@ -517,14 +515,14 @@ static void negotiated(struct lp2p_stream *s)
     uv_timer_stop(&s->timer);
     s->timer_purpose = TIMER_NONE;
     if (s->protocol == NULL) {
-        kill(s, LP2P_ENOMEM, 1);
+        stream_kill(s, LP2P_ENOMEM, 1);
         return;
     }
     s->phase = LP2P_STREAM_OPEN;
     if (s->inbound) {
         const struct lp2p_handler *h = lp2p__host_match(s->host, s->protocol);
         if (h == NULL) {
-            kill(s, LP2P_ENOPROTO, 1);
+            stream_kill(s, LP2P_ENOPROTO, 1);
             return;
         }
         s->owned = 1;
@@ -557,7 +555,7 @@ void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n)
                 LOG_DEBUG(MOD, "stream negotiation failed: %s",
                           lp2p_strerror(rv));
             }
-            kill(s, rv, 1);
+            stream_kill(s, rv, 1);
             return;
         }
         lp2p__yamux_stream_consume(s->ys, (size_t)k);
@@ -567,7 +565,7 @@ void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n)
         p += k;
         n -= (size_t)k;
         if (n > 0 && lp2p__buf_append(&s->rbuf, p, n) != 0) {
-            kill(s, LP2P_ENOMEM, 1);
+            stream_kill(s, LP2P_ENOMEM, 1);
             return;
         }
         negotiated(s);
@@ -579,7 +577,7 @@ void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n)
         return;
     }
     if (lp2p__buf_append(&s->rbuf, p, n) != 0) {
-        kill(s, LP2P_ENOMEM, 1);
+        stream_kill(s, LP2P_ENOMEM, 1);
     }
 }
 
@@ -590,11 +588,11 @@ void lp2p__stream_on_fin(struct lp2p_stream *s)
         return;
     }
     if (s->phase == LP2P_STREAM_NEGOTIATING) {
-        kill(s, LP2P_ECLOSED, 1);
+        stream_kill(s, LP2P_ECLOSED, 1);
         return;
     }
     if (s->rstatus == 0) {
-        s->rstatus = LP2P_EOF;
+        s->rstatus = LP2P_EEOF;
     }
     if (!s->app_closed) {
         deliver(s);
@@ -604,7 +602,7 @@ void lp2p__stream_on_fin(struct lp2p_stream *s)
 
 void lp2p__stream_on_reset(struct lp2p_stream *s)
 {
-    kill(s, LP2P_ERESET, 0);
+    stream_kill(s, LP2P_ERESET, 0);
 }
 
 void lp2p__stream_on_writable(struct lp2p_stream *s)
@@ -620,7 +618,7 @@ void lp2p__stream_conn_lost(struct lp2p_stream *s, int status)
      * without touching it. */
     s->ys = NULL;
     unlink_conn(s);
-    kill(s, status, 0);
+    stream_kill(s, status, 0);
     if (s->app_closed || !s->owned) {
         if (s->phase != LP2P_STREAM_NEGOTIATING || s->inbound) {
             destroy(s);
@@ -646,7 +644,7 @@ void lp2p__stream_inbound(struct lp2p_conn *c, struct lp2p__yamux_stream *ys)
     lp2p__yamux_stream_set_user(ys, s);
     s->mss = lp2p__malloc(sizeof(*s->mss));
     if (s->mss == NULL) {
-        kill(s, LP2P_ENOMEM, 1);
+        stream_kill(s, LP2P_ENOMEM, 1);
         return;
     }
     rv = lp2p__mss_init_responder(s->mss, NULL, 0, match_cb, s);
@@ -662,7 +660,7 @@ void lp2p__stream_inbound(struct lp2p_conn *c, struct lp2p__yamux_stream *ys)
     }
     lp2p__buf_free(&out);
     if (rv != 0) {
-        kill(s, rv, 1);
+        stream_kill(s, rv, 1);
         return;
     }
     timer_set(s, TIMER_NEGOTIATE, c->host->cfg.negotiate_timeout_ms);

@@ -181,7 +181,6 @@ void lp2p__conn_touch(struct lp2p_conn *c)
 
 /* Called by host.c when the upgrade finished: the timer now watches for
  * idleness, and the conn no longer counts as a pending handshake. */
-void lp2p__conn_ready_timers(struct lp2p_conn *c);
 void lp2p__conn_ready_timers(struct lp2p_conn *c)
 {
     struct lp2p_host *host = c->host;
@@ -543,7 +542,6 @@ static void dial_finish(struct lp2p_dial *d, int status,
     dial_free(d);
 }
 
-void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
 /* The conn of this dial is ready (host.c picked the surviving conn). */
 void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c)
 {

@@ -160,7 +160,7 @@ static void req_read(struct lp2p_stream *s, int status, const uint8_t *buf,
     struct ping_req *r = lp2p_stream_data(s);
     size_t take;
     if (status != 0) {
-        req_finish(r, status == LP2P_EOF ? LP2P_EPROTO : status, 0);
+        req_finish(r, status == LP2P_EEOF ? LP2P_EPROTO : status, 0);
         return;
     }
     take = PING_SIZE - r->n < len ? PING_SIZE - r->n : len;
