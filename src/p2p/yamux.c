@@ -1222,10 +1222,8 @@ void lp2p__yamux_stream_release(struct lp2p__yamux_stream *st)
     if (st->in_backlog || !st->fin_req) {
         local_reset(st);
     }
-    released_check(st);
-    if (!st->dead) {
-        schedule(st);
-    }
+    schedule(st);
+    released_check(st); /* may free st */
 }
 
 uint32_t lp2p__yamux_stream_id(const struct lp2p__yamux_stream *st)
