@@ -250,6 +250,180 @@ LP2P_API int lp2p_peer_id_to_cid(const struct lp2p_peer_id *id, char *out,
 LP2P_API int lp2p_peer_id_equal(const struct lp2p_peer_id *a,
                                 const struct lp2p_peer_id *b);
 
+/*
+ * Multiaddr: self-describing network addresses ("/ip4/127.0.0.1/tcp/4001/
+ * p2p/12D3KooW..."). A multiaddr is held in its binary form (repeated
+ * uvarint protocol code || value). Known protocols:
+ *   ip4, ip6, tcp, udp (fixed-size values), dns, dns4, dns6, dnsaddr, sni,
+ *   ip6zone (length-prefixed text without '/' or NUL; dns* and sni at most
+ *   255 bytes), p2p (alias ipfs; a peer ID, in text base58btc or CID, in
+ *   binary uvarint length || multihash), and the value-less p2p-circuit,
+ *   quic, quic-v1, tls, noise, ws, wss, webtransport.
+ * Anything else is rejected with LP2P_EBADADDR and a message naming the
+ * component ("unknown protocol 'foo'").
+ *
+ * Text rules (as go-multiaddr, a little stricter): it starts with '/';
+ * trailing slashes are ignored; an empty component ("//") is an error; ip4
+ * is dotted decimal without leading zeros; ip6 any RFC 4291 text form
+ * (printed in RFC 5952 form, IPv4-mapped as "::ffff:a.b.c.d" like go);
+ * ports are decimal 0..65535 without sign or leading zeros.
+ *
+ * Functions taking `err`/`errcap` write a NUL-terminated sentence there on
+ * failure (`err` may be NULL; LP2P_ERRMSG_MAX bytes are plenty).
+ */
+#define LP2P_ERRMSG_MAX 128
+
+enum lp2p_multiaddr_proto {
+    LP2P_MA_IP4 = 4,
+    LP2P_MA_TCP = 6,
+    LP2P_MA_IP6 = 41,
+    LP2P_MA_IP6ZONE = 42,
+    LP2P_MA_DNS = 53,
+    LP2P_MA_DNS4 = 54,
+    LP2P_MA_DNS6 = 55,
+    LP2P_MA_DNSADDR = 56,
+    LP2P_MA_UDP = 273,
+    LP2P_MA_P2P_CIRCUIT = 290,
+    LP2P_MA_P2P = 421,
+    LP2P_MA_TLS = 448,
+    LP2P_MA_SNI = 449,
+    LP2P_MA_NOISE = 454,
+    LP2P_MA_QUIC = 460,
+    LP2P_MA_QUIC_V1 = 461,
+    LP2P_MA_WEBTRANSPORT = 465,
+    LP2P_MA_WS = 477,
+    LP2P_MA_WSS = 478
+};
+
+/* A multiaddr in binary form. `bytes` (len bytes) belongs to the struct
+ * and comes from the lp2p heap; bytes == NULL iff len == 0 (empty). */
+struct lp2p_multiaddr {
+    uint8_t *bytes;
+    size_t len;
+};
+
+/* One component, as lp2p_multiaddr_next() returns it. */
+struct lp2p_multiaddr_component {
+    uint32_t code;        /* enum lp2p_multiaddr_proto */
+    const char *name;     /* static, e.g. "tcp" */
+    const uint8_t *value; /* borrowed from the multiaddr; NULL if none */
+    size_t value_len;     /* without the length prefix, for p2p too */
+    size_t offset;        /* where the component starts in the bytes */
+    size_t size;          /* its bytes: code, length prefix and value */
+};
+
+/* Initialise `ma` as the empty multiaddr. */
+LP2P_API void lp2p_multiaddr_init(struct lp2p_multiaddr *ma);
+
+/* Free the bytes of `ma` and make it empty. Safe on an empty one. */
+LP2P_API void lp2p_multiaddr_free(struct lp2p_multiaddr *ma);
+
+/*
+ * Parse the text form `s` (NUL-terminated, borrowed) into `ma`, which must
+ * not hold bytes (they would leak). On failure `ma` is left empty.
+ * Errors: LP2P_EBADADDR (see `err`), LP2P_ENOMEM.
+ */
+LP2P_API int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s,
+                                  char *err, size_t errcap);
+
+/*
+ * Validate `len` bytes of binary multiaddr at `p` (borrowed) and copy them
+ * into `ma` (which must not hold bytes). Zero bytes give the empty
+ * multiaddr. Errors: LP2P_EBADADDR (see `err`), LP2P_ENOMEM.
+ */
+LP2P_API int lp2p_multiaddr_from_bytes(struct lp2p_multiaddr *ma,
+                                       const uint8_t *p, size_t len, char *err,
+                                       size_t errcap);
+
+/* Check that `len` bytes at `p` are a valid binary multiaddr (every
+ * component known, complete, with a valid value). 0 or LP2P_EBADADDR. */
+LP2P_API int lp2p_multiaddr_validate(const uint8_t *p, size_t len, char *err,
+                                     size_t errcap);
+
+/*
+ * Write the canonical text form of `ma` to `out` (capacity `cap`, may be 0)
+ * the way snprintf does: returns the length of the whole text (without the
+ * NUL); the text is complete only if that is less than `cap`, else `out`
+ * holds a NUL-terminated prefix. LP2P_EBADADDR if `ma` holds invalid bytes.
+ * Allocates nothing. The empty multiaddr prints as "".
+ */
+LP2P_API int lp2p_multiaddr_to_string(const struct lp2p_multiaddr *ma,
+                                      char *out, size_t cap);
+
+/*
+ * Iterate over the components: start with *offset = 0; each call fills `c`
+ * and advances *offset. Returns 1 for a component, 0 at the end, or
+ * LP2P_EBADADDR (bytes not valid). `c` borrows from `ma` until it changes.
+ */
+LP2P_API int lp2p_multiaddr_next(const struct lp2p_multiaddr *ma,
+                                 size_t *offset,
+                                 struct lp2p_multiaddr_component *c);
+
+/* Deep copy `src` into `dst` (which must not hold bytes). LP2P_ENOMEM. */
+LP2P_API int lp2p_multiaddr_copy(struct lp2p_multiaddr *dst,
+                                 const struct lp2p_multiaddr *src);
+
+/* 1 if both hold the same bytes, else 0. */
+LP2P_API int lp2p_multiaddr_equal(const struct lp2p_multiaddr *a,
+                                  const struct lp2p_multiaddr *b);
+
+/* Append `tail` (borrowed) to `ma`. On LP2P_ENOMEM `ma` is unchanged. */
+LP2P_API int lp2p_multiaddr_encapsulate(struct lp2p_multiaddr *ma,
+                                        const struct lp2p_multiaddr *tail);
+
+/*
+ * Remove the last occurrence of `tail`'s components in `ma`, and
+ * everything after it, as go-multiaddr's Decapsulate does (component-wise,
+ * so "/tcp/1" does not match inside "/tcp/10"). Returns 1 if something was
+ * removed, 0 if `tail` does not occur or is empty (`ma` unchanged),
+ * LP2P_EBADADDR if `ma` holds invalid bytes. Never allocates.
+ */
+LP2P_API int lp2p_multiaddr_decapsulate(struct lp2p_multiaddr *ma,
+                                        const struct lp2p_multiaddr *tail);
+
+/*
+ * Remove the last component of protocol `name` ("p2p", "ipfs", "tcp"...)
+ * and everything after it (js-multiaddr's decapsulateCode). Returns 1 if
+ * removed, 0 if absent, LP2P_EBADADDR for an unknown protocol name or
+ * invalid bytes. Never allocates.
+ */
+LP2P_API int lp2p_multiaddr_decapsulate_proto(struct lp2p_multiaddr *ma,
+                                              const char *name);
+
+/* The peer ID of a multiaddr whose last component is /p2p. LP2P_ENOTFOUND
+ * if the last component is something else (or `ma` is empty),
+ * LP2P_EBADADDR for invalid bytes. */
+LP2P_API int lp2p_multiaddr_peer_id(const struct lp2p_multiaddr *ma,
+                                    struct lp2p_peer_id *id);
+
+/* Build /ip4/A/tcp/P or /ip6/A/tcp/P from an AF_INET or AF_INET6
+ * `struct sockaddr` (borrowed); an IPv4-mapped IPv6 address gives /ip4,
+ * as go's manet does. `ma` must not hold bytes. LP2P_EINVAL for another
+ * family, LP2P_ENOMEM. */
+struct sockaddr;
+LP2P_API int lp2p_multiaddr_from_sockaddr(struct lp2p_multiaddr *ma,
+                                          const struct sockaddr *sa);
+
+/* The TCP endpoint of /ip4/A/tcp/P or /ip6/A/tcp/P, optionally followed
+ * by /p2p/ID and nothing else, as a struct sockaddr_in or sockaddr_in6 in
+ * `ss` (a struct sockaddr_storage), its size in *sslen. LP2P_EUNSUPPORTED
+ * for any other shape, LP2P_EBADADDR for invalid bytes. */
+struct sockaddr_storage;
+LP2P_API int lp2p_multiaddr_to_sockaddr(const struct lp2p_multiaddr *ma,
+                                        struct sockaddr_storage *ss,
+                                        size_t *sslen);
+
+/*
+ * Host and TCP port of /ip4|ip6|dns|dns4|dns6/HOST/tcp/PORT, optionally
+ * followed by /p2p/ID: `host` gets the address text or the DNS name
+ * (NUL-terminated; LP2P_EOVERFLOW if `hostcap` is too small; 256 always
+ * suffices), *family AF_INET (ip4, dns4), AF_INET6 (ip6, dns6) or
+ * AF_UNSPEC (dns), a getaddrinfo hint. LP2P_EUNSUPPORTED for another shape.
+ */
+LP2P_API int lp2p_multiaddr_host_port(const struct lp2p_multiaddr *ma,
+                                      char *host, size_t hostcap,
+                                      uint16_t *port, int *family);
+
 /* ======================================================================
  * Host: a libp2p node on a libuv loop.
  *

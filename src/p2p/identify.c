@@ -27,7 +27,6 @@
 #define ID_TIMEOUT_MS 10000
 #define ID_PROTOCOL_VERSION "ipfs/0.1.0"
 
-#ifdef LP2P_MA_IP4
 int lp2p__maddr_to_bytes(const char *text, struct lp2p_buf *out)
 {
     struct lp2p_multiaddr ma;
@@ -58,18 +57,6 @@ int lp2p__maddr_to_text(const uint8_t *p, size_t len, char *out, size_t cap)
     }
     return (size_t)rv < cap ? 0 : LP2P_EOVERFLOW;
 }
-#else /* TEMP until the codec's multiaddr lands */
-int lp2p__maddr_to_bytes(const char *text, struct lp2p_buf *out)
-{
-    (void)text; (void)out;
-    return LP2P_EUNSUPPORTED;
-}
-int lp2p__maddr_to_text(const uint8_t *p, size_t len, char *out, size_t cap)
-{
-    (void)p; (void)len; (void)out; (void)cap;
-    return LP2P_EUNSUPPORTED;
-}
-#endif
 
 static int put_maddr(struct lp2p_buf *b, uint32_t num, const char *text)
 {

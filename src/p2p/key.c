@@ -253,6 +253,32 @@ fail:
     return rv;
 }
 
+/* Make the rename durable: fsync the directory holding `path`. Best
+ * effort (some file systems refuse); `buf` has room for path + 1. */
+static void sync_dir(const char *path, char *buf)
+{
+    char *slash;
+    int fd;
+    strcpy(buf, path);
+    slash = strrchr(buf, '/');
+    if (slash == NULL) {
+        strcpy(buf, ".");
+    } else if (slash == buf) {
+        buf[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        LOG_WARN("key", "cannot open directory %s: %s", buf, strerror(errno));
+        return;
+    }
+    if (fsync(fd) != 0) {
+        LOG_DEBUG("key", "fsync of directory %s: %s", buf, strerror(errno));
+    }
+    close(fd);
+}
+
 int lp2p_key_save(const char *path, const struct lp2p_key *key)
 {
     uint8_t pb[LP2P_KEY_MARSHALLED_LEN];
@@ -299,6 +325,7 @@ int lp2p_key_save(const char *path, const struct lp2p_key *key)
         goto out_unlink;
     }
     rv = 0;
+    sync_dir(path, tmp);
     goto out;
 out_close:
     close(fd);

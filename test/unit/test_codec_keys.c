@@ -72,6 +72,14 @@ static int pid_from_bytes(struct lp2p_peer_id *id, const uint8_t *p, size_t n)
     return rv;
 }
 
+static int pub_decode(const uint8_t *p, size_t n, uint8_t pub[32])
+{
+    uint8_t *g = test__guarded(p, n);
+    int rv = lp2p__pubkey_pb_decode(g, n, pub);
+    test__guarded_free(g, n);
+    return rv;
+}
+
 static int key_unmarshal(struct lp2p_key *k, const uint8_t *p, size_t n)
 {
     uint8_t *g = test__guarded(p, n);
@@ -349,11 +357,7 @@ TEST(keys, vector_file_keys)
         ASSERT_MEM_EQ(&back, &key, sizeof(key));
         free(raw);
         raw = test__unhex(vk->pub_pb, &n);
-        {
-            uint8_t *g = test__guarded(raw, n);
-            ASSERT_OK(lp2p__pubkey_pb_decode(g, n, pub));
-            test__guarded_free(g, n);
-        }
+        ASSERT_OK(pub_decode(raw, n, pub));
         ASSERT_MEM_EQ(pub, vk->pub, 32);
         ASSERT_OK(lp2p_peer_id_from_pubkey_pb(raw, n, &id2));
         free(raw);
@@ -405,7 +409,7 @@ TEST(keys, vector_file_spec)
 
     /* The peer-ids spec's Ed25519 vector. */
     raw = test__unhex(v.spec_pub_pb, &n);
-    ASSERT_OK(lp2p__pubkey_pb_decode(raw, n, pub));
+    ASSERT_OK(pub_decode(raw, n, pub));
     ASSERT_OK(lp2p_peer_id_from_pubkey_pb(raw, n, &id));
     free(raw);
     ASSERT_OK(lp2p_peer_id_to_string(&id, s, sizeof(s)));
@@ -428,6 +432,23 @@ TEST(keys, vector_file_spec)
     ASSERT_ERR(lp2p_ed25519_verify(pub, (const uint8_t *)v.sign_msg,
                                    strlen(v.sign_msg) - 1, sig),
                LP2P_EBADSIG);
+    /* Signing: the private key of that vector in the peer-ids spec
+     * (peer-ids.md, "Test vectors") has this seed. The file pins it: it must
+     * give the file's public key, and then exactly the file's signature
+     * (Ed25519 signatures are deterministic). */
+    {
+        static const char seed_hex[] =
+            "7e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d";
+        struct lp2p_key key;
+        uint8_t seed[32], mine[64];
+        unhex_into(seed_hex, seed, 32);
+        ASSERT_OK(lp2p_key_from_seed(&key, seed));
+        ASSERT_MEM_EQ(key.pub, pub, 32);
+        ASSERT_OK(lp2p_key_sign(&key, (const uint8_t *)v.sign_msg,
+                                strlen(v.sign_msg), mine));
+        ASSERT_MEM_EQ(mine, sig, 64);
+        lp2p_key_wipe(&key);
+    }
     pub[0] ^= 1;
     ASSERT_ERR(lp2p_ed25519_verify(pub, (const uint8_t *)v.sign_msg,
                                    strlen(v.sign_msg), sig),
@@ -667,15 +688,15 @@ TEST(keys, unmarshal_errors)
     }
     /* Public key protobufs. */
     lp2p__pubkey_pb_encode(key.pub, pub_pb);
-    ASSERT_OK(lp2p__pubkey_pb_decode(pub_pb, 36, pub));
+    ASSERT_OK(pub_decode(pub_pb, 36, pub));
     ASSERT_MEM_EQ(pub, key.pub, 32);
     pub_pb[1] = 0; /* RSA */
-    ASSERT_ERR(lp2p__pubkey_pb_decode(pub_pb, 36, pub), LP2P_EUNSUPPORTED);
+    ASSERT_ERR(pub_decode(pub_pb, 36, pub), LP2P_EUNSUPPORTED);
     pub_pb[1] = 1;
-    ASSERT_ERR(lp2p__pubkey_pb_decode(pub_pb, 35, pub), LP2P_EBADKEY);
+    ASSERT_ERR(pub_decode(pub_pb, 35, pub), LP2P_EBADKEY);
     pub_pb[3] = 31;
-    ASSERT_ERR(lp2p__pubkey_pb_decode(pub_pb, 35, pub), LP2P_EBADKEY);
-    ASSERT_ERR(lp2p__pubkey_pb_decode(pub_pb, 2, pub), LP2P_EBADKEY);
+    ASSERT_ERR(pub_decode(pub_pb, 35, pub), LP2P_EBADKEY);
+    ASSERT_ERR(pub_decode(pub_pb, 2, pub), LP2P_EBADKEY);
     lp2p_key_wipe(&key);
 }
 
