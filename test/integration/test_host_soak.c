@@ -179,8 +179,8 @@ TEST(host_soak, streams_and_connections_return_to_baseline)
     memset(&k, 0, sizeof(k));
     srv_closed_count = 0;
     test__oom_install(0);
-    fd0 = th_fd_count();
     uv_loop_init(&k.loop);
+    fd0 = th_fd_count(); /* the loop's own descriptors included */
     k.a = th_host(&k.loop, NULL, NULL);
     k.b = th_host(&k.loop, NULL, k.addr_b);
     ASSERT_OK(lp2p_host_set_handler(k.b, SOAK_PROTO, NULL, srv_handler, NULL));
@@ -222,8 +222,8 @@ TEST(host_soak, streams_and_connections_return_to_baseline)
 
     th_host_close(&k.loop, k.a);
     th_host_close(&k.loop, k.b);
-    th_loop_close(&k.loop);
     ASSERT_EQ(th_fd_count(), fd0);
+    th_loop_close(&k.loop);
     ASSERT_EQ(test__oom_live(), 0);
     test__oom_remove();
 }
