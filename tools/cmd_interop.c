@@ -794,15 +794,18 @@ static int run(int argc, char **argv)
     int i, rv;
     char *end;
     memset(&c, 0, sizeof(c));
-    if (argc < 3 || argv[2][0] == '-') {
-        fputs(usage, argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout
-                                                                 : stderr);
-        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
     }
     mode = argv[1];
-    c.ma = argv[2];
-    for (i = 3; i < argc; i++) {
+    for (i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (a[0] != '-' && c.ma == NULL) {
+            c.ma = a; /* the multiaddr may come anywhere */
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "p2praft interop: %s needs a value\n%s", a, usage);
             return 2;
@@ -838,6 +841,11 @@ static int run(int argc, char **argv)
                     usage);
             return 2;
         }
+    }
+    if (c.ma == NULL) {
+        fprintf(stderr, "p2praft interop: %s needs a multiaddr\n%s", mode,
+                usage);
+        return 2;
     }
     uv_loop_init(&c.loop);
     c.loop.data = &c;
