@@ -522,14 +522,15 @@ typedef void (*lp2p_host_close_cb)(struct lp2p_host *host, void *data);
 
 /*
  * Close the host: stop listening, cancel dials (their callbacks get
- * LP2P_ECANCELED), reset every stream (read callbacks get LP2P_ECANCELED,
- * pending writes complete with LP2P_ECANCELED), close every connection
- * (DISCONNECTED events fire), then call `cb` (may be NULL) once. Streams the
- * application still holds must still be closed with lp2p_stream_close();
- * that may be done from the callbacks above or before `cb`. All libuv
- * handles are closed before `cb` runs, so the loop may be run to
- * completion afterwards. After `cb` returns the host is freed; call no
- * other function on it.
+ * LP2P_ECANCELED), close every connection (DISCONNECTED events fire) and
+ * with it every stream: pending opens fail, pending writes complete and
+ * reading streams get their read callback, all with LP2P_ECANCELED, on
+ * later loop iterations. `cb` (may be NULL) runs once, after every stream
+ * the application was handed has been closed with lp2p_stream_close()
+ * (as with uv_loop_close(), the host cannot free what the application
+ * still holds), and after all its libuv handles have closed. The host is
+ * freed when `cb` returns; call no other function on it after
+ * lp2p_host_close() except lp2p_stream_close() on its streams.
  */
 LP2P_API void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
                               void *data);
@@ -735,8 +736,8 @@ typedef void (*lp2p_stream_write_cb)(struct lp2p_stream *stream, int status,
  * be NULL. Back-pressure: completions run only as the peer's window and the
  * socket let the data go, so a writer that waits for each completion (or
  * watches lp2p_stream_write_queue_size()) uses bounded memory. Errors
- * (cb not called): LP2P_ESTATE (write side closed or stream reset),
- * LP2P_EINVAL.
+ * (cb not called): LP2P_ESTATE (write side closed, stream reset or
+ * closed), LP2P_EINVAL, LP2P_ENOMEM.
  */
 LP2P_API int lp2p_stream_write(struct lp2p_stream *stream, const uint8_t *buf,
                                size_t len, lp2p_stream_write_cb cb,
@@ -850,8 +851,9 @@ typedef void (*lp2p_ping_cb)(struct lp2p_host *host, int status,
                              uint64_t rtt_ns, void *data);
 
 /*
- * Ping `peer` once on /ipfs/ping/1.0.0 (32 random bytes, echoed). The
- * stream is kept per peer and reused by the next ping. Errors: those of
+ * Ping `peer` once on /ipfs/ping/1.0.0 (32 random bytes, echoed) on a new
+ * stream, closed afterwards; the round trip excludes stream negotiation.
+ * Connects first if needed (peerstore addresses). Errors: those of
  * lp2p_stream_open(), LP2P_EPROTO (wrong echo), LP2P_ETIMEDOUT (no echo
  * within 10 s).
  */

@@ -506,7 +506,7 @@ void lp2p__host_conn_ready(struct lp2p_conn *c)
         struct lp2p_conn *loser = keep_new ? other : c;
         LOG_DEBUG(MOD, "two connections to %s: the one dialed by the "
                   "smaller peer ID stays", c->remote_addr);
-        loser->draining = 1;
+        lp2p__conn_drain(loser);
     }
     lp2p__ps_set_pubkey(&host->ps, &c->peer, c->peer.bytes + 6);
     if (!c->inbound && c->remote_addr[0] != '\0') {

@@ -338,6 +338,8 @@ void lp2p__listeners_close(struct lp2p_host *host);
 void lp2p__conn_close(struct lp2p_conn *c, int status);
 int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len);
 void lp2p__conn_touch(struct lp2p_conn *c);
+/* No new streams; close DRAIN_GRACE_MS after the last one. */
+void lp2p__conn_drain(struct lp2p_conn *c);
 
 /* host_conn.c: called by the TCP layer */
 int lp2p__conn_upgrade_start(struct lp2p_conn *c);

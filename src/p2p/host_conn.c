@@ -146,7 +146,7 @@ static void on_yamux_event(void *ud, const struct lp2p__yamux_event *ev)
         break;
     case LP2P__YAMUX_EV_GO_AWAY:
         LOG_DEBUG(MOD, "%s sent GO_AWAY (%u)", c->remote_addr, ev->value);
-        c->draining = 1;
+        lp2p__conn_drain(c);
         break;
     case LP2P__YAMUX_EV_PING_ACK:
         break;

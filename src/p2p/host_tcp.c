@@ -158,11 +158,15 @@ static void on_handshake_timeout(uv_timer_t *t)
     lp2p__conn_close(c, LP2P_ETIMEDOUT);
 }
 
+/* A draining connection (superseded, or the peer sent GO_AWAY) closes
+ * this long after its last stream. */
+#define DRAIN_GRACE_MS 1000
+
 static void on_idle_timer(uv_timer_t *t)
 {
     struct lp2p_conn *c = t->data;
     uint64_t now = uv_now(c->host->loop);
-    uint64_t limit = c->host->cfg.idle_timeout_ms;
+    uint64_t limit = c->draining ? DRAIN_GRACE_MS : c->host->cfg.idle_timeout_ms;
     if (!lp2p__list_empty(&c->streams)) {
         c->idle_since = now;
     } else if (now - c->idle_since >= limit) {
@@ -177,6 +181,17 @@ static void on_idle_timer(uv_timer_t *t)
 void lp2p__conn_touch(struct lp2p_conn *c)
 {
     c->idle_since = uv_now(c->host->loop);
+}
+
+void lp2p__conn_drain(struct lp2p_conn *c)
+{
+    if (c->draining || c->state != LP2P_CONN_S_READY) {
+        c->draining = 1;
+        return;
+    }
+    c->draining = 1;
+    c->idle_since = uv_now(c->host->loop);
+    uv_timer_start(&c->timer, on_idle_timer, DRAIN_GRACE_MS, 0);
 }
 
 /* Called by host.c when the upgrade finished: the timer now watches for

@@ -540,3 +540,125 @@ TEST(host, dial_errors)
     th_host_close(&loop, c);
     th_loop_close(&loop);
 }
+
+/* Both hosts dial each other at once: each ends with one usable
+ * connection, the same one on both sides, and streams work both ways. */
+struct sim {
+    int done, status;
+};
+
+static void on_sim(struct lp2p_host *h, int status,
+                   const struct lp2p_peer_id *peer, void *data)
+{
+    struct sim *s = data;
+    (void)h;
+    (void)peer;
+    s->done = 1;
+    s->status = status;
+}
+
+static int both_done(void *arg)
+{
+    struct sim *s = arg;
+    return s[0].done && s[1].done;
+}
+
+static int one_conn_each(void *arg)
+{
+    struct lp2p_host **h = arg;
+    return lp2p_host_conn_count(h[0]) == 1 && lp2p_host_conn_count(h[1]) == 1;
+}
+
+TEST(host, simultaneous_dial)
+{
+    uv_loop_t loop;
+    struct lp2p_host *a, *b;
+    char addr_a[LP2P_MULTIADDR_STRMAX], addr_b[LP2P_MULTIADDR_STRMAX];
+    struct sim s[2];
+    struct client c;
+    const char *protos[] = {ECHO_PROTO};
+    static const uint8_t msg[] = "sim";
+    int round;
+    uv_loop_init(&loop);
+    for (round = 0; round < 3; round++) {
+        memset(s, 0, sizeof(s));
+        a = th_host(&loop, NULL, addr_a);
+        b = th_host(&loop, NULL, addr_b);
+        ASSERT_OK(lp2p_host_set_handler(a, ECHO_PROTO, NULL, echo_handler,
+                                        NULL));
+        ASSERT_OK(lp2p_host_set_handler(b, ECHO_PROTO, NULL, echo_handler,
+                                        NULL));
+        ASSERT_OK(lp2p_host_connect(a, addr_b, on_sim, &s[0]));
+        ASSERT_OK(lp2p_host_connect(b, addr_a, on_sim, &s[1]));
+        ASSERT(th_run_until_fn(&loop, both_done, s, 10000));
+        ASSERT_OK(s[0].status);
+        ASSERT_OK(s[1].status);
+        ASSERT(lp2p_host_is_connected(a, lp2p_host_id(b)));
+        ASSERT(lp2p_host_is_connected(b, lp2p_host_id(a)));
+        /* Streams both ways. */
+        memset(&c, 0, sizeof(c));
+        ASSERT_OK(lp2p_stream_open(a, lp2p_host_id(b), protos, 1, on_open,
+                                   &c));
+        ASSERT(th_run_until(&loop, &c.opened, 5000));
+        ASSERT_OK(c.open_status);
+        ASSERT_OK(lp2p_stream_read_start(c.s, on_read));
+        ASSERT_OK(lp2p_stream_write(c.s, msg, 3, NULL, NULL));
+        ASSERT_OK(lp2p_stream_close_write(c.s));
+        ASSERT(th_run_until_fn(&loop, rx_at_least, &c, 5000));
+        ASSERT_EQ(c.rx_status, LP2P_EEOF);
+        ASSERT_EQ(c.rx_len, 3);
+        lp2p_stream_close(c.s, NULL, NULL);
+        free(c.rx);
+        memset(&c, 0, sizeof(c));
+        ASSERT_OK(lp2p_stream_open(b, lp2p_host_id(a), protos, 1, on_open,
+                                   &c));
+        ASSERT(th_run_until(&loop, &c.opened, 5000));
+        ASSERT_OK(c.open_status);
+        lp2p_stream_close(c.s, NULL, NULL);
+        /* A superseded connection drains and goes: one each remains. */
+        ASSERT(th_run_until_fn(&loop, one_conn_each, (struct lp2p_host *[]){a, b},
+                               5000));
+        ASSERT(lp2p_host_is_connected(a, lp2p_host_id(b)));
+        th_host_close(&loop, a);
+        th_host_close(&loop, b);
+    }
+    th_loop_close(&loop);
+}
+
+static int no_conn(void *arg)
+{
+    return lp2p_host_conn_count(arg) == 0;
+}
+
+TEST(host, idle_timeout)
+{
+    uv_loop_t loop;
+    struct lp2p_host *a, *b;
+    struct lp2p_host_config cfg;
+    char addr_b[LP2P_MULTIADDR_STRMAX];
+    struct client c;
+    const char *protos[] = {SINK_PROTO};
+    uint64_t t0;
+    uv_loop_init(&loop);
+    lp2p_host_config_init(&cfg);
+    cfg.idle_timeout_ms = 150;
+    a = th_host(&loop, &cfg, NULL);
+    b = th_host(&loop, NULL, addr_b);
+    ASSERT_OK(lp2p_host_set_handler(b, SINK_PROTO, NULL, sink_handler, NULL));
+    ASSERT_OK(th_connect(&loop, a, addr_b));
+    /* An open stream keeps the connection. */
+    memset(&c, 0, sizeof(c));
+    ASSERT_OK(lp2p_stream_open(a, lp2p_host_id(b), protos, 1, on_open, &c));
+    ASSERT(th_run_until(&loop, &c.opened, 5000));
+    ASSERT_OK(c.open_status);
+    ASSERT(!th_run_until_fn(&loop, no_conn, a, 400));
+    lp2p_stream_close(c.s, NULL, NULL);
+    sink_release_all();
+    t0 = uv_now(&loop);
+    ASSERT(th_run_until_fn(&loop, no_conn, a, 5000));
+    ASSERT(uv_now(&loop) - t0 >= 100);
+    ASSERT(th_run_until_fn(&loop, no_conn, b, 5000));
+    th_host_close(&loop, a);
+    th_host_close(&loop, b);
+    th_loop_close(&loop);
+}
