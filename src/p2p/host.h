@@ -378,5 +378,13 @@ void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
 void lp2p__ping_handler(struct lp2p_stream *s, void *data);
 void lp2p__identify_handler(struct lp2p_stream *s, void *data);
 void lp2p__ping_free_all(struct lp2p_host *host);
+/* Parse length-prefixed Identify messages until the end of `p` and merge
+ * them, as the initiator does; counts what was kept. 0, LP2P_EPROTO
+ * (framing, size, count, malformed protobuf), LP2P_EPEERID (publicKey of
+ * another peer), LP2P_EBADKEY, LP2P_ENOMEM. */
+int lp2p__identify_check(const struct lp2p_peer_id *peer, const uint8_t *p,
+                         size_t len, size_t *n_protocols, size_t *n_addrs);
+int lp2p__identify_build(struct lp2p_host *host, const char *observed,
+                         struct lp2p_buf *out);
 
 #endif

@@ -316,6 +316,26 @@ int lp2p__identify_parse(const struct lp2p_peer_id *peer, const uint8_t *p,
     return 0;
 }
 
+int lp2p__identify_check(const struct lp2p_peer_id *peer, const uint8_t *p,
+                         size_t len, size_t *n_protocols, size_t *n_addrs)
+{
+    struct id_result r;
+    int rv;
+    memset(&r, 0, sizeof(r));
+    rv = lp2p__identify_parse(peer, p, len, &r);
+    *n_protocols = r.n_protocols;
+    *n_addrs = r.n_addrs;
+    result_free(&r);
+    return rv;
+}
+
+/* Build our own Identify response (tests and fuzz seeds). */
+int lp2p__identify_build(struct lp2p_host *host, const char *observed,
+                         struct lp2p_buf *out)
+{
+    return build_identify(host, observed, out);
+}
+
 static void id_closed(struct lp2p_stream *s, void *data)
 {
     struct id_req *q = data;
