@@ -1,6 +1,7 @@
 /* p2praft host [--listen MA]... [-k FILE]: a libp2p host serving ping,
  * identify and the interop test protocols until SIGINT or SIGTERM. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -67,6 +68,10 @@ static int run(int argc, char **argv)
             return 2;
         }
     }
+    /* A server says why it refuses things unless told otherwise. */
+    if (getenv("P2PRAFT_LOG") == NULL) {
+        lp2p_log_set(LP2P_LOG_WARN, NULL, NULL);
+    }
     if (n_listen == 0) {
         listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
     }
@@ -88,9 +93,7 @@ static int run(int argc, char **argv)
     for (i = 0; rv == 0 && i < n_listen; i++) {
         rv = lp2p_host_listen(host, listen[i]);
         if (rv != 0) {
-            char what[LP2P_MULTIADDR_STRMAX + 32];
-            snprintf(what, sizeof(what), "cannot listen on '%s'", listen[i]);
-            cli_error("host", what, rv);
+            cli_addr_error("host", "listen on", listen[i], rv);
         }
     }
     if (rv != 0) {

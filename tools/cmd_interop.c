@@ -402,6 +402,9 @@ static int mode_dial(struct ctx *c, const char *expect_agent, char **want,
     double t0 = now_ms();
     rv = do_connect(c);
     if (rv != 0) {
+        if (rv == LP2P_EBADADDR) {
+            cli_addr_error("interop", "dial", c->ma, rv);
+        }
         snprintf(msg, sizeof(msg), "%s", lp2p_strerror(rv));
         check_line(0, "connect", msg);
         return 1;

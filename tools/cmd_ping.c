@@ -146,9 +146,7 @@ static int run(int argc, char **argv)
     c.timer.data = &c;
     rv = lp2p_host_connect(c.host, ma, on_connected, &c);
     if (rv != 0) {
-        char what[600];
-        snprintf(what, sizeof(what), "cannot dial '%s'", ma);
-        cli_error("ping", what, rv);
+        cli_addr_error("ping", "dial", ma, rv);
         c.failed = 1;
         finish(&c);
     }

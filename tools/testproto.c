@@ -175,6 +175,31 @@ int cli_load_key(const char *path, struct lp2p_key *key)
     return 0;
 }
 
+void cli_addr_error(const char *cmd, const char *verb, const char *text,
+                    int rv)
+{
+    struct lp2p_multiaddr ma;
+    char why[LP2P_ERRMSG_MAX];
+    if (rv == LP2P_EBADADDR) {
+        lp2p_multiaddr_init(&ma);
+        if (lp2p_multiaddr_parse(&ma, text, why, sizeof(why)) != 0) {
+            fprintf(stderr, "p2praft %s: bad multiaddr '%s': %s\n", cmd, text,
+                    why);
+            return;
+        }
+        lp2p_multiaddr_free(&ma);
+        fprintf(stderr, "p2praft %s: cannot %s '%s': only "
+                "/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/p2p/<id>] is "
+                "supported\n", cmd, verb, text);
+        return;
+    }
+    {
+        char what[600];
+        snprintf(what, sizeof(what), "cannot %s '%s'", verb, text);
+        cli_error(cmd, what, rv);
+    }
+}
+
 void cli_error(const char *cmd, const char *what, int rv)
 {
     const char *hint = "";

@@ -22,4 +22,9 @@ int cli_load_key(const char *path, struct lp2p_key *key);
 /* Print "p2praft <cmd>: <what>: <strerror>" with a hint for common codes. */
 void cli_error(const char *cmd, const char *what, int rv);
 
+/* An error about multiaddr `text`: for LP2P_EBADADDR, says what is wrong
+ * with it (the codec's reason). `verb`: "dial", "listen on". */
+void cli_addr_error(const char *cmd, const char *verb, const char *text,
+                    int rv);
+
 #endif
