@@ -490,9 +490,10 @@ struct lp2p_host_config {
     /* Streams we may have open on one connection; lp2p_stream_open()
      * fails with LP2P_ELIMIT beyond it. 1024. */
     uint32_t max_outbound_streams;
-    /* Bytes a stream buffers for the reader while reading is stopped (the
-     * Yamux receive window; the peer cannot send more). 256 KiB, the Yamux
-     * default, which is also the minimum. */
+    /* Largest receive window of one stream: the most a stream buffers for
+     * a reader that stopped reading (the peer cannot send more). Windows
+     * start at 256 KiB (Yamux) and grow toward this while the reader
+     * keeps up. 16 MiB (as go-libp2p); at least 256 KiB. */
     uint32_t stream_window;
     /* Bytes one connection may have queued in the kernel-bound write
      * queue before streams stop being drained into it. 4 MiB. */

@@ -60,7 +60,7 @@ void lp2p_host_config_init(struct lp2p_host_config *cfg)
     cfg->max_pending_handshakes = 64;
     cfg->max_inbound_streams = 256;
     cfg->max_outbound_streams = 1024;
-    cfg->stream_window = 256 * 1024;
+    cfg->stream_window = 16 * 1024 * 1024;
     cfg->conn_write_buffer = 4 * 1024 * 1024;
     cfg->negotiate_timeout_ms = 10000;
 }
@@ -81,8 +81,10 @@ static void fill_defaults(struct lp2p_host_config *c)
         c->max_inbound_streams = d.max_inbound_streams;
     if (c->max_outbound_streams == 0)
         c->max_outbound_streams = d.max_outbound_streams;
-    if (c->stream_window < d.stream_window)
+    if (c->stream_window == 0)
         c->stream_window = d.stream_window;
+    if (c->stream_window < 256 * 1024)
+        c->stream_window = 256 * 1024;
     if (c->conn_write_buffer == 0)
         c->conn_write_buffer = d.conn_write_buffer;
     if (c->negotiate_timeout_ms == 0)

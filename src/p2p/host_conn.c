@@ -165,6 +165,10 @@ static int start_yamux(struct lp2p_conn *c)
     lp2p__yamux_config_init(&ycfg);
     ycfg.max_inbound_streams = host->cfg.max_inbound_streams;
     ycfg.max_outbound_streams = host->cfg.max_outbound_streams;
+    ycfg.max_window = host->cfg.stream_window;
+    if (ycfg.window_budget < ycfg.max_window) {
+        ycfg.window_budget = ycfg.max_window;
+    }
     if (ycfg.max_backlog > ycfg.max_inbound_streams) {
         ycfg.max_backlog = ycfg.max_inbound_streams;
     }
