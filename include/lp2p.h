@@ -555,7 +555,9 @@ LP2P_API int lp2p_host_listen(struct lp2p_host *host, const char *maddr);
 
 /*
  * The i-th address the host actually listens on (port 0 resolved), as
- * text without /p2p/. Returns 0, LP2P_ENOTFOUND when i is past the end, or
+ * text without /p2p/. A listener on 0.0.0.0 or :: yields one address per
+ * interface of its family (IPv6 link-local ones left out). Identify
+ * advertises the same list. Returns 0, LP2P_ENOTFOUND when i is past the end, or
  * LP2P_EOVERFLOW when `cap` is too small (use LP2P_MULTIADDR_STRMAX).
  */
 LP2P_API int lp2p_host_listen_addr(const struct lp2p_host *host, size_t i,

@@ -222,8 +222,15 @@ struct lp2p_listener {
     struct lp2p_list link;
     struct lp2p_host *host;
     uv_tcp_t tcp;
-    char addr[LP2P_MULTIADDR_STRMAX];
+    char addr[LP2P_MULTIADDR_STRMAX]; /* as bound */
+    /* What we advertise: `addr`, or for 0.0.0.0 / :: one address per
+     * interface of that family, with the bound port. */
+    char **addrs;
+    size_t n_addrs;
 };
+
+/* The i-th advertised listen address of the host, or NULL past the end. */
+const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i);
 
 /* Someone waiting for a connection to a peer. */
 struct lp2p_waiter {

@@ -404,8 +404,73 @@ static void listener_closed(uv_handle_t *h)
 {
     struct lp2p_listener *l = h->data;
     struct lp2p_host *host = l->host;
+    size_t i;
+    for (i = 0; i < l->n_addrs; i++) {
+        lp2p__free(l->addrs[i]);
+    }
+    lp2p__free(l->addrs);
     lp2p__free(l);
     lp2p__host_unref(host);
+}
+
+static int listener_push(struct lp2p_listener *l, const char *text)
+{
+    char **na = lp2p__realloc(l->addrs, (l->n_addrs + 1) * sizeof(*na));
+    if (na == NULL) {
+        return LP2P_ENOMEM;
+    }
+    l->addrs = na;
+    na[l->n_addrs] = lp2p__strdup(text);
+    if (na[l->n_addrs] == NULL) {
+        return LP2P_ENOMEM;
+    }
+    l->n_addrs++;
+    return 0;
+}
+
+/* Fill l->addrs: the bound address, or for an unspecified one, each
+ * interface address of the same family (IPv6 link-local ones need a zone,
+ * so they are left out). */
+static int listener_expand(struct lp2p_listener *l, const struct sockaddr *sa)
+{
+    uv_interface_address_t *ifs;
+    char text[LP2P_MULTIADDR_STRMAX];
+    int n, i, rv = 0;
+    int any4 = sa->sa_family == AF_INET &&
+               ((const struct sockaddr_in *)sa)->sin_addr.s_addr == 0;
+    int any6 = sa->sa_family == AF_INET6 &&
+               IN6_IS_ADDR_UNSPECIFIED(
+                   &((const struct sockaddr_in6 *)sa)->sin6_addr);
+    if ((!any4 && !any6) || uv_interface_addresses(&ifs, &n) != 0) {
+        return listener_push(l, l->addr);
+    }
+    for (i = 0; i < n && rv == 0; i++) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        if (any4 && ifs[i].address.address4.sin_family == AF_INET) {
+            memcpy(&ss, &ifs[i].address.address4, sizeof(struct sockaddr_in));
+            ((struct sockaddr_in *)&ss)->sin_port =
+                ((const struct sockaddr_in *)sa)->sin_port;
+        } else if (any6 && ifs[i].address.address6.sin6_family == AF_INET6 &&
+                   !IN6_IS_ADDR_LINKLOCAL(&ifs[i].address.address6.sin6_addr)) {
+            memcpy(&ss, &ifs[i].address.address6,
+                   sizeof(struct sockaddr_in6));
+            ((struct sockaddr_in6 *)&ss)->sin6_port =
+                ((const struct sockaddr_in6 *)sa)->sin6_port;
+            ((struct sockaddr_in6 *)&ss)->sin6_scope_id = 0;
+        } else {
+            continue;
+        }
+        if (lp2p__tcp_addr_format((struct sockaddr *)&ss, text,
+                                  sizeof(text)) == 0) {
+            rv = listener_push(l, text);
+        }
+    }
+    uv_free_interface_addresses(ifs, n);
+    if (rv == 0 && l->n_addrs == 0) {
+        rv = listener_push(l, l->addr);
+    }
+    return rv;
 }
 
 int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
@@ -468,6 +533,9 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
                                          sizeof(l->addr)) != 0) {
         goto err;
     }
+    if (listener_expand(l, (struct sockaddr *)&ss) != 0) {
+        goto err;
+    }
     LOG_INFO(MOD, "listening on %s", l->addr);
     return 0;
 err:
@@ -486,11 +554,24 @@ void lp2p__listeners_close(struct lp2p_host *host)
     }
 }
 
-size_t lp2p_host_listen_count(const struct lp2p_host *host)
+const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i)
 {
     const struct lp2p_list *e;
-    size_t n = 0;
     for (e = host->listeners.next; e != &host->listeners; e = e->next) {
+        const struct lp2p_listener *l =
+            LP2P_CONTAINER(e, const struct lp2p_listener, link);
+        if (i < l->n_addrs) {
+            return l->addrs[i];
+        }
+        i -= l->n_addrs;
+    }
+    return NULL;
+}
+
+size_t lp2p_host_listen_count(const struct lp2p_host *host)
+{
+    size_t n = 0;
+    while (lp2p__listen_addr(host, n) != NULL) {
         n++;
     }
     return n;
@@ -499,20 +580,17 @@ size_t lp2p_host_listen_count(const struct lp2p_host *host)
 int lp2p_host_listen_addr(const struct lp2p_host *host, size_t i, char *out,
                           size_t cap)
 {
-    const struct lp2p_list *e;
-    for (e = host->listeners.next; e != &host->listeners; e = e->next) {
-        if (i-- == 0) {
-            const struct lp2p_listener *l =
-                LP2P_CONTAINER(e, const struct lp2p_listener, link);
-            size_t n = strlen(l->addr);
-            if (n + 1 > cap) {
-                return LP2P_EOVERFLOW;
-            }
-            memcpy(out, l->addr, n + 1);
-            return 0;
-        }
+    const char *a = lp2p__listen_addr(host, i);
+    size_t n;
+    if (a == NULL) {
+        return LP2P_ENOTFOUND;
     }
-    return LP2P_ENOTFOUND;
+    n = strlen(a);
+    if (n + 1 > cap) {
+        return LP2P_EOVERFLOW;
+    }
+    memcpy(out, a, n + 1);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------

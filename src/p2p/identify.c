@@ -82,14 +82,12 @@ static int build_identify(struct lp2p_host *host, const char *remote_addr,
     uint8_t pk[36];
     size_t i;
     int rv;
-    struct lp2p_list *e;
+    const char *la;
     lp2p__buf_init(&msg);
     lp2p__pubkey_pb_encode(host->key.pub, pk);
     rv = lp2p__pb_put_bytes(&msg, 1, pk, sizeof(pk));
-    for (e = host->listeners.next; rv == 0 && e != &host->listeners;
-         e = e->next) {
-        struct lp2p_listener *l = LP2P_CONTAINER(e, struct lp2p_listener, link);
-        rv = put_maddr(&msg, 2, l->addr);
+    for (i = 0; rv == 0 && (la = lp2p__listen_addr(host, i)) != NULL; i++) {
+        rv = put_maddr(&msg, 2, la);
     }
     for (i = 0; rv == 0 && i < host->n_handlers; i++) {
         rv = lp2p__pb_put_string(&msg, 3, host->handlers[i].protocol);

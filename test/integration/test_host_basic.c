@@ -214,3 +214,33 @@ TEST(host, peerstore_ttl)
     th_host_close(&loop, a);
     th_loop_close(&loop);
 }
+
+TEST(host, unspecified_listen_expands_to_interfaces)
+{
+    uv_loop_t loop;
+    struct lp2p_host *h, *a;
+    char la[LP2P_MULTIADDR_STRMAX], dial[LP2P_MULTIADDR_STRMAX * 2];
+    char id[LP2P_PEER_ID_STRMAX];
+    size_t i;
+    int loopback = -1;
+    uv_loop_init(&loop);
+    ASSERT_OK(lp2p_host_new(&h, &loop, NULL));
+    ASSERT_OK(lp2p_host_listen(h, "/ip4/0.0.0.0/tcp/0"));
+    ASSERT(lp2p_host_listen_count(h) >= 1);
+    for (i = 0; lp2p_host_listen_addr(h, i, la, sizeof(la)) == 0; i++) {
+        ASSERT(strncmp(la, "/ip4/0.0.0.0/", 13) != 0);
+        if (strncmp(la, "/ip4/127.0.0.1/tcp/", 19) == 0) {
+            loopback = (int)i;
+        }
+    }
+    ASSERT(loopback >= 0);
+    /* The loopback one is dialable. */
+    ASSERT_OK(lp2p_host_listen_addr(h, (size_t)loopback, la, sizeof(la)));
+    lp2p_peer_id_to_string(lp2p_host_id(h), id, sizeof(id));
+    snprintf(dial, sizeof(dial), "%s/p2p/%s", la, id);
+    a = th_host(&loop, NULL, NULL);
+    ASSERT_OK(th_connect(&loop, a, dial));
+    th_host_close(&loop, a);
+    th_host_close(&loop, h);
+    th_loop_close(&loop);
+}
