@@ -229,7 +229,7 @@ LP2P_API int lp2p_peer_id_from_bytes(struct lp2p_peer_id *id,
 /*
  * Parse a peer ID string (NUL-terminated): base58btc when it starts with
  * "1" or "Qm" (as go-libp2p decides), otherwise a CID in multibase 'b'
- * (base32) or 'z' (base58btc). Errors: LP2P_EMALFORMED (bad encoding or
+ * (base32), 'z' (base58btc) or 'k'/'K' (base36). Errors: LP2P_EMALFORMED (bad encoding or
  * multihash), LP2P_EUNSUPPORTED (CID version other than 1, codec other
  * than libp2p-key 0x72, other multibase, other hash function),
  * LP2P_ETRAILING, LP2P_ETRUNCATED.
@@ -328,15 +328,17 @@ LP2P_API int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s,
 
 /*
  * Validate `len` bytes of binary multiaddr at `p` (borrowed) and copy them
- * into `ma` (which must not hold bytes). Zero bytes give the empty
- * multiaddr. Errors: LP2P_EBADADDR (see `err`), LP2P_ENOMEM.
+ * into `ma` (which must not hold bytes). Zero bytes are refused ("empty
+ * multiaddr"), as go-multiaddr does. Errors: LP2P_EBADADDR (see `err`),
+ * LP2P_ENOMEM.
  */
 LP2P_API int lp2p_multiaddr_from_bytes(struct lp2p_multiaddr *ma,
                                        const uint8_t *p, size_t len, char *err,
                                        size_t errcap);
 
-/* Check that `len` bytes at `p` are a valid binary multiaddr (every
- * component known, complete, with a valid value). 0 or LP2P_EBADADDR. */
+/* Check that `len` bytes at `p` are a valid binary multiaddr (at least
+ * one component, every one known, complete, with a valid value). 0 or
+ * LP2P_EBADADDR. */
 LP2P_API int lp2p_multiaddr_validate(const uint8_t *p, size_t len, char *err,
                                      size_t errcap);
 

@@ -232,6 +232,10 @@ int lp2p_multiaddr_validate(const uint8_t *p, size_t len, char *err,
 {
     struct lp2p_multiaddr_component c;
     size_t off = 0;
+    if (len == 0) {
+        seterr(err, errcap, "empty multiaddr");
+        return LP2P_EBADADDR;
+    }
     while (off < len) {
         int rv = comp_read(p, len, off, &c, err, errcap);
         if (rv != 0) {
@@ -248,7 +252,7 @@ int lp2p_multiaddr_from_bytes(struct lp2p_multiaddr *ma, const uint8_t *p,
     int rv;
     lp2p_multiaddr_init(ma);
     rv = lp2p_multiaddr_validate(p, len, err, errcap);
-    if (rv != 0 || len == 0) {
+    if (rv != 0) {
         return rv;
     }
     ma->bytes = lp2p__memdup(p, len);

@@ -1,7 +1,9 @@
 /*
  * Peer IDs: multihash bytes, their base58btc text, and CIDv1 (libp2p-key)
  * text. Parsing follows go-libp2p's peer.Decode: a string that starts with
- * "1" or "Qm" is a base58btc multihash, anything else is a CID.
+ * "1" or "Qm" is a base58btc multihash, anything else is a CID, of which we
+ * read the multibase encodings peer IDs are seen in: base32 ('b', what
+ * we print), base58btc ('z') and base36 ('k', 'K').
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,9 +199,18 @@ int lp2p__peer_id_parse(struct lp2p_peer_id *id, const char *s, size_t len,
                                        : "invalid base58btc CID text");
             return LP2P_EMALFORMED;
         }
+    } else if (s[0] == 'k' || s[0] == 'K') {
+        n = lp2p__base36_decode(s + 1, len - 1, raw, sizeof(raw));
+        if (n < 0) {
+            seterr(err, errcap, "%s",
+                   n == LP2P_EOVERFLOW ? "CID too long"
+                                       : "invalid base36 CID text");
+            return LP2P_EMALFORMED;
+        }
     } else {
         seterr(err, errcap,
-               "not a base58btc peer ID nor a base32/base58 CID (prefix '%c')",
+               "not a base58btc peer ID nor a CID in multibase b, z or k "
+               "(prefix '%c')",
                s[0] >= 0x21 && s[0] < 0x7f ? s[0] : '?');
         return LP2P_EUNSUPPORTED;
     }

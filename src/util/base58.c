@@ -1,5 +1,5 @@
 /*
- * base58btc by repeated multiplication: each input symbol multiplies the
+ * base58btc (and base36 decoding) by repeated multiplication: each input symbol multiplies the
  * big number held so far (little-endian digits in the output buffer) by
  * the base and adds itself. The digits are then reversed in place.
  */
@@ -63,21 +63,49 @@ int lp2p__base58_encode(const uint8_t *in, size_t len, char *out, size_t cap)
     return (int)(zeros + ndig);
 }
 
+/* The alphabet is 1-9, A-Z without I and O, a-z without l. */
 static int digit_of(char c)
 {
-    const char *p;
-    if (c == '\0') {
-        return -1;
+    if (c >= '1' && c <= '9') {
+        return c - '1';
     }
-    for (p = alphabet; *p != '\0'; p++) {
-        if (*p == c) {
-            return (int)(p - alphabet);
-        }
+    if (c >= 'A' && c <= 'H') {
+        return c - 'A' + 9;
+    }
+    if (c >= 'J' && c <= 'N') {
+        return c - 'J' + 17;
+    }
+    if (c >= 'P' && c <= 'Z') {
+        return c - 'P' + 22;
+    }
+    if (c >= 'a' && c <= 'k') {
+        return c - 'a' + 33;
+    }
+    if (c >= 'm' && c <= 'z') {
+        return c - 'm' + 44;
     }
     return -1;
 }
 
-int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+/* Digits of base36 (multibase 'k'/'K'), either case. */
+static int digit36_of(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Big-number conversion from `base` digits to bytes; leading `zero`
+ * characters are leading zero bytes. */
+static int basex_decode(const char *in, size_t len, uint8_t *out, size_t cap,
+                        unsigned base, int (*digit)(char), char zero)
 {
     size_t zeros = 0, nbytes = 0, i, j;
     uint8_t *b;
@@ -85,11 +113,11 @@ int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap)
         return LP2P_EINVAL;
     }
     for (i = 0; i < len; i++) {
-        if (digit_of(in[i]) < 0) {
+        if (digit(in[i]) < 0) {
             return LP2P_EMALFORMED;
         }
     }
-    while (zeros < len && in[zeros] == '1') {
+    while (zeros < len && in[zeros] == zero) {
         zeros++;
     }
     if (cap < zeros) {
@@ -98,9 +126,9 @@ int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap)
     b = out + zeros;
     cap -= zeros;
     for (i = zeros; i < len; i++) {
-        unsigned carry = (unsigned)digit_of(in[i]);
+        unsigned carry = (unsigned)digit(in[i]);
         for (j = 0; j < nbytes; j++) {
-            carry += (unsigned)b[j] * 58;
+            carry += (unsigned)b[j] * base;
             b[j] = (uint8_t)(carry & 0xff);
             carry >>= 8;
         }
@@ -117,4 +145,14 @@ int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap)
         out[i] = 0;
     }
     return (int)(zeros + nbytes);
+}
+
+int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    return basex_decode(in, len, out, cap, 58, digit_of, '1');
+}
+
+int lp2p__base36_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    return basex_decode(in, len, out, cap, 36, digit36_of, '0');
 }

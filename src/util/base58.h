@@ -30,4 +30,11 @@ int lp2p__base58_encode(const uint8_t *in, size_t len, char *out, size_t cap);
  */
 int lp2p__base58_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
+/*
+ * Decode base36 (multibase 'k' and 'K': digits 0-9 then letters, either
+ * case accepted as go-multibase does); leading '0's are zero bytes.
+ * Same return values as lp2p__base58_decode().
+ */
+int lp2p__base36_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+
 #endif

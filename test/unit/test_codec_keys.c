@@ -818,3 +818,27 @@ TEST(keys, oom_sweep)
     ASSERT(rmdir(dir) == 0);
     ASSERT_EQ(test__oom_sweep(peerid_oom_body, NULL), 0);
 }
+
+TEST(base58, every_character)
+{
+    /* Each single character decodes to its index in the alphabet, and
+     * every other byte value is refused. */
+    static const char alphabet[] =
+        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    int c;
+    for (c = 1; c < 256; c++) {
+        char s[2] = {(char)c, 0};
+        const char *pos = strchr(alphabet, c);
+        uint8_t out[2];
+        int n = b58_dec(s, out, sizeof(out));
+        if (pos == NULL) {
+            ASSERT_ERR(n, LP2P_EMALFORMED);
+        } else if (c == '1') {
+            ASSERT_EQ(n, 1);
+            ASSERT_EQ(out[0], 0);
+        } else {
+            ASSERT_EQ(n, 1);
+            ASSERT_EQ(out[0], pos - alphabet);
+        }
+    }
+}

@@ -148,7 +148,7 @@ TEST(multiaddr, canonical_forms)
         {"/ip6/::ffff:0102:0304", "/ip6/::ffff:1.2.3.4"},
         {"/ip6/::1.2.3.4", "/ip6/::102:304"},
         {"/ip6/::2:3", "/ip6/::2:3"},
-        {"/ip6/fe80::1/ip6zone/eth0/tcp/1", "/ip6/fe80::1/ip6zone/eth0/tcp/1"},
+        {"/ip6zone/eth0/ip6/fe80::1/tcp/1", "/ip6zone/eth0/ip6/fe80::1/tcp/1"},
         {"/ipfs/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
          "/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"},
         {"/dns6/a.b/tcp/1/tls/sni/a.b/ws", "/dns6/a.b/tcp/1/tls/sni/a.b/ws"},
@@ -309,11 +309,16 @@ TEST(multiaddr, binary_errors)
         ASSERT(ma.bytes == NULL && ma.len == 0);
         free(raw);
     }
-    /* Empty is a valid (empty) multiaddr; printing it gives "". */
+    /* Zero bytes are refused, as go does; an empty struct (what
+     * decapsulating everything leaves) prints as "". */
     {
         struct lp2p_multiaddr ma;
         char s[4] = "x";
-        ASSERT_OK(lp2p_multiaddr_from_bytes(&ma, NULL, 0, err, sizeof(err)));
+        ASSERT_ERR(lp2p_multiaddr_from_bytes(&ma, NULL, 0, err, sizeof(err)),
+                   LP2P_EBADADDR);
+        ASSERT_STR_EQ(err, "empty multiaddr");
+        ASSERT_ERR(lp2p_multiaddr_validate(NULL, 0, NULL, 0), LP2P_EBADADDR);
+        lp2p_multiaddr_init(&ma);
         ASSERT_EQ(lp2p_multiaddr_to_string(&ma, s, sizeof(s)), 0);
         ASSERT_STR_EQ(s, "");
     }
@@ -598,4 +603,160 @@ out_a:
 TEST(multiaddr, oom_sweep)
 {
     ASSERT(test__oom_sweep(oom_body, NULL) >= 4);
+}
+
+/*
+ * Cases from go-multiaddr's multiaddr_test.go (TestConstructFails and
+ * TestConstructSucceeds restricted to our protocols, TestStringToBytes,
+ * TestZone, TestRoundTrip, TestInvalidP2PAddr*, TestDecapsulate) and the
+ * multiaddr spec's test/multiaddr.feature, so we agree with go on them.
+ */
+TEST(multiaddr, go_multiaddr_cases)
+{
+    static const char *const bad[] = {
+        "/ip4", "/ip4/::1", "/ip4/fdpsofodsajfdoisa", "/ip6", "/ip6zone",
+        "/ip6zone/", "/ip6zone//ip6/fe80::1", "/udp", "/tcp", "/udp/65536",
+        "/tcp/65536", "/quic/65536", "/quic-v1/65536",
+        "/ip4/127.0.0.1/udp/jfodsajfidosajfoidsa", "/ip4/127.0.0.1/udp",
+        "/ip4/127.0.0.1/tcp/jfodsajfidosajfoidsa", "/ip4/127.0.0.1/tcp",
+        "/ip4/127.0.0.1/quic/1234", "/ip4/127.0.0.1/quic-v1/1234",
+        "/ip4/127.0.0.1/ipfs", "/ip4/127.0.0.1/ipfs/tcp",
+        "/ip4/127.0.0.1/p2p", "/ip4/127.0.0.1/p2p/tcp",
+        "/ip4/1.2.3.4/tcp/-1", "/", "",
+        "/p2p/QmxoHT6iViN5xAjoz1VZ553cL31U9F94ht3QvWR1FrEbZY",
+        "/p2p/k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl-",
+        "/p2p/?unknownmultibase",
+        "/p2p/k2jmtxwoe2phm1hbqp0e7nufqf6umvuu2e9qd7ana7h411a0haqj6i2z",
+    };
+    static const char *const good[] = {
+        "/ip4/1.2.3.4", "/ip4/0.0.0.0", "/ip6/::1",
+        "/ip6/2601:9:4f81:9700:803e:ca65:66e8:c21",
+        "/ip6/2601:9:4f81:9700:803e:ca65:66e8:c21/udp/1234/quic",
+        "/ip6/2601:9:4f81:9700:803e:ca65:66e8:c21/udp/1234/quic-v1",
+        "/ip6zone/x/ip6/fe80::1", "/ip6zone/x%y/ip6/fe80::1",
+        "/ip6zone/x%y/ip6/::", "/ip6zone/x/ip6/fe80::1/udp/1234/quic",
+        "/ip6zone/x/ip6/fe80::1/udp/1234/quic-v1", "/udp/0", "/tcp/0",
+        "/udp/1234", "/tcp/1234", "/udp/65535", "/tcp/65535",
+        "/ipfs/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC",
+        "/ipfs/k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7",
+        "/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC",
+        "/p2p/k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7",
+        "/p2p/bafzbeigvf25ytwc3akrijfecaotc74udrhcxzh2cx3we5qqnw5vgrei4bm",
+        "/p2p/12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV",
+        "/p2p/k51qzi5uqu5dhb6l8spkdx7yxafegfkee5by8h7lmjh2ehc2sgg34z7c15vzqs",
+        "/p2p/bafzaajaiaejcalj543iwv2d7pkjt7ykvefrkfu7qjfi6sduakhso4lay6abn2d5u",
+        "/ipfs/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC/tcp/1234",
+        "/p2p/k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7/tcp/1234",
+        "/ip4/127.0.0.1/udp/1234", "/ip4/127.0.0.1/udp/0",
+        "/ip4/127.0.0.1/tcp/1234", "/ip4/127.0.0.1/tcp/1234/",
+        "/ip4/127.0.0.1/udp/1234/quic", "/ip4/127.0.0.1/udp/1234/quic-v1",
+        "/ip4/127.0.0.1/udp/1234/quic-v1/webtransport",
+        "/ip4/127.0.0.1/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC/tcp/1234",
+        "/ip4/127.0.0.1/tcp/127/ws", "/ip4/127.0.0.1/tcp/127/tls",
+        "/ip4/127.0.0.1/tcp/127/tls/ws", "/ip4/127.0.0.1/tcp/127/noise",
+        "/ip4/127.0.0.1/tcp/127/wss",
+    };
+    static const char *const same[] = {
+        "/ip6/::ffff:127.0.0.1/tcp/111", "/ip4/127.0.0.1/tcp/123",
+        "/ip4/127.0.0.1/tcp/123/tls", "/ip4/127.0.0.1/udp/123",
+        "/ip4/127.0.0.1/udp/123/ip6/::",
+        "/p2p/QmbHVEEepCi7rn7VL7Exxpd2Ci9NNB6ifvqwhsrbRMgQFP",
+    };
+    static const struct {
+        const char *s, *hex;
+    } bin[] = {
+        {"/ip4/127.0.0.1/udp/1234", "047f000001910204d2"},
+        {"/ip4/127.0.0.1/tcp/4321", "047f0000010610e1"},
+        {"/ip4/127.0.0.1/udp/1234/ip4/127.0.0.1/tcp/4321",
+         "047f000001910204d2047f0000010610e1"},
+        {"/ip6zone/eth0/ip6/::1",
+         "2a04657468302900000000000000000000000000000001"},
+        {"/ip4/192.0.2.42/tcp/443", "04c000022a0601bb"}, /* .feature */
+    };
+    static const struct {
+        const char *left, *right, *want; /* want "" = everything removed */
+    } dec[] = {
+        {"/ip4/1.2.3.4/tcp/1234", "/ip4/1.2.3.4", ""},
+        {"/ip4/1.2.3.4", "/ip4/1.2.3.4/tcp/1234", "/ip4/1.2.3.4"},
+        {"/ip4/1.2.3.5/tcp/1234", "/ip4/5.3.2.1", "/ip4/1.2.3.5/tcp/1234"},
+        {"/ip4/1.2.3.5/udp/1234/quic-v1", "/udp/1234", "/ip4/1.2.3.5"},
+        {"/ip4/1.2.3.6/udp/1234/quic-v1", "/udp/1234/quic-v1", "/ip4/1.2.3.6"},
+        {"/ip4/1.2.3.7/tcp/1234", "/ws", "/ip4/1.2.3.7/tcp/1234"},
+        {"/dnsaddr/wss.com/tcp/4001", "/ws", "/dnsaddr/wss.com/tcp/4001"},
+        {"/dnsaddr/wss.com/tcp/4001/ws", "/wss", "/dnsaddr/wss.com/tcp/4001/ws"},
+        {"/dnsaddr/wss.com/ws", "/wss", "/dnsaddr/wss.com/ws"},
+        {"/dnsaddr/wss.com/ws", "/dnsaddr/wss.com", ""},
+        {"/dnsaddr/wss.com/tcp/4001/wss", "/wss", "/dnsaddr/wss.com/tcp/4001"},
+        {"/ip4/1.2.3.4/tcp/80", "/tcp/80", "/ip4/1.2.3.4"},
+        {"/ip4/1.2.3.4/tcp/80", "/udp/80", "/ip4/1.2.3.4/tcp/80"},
+    };
+    char err[LP2P_ERRMSG_MAX], s[300], hex[300];
+    struct lp2p_multiaddr ma, again;
+    size_t i;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (ma_parse(&ma, bad[i], err) != LP2P_EBADADDR || err[0] == '\0') {
+            test__fail(__FILE__, __LINE__, "'%s' was accepted", bad[i]);
+        }
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (ma_parse(&ma, good[i], err) != 0) {
+            test__fail(__FILE__, __LINE__, "'%s': %s", good[i], err);
+        }
+        ma_str(&ma, s, sizeof(s));
+        ASSERT_OK(ma_parse(&again, s, err));
+        ASSERT(lp2p_multiaddr_equal(&ma, &again));
+        lp2p_multiaddr_free(&ma);
+        lp2p_multiaddr_free(&again);
+    }
+    for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        parse_ok(&ma, same[i]);
+        expect_str(&ma, same[i]);
+        lp2p_multiaddr_free(&ma);
+    }
+    for (i = 0; i < sizeof(bin) / sizeof(bin[0]); i++) {
+        parse_ok(&ma, bin[i].s);
+        ma_hex(&ma, hex);
+        ASSERT_STR_EQ(hex, bin[i].hex);
+        expect_str(&ma, bin[i].s);
+        lp2p_multiaddr_free(&ma);
+    }
+    for (i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
+        struct lp2p_multiaddr r;
+        int rv;
+        parse_ok(&ma, dec[i].left);
+        parse_ok(&r, dec[i].right);
+        rv = lp2p_multiaddr_decapsulate(&ma, &r);
+        ASSERT_EQ(rv, strcmp(dec[i].left, dec[i].want) != 0);
+        if (dec[i].want[0] == '\0') {
+            ASSERT(ma.len == 0 && ma.bytes == NULL);
+        } else {
+            expect_str(&ma, dec[i].want);
+        }
+        lp2p_multiaddr_free(&ma);
+        lp2p_multiaddr_free(&r);
+    }
+    /* TestInvalidP2PAddrBytes: a sha2-256 multihash of 33 bytes. */
+    {
+        size_t n;
+        uint8_t *raw = test__unhex(
+            "a503221221c05877cbae039d70a5e600ea02c6f9f2942439285c9e344e26f8d28"
+            "0c850fad6", &n);
+        ASSERT_ERR(ma_from_bytes(&ma, raw, n, err), LP2P_EBADADDR);
+        free(raw);
+    }
+    /* Base36 CIDs name the same peers as their base58 text. */
+    {
+        struct lp2p_peer_id a, b;
+        ASSERT_OK(lp2p_peer_id_parse(
+            &a, "k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7"));
+        ASSERT_EQ(a.len, 34);
+        ASSERT_EQ(a.bytes[0], 0x12);
+        ASSERT_OK(lp2p_peer_id_parse(
+            &b, "K2K4R8OQAMIGQDO6O7HSBFWD45Y70OYYNP98USK7ZMYFRZPQXH1POHL7"));
+        ASSERT(lp2p_peer_id_equal(&a, &b));
+        ASSERT_OK(lp2p_peer_id_parse(
+            &a, "k51qzi5uqu5dhb6l8spkdx7yxafegfkee5by8h7lmjh2ehc2sgg34z7c15vzqs"));
+        ASSERT_EQ(a.bytes[0], 0x00); /* identity: an Ed25519 key */
+        ASSERT_EQ(a.len, 38);
+    }
 }
