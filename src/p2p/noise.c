@@ -103,11 +103,36 @@ static int cipher_start(struct lp2p_noise_cipher *c, int enc,
     return 0;
 }
 
+/*
+ * OpenSSL runs ChaCha20 over the whole buffer, then Poly1305 over it again.
+ * For a 64 KiB frame the second pass would come from L2; feeding slices
+ * that fit in L1 keeps both passes in cache (measured: bench/bench_noise).
+ */
+#ifndef LP2P_NOISE_SLICE
+#define LP2P_NOISE_SLICE 8192
+#endif
+
+static int cipher_update(struct lp2p_noise_cipher *c, uint8_t *out,
+                         const uint8_t *in, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t n = len - off > LP2P_NOISE_SLICE ? LP2P_NOISE_SLICE : len - off;
+        int outl = 0;
+        if (EVP_CipherUpdate(c->ctx, out + off, &outl, in + off, (int)n) != 1 ||
+            (size_t)outl != n) {
+            return LP2P_ECRYPTO;
+        }
+        off += n;
+    }
+    return 0;
+}
+
 int lp2p__noise_cipher_encrypt(struct lp2p_noise_cipher *c, const uint8_t *ad,
                                size_t adlen, const uint8_t *pt, size_t len,
                                uint8_t *out)
 {
-    int rv, outl = 0, fl = 0;
+    int rv, fl = 0;
     if (!c->has_key) {
         if (out != pt && len > 0) {
             memmove(out, pt, len);
@@ -121,10 +146,11 @@ int lp2p__noise_cipher_encrypt(struct lp2p_noise_cipher *c, const uint8_t *ad,
     if (rv != 0) {
         return rv;
     }
-    if (len > 0 && EVP_CipherUpdate(c->ctx, out, &outl, pt, (int)len) != 1) {
-        return LP2P_ECRYPTO;
+    rv = cipher_update(c, out, pt, len);
+    if (rv != 0) {
+        return rv;
     }
-    if (EVP_CipherFinal_ex(c->ctx, out + outl, &fl) != 1 ||
+    if (EVP_CipherFinal_ex(c->ctx, out + len, &fl) != 1 ||
         EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_AEAD_GET_TAG, LP2P_NOISE_TAGLEN,
                             out + len) != 1) {
         return LP2P_ECRYPTO;
@@ -139,7 +165,7 @@ int lp2p__noise_cipher_decrypt(struct lp2p_noise_cipher *c, const uint8_t *ad,
 {
     uint8_t tag[LP2P_NOISE_TAGLEN];
     size_t plen;
-    int rv, outl = 0, fl = 0;
+    int rv, fl = 0;
     if (!c->has_key) {
         if (out != ct && len > 0) {
             memmove(out, ct, len);
@@ -162,10 +188,11 @@ int lp2p__noise_cipher_decrypt(struct lp2p_noise_cipher *c, const uint8_t *ad,
                             tag) != 1) {
         return LP2P_ECRYPTO;
     }
-    if (plen > 0 && EVP_CipherUpdate(c->ctx, out, &outl, ct, (int)plen) != 1) {
-        return LP2P_ECRYPTO;
+    rv = cipher_update(c, out, ct, plen);
+    if (rv != 0) {
+        return rv;
     }
-    if (EVP_CipherFinal_ex(c->ctx, out + outl, &fl) != 1) {
+    if (EVP_CipherFinal_ex(c->ctx, out + plen, &fl) != 1) {
         OPENSSL_cleanse(out, plen); /* never release unauthenticated bytes */
         return LP2P_ECRYPTO;
     }
@@ -938,10 +965,10 @@ int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
                          struct lp2p_noise_transport *t)
 {
     int rv;
-    memset(t, 0, sizeof(*t));
-    if (!lp2p__noise_hs_done(hs)) {
-        return LP2P_ESTATE;
+    if (!lp2p__noise_hs_done(hs) || hs->split) {
+        return LP2P_ESTATE; /* `t` untouched */
     }
+    memset(t, 0, sizeof(*t));
     t->rbuf = lp2p__malloc(2 + LP2P_NOISE_MAX_MSG);
     if (t->rbuf == NULL) {
         return LP2P_ENOMEM;
@@ -957,6 +984,7 @@ int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
         lp2p__noise_transport_close(t);
         return rv;
     }
+    hs->split = 1;
     /* The handshake's secrets are no longer needed. */
     OPENSSL_cleanse(hs->xx.ck, sizeof(hs->xx.ck));
     OPENSSL_cleanse(hs->xx.s_priv, sizeof(hs->xx.s_priv));
@@ -1022,12 +1050,14 @@ int lp2p__noise_transport_encrypt(struct lp2p_noise_transport *t,
 static int decrypt_frame(struct lp2p_noise_transport *t, const uint8_t *ct,
                          size_t len, struct lp2p_buf *out)
 {
+    uint8_t none[1]; /* an empty frame may meet an unallocated buffer */
     int rv = lp2p__buf_reserve(out, len - LP2P_NOISE_TAGLEN);
     if (rv != 0) {
         return rv;
     }
     rv = lp2p__noise_cipher_decrypt(&t->rx, NULL, 0, ct, len,
-                                    out->data + out->len);
+                                    out->data != NULL ? out->data + out->len
+                                                      : none);
     if (rv != 0) {
         return rv;
     }

@@ -146,8 +146,7 @@ struct lp2p_noise_hs {
     struct lp2p_peer_id expected;
     const char *const *muxers;
     size_t nmuxers;
-    uint8_t *test_e;          /* NULL or a fixed ephemeral (tests) */
-    uint8_t test_e_buf[32];
+    int split;                /* keys already handed to a transport */
     struct lp2p_buf in;       /* a partial handshake frame */
     /* Results. */
     struct lp2p_peer_id remote_id;
@@ -236,8 +235,9 @@ struct lp2p_noise_transport {
 
 /*
  * Move the split keys of a completed handshake into `t` (the handshake may
- * then be closed). 0, LP2P_ESTATE, LP2P_ECRYPTO, LP2P_ENOMEM. On failure
- * `t` needs no close.
+ * then be closed). Once only: the chaining key is wiped afterwards, so a
+ * second call is LP2P_ESTATE. 0, LP2P_ESTATE, LP2P_ECRYPTO, LP2P_ENOMEM.
+ * On failure `t` needs no close.
  */
 int lp2p__noise_hs_split(struct lp2p_noise_hs *hs,
                          struct lp2p_noise_transport *t);
