@@ -61,7 +61,7 @@ struct lp2p__yamux_stream {
     uint8_t inbound, in_ready, released, dead;
     uint8_t syn_pending, ack_pending, in_backlog, unacked;
     uint8_t fin_req, fin_sent, remote_fin, reset, rst_pending;
-    uint8_t blocked, exhausted;
+    uint8_t blocked, exhausted, swept;
     uint32_t send_window; /* bytes the peer lets us send */
     uint32_t recv_window; /* our window size (auto-tuned) */
     uint32_t recv_avail;  /* bytes the peer may still send */
@@ -452,15 +452,11 @@ static void released_check(struct lp2p__yamux_stream *st)
         }
         return;
     }
-    if (st->fin_sent) {
-        if (st->remote_fin) {
-            destroy(st);
-        } else {
-            /* We are done and no one reads: tell the peer to stop. */
-            st->reset = 1;
-            st->rst_pending = 1;
-            schedule(st);
-        }
+    /* Otherwise wait for the peer's FIN (or RST): an RST right after our
+     * FIN could make js-yamux drop data its reader has not taken yet.
+     * lp2p__yamux_session_sweep() bounds the wait. */
+    if (st->fin_sent && st->remote_fin) {
+        destroy(st);
     }
 }
 
@@ -1100,6 +1096,30 @@ int lp2p__yamux_goaway(struct lp2p__yamux_session *s, uint32_t code)
     }
     s->local_goaway = 1;
     return 0;
+}
+
+void lp2p__yamux_session_sweep(struct lp2p__yamux_session *s)
+{
+    uint32_t i;
+    s->busy++;
+    for (i = 0; i < s->nbuckets; i++) {
+        struct lp2p__yamux_stream *st = s->buckets[i], *next;
+        for (; st != NULL; st = next) {
+            next = st->hnext;
+            if (!st->released || st->dead) {
+                continue;
+            }
+            if (s->err != 0) {
+                destroy(st); /* nothing more is sent on a failed session */
+            } else if (!st->swept) {
+                st->swept = 1;
+            } else if (!st->reset) {
+                local_reset(st);
+                released_check(st);
+            }
+        }
+    }
+    leave(s);
 }
 
 /* --- streams ------------------------------------------------------------ */

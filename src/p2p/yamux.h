@@ -20,12 +20,25 @@
  * buffers no received payload; the peer cannot make the host hold more than
  * the receive window of each stream.
  *
+ * Windows: 256 KiB per stream each way at first; the peer's window is a
+ * u32 and only ever grows by its updates. Ours auto-tunes without a clock:
+ * when an update falls due (half a window consumed) and the peer had used
+ * the whole window since our last update while the host had consumed
+ * everything delivered, the window doubles, up to max_window (16 MiB) and
+ * within window_budget for the whole session. Writes go to a bounded
+ * per-stream queue; DATA frames never exceed the peer's window.
+ *
+ * Ownership: the session owns its streams; a stream handle stays valid
+ * until lp2p__yamux_stream_release() (or session free). The session has no
+ * pending requests, so lp2p__yamux_session_free() is synchronous and fires
+ * no callback.
+ *
  * Memory bound (checked by lp2p__yamux_session_mem()):
  *   sizeof(session) + hash buckets (<= 2 pointers per stream)
  *   + control queue (<= LP2P__YAMUX_CTRL_MAX + 12 bytes)
  *   + (max_inbound + max_outbound) * (sizeof(stream) + send_queue_max).
- * Released streams that still owe the peer a FIN or RST count against the
- * stream limits until that frame has been pulled.
+ * Released streams that linger (owing the peer a FIN or RST, or waiting
+ * for its FIN) count against the stream limits until they go.
  *
  * Failure: a peer that breaks the protocol (bad header, wrong SYN parity,
  * reused ID, DATA beyond the window, window overflow, DATA after FIN,
@@ -99,7 +112,8 @@ enum lp2p__yamux_event_type {
     /* The peer reset `stream`; `value` is the error code of the RST frame
      * (go-yamux v5 puts one in its length). Release the stream. */
     LP2P__YAMUX_EV_RESET,
-    /* `stream`'s send queue has room again after a short write. */
+    /* `stream`'s send queue has room again (at most half full) after a
+     * short write; the queue drains as fast as the peer's window allows. */
     LP2P__YAMUX_EV_WRITABLE,
     /* The peer sent GO_AWAY with code `value`: open no more streams. */
     LP2P__YAMUX_EV_GO_AWAY,
@@ -175,6 +189,15 @@ int lp2p__yamux_goaway(struct lp2p__yamux_session *s, uint32_t code);
 /* 0, or the error that failed the session. */
 int lp2p__yamux_session_error(const struct lp2p__yamux_session *s);
 
+/*
+ * Bound the life of released streams (the session has no clock). Each
+ * call marks the released streams still lingering (waiting for the peer's
+ * FIN, or for window to flush queued data); those already marked by the
+ * previous call are reset and freed once the RST is pulled. Call it from a
+ * timer, e.g. every 30 s, from outside callbacks.
+ */
+void lp2p__yamux_session_sweep(struct lp2p__yamux_session *s);
+
 /* Streams currently allocated (including released ones still lingering). */
 uint32_t lp2p__yamux_session_streams(const struct lp2p__yamux_session *s);
 
@@ -222,9 +245,10 @@ int lp2p__yamux_stream_consume(struct lp2p__yamux_stream *st, size_t n);
 /*
  * Give the handle back; it is invalid after the call. A stream closed both
  * ways (or reset) goes at once. If we half-closed, queued data and our FIN
- * are still sent (incoming data is dropped and credited), then the stream
- * goes, with an RST if the peer had not closed. Otherwise the stream is
- * reset. Call it for every stream, including refused inbound ones.
+ * are still sent, incoming data is dropped and credited, and the stream
+ * goes when the peer's FIN or RST arrives (lp2p__yamux_session_sweep()
+ * bounds that wait). Otherwise the stream is reset. Call it for every
+ * stream, including refused inbound ones.
  */
 void lp2p__yamux_stream_release(struct lp2p__yamux_stream *st);
 

@@ -4,7 +4,7 @@
  *                  session (pure frame parser);
  *   otherwise:     the rest is a program of operations that mixes feeds of
  *                  raw bytes with API calls (open, write, close, reset,
- *                  release, consume, accept, ping, goaway, pull).
+ *                  release, consume, accept, ping, goaway, sweep, pull).
  * Invariants: no crash, no leak (ASan), the session's heap use never
  * exceeds its documented bound, pull never writes past its buffer, and an
  * error, once reported, stays.
@@ -189,6 +189,8 @@ static void program(const uint8_t *p, size_t n, int client)
                 (void)lp2p__yamux_ping(f.s, NULL);
             } else if (arg & 2) {
                 (void)lp2p__yamux_goaway(f.s, arg >> 2);
+            } else if (arg & 4) {
+                lp2p__yamux_session_sweep(f.s);
             } else {
                 f.consume_now = !f.consume_now;
             }
