@@ -12,9 +12,10 @@
 #   listener: P2PRAFT_LISTEN_CMD (default: "build/p2praft host --listen
 #             /ip4/127.0.0.1/tcp/0", used when build/p2praft lists a `host`
 #             command); set P2PRAFT_LISTEN_CMD=none to leave it out.
-#   dialer:   P2PRAFT_DIAL_CMD (no default yet): run as `$P2PRAFT_DIAL_CMD MA
-#             [--expect-agent P] [--expect-protocol P]...`, same output
-#             contract as `peer dial`.
+#   dialer:   P2PRAFT_DIAL_CMD (default: "build/p2praft interop dial" when
+#             build/p2praft lists an `interop` command; "none" leaves it out):
+#             run as `$P2PRAFT_DIAL_CMD MA [--expect-agent P]
+#             [--expect-protocol P]...`, same output contract as `peer dial`.
 # Finally runs interop/go/snapshot/run.sh when that file exists.
 # Prints "interop: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
@@ -53,11 +54,15 @@ if [ -z "$c_listen" ] && [ -x build/p2praft ] && build/p2praft --help 2>/dev/nul
 fi
 [ "$c_listen" = none ] && c_listen=""
 c_dial="${P2PRAFT_DIAL_CMD:-}"
+if [ -z "$c_dial" ] && [ -x build/p2praft ] && build/p2praft --help 2>/dev/null | grep -qE '^ +interop '; then
+    c_dial="$root/build/p2praft interop dial"
+fi
+[ "$c_dial" = none ] && c_dial=""
 if [ -n "$c_listen" ] || [ -n "$c_dial" ]; then
     peers+=("c|$c_listen|$c_dial|p2praft/")
     echo "interop: C host: listen='${c_listen:-none}' dial='${c_dial:-none}'"
 else
-    echo "interop: no C host yet (build/p2praft has no host command; P2PRAFT_LISTEN_CMD/P2PRAFT_DIAL_CMD unset)"
+    echo "interop: no C host yet (build/p2praft lists no host/interop command; P2PRAFT_LISTEN_CMD/P2PRAFT_DIAL_CMD unset)"
 fi
 impl() { echo "${1%%-*}"; } # go-tls-first -> go
 

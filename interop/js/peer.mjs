@@ -15,6 +15,7 @@ const SINK = '/p2praft/test/sink/1.0.0'
 const STREAM_LIMIT = 1024
 const CHUNK = 64 * 1024
 const MiB = 1024 * 1024
+const CHECK_TIMEOUT_MS = 60000 // bounds each dial check, so a stalled peer gives a FAIL line
 
 const USAGE = `usage: node peer.mjs MODE [MA] [options]
   listen [--listen MA]...          print listen multiaddrs (with /p2p/), serve until SIGINT/SIGTERM
@@ -190,18 +191,31 @@ async function dialChecks (node, opts) {
   const ma = multiaddr(opts.ma)
   let failed = 0
   const check = async (name, fn) => {
+    let timer
     try {
-      const msg = await fn()
+      const timeout = new Promise((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
+      })
+      const msg = await Promise.race([fn(), timeout])
       console.log(`ok ${name}${msg ? ' ' + msg : ''}`)
     } catch (err) {
       failed++
       console.log(`FAIL ${name} ${err?.message ?? err}`)
+    } finally {
+      clearTimeout(timer)
     }
   }
   let conn
   await check('connect', async () => {
     const [c, ms] = await timed(() => node.dial(ma))
     conn = c
+    // js-libp2p 2.10 does not always reject a remote whose Noise identity
+    // differs from the /p2p/ in the address: check it here.
+    if (ma.getPeerId() !== c.remotePeer.toString()) {
+      conn = undefined
+      c.abort(new Error('peer id mismatch'))
+      throw new Error(`peer id mismatch: dialed ${ma.getPeerId()}, remote is ${c.remotePeer}`)
+    }
     return `peer=${c.remotePeer} encryption=${c.encryption} muxer=${c.multiplexer} ms=${ms.toFixed(2)}`
   })
   if (conn === undefined) return 1
@@ -229,8 +243,15 @@ async function dialChecks (node, opts) {
     const [sums, ms] = await timed(() => Promise.all(Array.from({ length: 50 }, () => echoCheck(conn, size))))
     return `streams=${sums.length} bytes_each=${size} ms=${ms.toFixed(1)}`
   })
-  await conn.close()
+  if (failed === 0) await bounded(conn.close(), 5000)
+  else conn.abort(new Error('checks failed'))
   return failed === 0 ? 0 : 1
+}
+
+// Waits for p at most ms (a stalled peer must not hang the exit).
+function bounded (p, ms) {
+  let timer
+  return Promise.race([p, new Promise((resolve) => { timer = setTimeout(resolve, ms) })]).finally(() => clearTimeout(timer))
 }
 
 function percentile (sorted, p) {
@@ -349,7 +370,7 @@ async function main () {
       case 'bench-connect': await benchConnect(node, opts); return 0
     }
   } finally {
-    await node.stop()
+    await bounded(node.stop(), 5000)
   }
   return 1
 }

@@ -42,6 +42,8 @@ const (
 	protoSink = protocol.ID("/p2praft/test/sink/1.0.0")
 	chunk     = 64 * 1024
 	mib       = 1024 * 1024
+	// checkTimeout bounds each dial check, so a stalled peer gives a FAIL line.
+	checkTimeout = 60 * time.Second
 )
 
 const usage = `usage: peer MODE [MA] [options]
@@ -212,6 +214,9 @@ func echoCheck(ctx context.Context, h host.Host, pid peer.ID, total int) (string
 		return "", err
 	}
 	defer s.Close()
+	if d, ok := ctx.Deadline(); ok {
+		s.SetDeadline(d)
+	}
 	sent := sha256.New()
 	werr := make(chan error, 1)
 	go func() {
@@ -258,8 +263,10 @@ func dialChecks(h host.Host, o *options) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	failed := 0
-	check := func(name string, fn func() (string, error)) {
-		msg, err := fn()
+	check := func(name string, fn func(ctx context.Context) (string, error)) {
+		cctx, ccancel := context.WithTimeout(ctx, checkTimeout)
+		defer ccancel()
+		msg, err := fn(cctx)
 		if err != nil {
 			failed++
 			fmt.Printf("FAIL %s %v\n", name, err)
@@ -268,7 +275,7 @@ func dialChecks(h host.Host, o *options) int {
 		fmt.Printf("ok %s %s\n", name, msg)
 	}
 	var ai *peer.AddrInfo
-	check("connect", func() (string, error) {
+	check("connect", func(ctx context.Context) (string, error) {
 		t0 := time.Now()
 		var err error
 		if ai, err = connect(ctx, h, o.ma); err != nil {
@@ -290,13 +297,16 @@ func dialChecks(h host.Host, o *options) int {
 		return 1
 	}
 	pid := ai.ID
-	check("ping", func() (string, error) {
+	check("ping", func(ctx context.Context) (string, error) {
 		pctx, pcancel := context.WithCancel(ctx)
 		defer pcancel()
 		var rtts []string
 		ch := ping.Ping(pctx, h, pid)
 		for i := 0; i < 3; i++ {
-			r := <-ch
+			r, ok := <-ch
+			if !ok {
+				return "", fmt.Errorf("ping: %v", pctx.Err())
+			}
 			if r.Error != nil {
 				return "", r.Error
 			}
@@ -304,7 +314,7 @@ func dialChecks(h host.Host, o *options) int {
 		}
 		return "rtt_ms=" + strings.Join(rtts, ","), nil
 	})
-	check("identify", func() (string, error) {
+	check("identify", func(ctx context.Context) (string, error) {
 		ids, ok := h.(interface{ IDService() identify.IDService })
 		if !ok {
 			return "", errors.New("host has no identify service")
@@ -357,7 +367,7 @@ func dialChecks(h host.Host, o *options) int {
 		name string
 		size int
 	}{{"echo-1MiB", mib}, {"echo-64MiB", 64 * mib}} {
-		check(c.name, func() (string, error) {
+		check(c.name, func(ctx context.Context) (string, error) {
 			t0 := time.Now()
 			sum, err := echoCheck(ctx, h, pid, c.size)
 			if err != nil {
@@ -366,7 +376,7 @@ func dialChecks(h host.Host, o *options) int {
 			return fmt.Sprintf("bytes=%d sha256=%s ms=%.1f", c.size, sum, float64(time.Since(t0))/1e6), nil
 		})
 	}
-	check("echo-50-concurrent", func() (string, error) {
+	check("echo-50-concurrent", func(ctx context.Context) (string, error) {
 		const n, size = 50, 256 * 1024
 		t0 := time.Now()
 		errs := make([]error, n)
