@@ -186,7 +186,9 @@ static int start_yamux(struct lp2p_conn *c)
     return 0;
 }
 
-static int start_noise(struct lp2p_conn *c)
+/* Set up the handshake and write our first message (initiator) to
+ * sec->out without sending it. */
+static int noise_begin(struct lp2p_conn *c)
 {
     struct lp2p_sec *sec = c->sec;
     struct lp2p_noise_config ncfg;
@@ -201,12 +203,20 @@ static int start_noise(struct lp2p_conn *c)
     if (rv != 0) {
         return rv;
     }
-    sec->phase = LP2P_SEC_NOISE;
-    rv = lp2p__noise_hs_start(&sec->hs, &sec->out);
-    if (rv != 0) {
-        return rv;
+    return lp2p__noise_hs_start(&sec->hs, &sec->out);
+}
+
+static int start_noise(struct lp2p_conn *c)
+{
+    int rv = 0;
+    c->sec->phase = LP2P_SEC_NOISE;
+    if (!c->sec->hs_init) {
+        rv = noise_begin(c);
     }
-    return flush_raw(c);
+    if (rv == 0) {
+        rv = flush_raw(c);
+    }
+    return rv;
 }
 
 static int noise_done(struct lp2p_conn *c)
@@ -272,6 +282,12 @@ int lp2p__conn_upgrade_start(struct lp2p_conn *c)
         return rv;
     }
     rv = lp2p__mss_start(&sec->mss, &sec->out);
+    if (rv == 0 && !c->inbound) {
+        /* Pipeline Noise message 1 behind the /noise proposal: we speak
+         * nothing else, and it saves a round trip. A responder that
+         * accepts /noise finds it right after the protocol line. */
+        rv = noise_begin(c);
+    }
     if (rv != 0) {
         return rv;
     }
