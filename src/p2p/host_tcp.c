@@ -137,7 +137,10 @@ void lp2p__conn_close(struct lp2p_conn *c, int status)
         c->counted_pending = 0;
         host->n_pending--;
     }
-    lp2p__conn_streams_abort(c, status == 0 ? LP2P_ECLOSED : status);
+    /* Streams learn that the connection is gone (the reason is logged);
+     * closing the host says LP2P_ECANCELED. */
+    lp2p__conn_streams_abort(c, status == LP2P_ECANCELED ? LP2P_ECANCELED
+                                                         : LP2P_ECLOSED);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     if (prev == LP2P_CONN_S_READY) {
