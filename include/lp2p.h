@@ -505,6 +505,10 @@ struct lp2p_host_config {
     /* Multistream negotiation of one stream must finish within this time
      * or the stream is reset (LP2P_ETIMEDOUT). 10000 ms. */
     uint64_t negotiate_timeout_ms;
+    /* Non-zero: offer no muxer inside the Noise handshake, so Yamux is
+     * always negotiated with multistream afterwards (one round trip more;
+     * for peers that mishandle the extension, and for tests). 0. */
+    int no_inline_muxer;
 };
 
 /* Fill `cfg` with the defaults above. */

@@ -447,7 +447,7 @@ void lp2p__host_notify(struct lp2p_host *host, struct lp2p_conn *c,
     info.remote_addr = c->remote_addr;
     info.inbound = c->inbound;
     info.muxer = "/yamux/1.0.0";
-    info.inlined_muxer = 0;
+    info.inlined_muxer = c->sec != NULL ? c->sec->inlined : 0;
     host->notifying++;
     for (i = 0; i < n && i < host->n_observers; i++) {
         struct lp2p_observer *o = &host->observers[i];

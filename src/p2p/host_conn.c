@@ -197,7 +197,7 @@ static int noise_begin(struct lp2p_conn *c)
     ncfg.identity = &c->host->key;
     ncfg.expected = c->has_expected ? &c->expected : NULL;
     ncfg.muxers = yamux_protos;
-    ncfg.nmuxers = 1;
+    ncfg.nmuxers = c->host->cfg.no_inline_muxer ? 0 : 1;
     sec->hs_init = 1;
     rv = lp2p__noise_hs_init(&sec->hs, !c->inbound, &ncfg);
     if (rv != 0) {

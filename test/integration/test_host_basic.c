@@ -244,3 +244,57 @@ TEST(host, unspecified_listen_expands_to_interfaces)
     th_host_close(&loop, h);
     th_loop_close(&loop);
 }
+
+/* Without inlined muxer negotiation on either side, Yamux is negotiated
+ * with multistream inside Noise (both roles of that path). */
+struct muxinfo {
+    int connected;
+    int inlined;
+};
+
+static void on_mux_event(struct lp2p_host *h, enum lp2p_conn_event ev,
+                         const struct lp2p_conn_info *info, int status,
+                         void *data)
+{
+    struct muxinfo *m = data;
+    (void)h;
+    (void)status;
+    if (ev == LP2P_CONN_CONNECTED) {
+        m->connected++;
+        m->inlined = info->inlined_muxer;
+    }
+}
+
+TEST(host, yamux_negotiated_without_inlining)
+{
+    uv_loop_t loop;
+    struct lp2p_host *a, *b;
+    struct lp2p_host_config cfg;
+    char addr_b[LP2P_MULTIADDR_STRMAX];
+    struct ping_wait pw = {0, 0, 0};
+    struct muxinfo ma = {0, -1}, mb = {0, -1};
+    int side;
+    for (side = 0; side < 3; side++) {
+        uv_loop_init(&loop);
+        lp2p_host_config_init(&cfg);
+        cfg.no_inline_muxer = 1;
+        /* side 0: dialer refuses, 1: listener refuses, 2: both inline */
+        a = th_host(&loop, side == 0 ? &cfg : NULL, NULL);
+        b = th_host(&loop, side == 1 ? &cfg : NULL, addr_b);
+        memset(&ma, 0, sizeof(ma));
+        memset(&mb, 0, sizeof(mb));
+        ASSERT_OK(lp2p_host_observe(a, on_mux_event, &ma));
+        ASSERT_OK(lp2p_host_observe(b, on_mux_event, &mb));
+        ASSERT_OK(th_connect(&loop, a, addr_b));
+        ASSERT(th_run_until(&loop, &mb.connected, 5000));
+        ASSERT_EQ(ma.inlined, side == 2);
+        ASSERT_EQ(mb.inlined, side == 2);
+        pw.done = 0;
+        ASSERT_OK(lp2p_host_ping(a, lp2p_host_id(b), on_ping, &pw));
+        ASSERT(th_run_until(&loop, &pw.done, 5000));
+        ASSERT_OK(pw.status);
+        th_host_close(&loop, a);
+        th_host_close(&loop, b);
+        th_loop_close(&loop);
+    }
+}
