@@ -125,8 +125,7 @@ static void run_deferred(uv_idle_t *idle)
         struct lp2p_deferred *d =
             LP2P_CONTAINER(batch.next, struct lp2p_deferred, link);
         lp2p__list_remove(&d->link);
-        d->fn(host, d->arg, d->status);
-        lp2p__free(d);
+        d->fn(host, d->arg, d->status); /* may free d */
     }
     if (lp2p__list_empty(&host->deferred)) {
         uv_idle_stop(&host->reaper);
@@ -148,20 +147,15 @@ static void reaper_kick(struct lp2p_host *host)
     }
 }
 
-int lp2p__host_defer(struct lp2p_host *host,
-                     void (*fn)(struct lp2p_host *, void *, int), void *arg,
-                     int status)
+void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
+                      void (*fn)(struct lp2p_host *, void *, int), void *arg,
+                      int status)
 {
-    struct lp2p_deferred *d = lp2p__malloc(sizeof(*d));
-    if (d == NULL) {
-        return LP2P_ENOMEM;
-    }
     d->fn = fn;
     d->arg = arg;
     d->status = status;
     lp2p__list_push(&host->deferred, &d->link);
     reaper_kick(host);
-    return 0;
 }
 
 void lp2p__host_ref(struct lp2p_host *host)

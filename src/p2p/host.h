@@ -43,6 +43,16 @@ void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e);
 void lp2p__list_remove(struct lp2p_list *e);
 int lp2p__list_empty(const struct lp2p_list *head);
 
+/* A callback to run on a later loop iteration (never re-entrantly). The
+ * owner embeds it, so deferring never allocates and never fails; it must
+ * stay valid until `fn` runs, and may be freed inside `fn`. */
+struct lp2p_deferred {
+    struct lp2p_list link;
+    void (*fn)(struct lp2p_host *host, void *arg, int status);
+    void *arg;
+    int status;
+};
+
 #define LP2P_CONTAINER(ptr, type, member)                                     \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -201,6 +211,7 @@ struct lp2p_stream {
     int timer_purpose;
     int jobs;              /* deferred jobs referring to this stream */
     int job_flags;
+    struct lp2p_deferred job;
     int destroyed;
     void *user;
 };
@@ -222,6 +233,9 @@ struct lp2p_listener {
     struct lp2p_list link;
     struct lp2p_host *host;
     uv_tcp_t tcp;
+    uv_tcp_t spare;  /* accepts and drops a connection when out of memory */
+    int spare_busy;
+    int handles;     /* open uv handles; freed at 0 */
     char addr[LP2P_MULTIADDR_STRMAX]; /* as bound */
     /* What we advertise: `addr`, or for 0.0.0.0 / :: one address per
      * interface of that family, with the bound port. */
@@ -320,17 +334,9 @@ struct lp2p_host {
     int rbuf_busy;
 };
 
-/* A callback to run on a later loop iteration (never re-entrantly). */
-struct lp2p_deferred {
-    struct lp2p_list link;
-    void (*fn)(struct lp2p_host *host, void *arg, int status);
-    void *arg;
-    int status;
-};
-
-int lp2p__host_defer(struct lp2p_host *host,
-                     void (*fn)(struct lp2p_host *, void *, int), void *arg,
-                     int status);
+void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
+                      void (*fn)(struct lp2p_host *, void *, int), void *arg,
+                      int status);
 
 /* Object accounting for the asynchronous close. */
 void lp2p__host_ref(struct lp2p_host *host);

@@ -164,10 +164,7 @@ static void stream_job(struct lp2p_host *host, void *arg, int status)
 static void schedule(struct lp2p_stream *s, int flag)
 {
     if (s->job_flags == 0) {
-        if (lp2p__host_defer(s->host, stream_job, s, 0) != 0) {
-            LOG_ERROR(MOD, "out of memory scheduling a stream callback");
-            return;
-        }
+        lp2p__host_defer(s->host, &s->job, stream_job, s, 0);
         s->jobs++;
     }
     s->job_flags |= flag;

@@ -360,6 +360,15 @@ static int conn_start(struct lp2p_conn *c)
  * Listeners
  */
 
+static void listener_closed(uv_handle_t *h);
+
+static void spare_closed(uv_handle_t *h)
+{
+    struct lp2p_listener *l = h->data;
+    l->spare_busy = 0;
+    listener_closed(h);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct lp2p_listener *l = server->data;
@@ -372,9 +381,17 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c = conn_new(host, 1);
     if (c == NULL) {
-        /* Accept into a throwaway handle is not possible without memory;
-         * the connection stays in the backlog until memory returns. */
-        LOG_ERROR(MOD, "accept on %s: out of memory", l->addr);
+        /* Accept into the listener's spare handle and drop it: libuv stops
+         * watching the socket until a pending connection is accepted. */
+        LOG_ERROR(MOD, "accept on %s: out of memory, dropping a connection",
+                  l->addr);
+        if (!l->spare_busy && uv_tcp_init(host->loop, &l->spare) == 0) {
+            l->spare.data = l;
+            l->spare_busy = 1;
+            l->handles++;
+            uv_accept(server, (uv_stream_t *)&l->spare);
+            uv_close((uv_handle_t *)&l->spare, spare_closed);
+        }
         return;
     }
     rv = uv_accept(server, (uv_stream_t *)&c->tcp);
@@ -408,6 +425,9 @@ static void listener_closed(uv_handle_t *h)
     struct lp2p_listener *l = h->data;
     struct lp2p_host *host = l->host;
     size_t i;
+    if (--l->handles > 0) {
+        return;
+    }
     for (i = 0; i < l->n_addrs; i++) {
         lp2p__free(l->addrs[i]);
     }
@@ -519,6 +539,7 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
         return LP2P_EIO;
     }
     l->tcp.data = l;
+    l->handles = 1;
     lp2p__host_ref(host);
     lp2p__list_push(&host->listeners, &l->link);
     rv = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
@@ -843,6 +864,7 @@ static struct lp2p_dial *dial_find(struct lp2p_host *host,
 }
 
 struct connected_note {
+    struct lp2p_deferred d;
     lp2p_connect_cb cb;
     void *data;
     struct lp2p_peer_id peer;
@@ -902,11 +924,7 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
             n->cb = cb;
             n->data = data;
             n->peer = a.peer;
-            rv = lp2p__host_defer(host, deferred_connected, n, 0);
-            if (rv != 0) {
-                lp2p__free(n);
-                goto err_fallback;
-            }
+            lp2p__host_defer(host, &n->d, deferred_connected, n, 0);
             goto out_fallback;
         }
         d = dial_find(host, &a.peer);
