@@ -525,6 +525,11 @@ struct lp2p_host_config {
     /* Multistream negotiation of one stream must finish within this time
      * or the stream is reset (LP2P_ETIMEDOUT). 10000 ms. */
     uint64_t negotiate_timeout_ms;
+    /* Every this long a ready connection sends a Yamux PING; if the
+     * previous one is still unanswered, the peer is gone and the
+     * connection closes (streams get LP2P_ECLOSED). 30000 ms (as go's
+     * yamux); UINT64_MAX disables. */
+    uint64_t keepalive_ms;
     /* Non-zero: offer no muxer inside the Noise handshake, so Yamux is
      * always negotiated with multistream afterwards (one round trip more;
      * for peers that mishandle the extension, and for tests). 0. */
