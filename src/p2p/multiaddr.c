@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "lp2p.h"
+#include "../util/err.h"
 #include "key.h"
 #include "../util/base58.h"
 #include "../util/buf.h"
@@ -88,19 +89,6 @@ static const struct proto *proto_by_name(const char *name, size_t len)
     return NULL;
 }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* A printable, bounded copy of user text for error messages. */
 struct quoted {
@@ -134,14 +122,14 @@ static int comp_read(const uint8_t *p, size_t len, size_t off,
     int n;
     n = lp2p__varint_decode(p + pos, len - pos, &code);
     if (n < 0) {
-        seterr(err, errcap, "%s protocol code at byte %zu",
+        lp2p__errmsg_set(err, errcap, "%s protocol code at byte %zu",
                n == LP2P_EAGAIN ? "truncated" : "invalid varint", off);
         return LP2P_EBADADDR;
     }
     pos += (size_t)n;
     pr = proto_by_code(code);
     if (pr == NULL) {
-        seterr(err, errcap, "unknown protocol code %llu at byte %zu",
+        lp2p__errmsg_set(err, errcap, "unknown protocol code %llu at byte %zu",
                (unsigned long long)code, off);
         return LP2P_EBADADDR;
     }
@@ -162,7 +150,7 @@ static int comp_read(const uint8_t *p, size_t len, size_t off,
     case V_P2P:
         n = lp2p__varint_decode(p + pos, len - pos, &vlen);
         if (n < 0) {
-            seterr(err, errcap, "%s %s value length at byte %zu",
+            lp2p__errmsg_set(err, errcap, "%s %s value length at byte %zu",
                    n == LP2P_EAGAIN ? "truncated" : "invalid varint",
                    pr->name, pos);
             return LP2P_EBADADDR;
@@ -171,21 +159,21 @@ static int comp_read(const uint8_t *p, size_t len, size_t off,
         break;
     }
     if (vlen > len - pos) {
-        seterr(err, errcap, "truncated %s value at byte %zu: %llu bytes, "
+        lp2p__errmsg_set(err, errcap, "truncated %s value at byte %zu: %llu bytes, "
                "%zu left", pr->name, pos, (unsigned long long)vlen,
                len - pos);
         return LP2P_EBADADDR;
     }
     if (pr->kind == V_TEXT) {
         if (vlen == 0 || vlen > TEXT_MAX) {
-            seterr(err, errcap, "%s value of %llu bytes at byte %zu "
+            lp2p__errmsg_set(err, errcap, "%s value of %llu bytes at byte %zu "
                    "(1..%d allowed)", pr->name, (unsigned long long)vlen,
                    pos, TEXT_MAX);
             return LP2P_EBADADDR;
         }
         for (i = 0; i < vlen; i++) {
             if (p[pos + i] == '/' || p[pos + i] == '\0') {
-                seterr(err, errcap, "%s value at byte %zu contains %s",
+                lp2p__errmsg_set(err, errcap, "%s value at byte %zu contains %s",
                        pr->name, pos, p[pos + i] == '/' ? "'/'" : "NUL");
                 return LP2P_EBADADDR;
             }
@@ -195,13 +183,13 @@ static int comp_read(const uint8_t *p, size_t len, size_t off,
         char why[96];
         why[0] = '\0';
         if (vlen > LP2P_PEER_ID_MAX) {
-            seterr(err, errcap, "p2p value of %llu bytes at byte %zu is "
+            lp2p__errmsg_set(err, errcap, "p2p value of %llu bytes at byte %zu is "
                    "too long for a peer ID", (unsigned long long)vlen, pos);
             return LP2P_EBADADDR;
         }
         if (lp2p__peer_id_from_bytes(&id, p + pos, (size_t)vlen, why,
                                      sizeof(why)) != 0) {
-            seterr(err, errcap, "invalid p2p value at byte %zu: %s", pos,
+            lp2p__errmsg_set(err, errcap, "invalid p2p value at byte %zu: %s", pos,
                    why);
             return LP2P_EBADADDR;
         }
@@ -233,7 +221,7 @@ int lp2p_multiaddr_validate(const uint8_t *p, size_t len, char *err,
     struct lp2p_multiaddr_component c;
     size_t off = 0;
     if (len == 0) {
-        seterr(err, errcap, "empty multiaddr");
+        lp2p__errmsg_set(err, errcap, "empty multiaddr");
         return LP2P_EBADADDR;
     }
     while (off < len) {
@@ -257,7 +245,7 @@ int lp2p_multiaddr_from_bytes(struct lp2p_multiaddr *ma, const uint8_t *p,
     }
     ma->bytes = lp2p__memdup(p, len);
     if (ma->bytes == NULL) {
-        seterr(err, errcap, "out of memory");
+        lp2p__errmsg_set(err, errcap, "out of memory");
         return LP2P_ENOMEM;
     }
     ma->len = len;
@@ -485,20 +473,20 @@ static int put_value(struct lp2p_buf *b, const struct proto *pr,
         return 0;
     case V_IP4:
         if (parse_ip4(v, n, raw) != 0) {
-            seterr(err, errcap, "invalid ip4 address '%s'", quote(&q, v, n));
+            lp2p__errmsg_set(err, errcap, "invalid ip4 address '%s'", quote(&q, v, n));
             return LP2P_EBADADDR;
         }
         return lp2p__buf_append(b, raw, 4);
     case V_IP6: {
         char tmp[INET6_ADDRSTRLEN];
         if (n == 0 || n >= sizeof(tmp)) {
-            seterr(err, errcap, "invalid ip6 address '%s'", quote(&q, v, n));
+            lp2p__errmsg_set(err, errcap, "invalid ip6 address '%s'", quote(&q, v, n));
             return LP2P_EBADADDR;
         }
         memcpy(tmp, v, n);
         tmp[n] = '\0';
         if (inet_pton(AF_INET6, tmp, raw) != 1) {
-            seterr(err, errcap, "invalid ip6 address '%s'", quote(&q, v, n));
+            lp2p__errmsg_set(err, errcap, "invalid ip6 address '%s'", quote(&q, v, n));
             return LP2P_EBADADDR;
         }
         return lp2p__buf_append(b, raw, 16);
@@ -507,7 +495,7 @@ static int put_value(struct lp2p_buf *b, const struct proto *pr,
         uint16_t port = 0;
         rv = parse_port(v, n, &port);
         if (rv != 0) {
-            seterr(err, errcap, rv == -2 ? "%s port out of range '%s'"
+            lp2p__errmsg_set(err, errcap, rv == -2 ? "%s port out of range '%s'"
                                          : "invalid %s port '%s'",
                    pr->name, quote(&q, v, n));
             return LP2P_EBADADDR;
@@ -518,7 +506,7 @@ static int put_value(struct lp2p_buf *b, const struct proto *pr,
     }
     case V_TEXT:
         if (n == 0 || n > TEXT_MAX) {
-            seterr(err, errcap, "%s value of %zu bytes '%s' (1..%d allowed)",
+            lp2p__errmsg_set(err, errcap, "%s value of %zu bytes '%s' (1..%d allowed)",
                    pr->name, n, quote(&q, v, n), TEXT_MAX);
             return LP2P_EBADADDR;
         }
@@ -529,7 +517,7 @@ static int put_value(struct lp2p_buf *b, const struct proto *pr,
         char why[96];
         why[0] = '\0';
         if (lp2p__peer_id_parse(&id, v, n, why, sizeof(why)) != 0) {
-            seterr(err, errcap, "invalid p2p peer ID '%s': %s",
+            lp2p__errmsg_set(err, errcap, "invalid p2p peer ID '%s': %s",
                    quote(&q, v, n), why);
             return LP2P_EBADADDR;
         }
@@ -549,11 +537,11 @@ int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s, char *err,
     int rv = 0;
     lp2p_multiaddr_init(ma);
     if (n == 0) {
-        seterr(err, errcap, "empty multiaddr");
+        lp2p__errmsg_set(err, errcap, "empty multiaddr");
         return LP2P_EBADADDR;
     }
     if (s[0] != '/') {
-        seterr(err, errcap, "multiaddr '%s' must begin with '/'",
+        lp2p__errmsg_set(err, errcap, "multiaddr '%s' must begin with '/'",
                quote(&q, s, n));
         return LP2P_EBADADDR;
     }
@@ -561,7 +549,7 @@ int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s, char *err,
         n--;
     }
     if (n == 0) {
-        seterr(err, errcap, "empty multiaddr");
+        lp2p__errmsg_set(err, errcap, "empty multiaddr");
         return LP2P_EBADADDR;
     }
     lp2p__buf_init(&b);
@@ -572,13 +560,13 @@ int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s, char *err,
         slash = memchr(name, '/', n - pos);
         nlen = slash ? (size_t)(slash - name) : n - pos;
         if (nlen == 0) {
-            seterr(err, errcap, "empty component at offset %zu", pos);
+            lp2p__errmsg_set(err, errcap, "empty component at offset %zu", pos);
             rv = LP2P_EBADADDR;
             goto fail;
         }
         pr = proto_by_name(name, nlen);
         if (pr == NULL) {
-            seterr(err, errcap, "unknown protocol '%s'",
+            lp2p__errmsg_set(err, errcap, "unknown protocol '%s'",
                    quote(&q, name, nlen));
             rv = LP2P_EBADADDR;
             goto fail;
@@ -592,7 +580,7 @@ int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s, char *err,
             continue;
         }
         if (pos > n) {
-            seterr(err, errcap, "missing value for '%s'", pr->name);
+            lp2p__errmsg_set(err, errcap, "missing value for '%s'", pr->name);
             rv = LP2P_EBADADDR;
             goto fail;
         }
@@ -608,7 +596,7 @@ int lp2p_multiaddr_parse(struct lp2p_multiaddr *ma, const char *s, char *err,
     return 0;
 fail:
     if (rv == LP2P_ENOMEM) {
-        seterr(err, errcap, "out of memory");
+        lp2p__errmsg_set(err, errcap, "out of memory");
     }
     lp2p__buf_free(&b);
     return rv;

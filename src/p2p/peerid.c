@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "lp2p.h"
+#include "../util/err.h"
 #include "key.h"
 #include "../util/base32.h"
 #include "../util/base58.h"
@@ -24,19 +25,6 @@
  * with margin; anything longer cannot be a peer ID we accept. */
 #define TEXT_MAX (LP2P_PEER_ID_STRMAX - 1)
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 int lp2p__peer_id_from_bytes(struct lp2p_peer_id *id, const uint8_t *mh,
                              size_t len, char *err, size_t errcap)
@@ -45,41 +33,41 @@ int lp2p__peer_id_from_bytes(struct lp2p_peer_id *id, const uint8_t *mh,
     int n, m;
     n = lp2p__varint_decode(mh, len, &code);
     if (n < 0) {
-        seterr(err, errcap, "multihash code: %s",
+        lp2p__errmsg_set(err, errcap, "multihash code: %s",
                n == LP2P_EAGAIN ? "truncated" : lp2p_strerror(n));
         return n == LP2P_EAGAIN ? LP2P_ETRUNCATED : LP2P_EMALFORMED;
     }
     m = lp2p__varint_decode(mh + n, len - (size_t)n, &dlen);
     if (m < 0) {
-        seterr(err, errcap, "multihash length: %s",
+        lp2p__errmsg_set(err, errcap, "multihash length: %s",
                m == LP2P_EAGAIN ? "truncated" : lp2p_strerror(m));
         return m == LP2P_EAGAIN ? LP2P_ETRUNCATED : LP2P_EMALFORMED;
     }
     if (code == LP2P_MH_IDENTITY) {
         if (dlen == 0 || dlen > IDENTITY_MAX) {
-            seterr(err, errcap, "identity multihash of %llu bytes (1..%d)",
+            lp2p__errmsg_set(err, errcap, "identity multihash of %llu bytes (1..%d)",
                    (unsigned long long)dlen, IDENTITY_MAX);
             return LP2P_EMALFORMED;
         }
     } else if (code == LP2P_MH_SHA2_256) {
         if (dlen != 32) {
-            seterr(err, errcap, "sha2-256 multihash of %llu bytes (not 32)",
+            lp2p__errmsg_set(err, errcap, "sha2-256 multihash of %llu bytes (not 32)",
                    (unsigned long long)dlen);
             return LP2P_EMALFORMED;
         }
     } else {
-        seterr(err, errcap,
+        lp2p__errmsg_set(err, errcap,
                "multihash function 0x%llx is not identity or sha2-256",
                (unsigned long long)code);
         return LP2P_EUNSUPPORTED;
     }
     if (len - (size_t)(n + m) < dlen) {
-        seterr(err, errcap, "multihash truncated: %zu of %llu digest bytes",
+        lp2p__errmsg_set(err, errcap, "multihash truncated: %zu of %llu digest bytes",
                len - (size_t)(n + m), (unsigned long long)dlen);
         return LP2P_ETRUNCATED;
     }
     if (len - (size_t)(n + m) > dlen) {
-        seterr(err, errcap, "%zu bytes after the multihash",
+        lp2p__errmsg_set(err, errcap, "%zu bytes after the multihash",
                len - (size_t)(n + m) - (size_t)dlen);
         return LP2P_ETRAILING;
     }
@@ -132,26 +120,26 @@ static int from_cid_bytes(struct lp2p_peer_id *id, const uint8_t *p,
     uint64_t version, codec;
     int n, m;
     if (len >= 2 && p[0] == 0x12 && p[1] == 0x20) {
-        seterr(err, errcap, "CIDv0 is not a peer ID form");
+        lp2p__errmsg_set(err, errcap, "CIDv0 is not a peer ID form");
         return LP2P_EUNSUPPORTED;
     }
     n = lp2p__varint_decode(p, len, &version);
     if (n < 0) {
-        seterr(err, errcap, "CID version: %s", lp2p_strerror(n));
+        lp2p__errmsg_set(err, errcap, "CID version: %s", lp2p_strerror(n));
         return n == LP2P_EAGAIN ? LP2P_ETRUNCATED : LP2P_EMALFORMED;
     }
     if (version != 1) {
-        seterr(err, errcap, "CID version %llu is not 1",
+        lp2p__errmsg_set(err, errcap, "CID version %llu is not 1",
                (unsigned long long)version);
         return LP2P_EUNSUPPORTED;
     }
     m = lp2p__varint_decode(p + n, len - (size_t)n, &codec);
     if (m < 0) {
-        seterr(err, errcap, "CID codec: %s", lp2p_strerror(m));
+        lp2p__errmsg_set(err, errcap, "CID codec: %s", lp2p_strerror(m));
         return m == LP2P_EAGAIN ? LP2P_ETRUNCATED : LP2P_EMALFORMED;
     }
     if (codec != LP2P_CID_LIBP2P_KEY) {
-        seterr(err, errcap, "CID codec 0x%llx is not libp2p-key (0x72)",
+        lp2p__errmsg_set(err, errcap, "CID codec 0x%llx is not libp2p-key (0x72)",
                (unsigned long long)codec);
         return LP2P_EUNSUPPORTED;
     }
@@ -165,18 +153,18 @@ int lp2p__peer_id_parse(struct lp2p_peer_id *id, const char *s, size_t len,
     uint8_t raw[LP2P_PEER_ID_MAX + 8];
     int n;
     if (len == 0) {
-        seterr(err, errcap, "empty peer ID");
+        lp2p__errmsg_set(err, errcap, "empty peer ID");
         return LP2P_EMALFORMED;
     }
     if (len > TEXT_MAX) {
-        seterr(err, errcap, "peer ID text of %zu characters is too long",
+        lp2p__errmsg_set(err, errcap, "peer ID text of %zu characters is too long",
                len);
         return LP2P_EMALFORMED;
     }
     if (s[0] == '1' || (len >= 2 && s[0] == 'Q' && s[1] == 'm')) {
         n = lp2p__base58_decode(s, len, raw, LP2P_PEER_ID_MAX);
         if (n < 0) {
-            seterr(err, errcap, "%s",
+            lp2p__errmsg_set(err, errcap, "%s",
                    n == LP2P_EOVERFLOW ? "peer ID too long"
                                        : "invalid base58btc character");
             return LP2P_EMALFORMED;
@@ -186,7 +174,7 @@ int lp2p__peer_id_parse(struct lp2p_peer_id *id, const char *s, size_t len,
     if (s[0] == 'b') {
         n = lp2p__base32_decode(s + 1, len - 1, raw, sizeof(raw));
         if (n < 0) {
-            seterr(err, errcap, "%s",
+            lp2p__errmsg_set(err, errcap, "%s",
                    n == LP2P_EOVERFLOW ? "CID too long"
                                        : "invalid base32 CID text");
             return LP2P_EMALFORMED;
@@ -194,7 +182,7 @@ int lp2p__peer_id_parse(struct lp2p_peer_id *id, const char *s, size_t len,
     } else if (s[0] == 'z') {
         n = lp2p__base58_decode(s + 1, len - 1, raw, sizeof(raw));
         if (n < 0) {
-            seterr(err, errcap, "%s",
+            lp2p__errmsg_set(err, errcap, "%s",
                    n == LP2P_EOVERFLOW ? "CID too long"
                                        : "invalid base58btc CID text");
             return LP2P_EMALFORMED;
@@ -202,13 +190,13 @@ int lp2p__peer_id_parse(struct lp2p_peer_id *id, const char *s, size_t len,
     } else if (s[0] == 'k' || s[0] == 'K') {
         n = lp2p__base36_decode(s + 1, len - 1, raw, sizeof(raw));
         if (n < 0) {
-            seterr(err, errcap, "%s",
+            lp2p__errmsg_set(err, errcap, "%s",
                    n == LP2P_EOVERFLOW ? "CID too long"
                                        : "invalid base36 CID text");
             return LP2P_EMALFORMED;
         }
     } else {
-        seterr(err, errcap,
+        lp2p__errmsg_set(err, errcap,
                "not a base58btc peer ID nor a CID in multibase b, z or k "
                "(prefix '%c')",
                s[0] >= 0x21 && s[0] < 0x7f ? s[0] : '?');

@@ -1,6 +1,10 @@
 /* The one error table, shared by lp2p_strerror() and p2praft_strerror(). */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "lp2p.h"
 #include "p2praft.h"
+#include "err.h"
 
 const char *lp2p_strerror(int rv)
 {
@@ -35,4 +39,15 @@ const char *lp2p_errname(int rv)
 const char *p2praft_strerror(int rv)
 {
     return lp2p_strerror(rv);
+}
+
+void lp2p__errmsg_set(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || cap == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
 }
