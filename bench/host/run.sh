@@ -4,6 +4,11 @@
 #   throughput   one stream, BENCH_BYTES (1 GiB) to the sink protocol
 #   rtt          64-byte echo round trips on one stream (p50, p99)
 #   connect      TCP connect until a new stream has echoed one byte
+#   rtt, 1 core  the rtt run again with listener and dialer pinned to one
+#                CPU (taskset), for both implementations. On a VM a wakeup
+#                that crosses CPUs costs tens of microseconds, so the
+#                unpinned p50 mostly measures where the scheduler put the
+#                two processes; the pinned run measures the stacks.
 # The drivers are `build/p2praft interop bench-*` and the go reference peer
 # (interop/go/peer, built through the Go module proxy with go.sum pinned);
 # both print `bench <metric> <value> <unit>` lines (interop/README.md).
@@ -50,12 +55,19 @@ stop_listener() {
 
 declare -A val
 status=0
-# run NAME DIALER LISTENER
+# run NAME DIALER LISTENER [BENCHES]
 run() {
     local name="$1" dialer="$2" listener="$3" args line
+    local benches="${4:-throughput rtt connect}" list=()
+    for args in $benches; do
+        case $args in
+            throughput) list+=("bench-throughput --bytes $BYTES") ;;
+            rtt) list+=("bench-rtt --count $RTT_COUNT") ;;
+            connect) list+=("bench-connect --count $CONNECT_COUNT") ;;
+        esac
+    done
     start_listener "$listener" || { status=1; return; }
-    for args in "bench-throughput --bytes $BYTES" "bench-rtt --count $RTT_COUNT" \
-                "bench-connect --count $CONNECT_COUNT"; do
+    for args in "${list[@]}"; do
         # shellcheck disable=SC2086
         if ! timeout 600 $dialer $args "$lma" >"$out/bench.tmp" 2>"$out/bench.err"; then
             echo "bench/host: $name $args failed: $(tail -3 "$out/bench.err")"
@@ -63,14 +75,23 @@ run() {
         fi
         while read -r _ metric value _; do
             val["$name,$metric"]="$value"
-        done < <(grep '^bench ' "$out/bench.tmp")
+        done < <(grep '^bench ' "$out/bench.tmp" | sed "s/^bench \([a-z0-9_]*\)/bench \1$suffix/")
     done
     stop_listener
 }
 
+suffix=""
 run p2praft "$root/build/p2praft interop" "$root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0"
 if [ $have_go -eq 1 ]; then
     run go "$out/go-peer" "$out/go-peer listen"
+fi
+if command -v taskset >/dev/null 2>&1; then
+    suffix="_1core"
+    run p2praft "taskset -c 0 $root/build/p2praft interop" \
+        "taskset -c 0 $root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0" rtt
+    if [ $have_go -eq 1 ]; then
+        run go "taskset -c 0 $out/go-peer" "taskset -c 0 $out/go-peer listen" rtt
+    fi
 fi
 
 printf '%-22s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
@@ -85,6 +106,8 @@ row() { # metric unit higher_is_better target
 row throughput Gbit/s 1 ">= 4 Gbit/s and >= 1.5x go"
 row rtt_p50 us 0 "<= 60 us"
 row rtt_p99 us 0 ""
+row rtt_p50_1core us 0 "<= 60 us"
+row rtt_p99_1core us 0 ""
 row connect_p50 ms 0 "<= 2 ms"
 row connect_p99 ms 0 ""
 echo "(ratio: p2praft/go for throughput, go/p2praft for latencies: > 1 means p2praft is better)"
