@@ -55,6 +55,7 @@
     X(CONNREFUSED, -27, "connection refused")                                 \
     X(UNREACHABLE, -28, "peer unreachable")                                   \
     X(STATE, -29, "operation not allowed in the current state")               \
+    X(EOF, -30, "end of stream")                                              \
     X(NOSTATE, -40, "no state has been agreed upon yet")                      \
     X(INCONSISTENT, -41, "the state on this node is not consistent")          \
     X(APPLY, -42, "the operation was committed but could not be applied")     \
@@ -424,5 +425,476 @@ LP2P_API int lp2p_multiaddr_to_sockaddr(const struct lp2p_multiaddr *ma,
 LP2P_API int lp2p_multiaddr_host_port(const struct lp2p_multiaddr *ma,
                                       char *host, size_t hostcap,
                                       uint16_t *port, int *family);
+
+/* ======================================================================
+ * Host: a libp2p node on a libuv loop.
+ *
+ * A host owns a key, listens on TCP multiaddrs, dials peers and upgrades
+ * every TCP connection to multistream-select -> /noise -> Yamux (inlined in
+ * the Noise handshake, or negotiated as /yamux/1.0.0). Each Yamux stream
+ * then runs multistream-select to pick an application protocol. The
+ * identity of a peer always comes from the Noise handshake; a dial to an
+ * address ending in /p2p/<id> fails with LP2P_EPEERID if the handshake
+ * shows another key. There is at most one connection per peer, reused by
+ * every stream; simultaneous dials are resolved the same way on both ends
+ * (the connection dialed by the smaller peer ID survives, the other one
+ * drains: no new streams, then closes).
+ *
+ * Model (libuv): everything runs on the loop thread; functions that take a
+ * callback either return an error and never call it, or return 0 and call
+ * it exactly once, never before they return. Closing is asynchronous:
+ * pending requests complete with LP2P_ECANCELED, then the close callback
+ * runs; memory is released after it.
+ *
+ * Multiaddrs cross this API as text ("/ip4/127.0.0.1/tcp/4001/p2p/12D3..").
+ * Peer IDs and keys use struct lp2p_peer_id and struct lp2p_key (above).
+ * ====================================================================== */
+
+struct uv_loop_s;
+struct lp2p_host;
+struct lp2p_stream;
+struct lp2p_key;
+struct lp2p_peer_id;
+
+/* Room for any multiaddr text this API produces, NUL included. */
+#define LP2P_MULTIADDR_STRMAX 256
+
+/* Built-in protocol IDs. */
+#define LP2P_PING_PROTOCOL "/ipfs/ping/1.0.0"
+#define LP2P_IDENTIFY_PROTOCOL "/ipfs/id/1.0.0"
+#define LP2P_PROTOCOL_MAX 512 /* longest protocol ID accepted, bytes */
+
+/*
+ * Host configuration. Initialise with lp2p_host_config_init(), which sets
+ * every field to its default (shown), then change what you need. A value of
+ * 0 in a limit means "the default", not "unlimited".
+ */
+struct lp2p_host_config {
+    /* Identity. Borrowed: copied by lp2p_host_new(). NULL: a fresh
+     * Ed25519 key is generated. */
+    const struct lp2p_key *key;
+    /* TCP connect + security + muxer negotiation must finish within this
+     * time, or the connection is closed with LP2P_ETIMEDOUT. 10000 ms. */
+    uint64_t handshake_timeout_ms;
+    /* A connection with no open stream for this long is closed. 120000
+     * ms. UINT64_MAX disables it. */
+    uint64_t idle_timeout_ms;
+    /* Connections in any state (dialing, upgrading, ready). 256. Inbound
+     * connections beyond this are accepted and closed at once; dials fail
+     * with LP2P_ELIMIT. */
+    uint32_t max_conns;
+    /* Connections not yet upgraded (TCP accepted/connecting, handshaking).
+     * 64. Same behaviour as max_conns when reached. */
+    uint32_t max_pending_handshakes;
+    /* Streams the peer may have open on one connection at a time; further
+     * SYNs are refused with a Yamux RST. 256. */
+    uint32_t max_inbound_streams;
+    /* Streams we may have open on one connection; lp2p_stream_open()
+     * fails with LP2P_ELIMIT beyond it. 1024. */
+    uint32_t max_outbound_streams;
+    /* Largest receive window of one stream: the most a stream buffers for
+     * a reader that stopped reading (the peer cannot send more). Windows
+     * start at 256 KiB (Yamux) and grow toward this while the reader
+     * keeps up. 16 MiB (as go-libp2p); at least 256 KiB. */
+    uint32_t stream_window;
+    /* Bytes one connection may have queued in the kernel-bound write
+     * queue before streams stop being drained into it. 4 MiB. */
+    uint32_t conn_write_buffer;
+    /* Sent in identify. NULL: "p2praft/<LP2P_VERSION>". Borrowed: copied. */
+    const char *agent_version;
+    /* Multistream negotiation of one stream must finish within this time
+     * or the stream is reset (LP2P_ETIMEDOUT). 10000 ms. */
+    uint64_t negotiate_timeout_ms;
+    /* Non-zero: offer no muxer inside the Noise handshake, so Yamux is
+     * always negotiated with multistream afterwards (one round trip more;
+     * for peers that mishandle the extension, and for tests). 0. */
+    int no_inline_muxer;
+};
+
+/* Fill `cfg` with the defaults above. */
+LP2P_API void lp2p_host_config_init(struct lp2p_host_config *cfg);
+
+/*
+ * Create a host on `loop` (borrowed; must outlive the host). `cfg` may be
+ * NULL for the defaults; it is copied. The process-wide SIGPIPE
+ * disposition is set to ignore (writes to a closed socket then fail with
+ * EPIPE instead of killing the process). On success *out holds the host,
+ * which the caller frees with lp2p_host_close(). Errors: LP2P_ENOMEM,
+ * LP2P_EINVAL (bad config), LP2P_EBADKEY, LP2P_ECRYPTO.
+ */
+LP2P_API int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
+                           const struct lp2p_host_config *cfg);
+
+typedef void (*lp2p_host_close_cb)(struct lp2p_host *host, void *data);
+
+/*
+ * Close the host: stop listening, cancel dials (their callbacks get
+ * LP2P_ECANCELED), close every connection (DISCONNECTED events fire) and
+ * with it every stream: pending opens fail, pending writes complete and
+ * reading streams get their read callback, all with LP2P_ECANCELED, on
+ * later loop iterations. `cb` (may be NULL) runs once, after every stream
+ * the application was handed has been closed with lp2p_stream_close()
+ * (as with uv_loop_close(), the host cannot free what the application
+ * still holds), and after all its libuv handles have closed. The host is
+ * freed when `cb` returns; call no other function on it after
+ * lp2p_host_close() except lp2p_stream_close() on its streams.
+ */
+LP2P_API void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
+                              void *data);
+
+/* The host's peer ID. Borrowed; valid until the host is freed. */
+LP2P_API const struct lp2p_peer_id *lp2p_host_id(const struct lp2p_host *host);
+
+/* The host's key (copied into *key). Treat it as a secret. */
+LP2P_API void lp2p_host_key(const struct lp2p_host *host, struct lp2p_key *key);
+
+/* The loop the host runs on. */
+LP2P_API struct uv_loop_s *lp2p_host_loop(const struct lp2p_host *host);
+
+/*
+ * Listen on `maddr`: /ip4/<a>/tcp/<port> or /ip6/<a>/tcp/<port>; port 0
+ * picks a free port. May be called several times. Errors: LP2P_EBADADDR
+ * (not a TCP listen address), LP2P_EIO (bind or listen failed: address in
+ * use, not available), LP2P_ENOMEM, LP2P_ESHUTDOWN (host closing).
+ */
+LP2P_API int lp2p_host_listen(struct lp2p_host *host, const char *maddr);
+
+/*
+ * The i-th address the host actually listens on (port 0 resolved), as
+ * text without /p2p/. A listener on 0.0.0.0 or :: yields one address per
+ * interface of its family (IPv6 link-local ones left out). Identify
+ * advertises the same list. Returns 0, LP2P_ENOTFOUND when i is past the end, or
+ * LP2P_EOVERFLOW when `cap` is too small (use LP2P_MULTIADDR_STRMAX).
+ */
+LP2P_API int lp2p_host_listen_addr(const struct lp2p_host *host, size_t i,
+                                   char *out, size_t cap);
+
+/* The number of listen addresses. */
+LP2P_API size_t lp2p_host_listen_count(const struct lp2p_host *host);
+
+/*
+ * Connections.
+ */
+
+/* Information about one connection, valid for the duration of a callback. */
+struct lp2p_conn_info {
+    const struct lp2p_peer_id *peer; /* remote identity (from Noise) */
+    const char *local_addr;          /* multiaddr text */
+    const char *remote_addr;         /* multiaddr text */
+    int inbound;                     /* 1 if the peer dialed us */
+    const char *muxer;               /* "/yamux/1.0.0" */
+    int inlined_muxer; /* 1 if negotiated inside the Noise handshake */
+};
+
+/* `peer` is the connected peer on success, NULL on error; borrowed for
+ * the duration of the call. */
+typedef void (*lp2p_connect_cb)(struct lp2p_host *host, int status,
+                                const struct lp2p_peer_id *peer, void *data);
+
+/*
+ * Connect to the peer at `maddr`, text, one of
+ *   /ip4/<a>/tcp/<p>[/p2p/<id>]   /ip6/<a>/tcp/<p>[/p2p/<id>]
+ *   /dns/<name>/tcp/<p>[/p2p/<id>]  /dns4/..  /dns6/..   (uv_getaddrinfo)
+ * and upgrade the connection. If the address names a peer we are already
+ * connected to, the existing connection is reused and `cb` runs on the
+ * next loop iteration. If a dial to that peer is in flight, `cb` joins it.
+ * `cb` then runs once with 0 and the peer ID, or with an error:
+ * LP2P_EBADADDR, LP2P_EUNREACHABLE (DNS failure, no route),
+ * LP2P_ECONNREFUSED, LP2P_ETIMEDOUT (handshake_timeout_ms), LP2P_EPEERID
+ * (the Noise identity is not the /p2p/ one), LP2P_ENOPROTO (the peer
+ * speaks neither /noise nor yamux), LP2P_EPROTO, LP2P_ELIMIT,
+ * LP2P_ECANCELED (host closed), LP2P_EINVAL (dialing ourselves). A
+ * successful dial adds the address to the peerstore. `maddr` is copied.
+ */
+LP2P_API int lp2p_host_connect(struct lp2p_host *host, const char *maddr,
+                               lp2p_connect_cb cb, void *data);
+
+/*
+ * Connect to `peer` (copied) using its peerstore addresses, tried in turn
+ * until one works; reuses an existing connection. Errors as
+ * lp2p_host_connect(), plus LP2P_ENOTFOUND (no known address), either
+ * returned at once or given to `cb`.
+ */
+LP2P_API int lp2p_host_connect_peer(struct lp2p_host *host,
+                                    const struct lp2p_peer_id *peer,
+                                    lp2p_connect_cb cb, void *data);
+
+/* 1 if a ready connection to `peer` exists, else 0. */
+LP2P_API int lp2p_host_is_connected(const struct lp2p_host *host,
+                                    const struct lp2p_peer_id *peer);
+
+/* Close every connection to `peer` (streams are reset). 0 or
+ * LP2P_ENOTFOUND. */
+LP2P_API int lp2p_host_disconnect(struct lp2p_host *host,
+                                  const struct lp2p_peer_id *peer);
+
+/* The number of connections, in all states. */
+LP2P_API size_t lp2p_host_conn_count(const struct lp2p_host *host);
+
+enum lp2p_conn_event {
+    LP2P_CONN_CONNECTED = 1,   /* a connection became ready (upgraded) */
+    LP2P_CONN_DISCONNECTED = 2 /* a ready connection closed */
+};
+
+/* `info` is borrowed for the duration of the call. For DISCONNECTED,
+ * `status` says why (0: closed by us or a normal GO_AWAY/EOF). */
+typedef void (*lp2p_conn_event_cb)(struct lp2p_host *host,
+                                   enum lp2p_conn_event event,
+                                   const struct lp2p_conn_info *info,
+                                   int status, void *data);
+
+/*
+ * Observe connection events. Any number of observers; each (cb, data)
+ * pair at most once (LP2P_EEXIST). The callbacks may call any host
+ * function. Errors: LP2P_ENOMEM, LP2P_EEXIST.
+ */
+LP2P_API int lp2p_host_observe(struct lp2p_host *host, lp2p_conn_event_cb cb,
+                               void *data);
+
+/* Stop observing; 0 or LP2P_ENOTFOUND. Safe inside a callback. */
+LP2P_API int lp2p_host_unobserve(struct lp2p_host *host, lp2p_conn_event_cb cb,
+                                 void *data);
+
+/*
+ * Streams.
+ */
+
+/*
+ * Called for every inbound stream that negotiated a protocol this handler
+ * serves. The application now owns `stream` and must eventually call
+ * lp2p_stream_close() on it. lp2p_stream_protocol() gives the protocol.
+ */
+typedef void (*lp2p_stream_handler)(struct lp2p_stream *stream, void *data);
+
+/* Optional: return non-zero if `protocol` (NUL-terminated, borrowed) is
+ * served by this handler. */
+typedef int (*lp2p_protocol_match)(const char *protocol, void *data);
+
+/*
+ * Serve `protocol` (copied). With `match` NULL the handler serves exactly
+ * that protocol ID; otherwise it serves any ID for which `match` returns
+ * non-zero (the ID `protocol` is still what identify advertises). Exact
+ * matches win over matchers; matchers are tried in registration order.
+ * Setting a handler for an ID already registered replaces it. Errors:
+ * LP2P_EINVAL (empty or longer than LP2P_PROTOCOL_MAX, or containing a
+ * newline), LP2P_ENOMEM.
+ */
+LP2P_API int lp2p_host_set_handler(struct lp2p_host *host,
+                                   const char *protocol,
+                                   lp2p_protocol_match match,
+                                   lp2p_stream_handler handler, void *data);
+
+/* Stop serving `protocol`; 0 or LP2P_ENOTFOUND. Open streams stay open. */
+LP2P_API int lp2p_host_remove_handler(struct lp2p_host *host,
+                                      const char *protocol);
+
+/* `stream` is NULL on error; on success the caller owns it (close it with
+ * lp2p_stream_close()). */
+typedef void (*lp2p_stream_open_cb)(struct lp2p_stream *stream, int status,
+                                    void *data);
+
+/*
+ * Open a stream to `peer` (copied), connecting first if needed (as
+ * lp2p_host_connect_peer()), and negotiate the first of `protocols` (n IDs,
+ * copied, in preference order) that the peer accepts. `cb` runs once with
+ * the stream, or with an error: those of lp2p_host_connect_peer(),
+ * LP2P_ENOPROTO (the peer refused every protocol), LP2P_ELIMIT
+ * (max_outbound_streams), LP2P_ERESET, LP2P_ETIMEDOUT
+ * (negotiate_timeout_ms), LP2P_ECLOSED (connection lost),
+ * LP2P_ECANCELED (host closed). Errors returned at once: LP2P_EINVAL,
+ * LP2P_ENOMEM, LP2P_ESHUTDOWN.
+ */
+LP2P_API int lp2p_stream_open(struct lp2p_host *host,
+                              const struct lp2p_peer_id *peer,
+                              const char *const *protocols, size_t n,
+                              lp2p_stream_open_cb cb, void *data);
+
+/*
+ * Data arrives. `status` is 0 with `len` > 0 bytes at `buf` (borrowed for
+ * the duration of the call), or, with len 0: LP2P_EEOF once when the peer
+ * half-closed (no more data will come), LP2P_ERESET when the peer reset the
+ * stream, LP2P_ETIMEDOUT when the deadline passed, LP2P_ECLOSED when the
+ * connection was lost, LP2P_ECANCELED when the host is closing. After a
+ * non-zero status the callback is not called again.
+ */
+typedef void (*lp2p_stream_read_cb)(struct lp2p_stream *stream, int status,
+                                    const uint8_t *buf, size_t len);
+
+/*
+ * Start delivering data to `cb`. Data received while reading is stopped
+ * stays buffered, up to stream_window bytes; past that the peer is held
+ * back by flow control. Errors: LP2P_EINVAL, LP2P_ESTATE (closed).
+ * May be called from inside the read callback.
+ */
+LP2P_API int lp2p_stream_read_start(struct lp2p_stream *stream,
+                                    lp2p_stream_read_cb cb);
+
+/* Stop delivering data (back-pressure toward the peer). */
+LP2P_API void lp2p_stream_read_stop(struct lp2p_stream *stream);
+
+/* Write completion: 0 once every byte is in the connection's outgoing
+ * buffer (its flow-control window granted); otherwise LP2P_ERESET,
+ * LP2P_ETIMEDOUT, LP2P_ECLOSED or LP2P_ECANCELED, and the data may be
+ * partially sent. */
+typedef void (*lp2p_stream_write_cb)(struct lp2p_stream *stream, int status,
+                                     void *data);
+
+/*
+ * Queue `len` bytes for sending. `buf` is BORROWED until `cb` runs (not
+ * copied): keep it alive and unchanged. Writes complete in order. `cb` may
+ * be NULL. Back-pressure: completions run only as the peer's window and the
+ * socket let the data go, so a writer that waits for each completion (or
+ * watches lp2p_stream_write_queue_size()) uses bounded memory. Errors
+ * (cb not called): LP2P_ESTATE (write side closed, stream reset or
+ * closed), LP2P_EINVAL, LP2P_ENOMEM.
+ */
+LP2P_API int lp2p_stream_write(struct lp2p_stream *stream, const uint8_t *buf,
+                               size_t len, lp2p_stream_write_cb cb,
+                               void *data);
+
+/* Bytes queued by lp2p_stream_write() and not yet completed. */
+LP2P_API size_t lp2p_stream_write_queue_size(const struct lp2p_stream *stream);
+
+/*
+ * Half-close: after the queued writes, send FIN. Reading continues. 0, or
+ * LP2P_ESTATE if already closed for writing or reset.
+ */
+LP2P_API int lp2p_stream_close_write(struct lp2p_stream *stream);
+
+/*
+ * Abort the stream now: send RST, complete pending writes with
+ * LP2P_ECANCELED, stop reading. The handle stays valid until
+ * lp2p_stream_close(). Idempotent.
+ */
+LP2P_API void lp2p_stream_reset(struct lp2p_stream *stream);
+
+/*
+ * Deadline: `ms` from now, if the stream is not yet closed, it is reset
+ * and reads and pending writes report LP2P_ETIMEDOUT. 0 clears the
+ * deadline. Replaces any earlier deadline. Errors: LP2P_ESTATE, LP2P_ENOMEM.
+ */
+LP2P_API int lp2p_stream_set_deadline(struct lp2p_stream *stream, uint64_t ms);
+
+typedef void (*lp2p_stream_close_cb)(struct lp2p_stream *stream, void *data);
+
+/*
+ * Release the stream. If neither side reset it and our write side is
+ * still open, queued writes are still sent, then FIN; data that still
+ * arrives is discarded; if the peer has not closed its side within
+ * negotiate_timeout_ms, the stream is reset. No read callback runs
+ * after this call; pending write callbacks still run. `cb` (may be NULL)
+ * runs exactly once, on a later loop iteration, after which the handle
+ * is freed. Call exactly once per stream.
+ */
+LP2P_API void lp2p_stream_close(struct lp2p_stream *stream,
+                                lp2p_stream_close_cb cb, void *data);
+
+/* The negotiated protocol ID, borrowed for the stream's lifetime. */
+LP2P_API const char *lp2p_stream_protocol(const struct lp2p_stream *stream);
+
+/* The remote peer, borrowed for the stream's lifetime. */
+LP2P_API const struct lp2p_peer_id *
+lp2p_stream_peer(const struct lp2p_stream *stream);
+
+/* The host. */
+LP2P_API struct lp2p_host *lp2p_stream_host(const struct lp2p_stream *stream);
+
+/* 1 if the peer opened the stream. */
+LP2P_API int lp2p_stream_inbound(const struct lp2p_stream *stream);
+
+/* Application data pointer, NULL until set. */
+LP2P_API void lp2p_stream_set_data(struct lp2p_stream *stream, void *data);
+LP2P_API void *lp2p_stream_data(const struct lp2p_stream *stream);
+
+/*
+ * Peerstore: what the host knows about other peers.
+ */
+
+#define LP2P_TTL_PERMANENT UINT64_MAX
+#define LP2P_TTL_CONNECTED 600000 /* 10 min: addresses we dialed */
+
+/*
+ * Add (or refresh) an address of `peer` (copied), text; an address ending
+ * in /p2p/<id> must name `peer` (else LP2P_EPEERID). The address expires
+ * `ttl_ms` from now (LP2P_TTL_PERMANENT: never); re-adding keeps the
+ * later expiry. 0 ttl removes it. Errors: LP2P_EBADADDR, LP2P_ENOMEM,
+ * LP2P_ELIMIT (more than 64 addresses for one peer).
+ */
+LP2P_API int lp2p_peerstore_add_addr(struct lp2p_host *host,
+                                     const struct lp2p_peer_id *peer,
+                                     const char *maddr, uint64_t ttl_ms);
+
+/*
+ * The i-th unexpired address of `peer`, text without /p2p/. 0,
+ * LP2P_ENOTFOUND (past the end or unknown peer), LP2P_EOVERFLOW (cap).
+ */
+LP2P_API int lp2p_peerstore_addr(struct lp2p_host *host,
+                                 const struct lp2p_peer_id *peer, size_t i,
+                                 char *out, size_t cap);
+
+/*
+ * The Ed25519 public key of `peer`, once a Noise handshake proved it (or
+ * derived from an identity peer ID). 0 or LP2P_ENOTFOUND.
+ */
+LP2P_API int lp2p_peerstore_pubkey(struct lp2p_host *host,
+                                   const struct lp2p_peer_id *peer,
+                                   uint8_t pub[32]);
+
+/*
+ * What identify told us about `peer`: agent version and protocols,
+ * borrowed until the next identify of that peer or the host is freed.
+ * `protocols` may be NULL. 0 or LP2P_ENOTFOUND (never identified).
+ */
+LP2P_API int lp2p_peerstore_identity(struct lp2p_host *host,
+                                     const struct lp2p_peer_id *peer,
+                                     const char **agent_version,
+                                     const char *const **protocols,
+                                     size_t *n_protocols);
+
+/*
+ * Services. Ping (both roles) and identify (responder) are always served.
+ */
+
+/* `rtt_ns` is the round trip, valid when status is 0. */
+typedef void (*lp2p_ping_cb)(struct lp2p_host *host, int status,
+                             uint64_t rtt_ns, void *data);
+
+/*
+ * Ping `peer` once on /ipfs/ping/1.0.0 (32 random bytes, echoed) on a new
+ * stream, closed afterwards; the round trip excludes stream negotiation.
+ * Connects first if needed (peerstore addresses). Errors: those of
+ * lp2p_stream_open(), LP2P_EPROTO (wrong echo), LP2P_ETIMEDOUT (no echo
+ * within 10 s).
+ */
+LP2P_API int lp2p_host_ping(struct lp2p_host *host,
+                            const struct lp2p_peer_id *peer, lp2p_ping_cb cb,
+                            void *data);
+
+/* Result of identify; all pointers borrowed for the callback only. */
+struct lp2p_identify_info {
+    const char *protocol_version;
+    const char *agent_version;
+    const char *const *protocols;
+    size_t n_protocols;
+    const char *const *listen_addrs; /* multiaddr text */
+    size_t n_listen_addrs;
+    const char *observed_addr; /* how the peer sees us; may be NULL */
+    uint8_t pubkey[32];        /* checked against the peer ID */
+};
+
+typedef void (*lp2p_identify_cb)(struct lp2p_host *host, int status,
+                                 const struct lp2p_identify_info *info,
+                                 void *data);
+
+/*
+ * Run /ipfs/id/1.0.0 as initiator: read every message until EOF (at most
+ * 8 KiB each, at most 10), merge them, check the public key matches the
+ * peer ID, and store addresses, protocols and agent in the peerstore.
+ * Errors: those of lp2p_stream_open(), LP2P_EPROTO (malformed or too
+ * big), LP2P_EPEERID (publicKey of another peer), LP2P_EBADKEY.
+ */
+LP2P_API int lp2p_host_identify(struct lp2p_host *host,
+                                const struct lp2p_peer_id *peer,
+                                lp2p_identify_cb cb, void *data);
 
 #endif /* LP2P_H */

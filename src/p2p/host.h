@@ -1,0 +1,403 @@
+/*
+ * Internal structure of the libp2p host (host*.c, peerstore.c, ping.c,
+ * identify.c). The host is the only place where bytes meet sockets: it
+ * reads from libuv, feeds the sans-I/O machines (multistream, Noise,
+ * Yamux) and writes what they produce. The machines never see a socket or
+ * a clock.
+ *
+ * Object graph (all owned by the host, all on the loop thread):
+ *
+ *   lp2p_host --+-- listeners (uv_tcp_t each)
+ *               +-- dials: one per target peer or address in flight
+ *               |     (DNS -> TCP connect -> conn upgrade), with a list of
+ *               |     waiters (connect callbacks) that join it
+ *               +-- conns: TCP + upgrade state + Yamux session
+ *               |     +-- streams (Yamux streams, negotiated by mss)
+ *               +-- peerstore, handlers, observers
+ *
+ * Handles close asynchronously; every object that embeds uv handles counts
+ * them and is freed when the count reaches zero. The host is freed when
+ * it has no object left and close was requested.
+ */
+#ifndef LP2P_P2P_HOST_H
+#define LP2P_P2P_HOST_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "lp2p.h"
+#include "multistream.h"
+#include "noise.h"
+#include "yamux.h"
+#include "../util/buf.h"
+
+/* Intrusive doubly linked list. */
+struct lp2p_list {
+    struct lp2p_list *next, *prev;
+};
+
+void lp2p__list_init(struct lp2p_list *l);
+void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e);
+void lp2p__list_remove(struct lp2p_list *e);
+int lp2p__list_empty(const struct lp2p_list *head);
+
+/* A callback to run on a later loop iteration (never re-entrantly). The
+ * owner embeds it, so deferring never allocates and never fails; it must
+ * stay valid until `fn` runs, and may be freed inside `fn`. */
+struct lp2p_deferred {
+    struct lp2p_list link;
+    void (*fn)(struct lp2p_host *host, void *arg, int status);
+    void *arg;
+    int status;
+};
+
+#define LP2P_CONTAINER(ptr, type, member)                                     \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* A multiaddr the host can dial or listen on, decoded from text. */
+enum lp2p_addr_kind {
+    LP2P_ADDR_IP4 = 4,
+    LP2P_ADDR_IP6 = 6,
+    LP2P_ADDR_DNS = 1,  /* /dns: any family */
+    LP2P_ADDR_DNS4 = 2, /* /dns4 */
+    LP2P_ADDR_DNS6 = 3  /* /dns6 */
+};
+
+struct lp2p_tcp_addr {
+    enum lp2p_addr_kind kind;
+    char host[256]; /* literal IP or DNS name */
+    uint16_t port;
+    int has_peer;
+    struct lp2p_peer_id peer;
+};
+
+/* Parse text into `out`. LP2P_EBADADDR with a reason in `err` (may be
+ * NULL) for anything that is not ip4/ip6/dns/dns4/dns6 + tcp [+ p2p]. */
+int lp2p__tcp_addr_parse(const char *text, struct lp2p_tcp_addr *out,
+                         char *err, size_t errcap);
+
+/* Text multiaddr of a socket address (/ip4/../tcp/..). */
+int lp2p__tcp_addr_format(const struct sockaddr *sa, char *out, size_t cap);
+
+/* Binary multiaddr of the text one (for identify). */
+int lp2p__maddr_to_bytes(const char *text, struct lp2p_buf *out);
+/* Text of a binary multiaddr (for identify). */
+int lp2p__maddr_to_text(const uint8_t *p, size_t len, char *out, size_t cap);
+
+/* ---------------------------------------------------------------------
+ * Peerstore
+ */
+struct lp2p_ps_addr {
+    char *text;      /* without /p2p */
+    uint64_t expiry; /* uv_now() ms; UINT64_MAX: never */
+};
+
+struct lp2p_ps_peer {
+    struct lp2p_peer_id id;
+    struct lp2p_ps_addr *addrs;
+    size_t n_addrs;
+    int has_pubkey;
+    uint8_t pubkey[32];
+    int identified;
+    char *agent;
+    char **protocols;
+    size_t n_protocols;
+};
+
+struct lp2p_peerstore {
+    struct lp2p_ps_peer *peers;
+    size_t n, cap;
+};
+
+void lp2p__ps_init(struct lp2p_peerstore *ps);
+void lp2p__ps_free(struct lp2p_peerstore *ps);
+struct lp2p_ps_peer *lp2p__ps_find(struct lp2p_peerstore *ps,
+                                   const struct lp2p_peer_id *id);
+/* Find or create. NULL on ENOMEM or when the store is full. */
+struct lp2p_ps_peer *lp2p__ps_get(struct lp2p_peerstore *ps,
+                                  const struct lp2p_peer_id *id);
+int lp2p__ps_add_addr(struct lp2p_peerstore *ps,
+                      const struct lp2p_peer_id *id, const char *text,
+                      uint64_t now, uint64_t ttl_ms);
+/* The i-th unexpired address or NULL. */
+const char *lp2p__ps_addr(struct lp2p_peerstore *ps,
+                          const struct lp2p_peer_id *id, uint64_t now,
+                          size_t i);
+int lp2p__ps_set_pubkey(struct lp2p_peerstore *ps,
+                        const struct lp2p_peer_id *id, const uint8_t pub[32]);
+/* Takes `agent` and `protocols` (heap) on success only. */
+int lp2p__ps_set_identity(struct lp2p_peerstore *ps,
+                          const struct lp2p_peer_id *id, char *agent,
+                          char **protocols, size_t n);
+
+/* ---------------------------------------------------------------------
+ * Host objects
+ */
+struct lp2p_conn;
+
+enum lp2p_sec_phase {
+    LP2P_SEC_MSS = 0, /* multistream for the security protocol */
+    LP2P_SEC_NOISE,   /* Noise XX handshake */
+    LP2P_SEC_MUX_MSS, /* multistream for /yamux/1.0.0, inside Noise */
+    LP2P_SEC_MUXED    /* Yamux session running */
+};
+
+/* Upgrade, secure channel and muxer state of one connection. */
+struct lp2p_sec {
+    enum lp2p_sec_phase phase;
+    struct lp2p_mss mss;
+    struct lp2p_noise_hs hs;
+    int hs_init;
+    struct lp2p_noise_transport tr;
+    int tr_init;
+    struct lp2p__yamux_session *ymx;
+    int inlined;
+    int in_feed;  /* inside lp2p__yamux_feed(): flush afterwards */
+    int dirty;    /* yamux may have output to pull */
+    struct lp2p_buf out;   /* bytes for the socket */
+    struct lp2p_buf plain; /* decrypted bytes not yet fed */
+    uint8_t pull[LP2P_NOISE_MAX_PLAIN];
+};
+
+enum lp2p_stream_phase {
+    LP2P_STREAM_NEGOTIATING = 0,
+    LP2P_STREAM_OPEN,
+    LP2P_STREAM_DEAD /* destroyed, waiting for its timer to close */
+};
+
+struct lp2p_swreq {
+    struct lp2p_list link;
+    const uint8_t *buf;
+    size_t len, off;
+    lp2p_stream_write_cb cb;
+    void *data;
+    int status;
+};
+
+struct lp2p_stream {
+    struct lp2p_list link; /* in conn->streams */
+    struct lp2p_host *host;
+    struct lp2p_conn *conn; /* NULL once the connection is gone */
+    struct lp2p__yamux_stream *ys; /* NULL once released */
+    struct lp2p_peer_id peer;
+    enum lp2p_stream_phase phase;
+    int inbound;
+    int owned;       /* handed to the application */
+    struct lp2p_mss *mss;
+    char **protos;   /* outbound proposals (copies) */
+    size_t n_protos;
+    char *protocol;
+    lp2p_stream_open_cb open_cb;
+    void *open_data;
+    lp2p_stream_read_cb read_cb;
+    int reading;
+    struct lp2p_buf rbuf;  /* received, not yet delivered */
+    size_t unconsumed;     /* bytes delivered/buffered not yet credited */
+    int rstatus;           /* terminal read status to deliver, 0: none */
+    int rdone;             /* terminal status delivered */
+    int remote_fin;
+    int reset;             /* non-zero: the status that killed it */
+    struct lp2p_list wq;   /* lp2p_swreq pending */
+    struct lp2p_list wdone;/* completed, callbacks to run */
+    size_t wq_bytes;
+    int fin_wanted;        /* close_write() called: FIN after wq */
+    int fin_sent;
+    int app_closed;
+    lp2p_stream_close_cb close_cb;
+    void *close_data;
+    uv_timer_t timer; /* negotiation timeout, deadline, close linger */
+    int timer_purpose;
+    int jobs;              /* deferred jobs referring to this stream */
+    int job_flags;
+    struct lp2p_deferred job;
+    int destroyed;
+    void *user;
+};
+
+struct lp2p_handler {
+    char *protocol;
+    lp2p_protocol_match match;
+    lp2p_stream_handler handler;
+    void *data;
+};
+
+struct lp2p_observer {
+    lp2p_conn_event_cb cb;
+    void *data;
+    int removed;
+};
+
+struct lp2p_listener {
+    struct lp2p_list link;
+    struct lp2p_host *host;
+    uv_tcp_t tcp;
+    uv_tcp_t spare;  /* accepts and drops a connection when out of memory */
+    int spare_busy;
+    int handles;     /* open uv handles; freed at 0 */
+    char addr[LP2P_MULTIADDR_STRMAX]; /* as bound */
+    /* What we advertise: `addr`, or for 0.0.0.0 / :: one address per
+     * interface of that family, with the bound port. */
+    char **addrs;
+    size_t n_addrs;
+};
+
+/* The i-th advertised listen address of the host, or NULL past the end. */
+const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i);
+
+/* Someone waiting for a connection to a peer. */
+struct lp2p_waiter {
+    struct lp2p_list link;
+    lp2p_connect_cb cb;
+    void *data;
+};
+
+/* A dial in flight: resolve, connect, upgrade. */
+struct lp2p_dial {
+    struct lp2p_list link;
+    struct lp2p_host *host;
+    struct lp2p_tcp_addr addr;
+    char *text;                 /* the multiaddr dialed */
+    struct lp2p_list waiters;   /* lp2p_waiter */
+    uv_getaddrinfo_t gai;
+    int resolving;
+    struct addrinfo *ai_list;   /* results, tried in turn */
+    struct addrinfo *ai_next;
+    struct lp2p_conn *conn;     /* the current attempt */
+    int last_error;
+    /* connect_peer: remaining peerstore addresses to try */
+    char **fallback;
+    size_t n_fallback, i_fallback;
+};
+
+enum lp2p_conn_state {
+    LP2P_CONN_S_CONNECTING = 0, /* TCP connect in flight */
+    LP2P_CONN_S_UPGRADING,      /* mss / noise / muxer negotiation */
+    LP2P_CONN_S_READY,          /* Yamux running */
+    LP2P_CONN_S_CLOSING         /* handles closing */
+};
+
+struct lp2p_conn {
+    struct lp2p_list link;
+    struct lp2p_host *host;
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* handshake, then idle */
+    uv_connect_t connect_req;
+    int handles;      /* open uv handles; freed at 0 */
+    int inbound;
+    enum lp2p_conn_state state;
+    int counted_pending; /* counts against max_pending_handshakes */
+    int draining;        /* lost a simultaneous dial: no new streams */
+    int close_status;
+    struct lp2p_dial *dial; /* outbound: the dial that owns this attempt */
+    struct lp2p_peer_id peer; /* valid from Noise on */
+    int has_expected;
+    struct lp2p_peer_id expected;
+    char local_addr[LP2P_MULTIADDR_STRMAX];
+    char remote_addr[LP2P_MULTIADDR_STRMAX];
+    struct lp2p_sec *sec;
+    struct lp2p_list streams;
+    uint32_t n_in_streams, n_out_streams;
+    uint64_t write_queued; /* bytes handed to uv_write, not yet done */
+    uint64_t idle_since;
+    int in_read;  /* inside on_read: defer frees */
+    int ready_announced;
+};
+
+struct lp2p_host {
+    uv_loop_t *loop;
+    struct lp2p_host_config cfg;
+    char *agent;
+    struct lp2p_key key;
+    struct lp2p_peer_id id;
+    char id_str[LP2P_PEER_ID_STRMAX];
+    struct lp2p_list listeners;
+    struct lp2p_list conns;
+    struct lp2p_list dials;
+    struct lp2p_handler *handlers;
+    size_t n_handlers;
+    struct lp2p_observer *observers;
+    size_t n_observers;
+    int notifying;
+    struct lp2p_peerstore ps;
+    uint32_t n_conns, n_pending;
+    int closing;
+    lp2p_host_close_cb close_cb;
+    void *close_data;
+    int objects;        /* live listeners, conns, dials, timers */
+    uv_idle_t reaper;   /* runs deferred callbacks and the final free */
+    int reaper_active;
+    struct lp2p_list deferred; /* struct lp2p_deferred */
+    struct lp2p_ping_state *pings;
+    uint8_t rbuf[65536 + 1024];
+    int rbuf_busy;
+};
+
+void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
+                      void (*fn)(struct lp2p_host *, void *, int), void *arg,
+                      int status);
+
+/* Object accounting for the asynchronous close. */
+void lp2p__host_ref(struct lp2p_host *host);
+void lp2p__host_unref(struct lp2p_host *host);
+
+/* host_tcp.c */
+int lp2p__dial_start(struct lp2p_host *host, const char *text,
+                     const struct lp2p_peer_id *peer, char **fallback,
+                     size_t n_fallback, lp2p_connect_cb cb, void *data);
+void lp2p__dial_cancel_all(struct lp2p_host *host);
+void lp2p__listeners_close(struct lp2p_host *host);
+void lp2p__conn_close(struct lp2p_conn *c, int status);
+int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len);
+void lp2p__conn_touch(struct lp2p_conn *c);
+/* No new streams; close DRAIN_GRACE_MS after the last one. */
+void lp2p__conn_drain(struct lp2p_conn *c);
+
+/* host_conn.c: called by the TCP layer */
+int lp2p__conn_upgrade_start(struct lp2p_conn *c);
+/* Feed bytes read from the socket. An error closes the connection. */
+int lp2p__conn_feed(struct lp2p_conn *c, const uint8_t *p, size_t len);
+void lp2p__conn_sec_free(struct lp2p_conn *c);
+/* The write queue drained below the limit: let streams write again. */
+void lp2p__conn_writable(struct lp2p_conn *c);
+/* The connection closes: fail every stream. */
+void lp2p__conn_streams_abort(struct lp2p_conn *c, int status);
+
+/* host.c: connection life events */
+void lp2p__host_conn_ready(struct lp2p_conn *c);
+void lp2p__host_conn_gone(struct lp2p_conn *c, int status);
+struct lp2p_conn *lp2p__host_find_conn(const struct lp2p_host *host,
+                                       const struct lp2p_peer_id *peer);
+const struct lp2p_handler *lp2p__host_match(const struct lp2p_host *host,
+                                            const char *protocol);
+void lp2p__host_notify(struct lp2p_host *host, struct lp2p_conn *c,
+                       enum lp2p_conn_event ev, int status);
+
+/* host_stream.c: Yamux events of one connection */
+void lp2p__stream_inbound(struct lp2p_conn *c, struct lp2p__yamux_stream *ys);
+void lp2p__stream_on_data(struct lp2p_stream *s, const uint8_t *p, size_t n);
+void lp2p__stream_on_fin(struct lp2p_stream *s);
+void lp2p__stream_on_reset(struct lp2p_stream *s);
+void lp2p__stream_on_writable(struct lp2p_stream *s);
+void lp2p__stream_conn_lost(struct lp2p_stream *s, int status);
+/* host_conn.c: pull and send what the session queued */
+void lp2p__conn_kick(struct lp2p_conn *c);
+/* host_tcp.c */
+void lp2p__conn_ready_timers(struct lp2p_conn *c);
+void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
+
+/* Services */
+void lp2p__ping_handler(struct lp2p_stream *s, void *data);
+void lp2p__identify_handler(struct lp2p_stream *s, void *data);
+void lp2p__ping_free_all(struct lp2p_host *host);
+/* Parse length-prefixed Identify messages until the end of `p` and merge
+ * them, as the initiator does; counts what was kept. 0, LP2P_EPROTO
+ * (framing, size, count, malformed protobuf), LP2P_EPEERID (publicKey of
+ * another peer), LP2P_EBADKEY, LP2P_ENOMEM. */
+int lp2p__identify_check(const struct lp2p_peer_id *peer, const uint8_t *p,
+                         size_t len, size_t *n_protocols, size_t *n_addrs);
+int lp2p__identify_build(struct lp2p_host *host, const char *observed,
+                         struct lp2p_buf *out);
+
+#endif
