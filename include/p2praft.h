@@ -5,7 +5,11 @@
 #ifndef P2PRAFT_H
 #define P2PRAFT_H
 
+#include <stdbool.h>
+
 #include "lp2p.h"
+
+struct uv_loop_s;
 
 #define P2PRAFT_API LP2P_API
 #define P2PRAFT_VERSION LP2P_VERSION
@@ -23,5 +27,396 @@ P2PRAFT_API const char *p2praft_strerror(int rv);
 /* Same as lp2p_log_set(): one log hook serves both layers. */
 P2PRAFT_API void p2praft_log_set(enum lp2p_log_level level, lp2p_log_cb cb,
                                  void *ctx);
+
+struct raft;
+struct raft_tracer;
+struct raft_fsm;
+
+/* ------------------------------------------------------------------------
+ * Types and codecs
+ *
+ * A state or an operation is a plain C value (usually a struct) described by
+ * a `struct p2praft_type`. The default codec walks a static field table and
+ * writes a msgpack map keyed by field name, in declaration order, exactly as
+ * go-libp2p-raft's default codec (ugorji/go codec, MsgpackHandle{}) writes
+ * the equivalent exported Go struct:
+ *   - strings and byte strings: raw str (fixstr, str16, str32; never str8);
+ *   - int64: -32..127 as a fixint, other negatives in the smallest of
+ *     int8..int64, positives above 127 in the smallest of int16, int32,
+ *     int64 (ugorji's signed forms, never uint8..);
+ *     uint64: fixint up to 127, then the smallest of uint8..uint64;
+ *   - double: float 64; bool: c2/c3; nil: c0;
+ *   - an empty (NULL) byte string, array or map: nil, as a nil Go slice/map.
+ * C storage of each kind:
+ *   BOOL bool, INT64 int64_t, UINT64 uint64_t, DOUBLE double,
+ *   STRING char * (NUL-terminated, NULL encodes as ""),
+ *   BYTES struct p2praft_bytes, STRUCT the nested struct itself (inline),
+ *   ARRAY struct p2praft_array (items of the element kind's C storage),
+ *   MAP struct p2praft_map (string keys, values of the element kind),
+ *   NIL no storage is read or written (encodes as nil, decodes only nil;
+ *   an array of NIL uses one placeholder byte per item).
+ * Decoding builds a fresh value and replaces the target only on success, so
+ * it never merges with old contents. It rejects unknown fields
+ * (P2PRAFT_EUNKNOWNFIELD, as the seed's ErrorIfNoField), wrong msgpack types
+ * or out-of-range integers (P2PRAFT_ETYPE), short input (P2PRAFT_ETRUNCATED)
+ * and bytes after the value (P2PRAFT_ETRAILING); invalid msgpack bytes or a
+ * string with an embedded NUL give P2PRAFT_EMALFORMED; nesting deeper than 64
+ * gives P2PRAFT_ETOOBIG. Missing fields keep their zero value.
+ * ---------------------------------------------------------------------- */
+
+enum p2praft_kind {
+    P2PRAFT_KIND_NIL = 0,
+    P2PRAFT_KIND_BOOL,
+    P2PRAFT_KIND_INT64,
+    P2PRAFT_KIND_UINT64,
+    P2PRAFT_KIND_DOUBLE,
+    P2PRAFT_KIND_STRING,
+    P2PRAFT_KIND_BYTES,
+    P2PRAFT_KIND_STRUCT,
+    P2PRAFT_KIND_ARRAY,
+    P2PRAFT_KIND_MAP
+};
+
+/* In the three containers below, NULL storage (with len 0) is Go's nil and
+ * encodes as msgpack nil; non-NULL storage with len 0 is an empty value.
+ * Decoding keeps the distinction. */
+struct p2praft_bytes {
+    uint8_t *data;
+    size_t len;
+};
+
+struct p2praft_array {
+    void *items; /* len elements of the element kind's C storage */
+    size_t len;
+};
+
+struct p2praft_map {
+    char **keys;  /* len NUL-terminated keys, in wire order */
+    void *values; /* len values of the element kind's C storage */
+    size_t len;
+};
+
+struct p2praft_type;
+
+/* What one value is: its kind, plus the struct type (STRUCT) or the element
+ * description (ARRAY, MAP). */
+struct p2praft_desc {
+    enum p2praft_kind kind;
+    const struct p2praft_type *type;
+    const struct p2praft_desc *elem;
+};
+
+/* One field of a struct: its msgpack name, its offset in the C struct. */
+struct p2praft_field {
+    const char *name;
+    size_t offset;
+    struct p2praft_desc desc;
+};
+
+/* Sink for custom marshal hooks, the io.Writer of the seed: appends `len`
+ * bytes; returns 0 or P2PRAFT_ENOMEM. */
+typedef int (*p2praft_write_fn)(void *wctx, const void *data, size_t len);
+
+/*
+ * A type. `size` is sizeof the C value. Either `fields` (the default msgpack
+ * codec; an empty struct points at any array with n_fields 0) or, with
+ * `fields` NULL, both `marshal` and `unmarshal` (the role of
+ * go-libp2p-raft's Marshable) must be set. Custom types are used whole
+ * (states, ops, snapshots), not as nested fields.
+ *   marshal(value, write, wctx): serialize `value` through `write`;
+ *     0 or a negative code.
+ *   unmarshal(value, data, len): fill the zeroed `value` from all of `data`;
+ *     0 or a negative code (then `value` is released with `release`).
+ *   release(value): free what a custom value owns (not `value` itself);
+ *     may be NULL when the value owns no memory.
+ *   copy(dst, src): deep copy into a zeroed dst; when NULL, copies go through
+ *     marshal + unmarshal.
+ */
+struct p2praft_type {
+    const char *name;
+    size_t size;
+    const struct p2praft_field *fields;
+    size_t n_fields;
+    int (*marshal)(const void *value, p2praft_write_fn write, void *wctx);
+    int (*unmarshal)(void *value, const uint8_t *data, size_t len);
+    void (*release)(void *value);
+    int (*copy)(void *dst, const void *src);
+};
+
+/* Encode `value` of type `t`. On success *out (allocated with the heap hook,
+ * free with p2praft_free()) and *len are set. 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL
+ * or a marshal hook's error. */
+P2PRAFT_API int p2praft_encode(const struct p2praft_type *t, const void *value,
+                               uint8_t **out, size_t *len);
+
+/* Decode all of `data` (borrowed) into `value`, replacing its contents
+ * completely; on error `value` is unchanged. Errors: see above. */
+P2PRAFT_API int p2praft_decode(const struct p2praft_type *t, void *value,
+                               const uint8_t *data, size_t len);
+
+/* EncodeSnapshot / DecodeSnapshot: the snapshot bytes are the state's codec
+ * output, so they are what go-libp2p-raft writes for the same state. */
+P2PRAFT_API int p2praft_encode_snapshot(const struct p2praft_type *t,
+                                        const void *state, uint8_t **out,
+                                        size_t *len);
+P2PRAFT_API int p2praft_decode_snapshot(const struct p2praft_type *t,
+                                        void *state, const uint8_t *data,
+                                        size_t len);
+
+/* Deep copy `src` into `dst` (dst's old contents are not freed: pass a
+ * zeroed or released value). 0 or P2PRAFT_ENOMEM (dst left zeroed). */
+P2PRAFT_API int p2praft_value_copy(const struct p2praft_type *t, void *dst,
+                                   const void *src);
+
+/* Free everything `value` owns and zero it; `value` itself is not freed. */
+P2PRAFT_API void p2praft_value_release(const struct p2praft_type *t,
+                                       void *value);
+
+/* A new zeroed value of type t (heap hook), or NULL. */
+P2PRAFT_API void *p2praft_value_new(const struct p2praft_type *t);
+
+/* A new deep copy of `src`, or NULL on allocation failure. */
+P2PRAFT_API void *p2praft_value_dup(const struct p2praft_type *t,
+                                    const void *src);
+
+/* Release and free a value from p2praft_value_new/_dup or returned by the
+ * consensus calls. NULL is ignored. */
+P2PRAFT_API void p2praft_value_destroy(const struct p2praft_type *t,
+                                       void *value);
+
+/* Free memory returned by p2praft_encode() and friends. */
+P2PRAFT_API void p2praft_free(void *p);
+
+/* The heap (lp2p_heap_set() hook) that values live in. Whatever a value of
+ * a field-table type owns (strings, bytes, array and map storage) is freed
+ * with it, so an apply_to hook filling a new state must allocate with these.
+ * NULL on failure. */
+P2PRAFT_API void *p2praft_malloc(size_t size);
+P2PRAFT_API void *p2praft_calloc(size_t n, size_t size);
+P2PRAFT_API char *p2praft_strdup(const char *s);
+
+/* ------------------------------------------------------------------------
+ * Consensus (state mode) and OpLog (op mode)
+ * ---------------------------------------------------------------------- */
+
+/*
+ * An operation type (consensus.Op): its codec plus apply_to.
+ * apply_to(op, state, new_state, ctx) is called on the loop thread with the
+ * decoded op and the current state (both borrowed). It fills the zeroed
+ * `new_state` (of the state type) and returns 0, or returns a negative code
+ * (the op stays in the log, the node becomes inconsistent, the committer gets
+ * P2PRAFT_EAPPLY). Whatever it left in new_state on failure is released.
+ */
+struct p2praft_op_type {
+    const struct p2praft_type *type;
+    int (*apply_to)(const void *op, const void *state, void *new_state,
+                    void *ctx);
+    void *ctx;
+};
+
+struct p2praft_consensus;
+struct p2praft_actor;
+struct p2praft_sub;
+
+#define P2PRAFT_MAX_SUBSCRIBER_CH 128 /* MaxSubscriberCh */
+#define P2PRAFT_COMMIT_TIMEOUT_MS 1000 /* SetStateTimeout */
+
+/*
+ * New consensus in state mode (NewConsensus): the replicated value is a
+ * whole state of type `state_type`. `initial` (may be NULL) is copied; it is
+ * not agreed upon: get_current_state() fails with P2PRAFT_ENOSTATE until a
+ * state is committed. `loop` is the libuv loop raft runs on; the consensus
+ * owns an async handle on it. Call on the loop thread. 0, P2PRAFT_ENOMEM,
+ * P2PRAFT_EINVAL.
+ */
+P2PRAFT_API int p2praft_consensus_new(struct p2praft_consensus **out,
+                                      struct uv_loop_s *loop,
+                                      const struct p2praft_type *state_type,
+                                      const void *initial);
+
+/*
+ * New consensus in op mode (NewOpLog): the log holds operations of type
+ * `op_type` (borrowed, must outlive the consensus) applied to the state,
+ * starting from a copy of `initial` (may be NULL: a zeroed state). As in the
+ * seed, ops apply to that initial state before any state was agreed.
+ */
+P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
+                                  struct uv_loop_s *loop,
+                                  const struct p2praft_type *state_type,
+                                  const struct p2praft_op_type *op_type,
+                                  const void *initial);
+
+/*
+ * Free a consensus, on the loop thread, after raft using its FSM has been
+ * closed. Pending commits complete with P2PRAFT_ESHUTDOWN. The loop must run
+ * afterwards until the internal handles are closed (uv_run until no
+ * handles, as usual with libuv).
+ */
+P2PRAFT_API void p2praft_consensus_free(struct p2praft_consensus *c);
+
+/* The struct raft_fsm to hand to raft_init() (FSM()). Owned by `c`. */
+P2PRAFT_API struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c);
+
+/* SetActor: the actor (borrowed; NULL unsets) that submits commits.
+ * Loop thread. */
+P2PRAFT_API void p2praft_consensus_set_actor(struct p2praft_consensus *c,
+                                             struct p2praft_actor *actor);
+
+/* How long a commit may wait, in ms (default 1000). Loop thread. */
+P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
+                                               unsigned ms);
+
+/*
+ * Completion of a commit, on the loop thread, exactly once, never before the
+ * commit call returned. status: 0 when the entry was committed and applied;
+ * P2PRAFT_EAPPLY (committed, apply_to failed); P2PRAFT_ENOACTOR,
+ * P2PRAFT_ENORAFT, P2PRAFT_ENOTLEADER (not submitted; errmsg names the leader
+ * when known); P2PRAFT_ETIMEDOUT (not applied in time: the outcome is
+ * UNKNOWN, the entry may still commit later); P2PRAFT_ERAFT (raft refused or
+ * lost leadership: outcome unknown); P2PRAFT_ESHUTDOWN.
+ * `state` on success is a copy of the state right after this commit, owned by
+ * the callee (p2praft_value_destroy()); otherwise NULL. `errmsg` is borrowed
+ * for the call, NULL on success.
+ */
+typedef void (*p2praft_commit_cb)(void *ctx, int status, void *state,
+                                  const char *errmsg);
+
+/*
+ * CommitState / CommitOp / Rollback, asynchronous. The value is encoded
+ * before the call returns (borrowed only during the call). Commits made in
+ * the same loop turn are grouped into one raft entry; each keeps its own
+ * result. commit_op needs op mode (else P2PRAFT_EINVAL). Rollback writes an
+ * explicit rollback entry carrying the whole state; applying it replaces the
+ * state and clears the inconsistent mark. Loop thread only. Returns 0 (cb
+ * will run) or P2PRAFT_EINVAL / P2PRAFT_ENOMEM / an encode error (cb will not
+ * run). `cb` may be NULL.
+ */
+P2PRAFT_API int p2praft_consensus_commit_state(struct p2praft_consensus *c,
+                                               const void *state,
+                                               p2praft_commit_cb cb, void *ctx);
+P2PRAFT_API int p2praft_consensus_commit_op(struct p2praft_consensus *c,
+                                            const void *op,
+                                            p2praft_commit_cb cb, void *ctx);
+P2PRAFT_API int p2praft_consensus_rollback(struct p2praft_consensus *c,
+                                           const void *state,
+                                           p2praft_commit_cb cb, void *ctx);
+
+/*
+ * Blocking forms, for any thread OTHER than the loop thread, while the loop
+ * runs. They queue the commit onto the loop (uv_async) and wait for its
+ * completion. Called on the thread that created the consensus (taken to be
+ * the loop's), they return P2PRAFT_ESTATE at once instead of deadlocking. Return the status described for p2praft_commit_cb; on success
+ * and when `agreed` is not NULL, *agreed receives a copy of the agreed state
+ * (caller destroys it). `errmsg` (may be NULL) receives the error message.
+ */
+P2PRAFT_API int p2praft_consensus_commit_state_wait(
+    struct p2praft_consensus *c, const void *state, void **agreed,
+    char *errmsg, size_t errmsg_len);
+P2PRAFT_API int p2praft_consensus_commit_op_wait(struct p2praft_consensus *c,
+                                                 const void *op, void **agreed,
+                                                 char *errmsg,
+                                                 size_t errmsg_len);
+P2PRAFT_API int p2praft_consensus_rollback_wait(struct p2praft_consensus *c,
+                                                const void *state,
+                                                char *errmsg,
+                                                size_t errmsg_len);
+
+/*
+ * GetCurrentState / GetLogHead: a copy of the current state in *out (caller
+ * destroys it with p2praft_value_destroy()). Any thread.
+ * P2PRAFT_ENOSTATE until a state is agreed (a commit applied or a snapshot
+ * restored); P2PRAFT_EINCONSISTENT after a failed apply until a rollback or
+ * a restore; P2PRAFT_ENOMEM.
+ */
+P2PRAFT_API int p2praft_consensus_get_current_state(
+    struct p2praft_consensus *c, void **out);
+P2PRAFT_API int p2praft_consensus_get_log_head(struct p2praft_consensus *c,
+                                               void **out);
+
+/* Number of log entries (ops, states, rollbacks) applied since creation,
+ * counting failed applies, and snapshots restored. Any thread. */
+P2PRAFT_API uint64_t p2praft_consensus_applied(struct p2praft_consensus *c);
+P2PRAFT_API uint64_t p2praft_consensus_restored(struct p2praft_consensus *c);
+/* Snapshots handed to raft (taken by the FSM). Any thread. */
+P2PRAFT_API uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c);
+
+/*
+ * Subscribe: a new independent subscriber that is notified of every applied
+ * update (not of snapshot restores, as in the seed). Its queue holds at most
+ * `capacity` notifications (0: P2PRAFT_MAX_SUBSCRIBER_CH); when full, new
+ * ones are dropped and counted. `notify` (may be NULL) runs on the loop
+ * thread after each enqueue; it may poll, subscribe, or unsubscribe its own
+ * subscription. Any thread. Returns NULL on P2PRAFT_ENOMEM.
+ */
+P2PRAFT_API struct p2praft_sub *p2praft_consensus_subscribe(
+    struct p2praft_consensus *c, unsigned capacity,
+    void (*notify)(void *ctx, struct p2praft_sub *sub), void *ctx);
+
+/* Unsubscribe and free `sub` (no other thread may be waiting on it). */
+P2PRAFT_API void p2praft_consensus_unsubscribe(struct p2praft_consensus *c,
+                                               struct p2praft_sub *sub);
+
+/* Take one notification: 1 if one was queued, 0 if none. Any thread. */
+P2PRAFT_API int p2praft_sub_poll(struct p2praft_sub *sub);
+
+/* Wait up to timeout_ms for a notification (from a thread other than the
+ * loop's). 0 or P2PRAFT_ETIMEDOUT. */
+P2PRAFT_API int p2praft_sub_wait(struct p2praft_sub *sub, unsigned timeout_ms);
+
+/* Notifications queued, and dropped because the queue was full. */
+P2PRAFT_API unsigned p2praft_sub_pending(struct p2praft_sub *sub);
+P2PRAFT_API uint64_t p2praft_sub_dropped(struct p2praft_sub *sub);
+
+/* ------------------------------------------------------------------------
+ * Actor
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Maps a raft server (id, address) to the peer ID string that leader()
+ * reports: write a NUL-terminated string into out (len bytes) and return 0,
+ * or return a negative code. Without a resolver the raft address IS the peer
+ * ID string (the libp2p transport's convention).
+ */
+typedef int (*p2praft_resolve_fn)(void *ctx, uint64_t id, const char *address,
+                                  char *out, size_t len);
+
+/* NewActor over `raft` (borrowed; may be NULL, then every submission fails
+ * with P2PRAFT_ENORAFT). 0 or P2PRAFT_ENOMEM. The actor must outlive every
+ * consensus it is set on (unset it, or free the consensus, first). */
+P2PRAFT_API int p2praft_actor_new(struct p2praft_actor **out, struct raft *raft);
+P2PRAFT_API void p2praft_actor_free(struct p2praft_actor *a);
+P2PRAFT_API void p2praft_actor_set_resolver(struct p2praft_actor *a,
+                                            p2praft_resolve_fn fn, void *ctx);
+
+/*
+ * SetState: commit `state` through this actor's raft, whose FSM must be the
+ * one of a p2praft consensus (else P2PRAFT_EINVAL). Same semantics and
+ * callback as p2praft_consensus_commit_state(). Loop thread.
+ */
+P2PRAFT_API int p2praft_actor_set_state(struct p2praft_actor *a,
+                                        const void *state,
+                                        p2praft_commit_cb cb, void *ctx);
+
+/* Leader: the leader's peer ID into out (len bytes). 0, P2PRAFT_ENORAFT,
+ * P2PRAFT_ENOLEADER, P2PRAFT_EOVERFLOW (buffer too small) or the resolver's
+ * error. Loop thread. */
+P2PRAFT_API int p2praft_actor_leader(struct p2praft_actor *a, char *out,
+                                     size_t len);
+
+/* IsLeader. Loop thread. */
+P2PRAFT_API bool p2praft_actor_is_leader(struct p2praft_actor *a);
+
+/* ------------------------------------------------------------------------
+ * Logging of libraft
+ * ---------------------------------------------------------------------- */
+
+/* Route raft's diagnostic tracer into the p2praft log hook (module "raft"),
+ * raft levels 1..5 mapped to error/warn/info/debug/trace. Call after
+ * raft_init() (which installs libraft's stderr tracer). When the p2praft log
+ * level is "off" the tracer is removed, so raft formats no messages. */
+P2PRAFT_API void p2praft_raft_trace(struct raft *r);
+
+/* The tracer itself, e.g. for raft_uv_set_tracer(). */
+P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
 
 #endif /* P2PRAFT_H */

@@ -1,0 +1,1316 @@
+/*
+ * Consensus (state mode) and OpLog (op mode), and the raft FSM behind them.
+ *
+ * Happy path of a commit (loop thread):
+ *   commit_*()  encodes the value, queues a `struct commit` and starts an
+ *               idle handle;
+ *   flush()     (idle phase of the same loop turn) packs every queued commit
+ *               into ONE raft entry -- group commit -- and raft_apply()s it;
+ *   fsm_apply() applies each sub-entry in order and stores each commit's own
+ *               result (status, copy of the state right after it);
+ *   apply_cb()  raft confirms the entry: every commit's callback runs.
+ *
+ * Entry format (version 1):
+ *   u8 0x01 | u64be batch id | varint n | n x (u8 kind | varint len | bytes)
+ *   | 0..7 zero bytes (raft_uv wants entry sizes in multiples of 8)
+ * kind is op, state or rollback: a rollback is explicit, never guessed from
+ * a decode failure (seed issue #27). The batch id (a per-node random nonce
+ * plus a counter) lets the FSM find the leader's waiting commits without
+ * relying on raft's result pointer, which followers would leak.
+ *
+ * Failure modes: no actor/raft/leadership -> the callbacks get the error
+ * without anything being submitted; raft_apply() refusing or raft losing
+ * leadership -> P2PRAFT_ERAFT/ENOTLEADER (outcome unknown for the latter);
+ * the per-commit deadline (1 s default) -> P2PRAFT_ETIMEDOUT, outcome
+ * unknown, and a later apply of that entry is simply not reported.
+ *
+ * Threads: the FSM, the queues and the callbacks live on the loop thread.
+ * `mu` guards what other threads read: the state and its flags, and the
+ * subscribers. Blocking commits from other threads go through `xq` and a
+ * uv_async handle.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "raft/codec.h"
+#include "raft/consensus.h"
+#include "util/buf.h"
+#include "util/heap.h"
+#include "util/log.h"
+#include "util/varint.h"
+
+#define MODULE "consensus"
+
+struct batch;
+
+struct commit {
+    struct commit *prev, *next; /* all live commits, in deadline order */
+    struct commit *qnext;       /* queue waiting for the next flush */
+    bool queued;
+    struct p2praft_actor *actor; /* submits it */
+    struct batch *batch;
+    size_t slot;
+    uint64_t deadline;
+    uint8_t kind;
+    uint8_t *payload;
+    size_t len;
+    p2praft_commit_cb cb;
+    void *ctx;
+    bool applied; /* the FSM stored result/state */
+    int result;
+    void *state;
+};
+
+struct batch {
+    struct raft_apply req;
+    struct batch *prev, *next;
+    struct p2praft_consensus *c;
+    uint64_t id;
+    size_t n;
+    struct commit **commits;
+};
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status;
+    void *state;
+    char errmsg[256];
+};
+
+struct xreq {
+    struct xreq *next;
+    uint8_t kind;
+    uint8_t *payload;
+    size_t len;
+    struct waiter *w;
+};
+
+struct p2praft_sub {
+    struct p2praft_sub *next;
+    struct p2praft_consensus *c;
+    unsigned cap;
+    unsigned pending;
+    uint64_t dropped;
+    pthread_cond_t cv;
+    void (*notify)(void *ctx, struct p2praft_sub *sub);
+    void *ctx;
+};
+
+struct p2praft_consensus {
+    uv_loop_t *loop;
+    pthread_t loop_thread; /* the creator's thread: the loop's */
+    const struct p2praft_type *st;
+    const struct p2praft_op_type *op; /* NULL in state mode */
+    struct raft_fsm fsm;
+    struct p2praft_actor *actor;
+    unsigned timeout_ms;
+
+    pthread_mutex_t mu; /* guards the fields down to `subs` */
+    void *state;
+    bool initialized;
+    bool inconsistent;
+    uint64_t applied;
+    uint64_t restored;
+    uint64_t snapshots;
+    struct p2praft_sub *subs;
+
+    struct commit *head, *tail;   /* all live commits */
+    struct commit *qhead, *qtail; /* queued, not yet flushed */
+    struct batch *bhead, *btail;  /* submitted to raft */
+    uint64_t nonce;
+    uint64_t next_id;
+
+    uv_idle_t idle;
+    uv_timer_t timer;
+    uv_async_t async;
+    int open_handles;
+
+    pthread_mutex_t xmu;
+    struct xreq *xhead, *xtail;
+    bool closing;
+};
+
+static void complete(struct p2praft_consensus *c, struct commit *cm,
+                     int status, const char *errmsg);
+
+/* ---- FSM ---------------------------------------------------------------- */
+
+static void notify_subs(struct p2praft_consensus *c)
+{
+    struct p2praft_sub *s;
+    /* Called with c->mu held. */
+    for (s = c->subs; s != NULL; s = s->next) {
+        if (s->pending < s->cap) {
+            s->pending++;
+            pthread_cond_broadcast(&s->cv);
+        } else {
+            s->dropped++;
+            if ((s->dropped & (s->dropped - 1)) == 0) { /* 1, 2, 4, ... */
+                LOG_WARN(MODULE,
+                         "subscriber queue full (%u): %llu updates dropped",
+                         s->cap, (unsigned long long)s->dropped);
+            }
+        }
+    }
+}
+
+/* Runs the notify callbacks under `mu` (recursive, so a callback may poll
+ * or subscribe; it may unsubscribe only its own subscription). */
+static void run_notify(struct p2praft_consensus *c)
+{
+    struct p2praft_sub *s, *next;
+    pthread_mutex_lock(&c->mu);
+    for (s = c->subs; s != NULL; s = next) {
+        next = s->next;
+        if (s->notify != NULL) {
+            s->notify(s->ctx, s);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Swap in a new state (ownership taken). */
+static void set_state(struct p2praft_consensus *c, void *st, bool clear,
+                      bool notify)
+{
+    void *old;
+    pthread_mutex_lock(&c->mu);
+    old = c->state;
+    c->state = st;
+    c->initialized = true;
+    if (clear) {
+        c->inconsistent = false;
+    }
+    if (notify) {
+        notify_subs(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    p2praft_value_destroy(c->st, old);
+    if (notify) {
+        run_notify(c);
+    }
+}
+
+static void mark_inconsistent(struct p2praft_consensus *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->inconsistent = true;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Apply one sub-entry. Returns 0 or the status for its committer. */
+static int apply_one(struct p2praft_consensus *c, uint8_t kind,
+                     const uint8_t *p, size_t len)
+{
+    void *v, *ns;
+    int rv;
+    switch (kind) {
+    case P2PRAFT__ENTRY_STATE:
+    case P2PRAFT__ENTRY_ROLLBACK:
+        rv = p2praft__decode_new(c->st, p, len, &v);
+        if (rv != 0) {
+            LOG_ERROR(MODULE, "cannot decode committed state: %s",
+                      lp2p_strerror(rv));
+            mark_inconsistent(c);
+            return LP2P_EAPPLY;
+        }
+        /* A whole state replaces the log head exactly: it heals an
+         * inconsistent node, whether sent as a state or a rollback. */
+        set_state(c, v, true, true);
+        return 0;
+    case P2PRAFT__ENTRY_OP:
+        if (c->op == NULL) {
+            LOG_ERROR(MODULE, "op entry in a state-mode log");
+            mark_inconsistent(c);
+            return LP2P_EAPPLY;
+        }
+        rv = p2praft__decode_new(c->op->type, p, len, &v);
+        if (rv != 0) {
+            LOG_ERROR(MODULE, "cannot decode committed op: %s",
+                      lp2p_strerror(rv));
+            mark_inconsistent(c);
+            return LP2P_EAPPLY;
+        }
+        ns = p2praft_value_new(c->st);
+        if (ns == NULL) {
+            /* Out of memory while applying: this node can no longer vouch
+             * for its state. */
+            p2praft_value_destroy(c->op->type, v);
+            mark_inconsistent(c);
+            return LP2P_ENOMEM;
+        }
+        rv = c->op->apply_to(v, c->state, ns, c->op->ctx);
+        p2praft_value_destroy(c->op->type, v);
+        if (rv != 0) {
+            LOG_WARN(MODULE, "apply_to failed (%d): state marked inconsistent",
+                     rv);
+            p2praft_value_destroy(c->st, ns);
+            mark_inconsistent(c);
+            return LP2P_EAPPLY;
+        }
+        /* As in the seed, a later successful op does not clear the
+         * inconsistent mark: only a rollback or a restore does. */
+        set_state(c, ns, false, true);
+        return 0;
+    default:
+        LOG_ERROR(MODULE, "unknown entry kind %u", kind);
+        mark_inconsistent(c);
+        return LP2P_EAPPLY;
+    }
+}
+
+static struct batch *find_batch(struct p2praft_consensus *c, uint64_t id)
+{
+    struct batch *b;
+    for (b = c->bhead; b != NULL; b = b->next) {
+        if (b->id == id) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    struct p2praft_consensus *c = fsm->data;
+    const uint8_t *p = buf->base, *end = p + buf->len;
+    uint64_t id = 0, n = 0, i, len;
+    struct batch *b;
+    int rv;
+
+    *result = NULL;
+    if (buf->len < 10 || p[0] != P2PRAFT__ENTRY_V1) {
+        goto malformed;
+    }
+    for (i = 0; i < 8; i++) {
+        id = (id << 8) | p[1 + i];
+    }
+    p += 9;
+    rv = lp2p__varint_decode(p, (size_t)(end - p), &n);
+    if (rv <= 0) {
+        goto malformed;
+    }
+    p += rv;
+    b = find_batch(c, id);
+    if (b != NULL && b->n != n) {
+        b = NULL;
+    }
+    for (i = 0; i < n; i++) {
+        uint8_t kind;
+        int status;
+        struct commit *cm;
+        if (p >= end) {
+            goto malformed;
+        }
+        kind = *p++;
+        rv = lp2p__varint_decode(p, (size_t)(end - p), &len);
+        if (rv <= 0 || len > (uint64_t)(end - p - rv)) {
+            goto malformed;
+        }
+        p += rv;
+        status = apply_one(c, kind, p, (size_t)len);
+        p += len;
+        pthread_mutex_lock(&c->mu);
+        c->applied++;
+        pthread_mutex_unlock(&c->mu);
+        cm = b != NULL ? b->commits[i] : NULL;
+        if (cm != NULL) {
+            cm->applied = true;
+            cm->result = status;
+            if (status == 0 && cm->cb != NULL) {
+                cm->state = p2praft_value_dup(c->st, c->state);
+                if (cm->state == NULL) {
+                    cm->result = LP2P_ENOMEM;
+                }
+            }
+        }
+    }
+    /* Only the zero padding may follow. */
+    if (end - p >= 8) {
+        goto malformed;
+    }
+    for (; p < end; p++) {
+        if (*p != 0) {
+            goto malformed;
+        }
+    }
+    return 0;
+
+malformed:
+    /* Never fail raft over bad bytes: the entry is agreed upon, so the node
+     * just cannot vouch for its state any more. */
+    LOG_ERROR(MODULE, "malformed log entry (%zu bytes)", (size_t)buf->len);
+    mark_inconsistent(c);
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+    struct p2praft_consensus *c = fsm->data;
+    struct raft_buffer *b;
+    uint8_t *data;
+    size_t len;
+    int rv;
+
+    /* Runs on the loop thread between two applies: the encoded state is
+     * exactly the one at the index raft labels the snapshot with (#69). */
+    if (!c->initialized) {
+        LOG_DEBUG(MODULE, "snapshot refused: no state agreed yet");
+        return RAFT_INVALID;
+    }
+    if (c->inconsistent) {
+        LOG_WARN(MODULE, "snapshot refused: state is inconsistent");
+        return RAFT_INVALID;
+    }
+    rv = p2praft_encode_snapshot(c->st, c->state, &data, &len);
+    if (rv != 0) {
+        LOG_ERROR(MODULE, "cannot encode snapshot: %s", lp2p_strerror(rv));
+        return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_INVALID;
+    }
+    b = lp2p__malloc(sizeof(*b));
+    if (b == NULL) {
+        lp2p__free(data);
+        return RAFT_NOMEM;
+    }
+    b->base = data;
+    b->len = len;
+    pthread_mutex_lock(&c->mu);
+    c->snapshots++;
+    pthread_mutex_unlock(&c->mu);
+    *bufs = b;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm,
+                                 struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    unsigned i;
+    (void)fsm;
+    if (*bufs != NULL) {
+        for (i = 0; i < *n_bufs; i++) {
+            lp2p__free((*bufs)[i].base);
+        }
+        lp2p__free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct p2praft_consensus *c = fsm->data;
+    void *v;
+    int rv = p2praft__decode_new(c->st, buf->base, buf->len, &v);
+    if (rv != 0) {
+        LOG_ERROR(MODULE, "cannot decode snapshot: %s", lp2p_strerror(rv));
+        return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+    }
+    set_state(c, v, true, false);
+    pthread_mutex_lock(&c->mu);
+    c->restored++;
+    pthread_mutex_unlock(&c->mu);
+    raft_free(buf->base);
+    return 0;
+}
+
+struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm)
+{
+    if (fsm == NULL || fsm->apply != fsm_apply) {
+        return NULL;
+    }
+    return fsm->data;
+}
+
+/* ---- commits ------------------------------------------------------------ */
+
+static const char *status_msg(int status)
+{
+    return lp2p_strerror(status);
+}
+
+static void unlink_commit(struct p2praft_consensus *c, struct commit *cm)
+{
+    if (cm->prev != NULL) {
+        cm->prev->next = cm->next;
+    } else {
+        c->head = cm->next;
+    }
+    if (cm->next != NULL) {
+        cm->next->prev = cm->prev;
+    } else {
+        c->tail = cm->prev;
+    }
+    cm->prev = cm->next = NULL;
+    if (cm->queued) {
+        struct commit **pp = &c->qhead, *prev = NULL;
+        while (*pp != NULL && *pp != cm) {
+            prev = *pp;
+            pp = &(*pp)->qnext;
+        }
+        if (*pp == cm) {
+            *pp = cm->qnext;
+            if (c->qtail == cm) {
+                c->qtail = prev;
+            }
+        }
+        cm->queued = false;
+    }
+    if (cm->batch != NULL) {
+        cm->batch->commits[cm->slot] = NULL;
+        cm->batch = NULL;
+    }
+}
+
+static void complete(struct p2praft_consensus *c, struct commit *cm,
+                     int status, const char *errmsg)
+{
+    void *st = NULL;
+    unlink_commit(c, cm);
+    if (status == 0) {
+        st = cm->state;
+        cm->state = NULL;
+    }
+    if (status != 0 && errmsg == NULL) {
+        errmsg = status_msg(status);
+    }
+    if (cm->cb != NULL) {
+        cm->cb(cm->ctx, status, st, status == 0 ? NULL : errmsg);
+    } else {
+        p2praft_value_destroy(c->st, st);
+    }
+    p2praft_value_destroy(c->st, cm->state);
+    lp2p__free(cm->payload);
+    lp2p__free(cm);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void rearm(struct p2praft_consensus *c)
+{
+    uint64_t now, wait;
+    if (c->closing) {
+        return;
+    }
+    if (c->head == NULL) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    now = uv_now(c->loop);
+    wait = c->head->deadline > now ? c->head->deadline - now : 0;
+    uv_timer_start(&c->timer, timer_cb, wait, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct p2praft_consensus *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    while (c->head != NULL && c->head->deadline <= now) {
+        LOG_DEBUG(MODULE, "commit timed out after %u ms", c->timeout_ms);
+        complete(c, c->head, LP2P_ETIMEDOUT,
+                 "commit timed out: the outcome is unknown");
+    }
+    rearm(c);
+}
+
+static int map_raft_error(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTLEADER:
+    case RAFT_LEADERSHIPLOST:
+        return LP2P_ENOTLEADER;
+    case RAFT_NOMEM:
+        return LP2P_ENOMEM;
+    case RAFT_SHUTDOWN:
+    case RAFT_CANCELED:
+        return LP2P_ESHUTDOWN;
+    default:
+        return LP2P_ERAFT;
+    }
+}
+
+static void fail_all(struct p2praft_consensus *c, struct commit *list,
+                     int status, const char *msg)
+{
+    struct commit *cm, *next;
+    for (cm = list; cm != NULL; cm = next) {
+        next = cm->qnext;
+        cm->queued = false;
+        complete(c, cm, status, msg);
+    }
+}
+
+static void batch_free(struct p2praft_consensus *c, struct batch *b)
+{
+    if (b->prev != NULL) {
+        b->prev->next = b->next;
+    } else {
+        c->bhead = b->next;
+    }
+    if (b->next != NULL) {
+        b->next->prev = b->prev;
+    } else {
+        c->btail = b->prev;
+    }
+    lp2p__free(b->commits);
+    lp2p__free(b);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct batch *b = req->data;
+    struct p2praft_consensus *c = b->c;
+    size_t i;
+    (void)result;
+    for (i = 0; i < b->n; i++) {
+        struct commit *cm = b->commits[i];
+        if (cm == NULL) {
+            continue; /* timed out meanwhile */
+        }
+        /* Applied means committed, whatever raft says afterwards (an entry
+         * of a deposed leader can still be committed by its successor). */
+        if (cm->applied) {
+            complete(c, cm, cm->result,
+                     cm->result == LP2P_EAPPLY
+                         ? "committed, but apply_to failed: state inconsistent"
+                         : NULL);
+        } else {
+            int st = status == 0 ? LP2P_ERAFT : map_raft_error(status);
+            char msg[256];
+            snprintf(msg, sizeof(msg), "raft: %s (the outcome is unknown)",
+                     raft_strerror(status));
+            complete(c, cm, st, msg);
+        }
+    }
+    batch_free(c, b);
+    rearm(c);
+}
+
+/* Is the actor able to submit now? 0 or the error, with a message. */
+static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
+                       char *msg, size_t len)
+{
+    char leader[160];
+    if (a == NULL) {
+        snprintf(msg, len, "%s", lp2p_strerror(LP2P_ENOACTOR));
+        return LP2P_ENOACTOR;
+    }
+    if (a->raft == NULL) {
+        snprintf(msg, len, "%s", lp2p_strerror(LP2P_ENORAFT));
+        return LP2P_ENORAFT;
+    }
+    if (p2praft__fsm_consensus(a->raft->fsm) != c) {
+        snprintf(msg, len, "the actor's raft does not run this consensus' FSM");
+        return LP2P_EINVAL;
+    }
+    if (raft_state(a->raft) != RAFT_LEADER) {
+        p2praft__actor_leader_msg(a, leader, sizeof(leader));
+        if (leader[0] != '\0') {
+            snprintf(msg, len, "this actor is not the leader; the leader is %s",
+                     leader);
+        } else {
+            snprintf(msg, len,
+                     "this actor is not the leader; the leader is unknown");
+        }
+        return LP2P_ENOTLEADER;
+    }
+    return 0;
+}
+
+static void flush_group(struct p2praft_consensus *c, struct commit *list,
+                        struct p2praft_actor *actor)
+{
+    struct commit *cm;
+    struct lp2p_buf e;
+    struct batch *b = NULL;
+    struct raft_buffer rb;
+    uint8_t hdr[9 + LP2P_VARINT_MAX], vi[LP2P_VARINT_MAX];
+    size_t n = 0, i;
+    char msg[256];
+    int rv;
+
+    rv = check_actor(c, actor, msg, sizeof(msg));
+    if (rv != 0) {
+        fail_all(c, list, rv, msg);
+        return;
+    }
+    for (cm = list; cm != NULL; cm = cm->qnext) {
+        n++;
+    }
+    b = lp2p__calloc(1, sizeof(*b));
+    if (b == NULL) {
+        fail_all(c, list, LP2P_ENOMEM, NULL);
+        return;
+    }
+    b->commits = lp2p__calloc(n, sizeof(*b->commits));
+    if (b->commits == NULL) {
+        lp2p__free(b);
+        fail_all(c, list, LP2P_ENOMEM, NULL);
+        return;
+    }
+    b->c = c;
+    b->n = n;
+    b->id = c->nonce + c->next_id++;
+    hdr[0] = P2PRAFT__ENTRY_V1;
+    for (i = 0; i < 8; i++) {
+        hdr[1 + i] = (uint8_t)(b->id >> (56 - 8 * i));
+    }
+    lp2p__buf_init(&e);
+    rv = lp2p__buf_append(&e, hdr, 9 + lp2p__varint_encode(n, hdr + 9));
+    for (cm = list; rv == 0 && cm != NULL; cm = cm->qnext) {
+        rv = lp2p__buf_append_byte(&e, cm->kind);
+        if (rv == 0) {
+            rv = lp2p__buf_append(&e, vi, lp2p__varint_encode(cm->len, vi));
+        }
+        if (rv == 0) {
+            rv = lp2p__buf_append(&e, cm->payload, cm->len);
+        }
+    }
+    if (rv != 0) {
+        goto err;
+    }
+    /* raft_uv wants entry sizes in multiples of 8: zero padding. */
+    rb.len = (e.len + 7) & ~(size_t)7;
+    rb.base = raft_malloc(rb.len);
+    if (rb.base == NULL) {
+        rv = LP2P_ENOMEM;
+        goto err;
+    }
+    memcpy(rb.base, e.data, e.len);
+    memset((uint8_t *)rb.base + e.len, 0, rb.len - e.len);
+    lp2p__buf_free(&e);
+    b->req.data = b;
+    rv = raft_apply(actor->raft, &b->req, &rb, 1, apply_cb);
+    if (rv != 0) {
+        /* libraft 0.22 releases the buffer itself when the failure comes
+         * from the I/O layer; only its early checks (leadership, disk
+         * capacity) return before ownership moved. */
+        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
+            raft_free(rb.base);
+        }
+        snprintf(msg, sizeof(msg), "raft_apply: %s", raft_strerror(rv));
+        lp2p__free(b->commits);
+        lp2p__free(b);
+        fail_all(c, list, map_raft_error(rv), msg);
+        return;
+    }
+    /* Registered only now: the FSM cannot apply it before we return. */
+    b->prev = c->btail;
+    if (c->btail != NULL) {
+        c->btail->next = b;
+    } else {
+        c->bhead = b;
+    }
+    c->btail = b;
+    for (cm = list, i = 0; cm != NULL; cm = cm->qnext, i++) {
+        cm->queued = false;
+        cm->batch = b;
+        cm->slot = i;
+        b->commits[i] = cm;
+        lp2p__free(cm->payload);
+        cm->payload = NULL;
+    }
+    return;
+
+err:
+    lp2p__buf_free(&e);
+    lp2p__free(b->commits);
+    lp2p__free(b);
+    fail_all(c, list, rv, NULL);
+}
+
+/* Flush the queue: one raft entry per run of commits with the same actor
+ * (normally the whole queue). */
+static void flush(struct p2praft_consensus *c)
+{
+    struct commit *list = c->qhead, *cm, *rest;
+    c->qhead = c->qtail = NULL;
+    while (list != NULL) {
+        for (cm = list; cm->qnext != NULL && cm->qnext->actor == list->actor;
+             cm = cm->qnext) {
+        }
+        rest = cm->qnext;
+        cm->qnext = NULL;
+        flush_group(c, list, list->actor);
+        list = rest;
+    }
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    struct p2praft_consensus *c = h->data;
+    uv_idle_stop(&c->idle);
+    flush(c);
+}
+
+/* Queue a commit whose payload (owned) is already encoded. */
+static int enqueue(struct p2praft_consensus *c, struct p2praft_actor *actor,
+                   uint8_t kind, uint8_t *payload, size_t len,
+                   p2praft_commit_cb cb, void *ctx)
+{
+    struct commit *cm;
+    if (c->closing) {
+        lp2p__free(payload);
+        return LP2P_ESHUTDOWN;
+    }
+    cm = lp2p__calloc(1, sizeof(*cm));
+    if (cm == NULL) {
+        lp2p__free(payload);
+        return LP2P_ENOMEM;
+    }
+    cm->actor = actor;
+    cm->kind = kind;
+    cm->payload = payload;
+    cm->len = len;
+    cm->cb = cb;
+    cm->ctx = ctx;
+    cm->deadline = uv_now(c->loop) + c->timeout_ms;
+    cm->prev = c->tail;
+    if (c->tail != NULL) {
+        c->tail->next = cm;
+    } else {
+        c->head = cm;
+    }
+    c->tail = cm;
+    cm->queued = true;
+    if (c->qtail != NULL) {
+        c->qtail->qnext = cm;
+    } else {
+        c->qhead = cm;
+    }
+    c->qtail = cm;
+    if (!uv_is_active((uv_handle_t *)&c->idle)) {
+        uv_idle_start(&c->idle, idle_cb);
+    }
+    if (!uv_is_active((uv_handle_t *)&c->timer)) {
+        rearm(c);
+    }
+    return 0;
+}
+
+static int submit(struct p2praft_consensus *c, struct p2praft_actor *actor,
+                  uint8_t kind,
+                  const struct p2praft_type *t, const void *value,
+                  p2praft_commit_cb cb, void *ctx)
+{
+    uint8_t *payload;
+    size_t len;
+    int rv;
+    if (c == NULL || value == NULL) {
+        return LP2P_EINVAL;
+    }
+    rv = p2praft_encode(t, value, &payload, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    return enqueue(c, actor, kind, payload, len, cb, ctx);
+}
+
+int p2praft_consensus_commit_state(struct p2praft_consensus *c,
+                                   const void *state, p2praft_commit_cb cb,
+                                   void *ctx)
+{
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit(c, c->actor, P2PRAFT__ENTRY_STATE, c->st, state, cb, ctx);
+}
+
+int p2praft_consensus_commit_op(struct p2praft_consensus *c, const void *op,
+                                p2praft_commit_cb cb, void *ctx)
+{
+    if (c == NULL || c->op == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit(c, c->actor, P2PRAFT__ENTRY_OP, c->op->type, op, cb, ctx);
+}
+
+int p2praft_consensus_rollback(struct p2praft_consensus *c, const void *state,
+                               p2praft_commit_cb cb, void *ctx)
+{
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit(c, c->actor, P2PRAFT__ENTRY_ROLLBACK, c->st, state, cb, ctx);
+}
+
+/* ---- blocking forms ------------------------------------------------------ */
+
+static void waiter_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct waiter *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    w->state = state;
+    snprintf(w->errmsg, sizeof(w->errmsg), "%s", errmsg != NULL ? errmsg : "");
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void async_cb(uv_async_t *h)
+{
+    struct p2praft_consensus *c = h->data;
+    struct xreq *x, *next;
+    int rv;
+    pthread_mutex_lock(&c->xmu);
+    x = c->xhead;
+    c->xhead = c->xtail = NULL;
+    pthread_mutex_unlock(&c->xmu);
+    for (; x != NULL; x = next) {
+        next = x->next;
+        rv = enqueue(c, c->actor, x->kind, x->payload, x->len, waiter_cb, x->w);
+        if (rv != 0) {
+            waiter_cb(x->w, rv, NULL, NULL);
+        }
+        lp2p__free(x);
+    }
+}
+
+static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
+                       const struct p2praft_type *t, const void *value,
+                       void **agreed, char *errmsg, size_t errmsg_len)
+{
+    struct waiter w;
+    struct xreq *x;
+    int rv;
+
+    if (errmsg != NULL && errmsg_len > 0) {
+        errmsg[0] = '\0';
+    }
+    if (agreed != NULL) {
+        *agreed = NULL;
+    }
+    if (c == NULL || value == NULL) {
+        return LP2P_EINVAL;
+    }
+    if (pthread_equal(pthread_self(), c->loop_thread)) {
+        /* Waiting here would block the very loop that must answer. */
+        return LP2P_ESTATE;
+    }
+    x = lp2p__calloc(1, sizeof(*x));
+    if (x == NULL) {
+        return LP2P_ENOMEM;
+    }
+    rv = p2praft_encode(t, value, &x->payload, &x->len);
+    if (rv != 0) {
+        lp2p__free(x);
+        return rv;
+    }
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    x->kind = kind;
+    x->w = &w;
+
+    pthread_mutex_lock(&c->xmu);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->xmu);
+        lp2p__free(x->payload);
+        lp2p__free(x);
+        rv = LP2P_ESHUTDOWN;
+        goto out;
+    }
+    if (c->xtail != NULL) {
+        c->xtail->next = x;
+    } else {
+        c->xhead = x;
+    }
+    c->xtail = x;
+    uv_async_send(&c->async);
+    pthread_mutex_unlock(&c->xmu);
+
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) {
+        pthread_cond_wait(&w.cv, &w.mu);
+    }
+    pthread_mutex_unlock(&w.mu);
+    rv = w.status;
+    if (errmsg != NULL && errmsg_len > 0) {
+        snprintf(errmsg, errmsg_len, "%s", w.errmsg);
+    }
+    if (agreed != NULL) {
+        *agreed = w.state;
+    } else {
+        p2praft_value_destroy(c->st, w.state);
+    }
+out:
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return rv;
+}
+
+int p2praft_consensus_commit_state_wait(struct p2praft_consensus *c,
+                                        const void *state, void **agreed,
+                                        char *errmsg, size_t errmsg_len)
+{
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit_wait(c, P2PRAFT__ENTRY_STATE, c->st, state, agreed, errmsg,
+                       errmsg_len);
+}
+
+int p2praft_consensus_commit_op_wait(struct p2praft_consensus *c,
+                                     const void *op, void **agreed,
+                                     char *errmsg, size_t errmsg_len)
+{
+    if (c == NULL || c->op == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit_wait(c, P2PRAFT__ENTRY_OP, c->op->type, op, agreed, errmsg,
+                       errmsg_len);
+}
+
+int p2praft_consensus_rollback_wait(struct p2praft_consensus *c,
+                                    const void *state, char *errmsg,
+                                    size_t errmsg_len)
+{
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit_wait(c, P2PRAFT__ENTRY_ROLLBACK, c->st, state, NULL, errmsg,
+                       errmsg_len);
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+int p2praft_consensus_get_current_state(struct p2praft_consensus *c,
+                                        void **out)
+{
+    int rv = 0;
+    if (c == NULL || out == NULL) {
+        return LP2P_EINVAL;
+    }
+    *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (c->inconsistent) {
+        rv = LP2P_EINCONSISTENT;
+    } else if (!c->initialized) {
+        rv = LP2P_ENOSTATE;
+    } else {
+        *out = p2praft_value_dup(c->st, c->state);
+        if (*out == NULL) {
+            rv = LP2P_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rv;
+}
+
+int p2praft_consensus_get_log_head(struct p2praft_consensus *c, void **out)
+{
+    return p2praft_consensus_get_current_state(c, out);
+}
+
+uint64_t p2praft_consensus_applied(struct p2praft_consensus *c)
+{
+    uint64_t n;
+    pthread_mutex_lock(&c->mu);
+    n = c->applied;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+uint64_t p2praft_consensus_restored(struct p2praft_consensus *c)
+{
+    uint64_t n;
+    pthread_mutex_lock(&c->mu);
+    n = c->restored;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c)
+{
+    uint64_t n;
+    pthread_mutex_lock(&c->mu);
+    n = c->snapshots;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* ---- subscribers ---------------------------------------------------------- */
+
+struct p2praft_sub *p2praft_consensus_subscribe(
+    struct p2praft_consensus *c, unsigned capacity,
+    void (*notify)(void *ctx, struct p2praft_sub *sub), void *ctx)
+{
+    struct p2praft_sub *s;
+    if (c == NULL) {
+        return NULL;
+    }
+    s = lp2p__calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->c = c;
+    s->cap = capacity != 0 ? capacity : P2PRAFT_MAX_SUBSCRIBER_CH;
+    s->notify = notify;
+    s->ctx = ctx;
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_lock(&c->mu);
+    s->next = c->subs;
+    c->subs = s;
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
+void p2praft_consensus_unsubscribe(struct p2praft_consensus *c,
+                                   struct p2praft_sub *sub)
+{
+    struct p2praft_sub **pp;
+    if (c == NULL || sub == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    for (pp = &c->subs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == sub) {
+            *pp = sub->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&sub->cv);
+    lp2p__free(sub);
+}
+
+int p2praft_sub_poll(struct p2praft_sub *sub)
+{
+    int got = 0;
+    pthread_mutex_lock(&sub->c->mu);
+    if (sub->pending > 0) {
+        sub->pending--;
+        got = 1;
+    }
+    pthread_mutex_unlock(&sub->c->mu);
+    return got;
+}
+
+int p2praft_sub_wait(struct p2praft_sub *sub, unsigned timeout_ms)
+{
+    struct timespec ts;
+    int rv = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&sub->c->mu);
+    while (sub->pending == 0 && rv == 0) {
+        if (pthread_cond_timedwait(&sub->cv, &sub->c->mu, &ts) == ETIMEDOUT) {
+            rv = LP2P_ETIMEDOUT;
+        }
+    }
+    if (sub->pending > 0) {
+        sub->pending--;
+        rv = 0;
+    }
+    pthread_mutex_unlock(&sub->c->mu);
+    return rv;
+}
+
+unsigned p2praft_sub_pending(struct p2praft_sub *sub)
+{
+    unsigned n;
+    pthread_mutex_lock(&sub->c->mu);
+    n = sub->pending;
+    pthread_mutex_unlock(&sub->c->mu);
+    return n;
+}
+
+uint64_t p2praft_sub_dropped(struct p2praft_sub *sub)
+{
+    uint64_t n;
+    pthread_mutex_lock(&sub->c->mu);
+    n = sub->dropped;
+    pthread_mutex_unlock(&sub->c->mu);
+    return n;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static uint64_t random_nonce(void)
+{
+    struct timespec ts;
+    uint64_t x;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        size_t got = fread(&x, 1, sizeof(x), f);
+        fclose(f);
+        if (got == sizeof(x)) {
+            return x & ~(uint64_t)0xffffffff; /* low half: the counter */
+        }
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+    return (x ^ (uint64_t)(uintptr_t)&x) << 32;
+}
+
+static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
+                         const struct p2praft_type *st,
+                         const struct p2praft_op_type *op,
+                         const void *initial)
+{
+    struct p2praft_consensus *c;
+    if (out == NULL || loop == NULL || st == NULL || st->size == 0 ||
+        (op != NULL && (op->type == NULL || op->apply_to == NULL))) {
+        return LP2P_EINVAL;
+    }
+    c = lp2p__calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return LP2P_ENOMEM;
+    }
+    c->state = initial != NULL ? p2praft_value_dup(st, initial)
+                               : p2praft_value_new(st);
+    if (c->state == NULL) {
+        lp2p__free(c);
+        return LP2P_ENOMEM;
+    }
+    c->loop = loop;
+    c->loop_thread = pthread_self();
+    c->st = st;
+    c->op = op;
+    c->timeout_ms = P2PRAFT_COMMIT_TIMEOUT_MS;
+    c->nonce = random_nonce();
+    c->fsm.version = 2;
+    c->fsm.data = c;
+    c->fsm.apply = fsm_apply;
+    c->fsm.snapshot = fsm_snapshot;
+    c->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    c->fsm.restore = fsm_restore;
+    {
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&c->mu, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
+    pthread_mutex_init(&c->xmu, NULL);
+    uv_idle_init(loop, &c->idle);
+    c->idle.data = c;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    uv_unref((uv_handle_t *)&c->timer);
+    uv_async_init(loop, &c->async, async_cb);
+    c->async.data = c;
+    uv_unref((uv_handle_t *)&c->async);
+    c->open_handles = 3;
+    *out = c;
+    return 0;
+}
+
+int p2praft_consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
+                          const struct p2praft_type *state_type,
+                          const void *initial)
+{
+    return consensus_new(out, loop, state_type, NULL, initial);
+}
+
+int p2praft_oplog_new(struct p2praft_consensus **out, uv_loop_t *loop,
+                      const struct p2praft_type *state_type,
+                      const struct p2praft_op_type *op_type,
+                      const void *initial)
+{
+    if (op_type == NULL) {
+        return LP2P_EINVAL;
+    }
+    return consensus_new(out, loop, state_type, op_type, initial);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct p2praft_consensus *c = h->data;
+    struct p2praft_sub *s, *next;
+    if (--c->open_handles > 0) {
+        return;
+    }
+    for (s = c->subs; s != NULL; s = next) {
+        next = s->next;
+        pthread_cond_destroy(&s->cv);
+        lp2p__free(s);
+    }
+    p2praft_value_destroy(c->st, c->state);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->xmu);
+    lp2p__free(c);
+}
+
+void p2praft_consensus_free(struct p2praft_consensus *c)
+{
+    struct xreq *x, *next;
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&c->xmu);
+    c->closing = true;
+    x = c->xhead;
+    c->xhead = c->xtail = NULL;
+    pthread_mutex_unlock(&c->xmu);
+    for (; x != NULL; x = next) {
+        next = x->next;
+        waiter_cb(x->w, LP2P_ESHUTDOWN, NULL, NULL);
+        lp2p__free(x->payload);
+        lp2p__free(x);
+    }
+    while (c->head != NULL) {
+        complete(c, c->head, LP2P_ESHUTDOWN, NULL);
+    }
+    c->qhead = c->qtail = NULL;
+    while (c->bhead != NULL) {
+        batch_free(c, c->bhead);
+    }
+    uv_timer_stop(&c->timer);
+    uv_idle_stop(&c->idle);
+    uv_close((uv_handle_t *)&c->idle, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->async, handle_closed);
+}
+
+struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c)
+{
+    return c != NULL ? &c->fsm : NULL;
+}
+
+void p2praft_consensus_set_actor(struct p2praft_consensus *c,
+                                 struct p2praft_actor *actor)
+{
+    if (c != NULL) {
+        c->actor = actor;
+    }
+}
+
+void p2praft_consensus_set_timeout(struct p2praft_consensus *c, unsigned ms)
+{
+    if (c != NULL) {
+        c->timeout_ms = ms;
+    }
+}
+
+/* ---- actor entry point that needs the consensus internals ---------------- */
+
+int p2praft_actor_set_state(struct p2praft_actor *a, const void *state,
+                            p2praft_commit_cb cb, void *ctx)
+{
+    struct p2praft_consensus *c;
+    if (a == NULL || state == NULL) {
+        return LP2P_EINVAL;
+    }
+    if (a->raft == NULL) {
+        return LP2P_ENORAFT;
+    }
+    c = p2praft__fsm_consensus(a->raft->fsm);
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    return submit(c, a, P2PRAFT__ENTRY_STATE, c->st, state, cb, ctx);
+}

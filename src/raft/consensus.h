@@ -1,0 +1,33 @@
+/* Internal structures shared by the consensus, its FSM and the actor. */
+#ifndef P2PRAFT_RAFT_CONSENSUS_H
+#define P2PRAFT_RAFT_CONSENSUS_H
+
+#include <pthread.h>
+#include <raft.h>
+#include <uv.h>
+
+#include "p2praft.h"
+
+/* Entry kinds (one byte before each payload in a log entry). */
+enum {
+    P2PRAFT__ENTRY_OP = 1,
+    P2PRAFT__ENTRY_STATE = 2,
+    P2PRAFT__ENTRY_ROLLBACK = 3
+};
+
+/* Log entry format version (first byte of every entry). */
+#define P2PRAFT__ENTRY_V1 0x01
+
+struct p2praft_actor {
+    struct raft *raft;
+    p2praft_resolve_fn resolve;
+    void *resolve_ctx;
+};
+
+/* Is `fsm` the FSM of a p2praft consensus? Then its data is the consensus. */
+struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm);
+
+/* Describe the leader for an ENOTLEADER message ("" when unknown). */
+void p2praft__actor_leader_msg(struct p2praft_actor *a, char *out, size_t len);
+
+#endif

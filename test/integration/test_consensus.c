@@ -1,0 +1,1001 @@
+/*
+ * The seed's test suite (go-libp2p-raft v0.5.0 consensus_test.go,
+ * actor_test.go, transport_test.go) ported onto 2-3 raft nodes in one
+ * process (raft_uv on disk + libraft's TCP transport on 127.0.0.1), plus
+ * checks of the fixed quirks: P2PRAFT_EAPPLY, independent bounded
+ * subscribers, commit timeout, blocking commits from another thread.
+ * Every wait is on an event with a bounded timeout.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "p2praft.h"
+#include "test.h"
+
+#define WAIT_MS (cluster_slow() ? 60000u : 10000u)
+
+/* ---- the seed's types ---- */
+
+struct rstate {
+    char *Msg;
+};
+static const struct p2praft_field rstate_fields[] = {
+    {"Msg", offsetof(struct rstate, Msg), {P2PRAFT_KIND_STRING, 0, 0}}};
+static const struct p2praft_type rstate_type = {
+    "raftState", sizeof(struct rstate), rstate_fields, 1,
+    NULL, NULL, NULL, NULL};
+
+struct test_op {
+    char *Append;
+};
+static const struct p2praft_field test_op_fields[] = {
+    {"Append", offsetof(struct test_op, Append), {P2PRAFT_KIND_STRING, 0, 0}}};
+static const struct p2praft_type test_op_type = {
+    "testOperation", sizeof(struct test_op), test_op_fields, 1,
+    NULL, NULL, NULL, NULL};
+
+static int append_apply(const void *op, const void *state, void *new_state,
+                        void *ctx)
+{
+    const struct test_op *o = op;
+    const struct rstate *s = state;
+    struct rstate *ns = new_state;
+    const char *a = s->Msg != NULL ? s->Msg : "";
+    const char *b = o->Append != NULL ? o->Append : "";
+    (void)ctx;
+    ns->Msg = p2praft_malloc(strlen(a) + strlen(b) + 1);
+    if (ns->Msg == NULL) {
+        return P2PRAFT_ENOMEM;
+    }
+    strcpy(ns->Msg, a);
+    strcat(ns->Msg, b);
+    return 0;
+}
+
+static const struct p2praft_op_type append_op = {&test_op_type, append_apply,
+                                                 NULL};
+
+/* badOp: an empty struct whose ApplyTo always fails. */
+struct bad_op {
+    char unused;
+};
+static const struct p2praft_field no_fields[1] = {
+    {"", 0, {P2PRAFT_KIND_NIL, 0, 0}}};
+static const struct p2praft_type bad_op_type = {
+    "badOp", sizeof(struct bad_op), no_fields, 0, NULL, NULL, NULL, NULL};
+
+static int bad_apply(const void *op, const void *state, void *new_state,
+                     void *ctx)
+{
+    (void)op;
+    (void)state;
+    (void)new_state;
+    (void)ctx;
+    return -1; /* "whops" */
+}
+static const struct p2praft_op_type bad_op = {&bad_op_type, bad_apply, NULL};
+
+/* ---- helpers ---- */
+
+struct result {
+    int done;
+    int status;
+    char msg[256];
+    char *state_msg;
+};
+
+static void result_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct result *r = ctx;
+    r->done++;
+    r->status = status;
+    snprintf(r->msg, sizeof(r->msg), "%s", errmsg != NULL ? errmsg : "");
+    if (state != NULL) {
+        struct rstate *s = state;
+        free(r->state_msg);
+        r->state_msg = strdup(s->Msg != NULL ? s->Msg : "");
+        p2praft_value_destroy(&rstate_type, state);
+    }
+}
+
+static bool result_done(void *ctx)
+{
+    return ((struct result *)ctx)->done > 0;
+}
+
+struct counter_ctx {
+    int *n;
+    int want;
+};
+
+static bool counter_reached(void *ctx)
+{
+    struct counter_ctx *c = ctx;
+    return *c->n >= c->want;
+}
+
+static void count_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    int *n = ctx;
+    (void)status;
+    (void)errmsg;
+    p2praft_value_destroy(&rstate_type, state);
+    (*n)++;
+}
+
+/* Current Msg of node i, or NULL (caller frees). */
+static char *node_msg(struct cluster *cl, unsigned i, int *rv)
+{
+    void *st;
+    char *m;
+    *rv = p2praft_consensus_get_current_state(cl->nodes[i].c, &st);
+    if (*rv != 0) {
+        return NULL;
+    }
+    m = strdup(((struct rstate *)st)->Msg ? ((struct rstate *)st)->Msg
+                                              : "");
+    p2praft_value_destroy(&rstate_type, st);
+    return m;
+}
+
+struct msg_ctx {
+    struct cluster *cl;
+    const char *want;
+};
+
+static bool all_have_msg(void *ctx)
+{
+    struct msg_ctx *m = ctx;
+    unsigned i;
+    for (i = 0; i < m->cl->n; i++) {
+        int rv;
+        char *got = node_msg(m->cl, i, &rv);
+        bool same = got != NULL && strcmp(got, m->want) == 0;
+        free(got);
+        if (!same) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct applied_ctx {
+    struct cluster *cl;
+    uint64_t want;
+};
+
+static bool all_applied(void *ctx)
+{
+    struct applied_ctx *a = ctx;
+    unsigned i;
+    for (i = 0; i < a->cl->n; i++) {
+        if (p2praft_consensus_applied(a->cl->nodes[i].c) < a->want) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct rstate mkstate(const char *msg)
+{
+    struct rstate s;
+    s.Msg = (char *)msg;
+    return s;
+}
+
+/* ---- TestNewConsensus ---- */
+
+TEST(consensus, new_consensus)
+{
+    uv_loop_t loop;
+    struct p2praft_consensus *c;
+    struct rstate st = mkstate("we are testing");
+    struct result r;
+    void *out = (void *)1;
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(p2praft_consensus_new(&c, &loop, &rstate_type, &st));
+    ASSERT_ERR(p2praft_consensus_get_current_state(c, &out), P2PRAFT_ENOSTATE);
+    ASSERT(out == NULL);
+    ASSERT_ERR(p2praft_consensus_commit_op(c, &st, NULL, NULL),
+               P2PRAFT_EINVAL); /* state mode */
+    ASSERT_OK(p2praft_consensus_commit_state(c, &st, result_cb, &r));
+    ASSERT_EQ(r.done, 0); /* never before the call returns */
+    while (r.done == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ASSERT_EQ(r.status, P2PRAFT_ENOACTOR);
+    ASSERT(r.state_msg == NULL);
+    ASSERT(strstr(r.msg, "no actor") != NULL);
+    /* The blocking form on the loop thread would deadlock: refused. */
+    ASSERT_ERR(p2praft_consensus_commit_state_wait(c, &st, NULL, NULL, 0),
+               P2PRAFT_ESTATE);
+    p2praft_consensus_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+}
+
+/* ---- TestNewActor ---- */
+
+TEST(actor, new_actor)
+{
+    struct p2praft_actor *a;
+    struct rstate st = mkstate("testing");
+    char buf[64];
+    ASSERT_OK(p2praft_actor_new(&a, NULL));
+    ASSERT_ERR(p2praft_actor_set_state(a, &st, NULL, NULL), P2PRAFT_ENORAFT);
+    ASSERT(!p2praft_actor_is_leader(a));
+    ASSERT_ERR(p2praft_actor_leader(a, buf, sizeof(buf)), P2PRAFT_ENORAFT);
+    p2praft_actor_free(a);
+}
+
+/* ---- TestSetState ---- */
+
+TEST(actor, set_state)
+{
+    struct cluster cl;
+    int leader;
+    unsigned i;
+    memset(&cl, 0, sizeof(cl));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    for (i = 0; i < 2; i++) {
+        struct result r;
+        struct rstate st;
+        memset(&r, 0, sizeof(r));
+        if (p2praft_actor_is_leader(cl.nodes[i].actor)) {
+            st = mkstate("testingLeader");
+            ASSERT_OK(p2praft_actor_set_state(cl.nodes[i].actor, &st,
+                                              result_cb, &r));
+            ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+            ASSERT_OK(r.status);
+            ASSERT_STR_EQ(r.state_msg, "testingLeader");
+        } else {
+            st = mkstate("testingFollower");
+            ASSERT_OK(p2praft_actor_set_state(cl.nodes[i].actor, &st,
+                                              result_cb, &r));
+            ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+            ASSERT_EQ(r.status, P2PRAFT_ENOTLEADER);
+            ASSERT(r.state_msg == NULL);
+            /* names the leader */
+            ASSERT(strstr(r.msg, cl.nodes[leader].addr) != NULL);
+        }
+        free(r.state_msg);
+    }
+    cluster_close(&cl);
+}
+
+/* ---- TestActorLeader ---- */
+
+static int resolve_peer(void *ctx, uint64_t id, const char *address,
+                        char *out, size_t len)
+{
+    (void)ctx;
+    (void)address;
+    snprintf(out, len, "peer-%llu", (unsigned long long)id);
+    return 0;
+}
+
+TEST(actor, leader)
+{
+    struct cluster cl;
+    int leader;
+    char buf[64], want[64];
+    memset(&cl, 0, sizeof(cl));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    /* Right after start, before any election timeout: no leader yet. */
+    ASSERT_ERR(p2praft_actor_leader(cl.nodes[0].actor, buf, sizeof(buf)),
+               P2PRAFT_ENOLEADER);
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    /* Without a resolver the raft address is the peer ID string. */
+    ASSERT_OK(p2praft_actor_leader(cl.nodes[0].actor, buf, sizeof(buf)));
+    ASSERT_STR_EQ(buf, cl.nodes[leader].addr);
+    ASSERT_ERR(p2praft_actor_leader(cl.nodes[0].actor, buf, 4),
+               P2PRAFT_EOVERFLOW);
+    p2praft_actor_set_resolver(cl.nodes[1].actor, resolve_peer, NULL);
+    ASSERT_OK(p2praft_actor_leader(cl.nodes[1].actor, buf, sizeof(buf)));
+    snprintf(want, sizeof(want), "peer-%u", leader + 1);
+    ASSERT_STR_EQ(buf, want);
+    ASSERT(p2praft_actor_is_leader(cl.nodes[leader].actor));
+    ASSERT(!p2praft_actor_is_leader(cl.nodes[1 - leader].actor));
+    cluster_close(&cl);
+}
+
+/* ---- TestSubscribe ---- */
+
+struct notified {
+    int n;
+};
+
+static void on_notify(void *ctx, struct p2praft_sub *sub)
+{
+    (void)sub;
+    ((struct notified *)ctx)->n++;
+}
+
+TEST(consensus, subscribe)
+{
+    struct cluster cl;
+    struct p2praft_sub *s1, *s2, *s1b, *s2b, *small;
+    struct notified nt = {0};
+    struct applied_ctx ac;
+    int leader, i, done = 0, failed = 0;
+    struct counter_ctx cc;
+    memset(&cl, 0, sizeof(cl));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    s1 = p2praft_consensus_subscribe(cl.nodes[0].c, 0, on_notify, &nt);
+    s2 = p2praft_consensus_subscribe(cl.nodes[1].c, 0, NULL, NULL);
+    s1b = p2praft_consensus_subscribe(cl.nodes[0].c, 0, NULL, NULL);
+    s2b = p2praft_consensus_subscribe(cl.nodes[1].c, 0, NULL, NULL);
+    small = p2praft_consensus_subscribe(cl.nodes[1].c, 2, NULL, NULL);
+    ASSERT(s1 && s2 && s1b && s2b && small);
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    /* 5 commits on each node: only the leader's succeed. */
+    for (i = 0; i < 5; i++) {
+        char m[8];
+        struct rstate st;
+        snprintf(m, sizeof(m), "%d", i);
+        st = mkstate(m);
+        ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[0].c, &st, count_cb,
+                                                 &done));
+        ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[1].c, &st, count_cb,
+                                                 &done));
+    }
+    cc.n = &done;
+    cc.want = 10;
+    ASSERT(cluster_run_until(&cl, counter_reached, &cc, WAIT_MS));
+    ac.cl = &cl;
+    ac.want = 5;
+    ASSERT(cluster_run_until(&cl, all_applied, &ac, WAIT_MS));
+    ASSERT_EQ(p2praft_consensus_applied(cl.nodes[0].c), 5);
+    ASSERT_EQ(p2praft_consensus_applied(cl.nodes[1].c), 5);
+    /* Every subscriber got all 5 updates and not more, independently. */
+    ASSERT_EQ(p2praft_sub_pending(s1), 5);
+    ASSERT_EQ(p2praft_sub_pending(s1b), 5);
+    ASSERT_EQ(p2praft_sub_pending(s2), 5);
+    ASSERT_EQ(p2praft_sub_pending(s2b), 5);
+    ASSERT_EQ(nt.n, 5);
+    for (i = 0; i < 5; i++) {
+        ASSERT_EQ(p2praft_sub_poll(s1), 1);
+    }
+    ASSERT_EQ(p2praft_sub_poll(s1), 0);
+    ASSERT_EQ(p2praft_sub_pending(s1b), 5); /* unaffected by s1 */
+    /* The bounded one kept 2 and counted 3 drops. */
+    ASSERT_EQ(p2praft_sub_pending(small), 2);
+    ASSERT_EQ_U64(p2praft_sub_dropped(small), 3);
+    ASSERT_EQ_U64(p2praft_sub_dropped(s2), 0);
+    (void)failed;
+    p2praft_consensus_unsubscribe(cl.nodes[0].c, s1);
+    p2praft_consensus_unsubscribe(cl.nodes[1].c, s2);
+    p2praft_consensus_unsubscribe(cl.nodes[1].c, small);
+    /* s1b and s2b are freed with their consensus */
+    cluster_close(&cl);
+}
+
+/* ---- TestOpLog ---- */
+
+static const char *const sentence[] = {"I have ", "appended ",
+                                       "this sentence ", "to the state Msg."};
+
+TEST(consensus, oplog)
+{
+    struct cluster cl;
+    struct msg_ctx mc;
+    struct result r[4], rb;
+    int leader, follower, i;
+    unsigned n;
+    memset(&cl, 0, sizeof(cl));
+    memset(r, 0, sizeof(r));
+    memset(&rb, 0, sizeof(rb));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, &append_op, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    follower = 1 - leader;
+    for (n = 0; n < 2; n++) {
+        for (i = 0; i < 4; i++) {
+            struct test_op op;
+            op.Append = (char *)sentence[i];
+            ASSERT_OK(p2praft_consensus_commit_op(cl.nodes[n].c, &op,
+                                                  (int)n == leader ? result_cb
+                                                                   : NULL,
+                                                  &r[i]));
+        }
+    }
+    mc.cl = &cl;
+    mc.want = "I have appended this sentence to the state Msg.";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    for (i = 0; i < 4; i++) {
+        ASSERT(cluster_run_until(&cl, result_done, &r[i], WAIT_MS));
+        ASSERT_OK(r[i].status);
+    }
+    /* Each committer sees the state right after its own op. */
+    ASSERT_STR_EQ(r[0].state_msg, "I have ");
+    ASSERT_STR_EQ(r[3].state_msg, mc.want);
+    /* get_log_head returns a copy */
+    {
+        void *h;
+        ASSERT_OK(p2praft_consensus_get_log_head(cl.nodes[follower].c, &h));
+        ASSERT_STR_EQ(((struct rstate *)h)->Msg, mc.want);
+        p2praft_value_destroy(&rstate_type, h);
+    }
+    /* Rollback, only the leader's goes through. */
+    {
+        struct rstate st = mkstate("Good as new");
+        struct result rf;
+        memset(&rf, 0, sizeof(rf));
+        ASSERT_OK(p2praft_consensus_rollback(cl.nodes[leader].c, &st,
+                                             result_cb, &rb));
+        ASSERT_OK(p2praft_consensus_rollback(cl.nodes[follower].c, &st,
+                                             result_cb, &rf));
+        mc.want = "Good as new";
+        ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+        ASSERT(cluster_run_until(&cl, result_done, &rb, WAIT_MS));
+        ASSERT(cluster_run_until(&cl, result_done, &rf, WAIT_MS));
+        ASSERT_OK(rb.status);
+        ASSERT_EQ(rf.status, P2PRAFT_ENOTLEADER);
+        free(rb.state_msg);
+    }
+    for (i = 0; i < 4; i++) {
+        free(r[i].state_msg);
+    }
+    cluster_close(&cl);
+}
+
+/* ---- TestBadApplyAt ---- */
+
+struct incons_ctx {
+    struct cluster *cl;
+};
+
+static bool all_inconsistent(void *ctx)
+{
+    struct incons_ctx *ic = ctx;
+    unsigned i;
+    for (i = 0; i < ic->cl->n; i++) {
+        void *st;
+        int rv = p2praft_consensus_get_log_head(ic->cl->nodes[i].c, &st);
+        p2praft_value_destroy(&rstate_type, st);
+        if (rv != P2PRAFT_EINCONSISTENT) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(consensus, bad_apply_at)
+{
+    struct cluster cl;
+    struct incons_ctx ic;
+    struct msg_ctx mc;
+    struct result r, rf, rb;
+    int leader;
+    struct bad_op op = {0};
+    struct rstate st = mkstate("Good as new");
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    memset(&rf, 0, sizeof(rf));
+    memset(&rb, 0, sizeof(rb));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, &bad_op, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    ASSERT_OK(p2praft_consensus_commit_op(cl.nodes[leader].c, &op, result_cb,
+                                          &r));
+    ASSERT_OK(p2praft_consensus_commit_op(cl.nodes[1 - leader].c, &op,
+                                          result_cb, &rf));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT(cluster_run_until(&cl, result_done, &rf, WAIT_MS));
+    /* Seed fix: the committer learns that apply failed. */
+    ASSERT_EQ(r.status, P2PRAFT_EAPPLY);
+    ASSERT(r.state_msg == NULL);
+    ASSERT_EQ(rf.status, P2PRAFT_ENOTLEADER);
+    ic.cl = &cl;
+    ASSERT(cluster_run_until(&cl, all_inconsistent, &ic, WAIT_MS));
+    /* Rollback heals both. */
+    ASSERT_OK(p2praft_consensus_rollback(cl.nodes[leader].c, &st, result_cb,
+                                         &rb));
+    mc.cl = &cl;
+    mc.want = "Good as new";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    ASSERT(cluster_run_until(&cl, result_done, &rb, WAIT_MS));
+    ASSERT_OK(rb.status);
+    free(rb.state_msg);
+    cluster_close(&cl);
+}
+
+/* ---- Commit timeout: no quorum -> ETIMEDOUT, outcome unknown ---- */
+
+TEST(consensus, commit_timeout)
+{
+    struct cluster cl;
+    struct result r;
+    int leader;
+    struct rstate st = mkstate("lost?");
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    /* Long election timeout: the lone leader keeps its role long enough. */
+    cl.election_ms = cluster_slow() ? 10000 : 1500;
+    cl.heartbeat_ms = cluster_slow() ? 500 : 50;
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, cl.election_ms * 4);
+    ASSERT(leader >= 0);
+    cluster_stop(&cl, (unsigned)(1 - leader));
+    p2praft_consensus_set_timeout(cl.nodes[leader].c, 200);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_EQ(r.status, P2PRAFT_ETIMEDOUT);
+    ASSERT(strstr(r.msg, "unknown") != NULL);
+    cluster_close(&cl);
+}
+
+/* ---- Blocking commits from another thread ---- */
+
+struct thread_ctx {
+    struct cluster *cl;
+    int leader;
+    int n;
+    int failures;
+    int follower_status;
+    char follower_msg[256];
+    int rollback_status;
+    bool done;
+    uv_async_t wake;
+};
+
+static void *committer(void *arg)
+{
+    struct thread_ctx *t = arg;
+    int i;
+    for (i = 0; i < t->n; i++) {
+        char m[32];
+        struct rstate st;
+        void *agreed = NULL;
+        int rv;
+        snprintf(m, sizeof(m), "blocking %d", i);
+        st = mkstate(m);
+        rv = p2praft_consensus_commit_state_wait(t->cl->nodes[t->leader].c,
+                                                 &st, &agreed, NULL, 0);
+        if (rv != 0 || agreed == NULL ||
+            strcmp(((struct rstate *)agreed)->Msg, m) != 0) {
+            t->failures++;
+        }
+        p2praft_value_destroy(&rstate_type, agreed);
+    }
+    {
+        struct rstate st = mkstate("nope");
+        t->follower_status = p2praft_consensus_commit_state_wait(
+            t->cl->nodes[1 - t->leader].c, &st, NULL, t->follower_msg,
+            sizeof(t->follower_msg));
+        st = mkstate("rolled back");
+        t->rollback_status = p2praft_consensus_rollback_wait(
+            t->cl->nodes[t->leader].c, &st, NULL, 0);
+    }
+    t->done = true;
+    uv_async_send(&t->wake);
+    return NULL;
+}
+
+static void wake_cb(uv_async_t *h)
+{
+    (void)h;
+}
+
+static bool thread_done(void *ctx)
+{
+    return ((struct thread_ctx *)ctx)->done;
+}
+
+TEST(consensus, blocking_from_thread)
+{
+    struct cluster cl;
+    struct thread_ctx t;
+    struct msg_ctx mc;
+    pthread_t th;
+    memset(&cl, 0, sizeof(cl));
+    memset(&t, 0, sizeof(t));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    t.cl = &cl;
+    t.leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(t.leader >= 0);
+    t.n = cluster_slow() ? 20 : 200;
+    uv_async_init(&cl.loop, &t.wake, wake_cb);
+    ASSERT_OK(pthread_create(&th, NULL, committer, &t));
+    /* The loop runs here while the other thread blocks on its commits. */
+    ASSERT(cluster_run_until(&cl, thread_done, &t, WAIT_MS * 3));
+    pthread_join(th, NULL);
+    uv_close((uv_handle_t *)&t.wake, NULL);
+    ASSERT_EQ(t.failures, 0);
+    ASSERT_EQ(t.follower_status, P2PRAFT_ENOTLEADER);
+    ASSERT(strstr(t.follower_msg, cl.nodes[t.leader].addr) != NULL);
+    ASSERT_OK(t.rollback_status);
+    mc.cl = &cl;
+    mc.want = "rolled back";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    cluster_close(&cl);
+}
+
+/* ---- TestTransportSnapshots ---- */
+
+struct pump {
+    struct cluster *cl;
+    unsigned node;
+    int total;
+    int issued;
+    int done;
+    int failures;
+    int first_error;
+};
+
+static void pump_cb(void *ctx, int status, void *state, const char *errmsg);
+
+static void pump_issue(struct pump *p)
+{
+    char m[32];
+    struct rstate st;
+    snprintf(m, sizeof(m), "count: %d", p->issued);
+    st = mkstate(m);
+    if (p2praft_consensus_commit_state(p->cl->nodes[p->node].c, &st, pump_cb,
+                                       p) != 0) {
+        p->failures++;
+        p->done++;
+    }
+    p->issued++;
+}
+
+static void pump_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct pump *p = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(&rstate_type, state);
+    if (status != 0) {
+        if (p->failures++ == 0) {
+            p->first_error = status;
+        }
+    }
+    p->done++;
+    if (p->issued < p->total) {
+        pump_issue(p);
+    }
+}
+
+static bool pump_done(void *ctx)
+{
+    struct pump *p = ctx;
+    return p->done >= p->total;
+}
+
+struct snap_ctx {
+    struct cluster *cl;
+    unsigned node;
+    uint64_t before;
+};
+
+/* Node's last applied index is covered by a snapshot on disk (raft_uv
+ * names them snapshot-<term>-<index>-<timestamp>[.meta]) and no snapshot is
+ * being written. */
+static bool snapshot_persisted(void *ctx)
+{
+    struct snap_ctx *s = ctx;
+    struct cnode *nd = &s->cl->nodes[s->node];
+    unsigned long long idx = raft_last_applied(&nd->raft), term, index, ts;
+    bool found = false;
+    struct dirent *e;
+    DIR *d;
+    if (nd->raft.legacy.snapshot_taking ||
+        p2praft_consensus_snapshots(nd->c) <= s->before) {
+        return false;
+    }
+    d = opendir(nd->dir);
+    if (d == NULL) {
+        return false;
+    }
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
+            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index,
+                   &ts) == 3 &&
+            index == idx) {
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Keep only snapshot-* and metadata* files: the node restarts from its
+ * snapshot alone, as the seed's in-memory log store did. */
+static int drop_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    int snaps = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        if (strncmp(e->d_name, "snapshot-", 9) == 0) {
+            snaps++;
+            continue;
+        }
+        if (strncmp(e->d_name, "metadata", 8) == 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return snaps;
+}
+
+TEST(transport, snapshots)
+{
+    struct cluster cl;
+    struct pump p;
+    struct snap_ctx sc;
+    struct result r;
+    struct msg_ctx mc;
+    struct rstate last;
+    int leader, rv, n;
+    char want[32], *msg;
+    memset(&cl, 0, sizeof(cl));
+    memset(&p, 0, sizeof(p));
+    memset(&r, 0, sizeof(r));
+    cl.snapshot_threshold = 512;
+    cl.snapshot_trailing = 64;
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+
+    /* 5000 commits (fewer under valgrind), 64 in flight at a time; the
+     * last one alone, after lowering the snapshot threshold so that node 0
+     * snapshots exactly the final state. */
+    n = cluster_slow() ? 600 : 5000;
+    p.cl = &cl;
+    p.node = (unsigned)leader;
+    p.total = n - 1;
+    while (p.issued < 64 && p.issued < p.total) {
+        pump_issue(&p);
+    }
+    ASSERT(cluster_run_until(&cl, pump_done, &p, WAIT_MS * 6));
+    if (p.failures != 0) {
+        test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
+                   p.failures, lp2p_errname(p.first_error));
+    }
+    /* With a threshold of 1, node 0 snapshots again after the final entry;
+     * wait until a snapshot on its disk covers its last applied index. */
+    mc.cl = &cl;
+    mc.want = want;
+    sc.cl = &cl;
+    sc.node = 0;
+    sc.before = p2praft_consensus_snapshots(cl.nodes[0].c);
+    raft_set_snapshot_threshold(&cl.nodes[0].raft, 1);
+    raft_set_snapshot_threshold(&cl.nodes[1].raft, 1);
+    snprintf(want, sizeof(want), "count: %d", n - 1);
+    last = mkstate(want);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &last,
+                                             result_cb, &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_OK(r.status);
+    ASSERT_STR_EQ(r.state_msg, want);
+    free(r.state_msg);
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    ASSERT(cluster_run_until(&cl, snapshot_persisted, &sc, WAIT_MS));
+
+    cluster_stop(&cl, 0);
+    cluster_stop(&cl, 1);
+    ASSERT(drop_segments(cl.nodes[0].dir) >= 2);
+
+    /* Restart node 0 from its snapshot alone. */
+    ASSERT_OK(cluster_start(&cl, 0, false));
+    ASSERT_EQ_U64(p2praft_consensus_restored(cl.nodes[0].c), 1);
+    msg = node_msg(&cl, 0, &rv);
+    ASSERT_OK(rv);
+    ASSERT_STR_EQ(msg, want);
+    free(msg);
+    cluster_close(&cl);
+}
+
+/* ---- Example_consensus: 3 nodes, 1000 updates, final 1998 on all ---- */
+
+struct vstate {
+    int64_t Value;
+};
+static const struct p2praft_field vstate_fields[] = {
+    {"Value", offsetof(struct vstate, Value), {P2PRAFT_KIND_INT64, 0, 0}}};
+static const struct p2praft_type vstate_type = {
+    "raftState", sizeof(struct vstate), vstate_fields, 1,
+    NULL, NULL, NULL, NULL};
+
+struct example {
+    struct cluster *cl;
+    unsigned leader;
+    int n_updates;
+    int failures;
+    char lines[5][96];
+    int nlines;
+};
+
+static void example_cb(void *ctx, int status, void *state,
+                       const char *errmsg);
+
+static void example_next(struct example *e)
+{
+    struct vstate st;
+    st.Value = e->n_updates * 2;
+    if (p2praft_consensus_commit_state(e->cl->nodes[e->leader].c, &st,
+                                       example_cb, e) != 0) {
+        e->failures++;
+    }
+}
+
+static void example_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct example *e = ctx;
+    (void)errmsg;
+    if (status != 0 || state == NULL) {
+        /* the seed prints the error and retries */
+        e->failures++;
+        if (e->failures < 100) {
+            example_next(e);
+        }
+        return;
+    }
+    e->n_updates++;
+    if (e->n_updates % 200 == 0 && e->nlines < 5) {
+        snprintf(e->lines[e->nlines++], sizeof(e->lines[0]),
+                 "Performed %d updates. Current state value: %lld",
+                 e->n_updates, (long long)((struct vstate *)state)->Value);
+    }
+    p2praft_value_destroy(&vstate_type, state);
+    if (e->n_updates < 1000) {
+        example_next(e);
+    }
+}
+
+static bool example_done(void *ctx)
+{
+    struct example *e = ctx;
+    return e->n_updates >= 1000 || e->failures >= 100;
+}
+
+struct final_ctx {
+    struct cluster *cl;
+    int64_t want;
+};
+
+static bool all_final(void *ctx)
+{
+    struct final_ctx *f = ctx;
+    unsigned i;
+    for (i = 0; i < f->cl->n; i++) {
+        void *st;
+        bool ok;
+        if (p2praft_consensus_get_current_state(f->cl->nodes[i].c, &st) != 0) {
+            return false;
+        }
+        ok = ((struct vstate *)st)->Value == f->want;
+        p2praft_value_destroy(&vstate_type, st);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(example, consensus)
+{
+    struct cluster cl;
+    struct example e;
+    struct final_ctx f;
+    struct vstate initial = {3};
+    int leader, i;
+    memset(&cl, 0, sizeof(cl));
+    memset(&e, 0, sizeof(e));
+    ASSERT_OK(cluster_init(&cl, 3, &vstate_type, NULL, &initial));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    e.cl = &cl;
+    e.leader = (unsigned)leader;
+    /* CommitState() blocks until agreed in the seed: one at a time here. */
+    example_next(&e);
+    ASSERT(cluster_run_until(&cl, example_done, &e, WAIT_MS * 6));
+    ASSERT_EQ(e.failures, 0);
+    ASSERT_EQ(e.nlines, 5);
+    for (i = 0; i < 5; i++) {
+        char want[96];
+        snprintf(want, sizeof(want),
+                 "Performed %d updates. Current state value: %d",
+                 (i + 1) * 200, (i + 1) * 400 - 2);
+        ASSERT_STR_EQ(e.lines[i], want);
+    }
+    f.cl = &cl;
+    f.want = 1998;
+    ASSERT(cluster_run_until(&cl, all_final, &f, WAIT_MS));
+    cluster_close(&cl);
+}
+
+/* ---- 3 nodes: leader loss, new leader, follower restart replays ---- */
+
+struct new_leader {
+    struct cluster *cl;
+    int old;
+    int found;
+};
+
+static bool leader_among_rest(void *ctx)
+{
+    struct new_leader *l = ctx;
+    unsigned i;
+    for (i = 0; i < l->cl->n; i++) {
+        if ((int)i != l->old && l->cl->nodes[i].running &&
+            raft_state(&l->cl->nodes[i].raft) == RAFT_LEADER) {
+            l->found = (int)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST(consensus, failover_and_restart)
+{
+    struct cluster cl;
+    struct result r;
+    struct msg_ctx mc;
+    struct new_leader lc;
+    struct rstate st = mkstate("before failover");
+    int leader, nl, other;
+    char *m;
+    int rv;
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &r));
+    mc.cl = &cl;
+    mc.want = "before failover";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    ASSERT_OK(r.status);
+    free(r.state_msg);
+
+    /* The leader dies; the two others elect a new one and go on. */
+    cluster_stop(&cl, (unsigned)leader);
+    lc.cl = &cl;
+    lc.old = leader;
+    lc.found = -1;
+    ASSERT(cluster_run_until(&cl, leader_among_rest, &lc, WAIT_MS));
+    nl = lc.found;
+    other = 3 - leader - nl;
+    memset(&r, 0, sizeof(r));
+    st = mkstate("after failover");
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[nl].c, &st, result_cb,
+                                             &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_OK(r.status);
+    ASSERT_STR_EQ(r.state_msg, "after failover");
+    free(r.state_msg);
+
+    /* The old leader comes back with a fresh consensus: replaying the log
+     * from its disk and from the new leader brings it up to date. */
+    ASSERT_OK(cluster_start(&cl, (unsigned)leader, false));
+    mc.want = "after failover";
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    m = node_msg(&cl, (unsigned)other, &rv);
+    ASSERT_OK(rv);
+    ASSERT_STR_EQ(m, "after failover");
+    free(m);
+    cluster_close(&cl);
+}
