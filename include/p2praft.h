@@ -425,6 +425,108 @@ P2PRAFT_API void p2praft_raft_uv_trace(struct raft_io *io);
 P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
 
 /* ------------------------------------------------------------------------
+ * Transport: raft over libp2p streams
+ *
+ * p2praft_transport_init() fills a libraft `struct raft_uv_transport` (give
+ * it to raft_uv_init()) that carries raft's connections over libp2p streams
+ * of protocol P2PRAFT_PROTOCOL on `host`. Each raft connection is one
+ * stream, bridged to the uv_stream_t raft sees through an AF_UNIX
+ * socketpair with a back-pressured pump in between.
+ *
+ * Addressing: a raft server's address is its peer ID string (base58btc, as
+ * lp2p_peer_id_to_string() writes it) and its raft ID is
+ * p2praft_server_id() of that peer ID. raft_init() must be given exactly
+ * these for the local host (else raft_uv_init fails with RAFT_INVALID).
+ * Peers are dialed through the host's peerstore: add their addresses with
+ * lp2p_peerstore_add_addr() first.
+ *
+ * Admission: an inbound raft stream is accepted only from an admitted peer,
+ * whose identity is the Noise-authenticated peer of the connection (never
+ * anything read from the stream). Others are reset, counted
+ * (p2praft_transport_refused()) and logged at warn level (module
+ * "transport"). By default a peer is admitted when it is in the member set
+ * (p2praft_transport_set_members()) or, once p2praft_transport_set_raft()
+ * was called, a server (address and ID) of that raft's current or last
+ * committed configuration. p2praft_transport_set_admit() replaces that rule.
+ *
+ * Everything runs on the host's loop thread. Order of teardown: raft_close()
+ * (which closes the transport), then p2praft_transport_close(), then
+ * lp2p_host_close(). Closing the transport never closes the host.
+ * ---------------------------------------------------------------------- */
+
+struct raft_uv_transport;
+
+#define P2PRAFT_PROTOCOL "/p2praft/raft/1.0.0"
+#define P2PRAFT_DIAL_TIMEOUT_MS 5000 /* default of the timeout argument */
+
+/* The raft server ID of a peer: the first 8 bytes of SHA-256 of its peer ID
+ * multihash bytes, big endian; never 0 (a 0 result becomes 1). */
+P2PRAFT_API uint64_t p2praft_server_id(const struct lp2p_peer_id *peer);
+
+/* Same from a peer ID string. 0 or the errors of lp2p_peer_id_parse(). */
+P2PRAFT_API int p2praft_server_id_parse(const char *peer_id, uint64_t *out);
+
+/*
+ * Fill `t` (zero it first is not needed) as a raft_uv_transport over `host`
+ * (borrowed; must outlive the transport). `timeout_ms` bounds each raft
+ * connect (dial + stream negotiation; 0: P2PRAFT_DIAL_TIMEOUT_MS); a failed
+ * or timed out connect fails with RAFT_NOCONNECTION and raft retries after
+ * its connect retry delay (raft_uv_set_connect_retry_delay()). Serves
+ * P2PRAFT_PROTOCOL on the host from raft's listen() until raft closes the
+ * transport, and observes the host's connection events (a lost connection
+ * to the leader of the set raft is logged and hints an early election, see
+ * p2praft_transport_set_raft()). 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL.
+ */
+P2PRAFT_API int p2praft_transport_init(struct raft_uv_transport *t,
+                                       struct lp2p_host *host,
+                                       unsigned timeout_ms);
+
+/* Release the memory of `t`, after raft closed it (raft_close() completed)
+ * or if raft never used it. The host is left alone. */
+P2PRAFT_API void p2praft_transport_close(struct raft_uv_transport *t);
+
+/*
+ * The raft instance (borrowed; NULL unsets) that this transport serves: its
+ * configuration admits peers by default, and when a follower loses its
+ * libp2p connection to the leader, the transport shortens the follower's
+ * election timer so that it starts a (pre-)vote within a fraction of the
+ * election timeout instead of a whole one (unless
+ * p2praft_transport_set_hint(t, false)). Call after raft_init().
+ */
+P2PRAFT_API void p2praft_transport_set_raft(struct raft_uv_transport *t,
+                                            struct raft *r);
+
+/* Enable (default) or disable the early election on a lost leader
+ * connection. */
+P2PRAFT_API void p2praft_transport_set_hint(struct raft_uv_transport *t,
+                                            bool enabled);
+
+/* Replace the explicit member set with `n` peers (copied). Needed on a node
+ * that joins a cluster (its own configuration is still empty), or without
+ * set_raft. 0 or P2PRAFT_ENOMEM (set unchanged). */
+P2PRAFT_API int p2praft_transport_set_members(struct raft_uv_transport *t,
+                                              const struct lp2p_peer_id *peers,
+                                              size_t n);
+
+/* Admission rule: return true to admit `peer` (borrowed, from Noise) whose
+ * raft ID would be `id`. Runs on the loop thread for every inbound stream. */
+typedef bool (*p2praft_admit_fn)(void *ctx, const struct lp2p_peer_id *peer,
+                                 uint64_t id);
+
+/* Replace the default rule with `fn` (NULL restores the default). */
+P2PRAFT_API void p2praft_transport_set_admit(struct raft_uv_transport *t,
+                                             p2praft_admit_fn fn, void *ctx);
+
+/* Would an inbound raft stream of `peer` be admitted now? */
+P2PRAFT_API bool p2praft_transport_admits(struct raft_uv_transport *t,
+                                          const struct lp2p_peer_id *peer);
+
+/* Inbound raft streams refused so far. */
+P2PRAFT_API uint64_t p2praft_transport_refused(struct raft_uv_transport *t);
+
+/* Early-election hints given so far (see p2praft_transport_set_raft()). */
+P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
+
  * Cluster node: one member of a replicated key-value store
  *
  * A node owns a loop thread that runs a libp2p host, the raft transport
