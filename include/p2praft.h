@@ -527,6 +527,7 @@ P2PRAFT_API uint64_t p2praft_transport_refused(struct raft_uv_transport *t);
 /* Early-election hints given so far (see p2praft_transport_set_raft()). */
 P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
 
+/* ------------------------------------------------------------------------
  * Cluster node: one member of a replicated key-value store
  *
  * A node owns a loop thread that runs a libp2p host, the raft transport

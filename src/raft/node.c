@@ -972,6 +972,7 @@ static void conn_close(struct node_conn *c)
 }
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void conn_parse(struct node_conn *c);
 
 static void conn_written(uv_write_t *w, int status)
