@@ -219,7 +219,8 @@ static int append_field(struct lp2p_buf *b, const void *p, size_t len)
 static uint8_t *encode_request(const struct req *r, uint8_t op, size_t *len)
 {
     struct lp2p_buf b;
-    uint8_t hdr[7] = {0, 0, 0, 0, 1, op, r->flags};
+    uint8_t hdr[7] = {0, 0, 0, 0, 1, op,
+                      op == P2PRAFT_API_GET ? r->flags : 0};
     int rv;
     lp2p__buf_init(&b);
     rv = lp2p__buf_append(&b, hdr, sizeof(hdr));
