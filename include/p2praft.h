@@ -609,7 +609,9 @@ struct p2praft_node_config {
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;
     unsigned election_ms;        /* 150 (raft picks 150..300 ms) */
-    unsigned heartbeat_ms;       /* 30 */
+    unsigned heartbeat_ms;       /* 10 (a follower learns of a commit on the
+                                  * next heartbeat: this bounds how long a
+                                  * write through a follower waits) */
     unsigned snapshot_threshold; /* 1024 entries */
     unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
     unsigned timeout_ms;         /* bound on one request, 5000 */

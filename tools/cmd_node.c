@@ -38,7 +38,7 @@ static void usage(FILE *out)
             "DIR/api.sock)\n"
             "  --election-ms N   election timeout, randomized in [N, 2N) "
             "(150)\n"
-            "  --heartbeat-ms N  (30)\n"
+            "  --heartbeat-ms N  (10)\n"
             "  --snapshot-threshold N  entries between snapshots (1024)\n"
             "  --snapshot-trailing N   entries kept after one (128)\n"
             "  --timeout-ms N    bound on one client request (5000)\n"

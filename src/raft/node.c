@@ -1636,7 +1636,7 @@ void p2praft_node_config_init(struct p2praft_node_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->election_ms = 150;
-    cfg->heartbeat_ms = 30;
+    cfg->heartbeat_ms = 10;
     cfg->snapshot_threshold = 1024;
     cfg->snapshot_trailing = 128;
     cfg->timeout_ms = 5000;
