@@ -29,6 +29,7 @@ P2PRAFT_API void p2praft_log_set(enum lp2p_log_level level, lp2p_log_cb cb,
                                  void *ctx);
 
 struct raft;
+struct raft_io;
 struct raft_tracer;
 struct raft_fsm;
 
@@ -416,7 +417,11 @@ P2PRAFT_API bool p2praft_actor_is_leader(struct p2praft_actor *a);
  * level is "off" the tracer is removed, so raft formats no messages. */
 P2PRAFT_API void p2praft_raft_trace(struct raft *r);
 
-/* The tracer itself, e.g. for raft_uv_set_tracer(). */
+/* The same for raft_uv's own tracer (call after raft_uv_init()); libraft
+ * otherwise formats every raft_uv trace message even when nobody reads it. */
+P2PRAFT_API void p2praft_raft_uv_trace(struct raft_io *io);
+
+/* The tracer itself. */
 P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
 
 /* ------------------------------------------------------------------------

@@ -7,6 +7,7 @@
  * transport is used; with other transports a resolver maps (id, address)
  * to the peer ID.
  */
+#include <raft/uv.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -136,4 +137,12 @@ void p2praft_raft_trace(struct raft *r)
         return;
     }
     r->tracer = lp2p_log_level() == LP2P_LOG_OFF ? NULL : &tracer;
+}
+
+void p2praft_raft_uv_trace(struct raft_io *io)
+{
+    if (io == NULL) {
+        return;
+    }
+    raft_uv_set_tracer(io, lp2p_log_level() == LP2P_LOG_OFF ? NULL : &tracer);
 }

@@ -111,7 +111,7 @@ int cluster_start(struct cluster *cl, unsigned i, bool bootstrap)
         return LP2P_ERAFT;
     }
     p2praft_raft_trace(&nd->raft);
-    raft_uv_set_tracer(&nd->io, p2praft_raft_tracer());
+    p2praft_raft_uv_trace(&nd->io);
     raft_set_election_timeout(&nd->raft, cl->election_ms);
     raft_set_heartbeat_timeout(&nd->raft, cl->heartbeat_ms);
     if (cl->snapshot_threshold != 0) {
