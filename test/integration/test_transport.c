@@ -744,3 +744,74 @@ TEST(p2p_transport, go_peer_refused)
     ASSERT(nc_run_until(&nc, all_have_msg, &mc, WAIT_MS));
     nc_close(&nc);
 }
+
+/* ---- a follower that missed compacted entries gets a big snapshot over
+ * libp2p (InstallSnapshot through the bridge, past its back-pressure
+ * threshold) ---- */
+
+struct big_ctx {
+    struct nc *nc;
+    unsigned node;
+    size_t len;
+};
+
+static bool node_has_big(void *ctx)
+{
+    struct big_ctx *b = ctx;
+    void *st;
+    bool ok;
+    if (b->nc->nodes[b->node].c == NULL ||
+        p2praft_consensus_get_current_state(b->nc->nodes[b->node].c, &st) !=
+            0) {
+        return false;
+    }
+    ok = ((struct tstate *)st)->Msg != NULL &&
+         strlen(((struct tstate *)st)->Msg) == b->len;
+    p2praft_value_destroy(&tstate_type, st);
+    return ok;
+}
+
+TEST(p2p_transport, snapshot_install_big_state)
+{
+    struct nc nc;
+    struct result r;
+    struct big_ctx bc;
+    struct tstate st;
+    size_t len = nc_slow() ? 512 * 1024 : 4 * 1024 * 1024;
+    char *big;
+    int leader, i;
+    unsigned lagger;
+    memset(&nc, 0, sizeof(nc));
+    nc.snapshot_threshold = 8;
+    nc.snapshot_trailing = 2;
+    ASSERT_OK(nc_init(&nc, 3, &tstate_type, NULL, NULL));
+    leader = nc_wait_leader(&nc, WAIT_MS);
+    ASSERT(leader >= 0);
+    lagger = (unsigned)(leader + 1) % 3;
+    nc_kill(&nc, lagger);
+
+    big = malloc(len + 1);
+    ASSERT(big != NULL);
+    /* 20 commits: the log is compacted past what the lagger has. */
+    for (i = 0; i < 20; i++) {
+        memset(big, 'a' + i % 26, len);
+        big[len] = '\0';
+        st = mk(big);
+        memset(&r, 0, sizeof(r));
+        ASSERT_OK(p2praft_consensus_commit_state(nc.nodes[leader].c, &st,
+                                                 result_cb, &r));
+        ASSERT(nc_run_until(&nc, result_done, &r, WAIT_MS));
+        ASSERT_OK(r.status);
+        free(r.state_msg);
+    }
+    free(big);
+    ASSERT(p2praft_consensus_snapshots(nc.nodes[leader].c) >= 1);
+
+    ASSERT_OK(nc_start(&nc, lagger, false));
+    bc.nc = &nc;
+    bc.node = lagger;
+    bc.len = len;
+    ASSERT(nc_run_until(&nc, node_has_big, &bc, WAIT_MS * 2));
+    ASSERT(p2praft_consensus_restored(nc.nodes[lagger].c) >= 1);
+    nc_close(&nc);
+}
