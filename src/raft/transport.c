@@ -310,6 +310,13 @@ static void pipe_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         bridge_close(b, nread != UV_EOF);
         return;
     }
+    if ((size_t)nread < BRIDGE_CHUNK / 2) {
+        /* Small message: do not keep a whole chunk queued for it. */
+        struct swrite *small = lp2p__realloc(w, sizeof(*w) + (size_t)nread);
+        if (small != NULL) {
+            w = small;
+        }
+    }
     w->b = b;
     w->len = (size_t)nread;
     rv = lp2p_stream_write(b->s, w->data, w->len, stream_write_cb, w);
