@@ -5,7 +5,7 @@
  * host on 127.0.0.1 and raft_uv storage, talking raft over libp2p streams.
  *
  *   bench_e2e --store shm|disk [--dir DIR] [--updates N] [--conc N]
- *             [--dur-ms N] [--opsize N]
+ *             [--dur-ms N] [--opsize N] [--no-hint]
  *
  * shm keeps raft_uv's files on tmpfs (/dev/shm; compare with the seed's
  * in-memory stores), disk in DIR (default /tmp; compare with raft-boltdb).
@@ -39,6 +39,7 @@ static const struct p2praft_type bstate_type = {
     NULL, NULL, NULL, NULL};
 
 static const char *g_store = "shm";
+static bool g_no_hint;
 
 static void result(const char *metric, double v, const char *unit)
 {
@@ -256,6 +257,7 @@ static int run(const char *dir, int updates, int concn, unsigned dur_ms,
 
     memset(&nc, 0, sizeof(nc));
     nc.base_dir = dir;
+    nc.no_hint = g_no_hint;
     if (nc_prepare(&nc, 3, &bstate_type, NULL, NULL) != 0) {
         fprintf(stderr, "bench_e2e: cluster set-up failed\n");
         return 1;
@@ -400,10 +402,13 @@ int main(int argc, char **argv)
             dur_ms = (unsigned)atoi(v);
         } else if (strcmp(argv[i], "--opsize") == 0 && v != NULL) {
             opsize = (size_t)atoi(v);
+        } else if (strcmp(argv[i], "--no-hint") == 0) {
+            g_no_hint = true;
+            continue;
         } else {
             fprintf(stderr, "usage: bench_e2e --store shm|disk [--dir DIR] "
                             "[--updates N] [--conc N] [--dur-ms N] "
-                            "[--opsize N]\n");
+                            "[--opsize N] [--no-hint]\n");
             return 2;
         }
         i++;
