@@ -449,6 +449,26 @@ LP2P_API int lp2p_multiaddr_host_port(const struct lp2p_multiaddr *ma,
  *
  * Multiaddrs cross this API as text ("/ip4/127.0.0.1/tcp/4001/p2p/12D3..").
  * Peer IDs and keys use struct lp2p_peer_id and struct lp2p_key (above).
+ *
+ * A client in outline (error handling left out):
+ *
+ *   lp2p_host_new(&host, loop, NULL);                  fresh identity
+ *   lp2p_host_connect(host, "/ip4/127.0.0.1/tcp/4001/p2p/12D3...",
+ *                     on_connected, ctx);
+ *   on_connected(host, 0, peer, ctx):
+ *       const char *protos[] = {"/my/proto/1.0.0"};
+ *       lp2p_stream_open(host, peer, protos, 1, on_open, ctx);
+ *   on_open(s, 0, ctx):
+ *       lp2p_stream_read_start(s, on_read);
+ *       lp2p_stream_write(s, req, len, on_written, ctx);  req kept until
+ *       lp2p_stream_close_write(s);                       on_written
+ *   on_read(s, 0, buf, n) ... on_read(s, LP2P_EEOF, NULL, 0):
+ *       lp2p_stream_close(s, NULL, NULL);
+ *   ...
+ *   lp2p_host_close(host, on_closed, ctx);             then uv_run() ends
+ *
+ * A server calls lp2p_host_listen() and lp2p_host_set_handler(); its
+ * handler receives each negotiated inbound stream and owns it.
  * ====================================================================== */
 
 struct uv_loop_s;
@@ -506,6 +526,11 @@ struct lp2p_host_config {
     /* Multistream negotiation of one stream must finish within this time
      * or the stream is reset (LP2P_ETIMEDOUT). 10000 ms. */
     uint64_t negotiate_timeout_ms;
+    /* Every this long a ready connection sends a Yamux PING; if the
+     * previous one is still unanswered, the peer is gone and the
+     * connection closes (streams get LP2P_ECLOSED). 30000 ms (as go's
+     * yamux); UINT64_MAX disables. */
+    uint64_t keepalive_ms;
     /* Non-zero: offer no muxer inside the Noise handshake, so Yamux is
      * always negotiated with multistream afterwards (one round trip more;
      * for peers that mishandle the extension, and for tests). 0. */

@@ -63,6 +63,7 @@ void lp2p_host_config_init(struct lp2p_host_config *cfg)
     cfg->stream_window = 16 * 1024 * 1024;
     cfg->conn_write_buffer = 4 * 1024 * 1024;
     cfg->negotiate_timeout_ms = 10000;
+    cfg->keepalive_ms = 30000;
 }
 
 static void fill_defaults(struct lp2p_host_config *c)
@@ -89,6 +90,8 @@ static void fill_defaults(struct lp2p_host_config *c)
         c->conn_write_buffer = d.conn_write_buffer;
     if (c->negotiate_timeout_ms == 0)
         c->negotiate_timeout_ms = d.negotiate_timeout_ms;
+    if (c->keepalive_ms == 0)
+        c->keepalive_ms = d.keepalive_ms;
 }
 
 static void reaper_closed(uv_handle_t *h)

@@ -283,6 +283,8 @@ struct lp2p_conn {
     struct lp2p_host *host;
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake, then idle */
+    uv_timer_t keepalive;
+    int ping_outstanding;
     uv_connect_t connect_req;
     int handles;      /* open uv handles; freed at 0 */
     int inbound;
@@ -383,6 +385,8 @@ void lp2p__stream_on_writable(struct lp2p_stream *s);
 void lp2p__stream_conn_lost(struct lp2p_stream *s, int status);
 /* host_conn.c: pull and send what the session queued */
 void lp2p__conn_kick(struct lp2p_conn *c);
+/* Send a Yamux keepalive PING now (its ACK clears ping_outstanding). */
+int lp2p__conn_ping(struct lp2p_conn *c);
 /* host_tcp.c */
 void lp2p__conn_ready_timers(struct lp2p_conn *c);
 void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);

@@ -99,6 +99,20 @@ void lp2p__conn_kick(struct lp2p_conn *c)
     }
 }
 
+int lp2p__conn_ping(struct lp2p_conn *c)
+{
+    int rv;
+    if (c->sec == NULL || c->sec->ymx == NULL ||
+        c->state != LP2P_CONN_S_READY) {
+        return LP2P_ESTATE;
+    }
+    rv = lp2p__yamux_ping(c->sec->ymx, NULL);
+    if (rv == 0) {
+        flush_yamux(c);
+    }
+    return rv;
+}
+
 void lp2p__conn_writable(struct lp2p_conn *c)
 {
     lp2p__conn_kick(c);
@@ -149,6 +163,7 @@ static void on_yamux_event(void *ud, const struct lp2p__yamux_event *ev)
         lp2p__conn_drain(c);
         break;
     case LP2P__YAMUX_EV_PING_ACK:
+        c->ping_outstanding = 0;
         break;
     case LP2P__YAMUX_EV_ERROR:
         LOG_INFO(MOD, "yamux session with %s failed: %s", c->remote_addr,

@@ -104,7 +104,9 @@ static struct lp2p_conn *conn_new(struct lp2p_host *host, int inbound)
     c->tcp.data = c;
     uv_timer_init(host->loop, &c->timer);
     c->timer.data = c;
-    c->handles = 2;
+    uv_timer_init(host->loop, &c->keepalive);
+    c->keepalive.data = c;
+    c->handles = 3;
     lp2p__host_ref(host);
     lp2p__list_push(&host->conns, &c->link);
     host->n_conns++;
@@ -142,6 +144,7 @@ void lp2p__conn_close(struct lp2p_conn *c, int status)
     lp2p__conn_streams_abort(c, status == LP2P_ECANCELED ? LP2P_ECANCELED
                                                          : LP2P_ECLOSED);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->keepalive, conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     if (prev == LP2P_CONN_S_READY) {
         lp2p__host_conn_gone(c, status);
@@ -197,6 +200,21 @@ void lp2p__conn_drain(struct lp2p_conn *c)
     uv_timer_start(&c->timer, on_idle_timer, DRAIN_GRACE_MS, 0);
 }
 
+static void on_keepalive(uv_timer_t *t)
+{
+    struct lp2p_conn *c = t->data;
+    if (c->ping_outstanding) {
+        LOG_INFO(MOD, "%s did not answer a keepalive ping in %llu ms",
+                 c->remote_addr,
+                 (unsigned long long)c->host->cfg.keepalive_ms);
+        lp2p__conn_close(c, LP2P_ETIMEDOUT);
+        return;
+    }
+    if (lp2p__conn_ping(c) == 0) {
+        c->ping_outstanding = 1;
+    }
+}
+
 /* Called by host.c when the upgrade finished: the timer now watches for
  * idleness, and the conn no longer counts as a pending handshake. */
 void lp2p__conn_ready_timers(struct lp2p_conn *c)
@@ -207,6 +225,10 @@ void lp2p__conn_ready_timers(struct lp2p_conn *c)
         host->n_pending--;
     }
     uv_timer_stop(&c->timer);
+    if (host->cfg.keepalive_ms != UINT64_MAX) {
+        uv_timer_start(&c->keepalive, on_keepalive, host->cfg.keepalive_ms,
+                       host->cfg.keepalive_ms);
+    }
     c->idle_since = uv_now(host->loop);
     if (host->cfg.idle_timeout_ms != UINT64_MAX) {
         uv_timer_start(&c->timer, on_idle_timer, host->cfg.idle_timeout_ms,
@@ -339,6 +361,7 @@ static int conn_start(struct lp2p_conn *c)
     int len = sizeof(ss);
     int rv;
     uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60); /* the kernel's probes, as a backstop */
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         lp2p__tcp_addr_format((struct sockaddr *)&ss, c->local_addr,
                               sizeof(c->local_addr));

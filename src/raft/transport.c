@@ -81,6 +81,7 @@ struct tp {
     raft_uv_transport_close_cb close_cb;
     bool listening;
     bool closing;
+    bool in_close; /* inside tp_close(): the close callback must wait */
     bool observing;
     bool hint_enabled;
     struct raft *raft;
@@ -309,6 +310,13 @@ static void pipe_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         b->pipe_eof = true;
         bridge_close(b, nread != UV_EOF);
         return;
+    }
+    if ((size_t)nread < BRIDGE_CHUNK / 2) {
+        /* Small message: do not keep a whole chunk queued for it. */
+        struct swrite *small = lp2p__realloc(w, sizeof(*w) + (size_t)nread);
+        if (small != NULL) {
+            w = small;
+        }
     }
     w->b = b;
     w->len = (size_t)nread;
@@ -713,6 +721,10 @@ static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
         r->follower_state.current_leader.id != p2praft_server_id(info->peer)) {
         return;
     }
+    /* A duplicate connection closing (simultaneous dials) is no loss. */
+    if (lp2p_host_is_connected(tp->host, info->peer)) {
+        return;
+    }
     peer_str(info->peer, str, sizeof(str));
     LOG_INFO(MOD, "lost the connection to the leader %s (%s)", str,
              status != 0 ? lp2p_strerror(status) : "closed");
@@ -748,8 +760,8 @@ static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
 static void tp_maybe_closed(struct tp *tp)
 {
     raft_uv_transport_close_cb cb;
-    if (!tp->closing || tp->close_cb == NULL || tp->bridges != NULL ||
-        tp->creqs != NULL) {
+    if (!tp->closing || tp->in_close || tp->close_cb == NULL ||
+        tp->bridges != NULL || tp->creqs != NULL) {
         return;
     }
     cb = tp->close_cb;
@@ -762,6 +774,7 @@ static void tp_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     struct tp *tp = t->impl;
     struct bridge *b;
     tp->closing = true;
+    tp->in_close = true;
     tp->close_cb = cb;
     tp->accept_cb = NULL;
     if (tp->listening) {
@@ -774,6 +787,8 @@ static void tp_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     for (b = tp->bridges; b != NULL; b = b->next) {
         bridge_close(b, true);
     }
+    tp->in_close = false;
+    /* Last: the callback may lead raft's user to free the transport. */
     tp_maybe_closed(tp);
 }
 

@@ -30,7 +30,8 @@ enum raw_after {
     RAW_GARBAGE_CLEAR,    /* unencrypted garbage */
     RAW_GARBAGE_SEALED,   /* encrypted garbage instead of multistream */
     RAW_PARTIAL_FRAME,    /* half a Noise frame, then close */
-    RAW_PING_FLOOD        /* negotiate yamux, flood PINGs, never read */
+    RAW_PING_FLOOD,       /* negotiate yamux, flood PINGs, never read */
+    RAW_SILENT            /* negotiate yamux, then read nothing, say nothing */
 };
 
 struct raw {
@@ -177,6 +178,7 @@ static void raw_secure(struct raw *r)
         raw_close(r);
         break;
     }
+    case RAW_SILENT:
     case RAW_PING_FLOOD: {
         static const char *const y[] = {"/yamux/1.0.0"};
         struct lp2p_mss m;
@@ -186,7 +188,9 @@ static void raw_secure(struct raw *r)
         raw_send_sealed(r, msg.data, msg.len);
         lp2p__buf_free(&msg);
         uv_read_stop((uv_stream_t *)&r->tcp); /* never read again */
-        flood_more(r);
+        if (r->after == RAW_PING_FLOOD) {
+            flood_more(r);
+        }
         break;
     }
     }
@@ -570,6 +574,45 @@ TEST(host_reliability, peer_vanishes_with_open_streams)
     ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 0},
                            5000));
     lp2p_stream_close(held_in.s, NULL, NULL);
+    th_host_close(&loop, b);
+    th_loop_close(&loop);
+}
+
+/* Keepalive: a peer that stops answering Yamux pings is dropped after
+ * about two keepalive intervals, even with idle timeouts off; peers that
+ * answer stay connected. */
+TEST(host_reliability, keepalive)
+{
+    uv_loop_t loop;
+    struct lp2p_host_config cfg;
+    struct lp2p_host *b, *a;
+    char addr_b[LP2P_MULTIADDR_STRMAX];
+    struct raw r;
+    uint64_t t0;
+    lp2p_host_config_init(&cfg);
+    cfg.keepalive_ms = 100;
+    cfg.idle_timeout_ms = UINT64_MAX;
+    uv_loop_init(&loop);
+    b = th_host(&loop, &cfg, addr_b);
+    /* A live peer answers: still connected after several intervals. */
+    a = th_host(&loop, &cfg, NULL);
+    ASSERT_OK(th_connect(&loop, a, addr_b));
+    ASSERT(!th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 0},
+                            450));
+    ASSERT(lp2p_host_is_connected(a, lp2p_host_id(b)));
+    th_host_close(&loop, a);
+    ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 0},
+                           5000));
+    /* A silent one is dropped. */
+    raw_start(&r, &loop, b, RAW_HANDSHAKE, RAW_SILENT);
+    ASSERT(th_run_until(&loop, &r.done, 5000));
+    ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 1},
+                           5000));
+    t0 = uv_now(&loop);
+    ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 0},
+                           5000));
+    ASSERT(uv_now(&loop) - t0 >= 90);
+    raw_free(&r);
     th_host_close(&loop, b);
     th_loop_close(&loop);
 }
