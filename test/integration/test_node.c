@@ -101,8 +101,6 @@ static void start_node(struct inode *ns, unsigned n, unsigned i,
     cfg.peers = ns[i].peers;
     cfg.n_peers = k;
     cfg.bootstrap = bootstrap;
-    cfg.snapshot_threshold = 32;
-    cfg.snapshot_trailing = 8;
     if (slow()) {
         cfg.election_ms = 1500;
         cfg.heartbeat_ms = 100;
@@ -245,11 +243,10 @@ TEST(node, three_in_process)
     ASSERT_EQ(vlen, 0);
     p2praft_free(v);
 
-    /* a follower stops; enough writes for snapshots and compaction; it
-     * restarts from its directory and catches up */
-    if (getenv("XSKIP") != NULL) {
-        goto end;
-    }
+    /* a follower stops, writes go on; it restarts from its directory and
+     * catches up from the log. (Catching up from a snapshot is tested with
+     * processes, test_cluster.c: libraft 0.22.1 leaks InstallSnapshot
+     * messages re-sent during an install, which LSan would report here.) */
     p2praft_node_stop(ns[j].node);
     ns[j].node = NULL;
     for (i = 0; i < 100; i++) {
@@ -270,10 +267,8 @@ TEST(node, three_in_process)
     ASSERT_MEM_EQ(v, "new", 3);
     p2praft_free(v);
     ASSERT_OK(p2praft_node_status(ns[j].node, &text));
-    ASSERT(strstr(text, "snapshots_installed: 1") != NULL ||
-           strstr(text, "snapshots_installed: 2") != NULL);
+    ASSERT(strstr(text, "snapshots_installed: 0\n") != NULL);
     p2praft_free(text);
-end:
     for (i = 0; i < 3; i++) {
         p2praft_node_stop(ns[i].node);
         lp2p_key_wipe(&ns[i].key);
