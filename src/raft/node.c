@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "raft/api.h"
 #include "raft/kv.h"
 #include "util/buf.h"
 #include "util/heap.h"
@@ -70,10 +71,7 @@ struct req {
     struct p2praft_node *node;
     enum origin origin;
     void *owner; /* conn, fwd_in or waiter; NULL once gone */
-    uint8_t op, flags;
-    char *key;
-    uint8_t *val, *exp;
-    size_t vlen, elen;
+    struct p2praft__api_req q;
     bool local_only; /* came over the forward protocol: never forward */
     enum phase phase;
     uint64_t deadline, retry_at;
@@ -220,17 +218,17 @@ static uint8_t *encode_request(const struct req *r, uint8_t op, size_t *len)
 {
     struct lp2p_buf b;
     uint8_t hdr[7] = {0, 0, 0, 0, 1, op,
-                      op == P2PRAFT_API_GET ? r->flags : 0};
+                      op == P2PRAFT_API_GET ? r->q.flags : 0};
     int rv;
     lp2p__buf_init(&b);
     rv = lp2p__buf_append(&b, hdr, sizeof(hdr));
     if (rv == 0 && op != P2PRAFT_API_BARRIER && op != P2PRAFT_API_STATUS) {
-        rv = append_field(&b, r->key, strlen(r->key));
+        rv = append_field(&b, r->q.key, strlen(r->q.key));
         if (rv == 0 && op == P2PRAFT_API_CAS) {
-            rv = append_field(&b, r->exp, r->elen);
+            rv = append_field(&b, r->q.exp, r->q.elen);
         }
         if (rv == 0 && (op == P2PRAFT_API_SET || op == P2PRAFT_API_CAS)) {
-            rv = append_field(&b, r->val, r->vlen);
+            rv = append_field(&b, r->q.val, r->q.vlen);
         }
     }
     if (rv != 0) {
@@ -239,96 +237,6 @@ static uint8_t *encode_request(const struct req *r, uint8_t op, size_t *len)
     }
     put32(b.data, (uint32_t)(b.len - 4));
     return lp2p__buf_detach(&b, len);
-}
-
-/* Read one field at *p (bounded by end) into a fresh copy. */
-static int take_field(const uint8_t **p, const uint8_t *end, size_t max,
-                      uint8_t **out, size_t *len, const char *what,
-                      char *err, size_t errlen)
-{
-    uint32_t n;
-    if (end - *p < 4) {
-        snprintf(err, errlen, "truncated request: %s missing", what);
-        return -1;
-    }
-    n = get32(*p);
-    *p += 4;
-    if (n > max) {
-        snprintf(err, errlen, "%s too long (%" PRIu32 " bytes, max %zu)", what,
-                 n, max);
-        return -1;
-    }
-    if ((size_t)(end - *p) < n) {
-        snprintf(err, errlen, "truncated request: %s", what);
-        return -1;
-    }
-    *out = lp2p__malloc((size_t)n + 1);
-    if (*out == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (n > 0) {
-        memcpy(*out, *p, n);
-    }
-    (*out)[n] = '\0';
-    *len = n;
-    *p += n;
-    return 0;
-}
-
-/* Parse a request body into `r`. 0, or -1 with a message in err. */
-static int parse_request(struct req *r, const uint8_t *body, size_t len,
-                         char *err, size_t errlen)
-{
-    const uint8_t *p = body, *end = body + len;
-    size_t klen = 0;
-    if (len < 3) {
-        snprintf(err, errlen, "truncated request (%zu bytes)", len);
-        return -1;
-    }
-    if (p[0] != 1) {
-        snprintf(err, errlen, "unsupported request version %u", p[0]);
-        return -1;
-    }
-    r->op = p[1];
-    r->flags = p[2];
-    p += 3;
-    if (r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_BARRIER) {
-        snprintf(err, errlen, "unknown operation %u", r->op);
-        return -1;
-    }
-    if ((r->flags & ~1u) != 0 ||
-        (r->flags != 0 && r->op != P2PRAFT_API_GET)) {
-        snprintf(err, errlen, "unknown flags 0x%02x", r->flags);
-        return -1;
-    }
-    if (r->op != P2PRAFT_API_STATUS && r->op != P2PRAFT_API_BARRIER) {
-        if (take_field(&p, end, P2PRAFT_KV_KEY_MAX, (uint8_t **)&r->key,
-                       &klen, "key", err, errlen) != 0) {
-            return -1;
-        }
-        if (klen == 0 || memchr(r->key, '\0', klen) != NULL) {
-            snprintf(err, errlen, "a key is 1 to %d bytes without NUL",
-                     P2PRAFT_KV_KEY_MAX);
-            return -1;
-        }
-    }
-    if (r->op == P2PRAFT_API_CAS &&
-        take_field(&p, end, P2PRAFT_KV_VALUE_MAX, &r->exp, &r->elen,
-                   "expected value", err, errlen) != 0) {
-        return -1;
-    }
-    if ((r->op == P2PRAFT_API_SET || r->op == P2PRAFT_API_CAS) &&
-        take_field(&p, end, P2PRAFT_KV_VALUE_MAX, &r->val, &r->vlen, "value",
-                   err, errlen) != 0) {
-        return -1;
-    }
-    if (p != end) {
-        snprintf(err, errlen, "%zu unexpected bytes after the request",
-                 (size_t)(end - p));
-        return -1;
-    }
-    return 0;
 }
 
 /* A response frame (length prefix included), or NULL. */
@@ -387,9 +295,7 @@ static void req_maybe_free(struct req *r)
     if (r->next != NULL) {
         r->next->prev = r->prev;
     }
-    lp2p__free(r->key);
-    lp2p__free(r->val);
-    lp2p__free(r->exp);
+    p2praft__api_req_release(&r->q);
     lp2p__free(r->fwd_out);
     lp2p__buf_free(&r->fwd_in);
     lp2p__free(r);
@@ -497,7 +403,7 @@ static void read_local(struct req *r)
     if (r->index == 0) {
         r->index = raft_last_applied(&r->node->raft);
     }
-    v = p2praft__kv_lookup(st, r->key);
+    v = p2praft__kv_lookup(st, r->q.key);
     if (v == NULL) {
         req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
     } else {
@@ -509,7 +415,7 @@ static void read_local(struct req *r)
 /* The outcome is known and applied here up to r->index: answer. */
 static void req_finish(struct req *r)
 {
-    if (r->op == P2PRAFT_API_GET) {
+    if (r->q.op == P2PRAFT_API_GET) {
         read_local(r);
     } else {
         req_reply(r, r->result, NULL, 0);
@@ -538,7 +444,7 @@ static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
     if (status == 0) {
         r->index = raft_last_applied(&r->node->raft);
         r->result = st->ok ? P2PRAFT_API_OK
-                    : r->op == P2PRAFT_API_CAS ? P2PRAFT_API_MISMATCH
+                    : r->q.op == P2PRAFT_API_CAS ? P2PRAFT_API_MISMATCH
                                                : P2PRAFT_API_NOTFOUND;
         p2praft_value_destroy(&p2praft__kv_state_type, st);
         req_finish(r);
@@ -578,7 +484,7 @@ static void barrier_cb(struct raft_barrier *b, int status)
         return;
     }
     r->index = raft_last_applied(&r->node->raft);
-    if (r->op == P2PRAFT_API_BARRIER) {
+    if (r->q.op == P2PRAFT_API_BARRIER) {
         req_reply(r, P2PRAFT_API_OK, NULL, 0);
     } else {
         wait_applied(r);
@@ -670,7 +576,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         return;
     }
     fwd_end(r);
-    if (r->op == P2PRAFT_API_GET) {
+    if (r->q.op == P2PRAFT_API_GET) {
         req_retry(r); /* a barrier may be repeated */
         return;
     }
@@ -702,7 +608,7 @@ static void fwd_opened(struct lp2p_stream *s, int status, void *data)
     r->fwd = s;
     lp2p_stream_set_data(s, r);
     r->fwd_out = encode_request(
-        r, r->op == P2PRAFT_API_GET ? P2PRAFT_API_BARRIER : r->op, &len);
+        r, r->q.op == P2PRAFT_API_GET ? P2PRAFT_API_BARRIER : r->q.op, &len);
     if (r->fwd_out == NULL) {
         fwd_end(r);
         req_error(r, P2PRAFT_API_ERROR, "out of memory");
@@ -764,7 +670,7 @@ static void req_step(struct req *r)
         req_error(r, P2PRAFT_API_ERROR, "shutting down");
         return;
     }
-    if (r->op == P2PRAFT_API_STATUS) {
+    if (r->q.op == P2PRAFT_API_STATUS) {
         struct lp2p_buf b;
         lp2p__buf_init(&b);
         status_text(n, &b);
@@ -772,22 +678,22 @@ static void req_step(struct req *r)
         lp2p__buf_free(&b);
         return;
     }
-    if (r->op == P2PRAFT_API_GET && (r->flags & 1) == 0) {
+    if (r->q.op == P2PRAFT_API_GET && (r->q.flags & 1) == 0) {
         read_local(r);
         return;
     }
     is_leader = raft_state(&n->raft) == RAFT_LEADER;
     if (is_leader) {
-        if (is_write(r->op)) {
+        if (is_write(r->q.op)) {
             struct p2praft__kv_op op;
-            op.kind = r->op == P2PRAFT_API_SET   ? P2PRAFT__KV_SET
-                      : r->op == P2PRAFT_API_DEL ? P2PRAFT__KV_DEL
+            op.kind = r->q.op == P2PRAFT_API_SET   ? P2PRAFT__KV_SET
+                      : r->q.op == P2PRAFT_API_DEL ? P2PRAFT__KV_DEL
                                                  : P2PRAFT__KV_CAS;
-            op.key = r->key;
-            op.value.data = r->val;
-            op.value.len = r->vlen;
-            op.expect.data = r->exp;
-            op.expect.len = r->elen;
+            op.key = r->q.key;
+            op.value.data = r->q.val;
+            op.value.len = r->q.vlen;
+            op.expect.data = r->q.exp;
+            op.expect.len = r->q.elen;
             rv = p2praft_consensus_commit_op(n->c, &op, commit_cb, r);
             if (rv != 0) {
                 req_error(r, P2PRAFT_API_ERROR, "cannot commit: %s",
@@ -838,7 +744,7 @@ static void tick_cb(uv_timer_t *t)
             } else {
                 req_error(r, P2PRAFT_API_TIMEDOUT,
                           "timed out after %u ms%s", n->cfg.timeout_ms,
-                          is_write(r->op) ? ": the outcome is unknown" : "");
+                          is_write(r->q.op) ? ": the outcome is unknown" : "");
             }
         } else if (r->phase == PH_RETRY && now >= r->retry_at) {
             r->phase = PH_NEW;
@@ -1064,9 +970,9 @@ static void conn_parse(struct node_conn *c)
         conn_reject(c, "out of memory");
         return;
     }
-    if (parse_request(r, c->in.data + 4, flen, err, sizeof(err)) != 0 ||
-        r->op == P2PRAFT_API_BARRIER) {
-        if (r->op == P2PRAFT_API_BARRIER) {
+    if (p2praft__api_parse(&r->q, c->in.data + 4, flen, err, sizeof(err)) != 0 ||
+        r->q.op == P2PRAFT_API_BARRIER) {
+        if (r->q.op == P2PRAFT_API_BARRIER) {
             snprintf(err, sizeof(err), "BARRIER is for the forward protocol");
         }
         r->owner = NULL;
@@ -1239,13 +1145,13 @@ static void fwd_in_read(struct lp2p_stream *s, int status, const uint8_t *buf,
     r->local_only = true;
     f->cur = r;
     f->node->served_fwd++;
-    if (parse_request(r, f->in.data + 4, flen, err, sizeof(err)) != 0) {
+    if (p2praft__api_parse(&r->q, f->in.data + 4, flen, err, sizeof(err)) != 0) {
         req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
     }
-    if (r->op != P2PRAFT_API_BARRIER && !is_write(r->op)) {
+    if (r->q.op != P2PRAFT_API_BARRIER && !is_write(r->q.op)) {
         req_error(r, P2PRAFT_API_BADREQ, "operation %u is not forwarded",
-                  r->op);
+                  r->q.op);
         return;
     }
     req_step(r);
@@ -1313,8 +1219,8 @@ static void async_cb(uv_async_t *h)
             waiter_done(w, LP2P_ENOMEM, NULL, 0);
             continue;
         }
-        if (parse_request(r, w->body, w->len, err, sizeof(err)) != 0 ||
-            r->op == P2PRAFT_API_BARRIER) {
+        if (p2praft__api_parse(&r->q, w->body, w->len, err, sizeof(err)) != 0 ||
+            r->q.op == P2PRAFT_API_BARRIER) {
             req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
             continue;
         }
@@ -1859,12 +1765,12 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
         errmsg[0] = '\0';
     }
     memset(&r, 0, sizeof(r));
-    r.flags = flags;
-    r.key = (char *)key;
-    r.exp = (uint8_t *)exp;
-    r.elen = elen;
-    r.val = (uint8_t *)val;
-    r.vlen = vlen;
+    r.q.flags = flags;
+    r.q.key = (char *)key;
+    r.q.exp = (uint8_t *)exp;
+    r.q.elen = elen;
+    r.q.val = (uint8_t *)val;
+    r.q.vlen = vlen;
     if (key != NULL &&
         (key[0] == '\0' || strlen(key) > P2PRAFT_KV_KEY_MAX ||
          vlen > P2PRAFT_KV_VALUE_MAX || elen > P2PRAFT_KV_VALUE_MAX)) {
