@@ -539,8 +539,8 @@ P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
  * Writes sent to any node are forwarded to the leader over libp2p, on
  * P2PRAFT_FORWARD_PROTOCOL (only peers the raft transport admits, i.e.
  * members, may use it), and complete once the receiving node has applied
- * them. Reads are local; consistent reads first commit a raft barrier on
- * the leader and wait until the receiving node applied up to it.
+ * them. Reads are local; consistent reads first commit a read barrier (a
+ * no-op entry) on the leader and wait until the receiving node applied up to it.
  *
  * API wire format (the unix socket of `api_path`, the forward protocol and
  * p2praft_node_call() share it). Every message is a frame:

@@ -121,6 +121,9 @@ static int apply_to(const void *opv, const void *statev, void *newv, void *ctx)
     case P2PRAFT__KV_CAS:
         ok = at >= 0 && bytes_equal(&vals[at], &op->expect);
         break;
+    case P2PRAFT__KV_NOP:
+        ok = false; /* Data unchanged */
+        break;
     default:
         /* Unknown kinds are refused before they are committed; one in the
          * log is applied as a failed no-op, the same on every node. */
@@ -138,7 +141,7 @@ static int apply_to(const void *opv, const void *statev, void *newv, void *ctx)
         n++;
     }
     ns->seq = st->seq + 1;
-    ns->ok = ok;
+    ns->ok = ok || op->kind == P2PRAFT__KV_NOP;
     if (n == 0) {
         return 0;
     }

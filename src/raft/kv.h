@@ -18,7 +18,14 @@
 
 #include "p2praft.h"
 
-enum { P2PRAFT__KV_SET = 1, P2PRAFT__KV_DEL = 2, P2PRAFT__KV_CAS = 3 };
+/* NOP changes nothing but Seq: the node commits one as a read barrier
+ * (libraft's raft_barrier() writes an uninitialised payload). */
+enum {
+    P2PRAFT__KV_SET = 1,
+    P2PRAFT__KV_DEL = 2,
+    P2PRAFT__KV_CAS = 3,
+    P2PRAFT__KV_NOP = 4
+};
 
 #define P2PRAFT__KV_KEY_MAX 4096
 #define P2PRAFT__KV_VALUE_MAX (1024 * 1024)

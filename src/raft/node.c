@@ -9,9 +9,11 @@
  * A request (struct req) comes from an API connection, a forward stream or
  * another thread, and goes through these steps:
  *   GET            read the local state, answer.
- *   GET consistent barrier: on the leader raft_barrier(), elsewhere forward
- *                  BARRIER to the leader; then wait until the local applied
- *                  index reaches the barrier's, then read locally.
+ *   GET consistent barrier: on the leader commit a NOP op (not
+ *                  raft_barrier(), whose libraft 0.22 entry carries
+ *                  uninitialised bytes), elsewhere forward BARRIER to the
+ *                  leader; then wait until the local applied index reaches
+ *                  the barrier's, then read locally.
  *   SET/DEL/CAS    on the leader commit the op (p2praft_consensus_commit_op)
  *                  and read its outcome from the state copy of the commit
  *                  callback; elsewhere forward it to the leader, then wait
@@ -82,7 +84,6 @@ struct req {
     struct lp2p_stream *fwd;
     uint8_t *fwd_out;
     struct lp2p_buf fwd_in;
-    struct raft_barrier barrier;
 };
 
 struct node_conn {
@@ -462,35 +463,6 @@ static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
               "commit failed: %s", errmsg != NULL ? errmsg : "");
 }
 
-static void barrier_cb(struct raft_barrier *b, int status)
-{
-    struct req *r = b->data;
-    r->pending--;
-    if (r->phase == PH_DONE) {
-        req_maybe_free(r);
-        return;
-    }
-    if (status != 0) {
-        if (status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST) {
-            if (r->local_only) {
-                req_error(r, P2PRAFT_API_NOTLEADER, "not the leader");
-            } else {
-                req_retry(r);
-            }
-            return;
-        }
-        req_error(r, P2PRAFT_API_ERROR, "barrier failed: %s",
-                  raft_strerror(status));
-        return;
-    }
-    r->index = raft_last_applied(&r->node->raft);
-    if (r->q.op == P2PRAFT_API_BARRIER) {
-        req_reply(r, P2PRAFT_API_OK, NULL, 0);
-    } else {
-        wait_applied(r);
-    }
-}
-
 /* ---- forwarding (client side) ------------------------------------------- */
 
 static void fwd_closed(struct lp2p_stream *s, void *data)
@@ -684,29 +656,23 @@ static void req_step(struct req *r)
     }
     is_leader = raft_state(&n->raft) == RAFT_LEADER;
     if (is_leader) {
-        if (is_write(r->q.op)) {
-            struct p2praft__kv_op op;
-            op.kind = r->q.op == P2PRAFT_API_SET   ? P2PRAFT__KV_SET
-                      : r->q.op == P2PRAFT_API_DEL ? P2PRAFT__KV_DEL
-                                                 : P2PRAFT__KV_CAS;
-            op.key = r->q.key;
-            op.value.data = r->q.val;
-            op.value.len = r->q.vlen;
-            op.expect.data = r->q.exp;
-            op.expect.len = r->q.elen;
-            rv = p2praft_consensus_commit_op(n->c, &op, commit_cb, r);
-            if (rv != 0) {
-                req_error(r, P2PRAFT_API_ERROR, "cannot commit: %s",
-                          p2praft_strerror(rv));
-                return;
-            }
-        } else {
-            r->barrier.data = r;
-            rv = raft_barrier(&n->raft, &r->barrier, barrier_cb);
-            if (rv != 0) {
-                req_retry(r);
-                return;
-            }
+        struct p2praft__kv_op op;
+        /* A read barrier is a NOP op: committed and applied, it shows that
+         * this node still leads and has applied everything before it. */
+        op.kind = r->q.op == P2PRAFT_API_SET   ? P2PRAFT__KV_SET
+                  : r->q.op == P2PRAFT_API_DEL ? P2PRAFT__KV_DEL
+                  : r->q.op == P2PRAFT_API_CAS ? P2PRAFT__KV_CAS
+                                               : P2PRAFT__KV_NOP;
+        op.key = op.kind == P2PRAFT__KV_NOP ? NULL : r->q.key;
+        op.value.data = r->q.val;
+        op.value.len = r->q.vlen;
+        op.expect.data = r->q.exp;
+        op.expect.len = r->q.elen;
+        rv = p2praft_consensus_commit_op(n->c, &op, commit_cb, r);
+        if (rv != 0) {
+            req_error(r, P2PRAFT_API_ERROR, "cannot commit: %s",
+                      p2praft_strerror(rv));
+            return;
         }
         r->pending++;
         r->phase = PH_BUSY;

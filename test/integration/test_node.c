@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "p2praft.h"
 #include "test.h"
@@ -167,6 +168,83 @@ static int wait_leader(struct inode *ns, unsigned n, unsigned timeout_ms)
     }
 }
 
+/* A peer that is not a member opens the forward protocol. */
+struct intruder {
+    uint8_t frame[64];
+    size_t len;
+    size_t got;
+    int status;
+    bool done, closed;
+};
+
+static void intruder_read(struct lp2p_stream *s, int status,
+                          const uint8_t *buf, size_t len)
+{
+    struct intruder *m = lp2p_stream_data(s);
+    (void)buf;
+    if (status == 0) {
+        m->got += len;
+        return;
+    }
+    m->status = status;
+    m->done = true;
+    lp2p_stream_close(s, NULL, NULL);
+}
+
+static void intruder_opened(struct lp2p_stream *s, int status, void *data)
+{
+    struct intruder *m = data;
+    if (status != 0) {
+        m->status = status;
+        m->done = true;
+        return;
+    }
+    lp2p_stream_set_data(s, m);
+    lp2p_stream_write(s, m->frame, m->len, NULL, NULL);
+    lp2p_stream_close_write(s);
+    lp2p_stream_read_start(s, intruder_read);
+}
+
+static void intruder_host_closed(struct lp2p_host *h, void *data)
+{
+    (void)h;
+    ((struct intruder *)data)->closed = true;
+}
+
+/* Returns the status the intruder saw; *got: answer bytes received. */
+static int intrude(const struct inode *target, size_t *got)
+{
+    static const char *const protos[] = {P2PRAFT_FORWARD_PROTOCOL};
+    struct intruder m;
+    struct lp2p_host *host;
+    struct lp2p_peer_id pid;
+    uv_loop_t loop;
+    uint64_t end;
+    memset(&m, 0, sizeof(m));
+    /* SET "intruder" = "x" */
+    memcpy(m.frame, "\0\0\0\x14\x01\x02\0\0\0\0\x08intruder\0\0\0\x01x", 24);
+    m.len = 24;
+    ASSERT_OK(lp2p_peer_id_from_key(&target->key, &pid));
+    ASSERT(uv_loop_init(&loop) == 0);
+    ASSERT_OK(lp2p_host_new(&host, &loop, NULL));
+    ASSERT_OK(lp2p_peerstore_add_addr(host, &pid, target->peer_addr,
+                                      LP2P_TTL_PERMANENT));
+    ASSERT_OK(lp2p_stream_open(host, &pid, protos, 1, intruder_opened, &m));
+    end = now_ms() + (slow() ? 60000 : 10000);
+    while (!m.done && now_ms() < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    lp2p_host_close(host, intruder_host_closed, &m);
+    while (!m.closed) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT(uv_loop_close(&loop) == 0);
+    ASSERT(m.done);
+    *got = m.got;
+    return m.status;
+}
+
 TEST(node, three_in_process)
 {
     struct inode ns[3];
@@ -236,6 +314,16 @@ TEST(node, three_in_process)
                P2PRAFT_ENOTFOUND);
     ASSERT_ERR(p2praft_node_set(ns[j].node, "", "x", 1, err, sizeof(err)),
                P2PRAFT_EINVAL);
+    /* a peer outside the configuration cannot forward writes */
+    {
+        size_t got = 1;
+        int st = intrude(&ns[leader], &got);
+        ASSERT(st == P2PRAFT_ERESET || st == P2PRAFT_EEOF);
+        ASSERT_EQ(got, 0);
+        ASSERT_ERR(p2praft_node_get(ns[j].node, "intruder", true, &v, &vlen,
+                                    err, sizeof(err)),
+                   P2PRAFT_ENOTFOUND);
+    }
     /* an empty value is a value */
     ASSERT_OK(p2praft_node_set(ns[j].node, "empty", "", 0, err, sizeof(err)));
     ASSERT_OK(p2praft_node_get(ns[j].node, "empty", false, &v, &vlen, err,

@@ -94,6 +94,10 @@ TEST(kv, set_del_cas)
     ASSERT(!st->ok);
     ASSERT_STR_EQ(get(st, "c", buf, sizeof(buf)), "3");
     ASSERT_EQ(st->seq, 10);
+    ASSERT_OK(apply(&st, P2PRAFT__KV_NOP, NULL, NULL, NULL)); /* barrier */
+    ASSERT(st->ok);
+    ASSERT_EQ(st->seq, 11);
+    ASSERT_EQ(st->data.len, 2);
 
     /* an empty value is a present key */
     ASSERT_OK(apply(&st, P2PRAFT__KV_SET, "e", "", NULL));
