@@ -93,7 +93,20 @@ struct tp {
     struct creq *creqs;
     uint64_t refused;
     uint64_t hints;
+    uint64_t rng; /* xorshift64 state, seeded per transport */
 };
+
+/* A random number in [0, n]: processes and nodes draw different jitters
+ * (rand() would give every freshly started process the same sequence). */
+static unsigned tp_random(struct tp *tp, unsigned n)
+{
+    uint64_t x = tp->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tp->rng = x;
+    return (unsigned)(x % ((uint64_t)n + 1));
+}
 
 /* ---- server IDs ---------------------------------------------------------- */
 
@@ -745,9 +758,7 @@ static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
     now = r->io->time(r->io);
     elapsed = now >= r->election_timer_start ? now - r->election_timer_start
                                              : 0;
-    jitter = r->election_timeout / 2 > 0
-                 ? (unsigned)((uint64_t)rand() % (r->election_timeout / 2 + 1))
-                 : 0;
+    jitter = tp_random(tp, r->election_timeout / 2);
     if (elapsed + jitter < r->follower_state.randomized_election_timeout) {
         r->follower_state.randomized_election_timeout =
             (unsigned)(elapsed + jitter);
@@ -830,6 +841,9 @@ int p2praft_transport_init(struct raft_uv_transport *t, struct lp2p_host *host,
     tp->loop = lp2p_host_loop(host);
     tp->timeout_ms = timeout_ms != 0 ? timeout_ms : P2PRAFT_DIAL_TIMEOUT_MS;
     tp->hint_enabled = true;
+    tp->rng = (p2praft_server_id(lp2p_host_id(host)) ^ uv_hrtime() ^
+               ((uint64_t)getpid() << 32)) |
+              1;
     rv = lp2p_host_observe(host, tp_conn_event, tp);
     if (rv != 0) {
         lp2p__free(tp);
