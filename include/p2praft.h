@@ -604,7 +604,9 @@ struct p2praft_node_config {
     const char *const *peers;
     size_t n_peers;
     /* Bootstrap the configuration self + peers when data_dir holds no
-     * state (existing state wins). Without it existing state is loaded. */
+     * state (existing state wins). Without it existing state is loaded;
+     * starting without state and without bootstrap fails (P2PRAFT_EINVAL):
+     * joining a running cluster is not supported. */
     bool bootstrap;
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;

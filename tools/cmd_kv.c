@@ -163,7 +163,7 @@ static void kv_usage(FILE *out)
             "usage: p2praft kv (--api PATH | --data-dir DIR) [--timeout-ms N] "
             "COMMAND\n"
             "  get [--consistent] KEY   print the value (consistent: through "
-            "a raft barrier)\n"
+            "a read barrier)\n"
             "  set KEY VALUE\n"
             "  del KEY\n"
             "  cas KEY EXPECTED NEW     set KEY to NEW if it holds EXPECTED\n"

@@ -1451,6 +1451,13 @@ static int setup(struct p2praft_node *n)
         return fail(n, LP2P_ERAFT, "raft_start: %s", raft_errmsg(&n->raft));
     }
     n->raft_started = true;
+    if (n->raft.configuration.n == 0) {
+        /* Nothing could ever add it: joining is not supported. */
+        return fail(n, LP2P_EINVAL,
+                    "%s holds no raft state: bootstrap the cluster on first "
+                    "start (--bootstrap)",
+                    n->data_dir);
+    }
     n->restored_at_boot = p2praft_consensus_restored(n->c);
     p2praft_consensus_set_actor(n->c, n->actor);
     rv = lp2p_host_set_handler(n->host, P2PRAFT_FORWARD_PROTOCOL, NULL,

@@ -392,6 +392,12 @@ TEST(node, start_errors)
     ASSERT_ERR(p2praft_node_start(&node, &cfg, err, sizeof(err)),
                P2PRAFT_EINVAL);
     ASSERT(strstr(err, "/p2p/") != NULL);
+    /* a fresh directory without bootstrap: nothing could add this node */
+    cfg.peers = NULL;
+    cfg.n_peers = 0;
+    ASSERT_ERR(p2praft_node_start(&node, &cfg, err, sizeof(err)),
+               P2PRAFT_EINVAL);
+    ASSERT(strstr(err, "bootstrap") != NULL);
     ASSERT(node == NULL);
     lp2p_key_wipe(&key);
     remove_dir(base);
