@@ -67,7 +67,8 @@
     X(TYPE, -48, "encoded value has the wrong type")                          \
     X(SHUTDOWN, -49, "shutting down")                                         \
     X(RAFT, -50, "raft engine error")                                         \
-    X(DENIED, -51, "peer not admitted")
+    X(DENIED, -51, "peer not admitted")                                       \
+    X(MISMATCH, -90, "compare-and-set: the value differs")
 
 enum lp2p_errno {
 #define LP2P__ERR_ENUM(name, code, msg) LP2P_E##name = code,

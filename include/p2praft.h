@@ -424,4 +424,261 @@ P2PRAFT_API void p2praft_raft_uv_trace(struct raft_io *io);
 /* The tracer itself. */
 P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
 
+/* ------------------------------------------------------------------------
+ * Transport: raft over libp2p streams
+ *
+ * p2praft_transport_init() fills a libraft `struct raft_uv_transport` (give
+ * it to raft_uv_init()) that carries raft's connections over libp2p streams
+ * of protocol P2PRAFT_PROTOCOL on `host`. Each raft connection is one
+ * stream, bridged to the uv_stream_t raft sees through an AF_UNIX
+ * socketpair with a back-pressured pump in between.
+ *
+ * Addressing: a raft server's address is its peer ID string (base58btc, as
+ * lp2p_peer_id_to_string() writes it) and its raft ID is
+ * p2praft_server_id() of that peer ID. raft_init() must be given exactly
+ * these for the local host (else raft_uv_init fails with RAFT_INVALID).
+ * Peers are dialed through the host's peerstore: add their addresses with
+ * lp2p_peerstore_add_addr() first.
+ *
+ * Admission: an inbound raft stream is accepted only from an admitted peer,
+ * whose identity is the Noise-authenticated peer of the connection (never
+ * anything read from the stream). Others are reset, counted
+ * (p2praft_transport_refused()) and logged at warn level (module
+ * "transport"). By default a peer is admitted when it is in the member set
+ * (p2praft_transport_set_members()) or, once p2praft_transport_set_raft()
+ * was called, a server (address and ID) of that raft's current or last
+ * committed configuration. p2praft_transport_set_admit() replaces that rule.
+ *
+ * Everything runs on the host's loop thread. Order of teardown: raft_close()
+ * (which closes the transport), then p2praft_transport_close(), then
+ * lp2p_host_close(). Closing the transport never closes the host.
+ * ---------------------------------------------------------------------- */
+
+struct raft_uv_transport;
+
+#define P2PRAFT_PROTOCOL "/p2praft/raft/1.0.0"
+#define P2PRAFT_DIAL_TIMEOUT_MS 5000 /* default of the timeout argument */
+
+/* The raft server ID of a peer: the first 8 bytes of SHA-256 of its peer ID
+ * multihash bytes, big endian; never 0 (a 0 result becomes 1). */
+P2PRAFT_API uint64_t p2praft_server_id(const struct lp2p_peer_id *peer);
+
+/* Same from a peer ID string. 0 or the errors of lp2p_peer_id_parse(). */
+P2PRAFT_API int p2praft_server_id_parse(const char *peer_id, uint64_t *out);
+
+/*
+ * Fill `t` (zero it first is not needed) as a raft_uv_transport over `host`
+ * (borrowed; must outlive the transport). `timeout_ms` bounds each raft
+ * connect (dial + stream negotiation; 0: P2PRAFT_DIAL_TIMEOUT_MS); a failed
+ * or timed out connect fails with RAFT_NOCONNECTION and raft retries after
+ * its connect retry delay (raft_uv_set_connect_retry_delay()). Serves
+ * P2PRAFT_PROTOCOL on the host from raft's listen() until raft closes the
+ * transport, and observes the host's connection events (a lost connection
+ * to the leader of the set raft is logged and hints an early election, see
+ * p2praft_transport_set_raft()). 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL.
+ */
+P2PRAFT_API int p2praft_transport_init(struct raft_uv_transport *t,
+                                       struct lp2p_host *host,
+                                       unsigned timeout_ms);
+
+/* Release the memory of `t`, after raft closed it (raft_close() completed)
+ * or if raft never used it. The host is left alone. */
+P2PRAFT_API void p2praft_transport_close(struct raft_uv_transport *t);
+
+/*
+ * The raft instance (borrowed; NULL unsets) that this transport serves: its
+ * configuration admits peers by default, and when a follower loses its
+ * libp2p connection to the leader, the transport shortens the follower's
+ * election timer so that it starts a (pre-)vote within a fraction of the
+ * election timeout instead of a whole one (unless
+ * p2praft_transport_set_hint(t, false)). Call after raft_init().
+ */
+P2PRAFT_API void p2praft_transport_set_raft(struct raft_uv_transport *t,
+                                            struct raft *r);
+
+/* Enable (default) or disable the early election on a lost leader
+ * connection. */
+P2PRAFT_API void p2praft_transport_set_hint(struct raft_uv_transport *t,
+                                            bool enabled);
+
+/* Replace the explicit member set with `n` peers (copied). Needed on a node
+ * that joins a cluster (its own configuration is still empty), or without
+ * set_raft. 0 or P2PRAFT_ENOMEM (set unchanged). */
+P2PRAFT_API int p2praft_transport_set_members(struct raft_uv_transport *t,
+                                              const struct lp2p_peer_id *peers,
+                                              size_t n);
+
+/* Admission rule: return true to admit `peer` (borrowed, from Noise) whose
+ * raft ID would be `id`. Runs on the loop thread for every inbound stream. */
+typedef bool (*p2praft_admit_fn)(void *ctx, const struct lp2p_peer_id *peer,
+                                 uint64_t id);
+
+/* Replace the default rule with `fn` (NULL restores the default). */
+P2PRAFT_API void p2praft_transport_set_admit(struct raft_uv_transport *t,
+                                             p2praft_admit_fn fn, void *ctx);
+
+/* Would an inbound raft stream of `peer` be admitted now? */
+P2PRAFT_API bool p2praft_transport_admits(struct raft_uv_transport *t,
+                                          const struct lp2p_peer_id *peer);
+
+/* Inbound raft streams refused so far. */
+P2PRAFT_API uint64_t p2praft_transport_refused(struct raft_uv_transport *t);
+
+/* Early-election hints given so far (see p2praft_transport_set_raft()). */
+P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
+
+/* ------------------------------------------------------------------------
+ * Cluster node: one member of a replicated key-value store
+ *
+ * A node owns a loop thread that runs a libp2p host, the raft transport
+ * over it, libraft with raft_uv storage in `data_dir`, and an OpLog whose
+ * ops are set, delete and compare-and-set on a map of string keys to byte
+ * values. Snapshots compact the log (threshold configurable), so a node
+ * that was away catches up from a snapshot.
+ *
+ * Writes sent to any node are forwarded to the leader over libp2p, on
+ * P2PRAFT_FORWARD_PROTOCOL (only peers the raft transport admits, i.e.
+ * members, may use it), and complete once the receiving node has applied
+ * them. Reads are local; consistent reads first commit a read barrier (a
+ * no-op entry) on the leader and wait until the receiving node applied up to it.
+ *
+ * API wire format (the unix socket of `api_path`, the forward protocol and
+ * p2praft_node_call() share it). Every message is a frame:
+ *   u32 big-endian body length | body           (body <= P2PRAFT_API_FRAME_MAX)
+ * Request body:
+ *   u8 version (1) | u8 op | u8 flags | fields
+ *   op: 1 GET (key), 2 SET (key, value), 3 DEL (key),
+ *       4 CAS (key, expected, value), 5 STATUS (none),
+ *       6 BARRIER (none; forward protocol only)
+ *   flags: bit 0 = consistent read (GET); other bits must be 0
+ *   each field: u32 big-endian length | bytes; a key is 1..4096 bytes
+ *   without NUL, a value at most 1 MiB. Nothing may follow the fields.
+ * Response body:
+ *   u8 version (1) | u8 status | u64 big-endian raft index | payload
+ *   status: 0 OK, 1 NOT FOUND (get, del of a missing key), 2 MISMATCH (cas:
+ *   absent or different value), 3 ERROR, 4 BAD REQUEST, 5 NOT LEADER
+ *   (forward protocol only), 6 TIMED OUT (outcome unknown).
+ *   payload: the value (GET), "key: value" lines (STATUS), or an error
+ *   message (statuses 3..6); empty otherwise.
+ *   index: the commit's (writes) or the barrier's raft index.
+ * A unix socket connection carries any number of requests, one at a time.
+ * A frame over the limit or a malformed body gets status 4 and the
+ * connection is closed; an idle connection is closed after 30 s.
+ * ---------------------------------------------------------------------- */
+
+#define P2PRAFT_FORWARD_PROTOCOL "/p2praft/forward/1.0.0"
+#define P2PRAFT_API_FRAME_MAX (2 * 1024 * 1024 + 8192)
+#define P2PRAFT_KV_KEY_MAX 4096
+#define P2PRAFT_KV_VALUE_MAX (1024 * 1024)
+
+enum p2praft_api_op {
+    P2PRAFT_API_GET = 1,
+    P2PRAFT_API_SET = 2,
+    P2PRAFT_API_DEL = 3,
+    P2PRAFT_API_CAS = 4,
+    P2PRAFT_API_STATUS = 5,
+    P2PRAFT_API_BARRIER = 6
+};
+
+enum p2praft_api_status {
+    P2PRAFT_API_OK = 0,
+    P2PRAFT_API_NOTFOUND = 1,
+    P2PRAFT_API_MISMATCH = 2,
+    P2PRAFT_API_ERROR = 3,
+    P2PRAFT_API_BADREQ = 4,
+    P2PRAFT_API_NOTLEADER = 5,
+    P2PRAFT_API_TIMEDOUT = 6
+};
+
+struct p2praft_node;
+
+struct p2praft_node_config {
+    /* Identity (borrowed, copied at start). Required. */
+    const struct lp2p_key *key;
+    /* Listen multiaddrs (borrowed during start). At least one. */
+    const char *const *listen;
+    size_t n_listen;
+    /* raft_uv directory, created if missing (one level). Required. */
+    const char *data_dir;
+    /* The other members, as multiaddrs ending in /p2p/<peer id>. */
+    const char *const *peers;
+    size_t n_peers;
+    /* Bootstrap the configuration self + peers when data_dir holds no
+     * state (existing state wins). Without it existing state is loaded;
+     * starting without state and without bootstrap fails (P2PRAFT_EINVAL):
+     * joining a running cluster is not supported. */
+    bool bootstrap;
+    /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
+    const char *api_path;
+    unsigned election_ms;        /* 150 (raft picks 150..300 ms) */
+    unsigned heartbeat_ms;       /* 10 (a follower learns of a commit on the
+                                  * next heartbeat: this bounds how long a
+                                  * write through a follower waits) */
+    unsigned snapshot_threshold; /* 1024 entries */
+    unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
+    unsigned timeout_ms;         /* bound on one request, 5000 */
+};
+
+/* Fill `cfg` with the defaults shown above (pointers NULL). */
+P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
+
+/*
+ * Start a node: spawn its loop thread, listen, open the storage, start
+ * raft and the API socket; return once it runs or failed. `cfg` is
+ * borrowed for the call. On failure `errmsg` (may be NULL) says which step
+ * failed. 0, P2PRAFT_EINVAL, P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a
+ * host error.
+ */
+P2PRAFT_API int p2praft_node_start(struct p2praft_node **out,
+                                   const struct p2praft_node_config *cfg,
+                                   char *errmsg, size_t errmsg_len);
+
+/* Stop the node (pending requests fail with "shutting down"), join its
+ * thread and free it. Not from the node's own thread. NULL is ignored. */
+P2PRAFT_API void p2praft_node_stop(struct p2praft_node *node);
+
+/* The node's peer ID string into out (LP2P_PEER_ID_STRMAX suffices). */
+P2PRAFT_API void p2praft_node_peer_id(const struct p2praft_node *node,
+                                      char *out, size_t len);
+
+/* The API socket path ("" when none). Borrowed from the node. */
+P2PRAFT_API const char *p2praft_node_api_path(const struct p2praft_node *node);
+
+/*
+ * One API request (a request body, borrowed) from any thread but the
+ * node's own: blocks until the node answers. On success *resp (free with
+ * p2praft_free()) and *resp_len hold the response body. 0, P2PRAFT_EINVAL,
+ * P2PRAFT_ENOMEM, P2PRAFT_ESHUTDOWN.
+ */
+P2PRAFT_API int p2praft_node_call(struct p2praft_node *node,
+                                  const uint8_t *req, size_t len,
+                                  uint8_t **resp, size_t *resp_len);
+
+/*
+ * Blocking key-value calls, from any thread but the node's own. They return
+ * 0, P2PRAFT_ENOTFOUND (get/del: no such key), P2PRAFT_EMISMATCH (cas),
+ * P2PRAFT_ETIMEDOUT (outcome unknown), P2PRAFT_EINVAL (bad key or value),
+ * P2PRAFT_ESHUTDOWN, P2PRAFT_ENOMEM or P2PRAFT_ERAFT (see errmsg, which may
+ * be NULL). get: *value (free with p2praft_free(); NULL when empty) and
+ * *len; `consistent` reads go through a barrier on the leader.
+ */
+P2PRAFT_API int p2praft_node_get(struct p2praft_node *node, const char *key,
+                                 bool consistent, uint8_t **value, size_t *len,
+                                 char *errmsg, size_t errmsg_len);
+P2PRAFT_API int p2praft_node_set(struct p2praft_node *node, const char *key,
+                                 const void *value, size_t len, char *errmsg,
+                                 size_t errmsg_len);
+P2PRAFT_API int p2praft_node_del(struct p2praft_node *node, const char *key,
+                                 char *errmsg, size_t errmsg_len);
+P2PRAFT_API int p2praft_node_cas(struct p2praft_node *node, const char *key,
+                                 const void *expected, size_t expected_len,
+                                 const void *value, size_t len, char *errmsg,
+                                 size_t errmsg_len);
+
+/* The status text ("key: value" lines: peer_id, role, leader, term,
+ * commit_index, applied_index, members and one "member:" line each, ...)
+ * into *text (free with p2praft_free()). 0, P2PRAFT_ENOMEM,
+ * P2PRAFT_ESHUTDOWN. */
+P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
+
 #endif /* P2PRAFT_H */

@@ -340,7 +340,7 @@ TEST(consensus, subscribe)
     ASSERT(leader >= 0);
     /* 5 commits on each node: only the leader's succeed. */
     for (i = 0; i < 5; i++) {
-        char m[8];
+        char m[16];
         struct rstate st;
         snprintf(m, sizeof(m), "%d", i);
         st = mkstate(m);

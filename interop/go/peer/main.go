@@ -53,6 +53,8 @@ const usage = `usage: peer MODE [MA] [options]
   bench-throughput MA [--bytes N] [--proto sink|echo]
   bench-rtt MA [--count N]
   bench-connect MA [--count N]
+  dial-proto MA PROTO              open one stream of PROTO, send 16 bytes, read: prints
+                                   "result=reset|eof|data|noproto|error ..." then "ping=ok|fail"
 options for every mode:
   --default-security               keep go-libp2p's default security list (TLS first, then Noise)
                                    instead of Noise only`
@@ -72,6 +74,7 @@ type options struct {
 	count           int
 	proto           string
 	defaultSecurity bool
+	dialProto       string
 }
 
 func parseArgs(args []string) (*options, error) {
@@ -99,6 +102,11 @@ func parseArgs(args []string) (*options, error) {
 			break
 		}
 		if o.ma != "" {
+			if o.mode == "dial-proto" && o.dialProto == "" {
+				o.dialProto = fs.Arg(0)
+				args = fs.Args()[1:]
+				continue
+			}
 			return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 		}
 		o.ma = fs.Arg(0)
@@ -108,6 +116,10 @@ func parseArgs(args []string) (*options, error) {
 	case "listen":
 		if o.ma != "" {
 			return nil, fmt.Errorf("listen takes no positional multiaddr (use --listen)")
+		}
+	case "dial-proto":
+		if o.ma == "" || o.dialProto == "" {
+			return nil, fmt.Errorf("dial-proto needs a multiaddr and a protocol")
 		}
 	case "dial", "bench-throughput", "bench-rtt", "bench-connect":
 		if o.ma == "" {
@@ -607,6 +619,8 @@ func main() {
 		err = benchRtt(h, o)
 	case "bench-connect":
 		err = benchConnect(h, o)
+	case "dial-proto":
+		err = dialProto(h, o)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "peer: %s: %v\n", o.mode, err)
@@ -614,4 +628,48 @@ func main() {
 	}
 	h.Close()
 	os.Exit(code)
+}
+
+// dialProto opens one stream of o.dialProto (the p2praft tests use it to check
+// that a peer outside the raft configuration is refused): it prints how the
+// stream ended, then whether the connection still answers a ping.
+func dialProto(h host.Host, o *options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	ai, err := connect(ctx, h, o.ma)
+	if err != nil {
+		return err
+	}
+	s, err := h.NewStream(ctx, ai.ID, protocol.ID(o.dialProto))
+	if err != nil {
+		if errors.Is(err, network.ErrReset) {
+			fmt.Println("result=reset (during negotiation)")
+		} else {
+			fmt.Printf("result=noproto %v\n", err)
+		}
+	} else {
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		_, werr := s.Write(make([]byte, 16))
+		buf := make([]byte, 64)
+		n, rerr := s.Read(buf)
+		switch {
+		case n > 0:
+			fmt.Printf("result=data %d bytes\n", n)
+		case errors.Is(rerr, network.ErrReset) || errors.Is(werr, network.ErrReset):
+			fmt.Println("result=reset")
+		case errors.Is(rerr, io.EOF):
+			fmt.Println("result=eof")
+		default:
+			fmt.Printf("result=error write=%v read=%v\n", werr, rerr)
+		}
+		_ = s.Reset()
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer pcancel()
+	if r := <-ping.Ping(pctx, h, ai.ID); r.Error != nil {
+		fmt.Printf("ping=fail %v\n", r.Error)
+	} else {
+		fmt.Println("ping=ok")
+	}
+	return nil
 }

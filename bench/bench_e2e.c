@@ -1,0 +1,427 @@
+/*
+ * p2praft's side of the benchmark against the seed (issue 5): the same
+ * workload as bench/seed/main.go (go-libp2p-raft v0.5.0's Example_consensus,
+ * measured), on three p2praft nodes in one process, each with its own lp2p
+ * host on 127.0.0.1 and raft_uv storage, talking raft over libp2p streams.
+ *
+ *   bench_e2e --store shm|disk [--dir DIR] [--updates N] [--conc N]
+ *             [--dur-ms N] [--opsize N] [--no-hint]
+ *
+ * shm keeps raft_uv's files on tmpfs (/dev/shm; compare with the seed's
+ * in-memory stores), disk in DIR (default /tmp; compare with raft-boltdb).
+ * One run prints, as the seed does,
+ *   p2praft <store> <metric> <value> <unit>
+ * for first_leader (ms, from the first raft_start until a leader every node
+ * agrees on), seq1000_total (ms), seq_commit_p50/p99 (us), seq_ops (ops/s),
+ * op_size (bytes), conc64_commitstate_ops (ops/s: 64 commits kept in flight
+ * on the leader for --dur-ms, 128-byte entries) and failover (ms, from
+ * shutting the leader down, raft, transport and host, until a commit
+ * succeeds on a survivor). bench/e2e/run.sh repeats it, runs the seed in the
+ * same run and prints both sides with ratios. Without arguments it only
+ * says so (bench/run.sh runs every bench binary; the comparison is
+ * bench/e2e/run.sh's job).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test/integration/netcluster.c"
+
+struct bstate {
+    int64_t Value;
+    struct p2praft_bytes Pad;
+};
+static const struct p2praft_field bstate_fields[] = {
+    {"Value", offsetof(struct bstate, Value), {P2PRAFT_KIND_INT64, 0, 0}},
+    {"Pad", offsetof(struct bstate, Pad), {P2PRAFT_KIND_BYTES, 0, 0}}};
+static const struct p2praft_type bstate_type = {
+    "raftState", sizeof(struct bstate), bstate_fields, 2,
+    NULL, NULL, NULL, NULL};
+
+static const char *g_store = "shm";
+static bool g_no_hint;
+
+static void result(const char *metric, double v, const char *unit)
+{
+    printf("p2praft %s %s %.6g %s\n", g_store, metric, v, unit);
+    fflush(stdout);
+}
+
+static double now_ms(void)
+{
+    return (double)uv_hrtime() / 1e6;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const uint64_t *sorted, size_t n, double p)
+{
+    long i = (long)(p * (double)n + 0.999999) - 1;
+    if (i < 0) {
+        i = 0;
+    }
+    if ((size_t)i >= n) {
+        i = (long)n - 1;
+    }
+    return sorted[i];
+}
+
+/* ---- sequential phase ---- */
+
+struct seq {
+    struct nc *nc;
+    unsigned leader;
+    int total, done;
+    int failed;
+    int64_t last;
+    uint64_t t0;
+    uint64_t *lat;
+};
+
+static void seq_next(struct seq *s);
+
+static void seq_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct seq *s = ctx;
+    if (status != 0) {
+        fprintf(stderr, "bench_e2e: commit: %s %s\n", p2praft_strerror(status),
+                errmsg != NULL ? errmsg : "");
+        s->failed = 1;
+        return;
+    }
+    s->lat[s->done] = uv_hrtime() - s->t0;
+    s->last = ((struct bstate *)state)->Value;
+    p2praft_value_destroy(&bstate_type, state);
+    s->done++;
+    if (s->done < s->total) {
+        seq_next(s);
+    }
+}
+
+static void seq_next(struct seq *s)
+{
+    struct bstate st;
+    memset(&st, 0, sizeof(st));
+    st.Value = (int64_t)s->done * 2;
+    s->t0 = uv_hrtime();
+    if (p2praft_consensus_commit_state(s->nc->nodes[s->leader].c, &st, seq_cb,
+                                       s) != 0) {
+        s->failed = 1;
+    }
+}
+
+static bool seq_finished(void *ctx)
+{
+    struct seq *s = ctx;
+    return s->failed || s->done >= s->total;
+}
+
+struct applied {
+    struct nc *nc;
+    raft_index index;
+};
+
+static bool all_applied(void *ctx)
+{
+    struct applied *a = ctx;
+    unsigned i;
+    for (i = 0; i < a->nc->n; i++) {
+        if (a->nc->nodes[i].running &&
+            raft_last_applied(&a->nc->nodes[i].raft) < a->index) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- concurrent phase ---- */
+
+struct conc {
+    struct nc *nc;
+    unsigned leader;
+    uint8_t *pad;
+    size_t pad_len;
+    uint64_t deadline; /* uv_now */
+    int inflight;
+    long ok, failed, seq;
+    int first_error;
+};
+
+static void conc_issue(struct conc *c);
+
+static void conc_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct conc *c = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(&bstate_type, state);
+    c->inflight--;
+    if (status != 0) {
+        if (c->failed++ == 0) {
+            c->first_error = status;
+        }
+    } else {
+        c->ok++;
+    }
+    if (uv_now(&c->nc->loop) < c->deadline) {
+        conc_issue(c);
+    }
+}
+
+static void conc_issue(struct conc *c)
+{
+    struct bstate st;
+    st.Value = ((int64_t)1 << 30) + c->seq++;
+    st.Pad.data = c->pad;
+    st.Pad.len = c->pad_len;
+    if (p2praft_consensus_commit_state(c->nc->nodes[c->leader].c, &st, conc_cb,
+                                       c) == 0) {
+        c->inflight++;
+    } else {
+        c->failed++;
+    }
+}
+
+static bool conc_finished(void *ctx)
+{
+    struct conc *c = ctx;
+    return c->inflight == 0;
+}
+
+/* ---- failover ---- */
+
+struct fo {
+    struct nc *nc;
+    int old;
+    int pending;
+    int ok;
+    int64_t value;
+};
+
+static void fo_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct fo *f = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(&bstate_type, state);
+    f->pending = 0;
+    if (status == 0) {
+        f->ok = 1;
+    }
+}
+
+/* Called after every loop event: submit a write to the current leader when
+ * none is in flight. */
+static bool fo_step(void *ctx)
+{
+    struct fo *f = ctx;
+    unsigned i;
+    if (f->ok) {
+        return true;
+    }
+    if (f->pending) {
+        return false;
+    }
+    for (i = 0; i < f->nc->n; i++) {
+        struct nc_node *nd = &f->nc->nodes[i];
+        if ((int)i != f->old && nd->running &&
+            raft_state(&nd->raft) == RAFT_LEADER) {
+            struct bstate st;
+            memset(&st, 0, sizeof(st));
+            st.Value = f->value;
+            if (p2praft_consensus_commit_state(nd->c, &st, fo_cb, f) == 0) {
+                f->pending = 1;
+            }
+            break;
+        }
+    }
+    return false;
+}
+
+static int run(const char *dir, int updates, int concn, unsigned dur_ms,
+               size_t opsize)
+{
+    static struct nc nc;
+    struct seq s;
+    struct conc c;
+    struct applied a;
+    struct fo f;
+    struct bstate probe;
+    uint8_t *enc;
+    size_t enc_len;
+    double t0, t1;
+    int leader, status = 1;
+    unsigned i;
+
+    memset(&nc, 0, sizeof(nc));
+    nc.base_dir = dir;
+    nc.no_hint = g_no_hint;
+    if (nc_prepare(&nc, 3, &bstate_type, NULL, NULL) != 0) {
+        fprintf(stderr, "bench_e2e: cluster set-up failed\n");
+        return 1;
+    }
+    t0 = now_ms();
+    for (i = 0; i < 3; i++) {
+        if (nc_start(&nc, i, true) != 0) {
+            fprintf(stderr, "bench_e2e: start failed\n");
+            goto out;
+        }
+    }
+    leader = nc_wait_leader(&nc, 30000);
+    if (leader < 0) {
+        fprintf(stderr, "bench_e2e: no leader within 30 s\n");
+        goto out;
+    }
+    result("first_leader", now_ms() - t0, "ms");
+
+    /* The example's 1000 sequential CommitState calls. */
+    memset(&s, 0, sizeof(s));
+    s.nc = &nc;
+    s.leader = (unsigned)leader;
+    s.total = updates;
+    s.lat = calloc((size_t)updates, sizeof(*s.lat));
+    t0 = now_ms();
+    seq_next(&s);
+    nc_run_until(&nc, seq_finished, &s, 120000);
+    t1 = now_ms();
+    if (s.failed || s.done < s.total) {
+        fprintf(stderr, "bench_e2e: sequential phase failed at %d\n", s.done);
+        free(s.lat);
+        goto out;
+    }
+    a.nc = &nc;
+    a.index = raft_last_applied(&nc.nodes[leader].raft);
+    if (!nc_run_until(&nc, all_applied, &a, 30000)) {
+        fprintf(stderr, "bench_e2e: followers did not apply\n");
+        free(s.lat);
+        goto out;
+    }
+    qsort(s.lat, (size_t)s.total, sizeof(*s.lat), cmp_u64);
+    result("seq1000_total", t1 - t0, "ms");
+    result("seq_commit_p50", (double)pct(s.lat, (size_t)s.total, 0.5) / 1e3,
+           "us");
+    result("seq_commit_p99", (double)pct(s.lat, (size_t)s.total, 0.99) / 1e3,
+           "us");
+    result("seq_ops", s.total * 1000.0 / (t1 - t0), "ops/s");
+    free(s.lat);
+
+    /* 128-byte entries: size the pad from the real encoding. */
+    memset(&c, 0, sizeof(c));
+    c.pad = malloc(opsize);
+    memset(c.pad, 'x', opsize);
+    memset(&probe, 0, sizeof(probe));
+    probe.Value = (int64_t)1 << 30;
+    probe.Pad.data = c.pad;
+    probe.Pad.len = 1;
+    if (p2praft_encode(&bstate_type, &probe, &enc, &enc_len) != 0) {
+        free(c.pad);
+        goto out;
+    }
+    p2praft_free(enc);
+    c.pad_len = opsize > enc_len ? opsize - enc_len + 1 : 1;
+    probe.Pad.len = c.pad_len;
+    while (p2praft_encode(&bstate_type, &probe, &enc, &enc_len) == 0) {
+        p2praft_free(enc);
+        if (enc_len <= opsize || probe.Pad.len <= 1) {
+            break;
+        }
+        probe.Pad.len--;
+    }
+    c.pad_len = probe.Pad.len;
+    /* p2praft adds a 2-byte entry header (format version, kind) */
+    result("op_size", (double)enc_len, "bytes");
+    c.nc = &nc;
+    c.leader = (unsigned)leader;
+    uv_update_time(&nc.loop);
+    c.deadline = uv_now(&nc.loop) + dur_ms;
+    t0 = now_ms();
+    for (i = 0; i < (unsigned)concn; i++) {
+        conc_issue(&c);
+    }
+    nc_run_until(&nc, conc_finished, &c, dur_ms + 30000);
+    t1 = now_ms();
+    free(c.pad);
+    if (c.failed != 0 || c.inflight != 0) {
+        fprintf(stderr, "bench_e2e: concurrent phase: %ld of %ld failed (%s)\n",
+                c.failed, c.ok + c.failed, lp2p_errname(c.first_error));
+        goto out;
+    }
+    {
+        char name[64];
+        snprintf(name, sizeof(name), "conc%d_commitstate_ops", concn);
+        result(name, (double)c.ok * 1000.0 / (t1 - t0), "ops/s");
+    }
+    a.index = raft_last_applied(&nc.nodes[leader].raft);
+    if (!nc_run_until(&nc, all_applied, &a, 60000)) {
+        fprintf(stderr, "bench_e2e: followers did not catch up\n");
+        goto out;
+    }
+
+    /* Failover: shut the leader down (raft, transport, host). */
+    memset(&f, 0, sizeof(f));
+    f.nc = &nc;
+    f.old = leader;
+    f.value = 7777777;
+    t0 = now_ms();
+    nc_kill(&nc, (unsigned)leader);
+    if (!nc_run_until(&nc, fo_step, &f, 60000)) {
+        fprintf(stderr, "bench_e2e: no write within 60 s of the failover\n");
+        goto out;
+    }
+    result("failover", now_ms() - t0, "ms");
+    status = 0;
+out:
+    nc_close(&nc);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int updates = 1000, concn = 64, i;
+    unsigned dur_ms = 3000;
+    size_t opsize = 128;
+    if (argc == 1) {
+        printf("bench_e2e: compared with the seed by bench/e2e/run.sh "
+               "(bench_e2e --store shm|disk for one run)\n");
+        return 0;
+    }
+    for (i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--store") == 0 && v != NULL) {
+            g_store = v;
+        } else if (strcmp(argv[i], "--dir") == 0 && v != NULL) {
+            dir = v;
+        } else if (strcmp(argv[i], "--updates") == 0 && v != NULL) {
+            updates = atoi(v);
+        } else if (strcmp(argv[i], "--conc") == 0 && v != NULL) {
+            concn = atoi(v);
+        } else if (strcmp(argv[i], "--dur-ms") == 0 && v != NULL) {
+            dur_ms = (unsigned)atoi(v);
+        } else if (strcmp(argv[i], "--opsize") == 0 && v != NULL) {
+            opsize = (size_t)atoi(v);
+        } else if (strcmp(argv[i], "--no-hint") == 0) {
+            g_no_hint = true;
+            continue;
+        } else {
+            fprintf(stderr, "usage: bench_e2e --store shm|disk [--dir DIR] "
+                            "[--updates N] [--conc N] [--dur-ms N] "
+                            "[--opsize N] [--no-hint]\n");
+            return 2;
+        }
+        i++;
+    }
+    if (strcmp(g_store, "shm") != 0 && strcmp(g_store, "disk") != 0) {
+        fprintf(stderr, "bench_e2e: --store must be shm or disk\n");
+        return 2;
+    }
+    if (dir == NULL) {
+        dir = strcmp(g_store, "shm") == 0 ? "/dev/shm" : "/tmp";
+    }
+    if (updates < 1 || concn < 1 || opsize < 16) {
+        return 2;
+    }
+    return run(dir, updates, concn, dur_ms, opsize);
+}

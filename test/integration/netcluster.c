@@ -1,0 +1,373 @@
+/* See netcluster.h. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netcluster.h"
+
+bool nc_slow(void)
+{
+    const char *v = getenv("P2PRAFT_VALGRIND");
+    return v != NULL && v[0] == '1';
+}
+
+static void nc_host_closed(struct lp2p_host *host, void *data)
+{
+    struct nc_node *nd = data;
+    (void)host;
+    nd->host_closed = true;
+}
+
+static bool host_closed(void *ctx)
+{
+    return ((struct nc_node *)ctx)->host_closed;
+}
+
+/* Tell every other open host where node i listens. */
+static int nc_publish(struct nc *nc, unsigned i)
+{
+    struct nc_node *nd = &nc->nodes[i];
+    unsigned j;
+    int rv;
+    for (j = 0; j < nc->n; j++) {
+        struct nc_node *o = &nc->nodes[j];
+        if (j == i || o->host == NULL) {
+            continue;
+        }
+        rv = lp2p_peerstore_add_addr(o->host, &nd->pid, nd->addr,
+                                     LP2P_TTL_PERMANENT);
+        if (rv != 0) {
+            return rv;
+        }
+        rv = lp2p_peerstore_add_addr(nd->host, &o->pid, o->addr,
+                                     LP2P_TTL_PERMANENT);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int nc_host_start(struct nc *nc, unsigned i)
+{
+    struct nc_node *nd = &nc->nodes[i];
+    struct lp2p_host_config cfg;
+    char ma[LP2P_MULTIADDR_STRMAX];
+    int rv;
+    lp2p_host_config_init(&cfg);
+    cfg.key = &nd->key;
+    cfg.handshake_timeout_ms = nc_slow() ? 20000 : 2000;
+    rv = lp2p_host_new(&nd->host, &nc->loop, &cfg);
+    if (rv != 0) {
+        return rv;
+    }
+    nd->host_closed = false;
+    /* Same port again when restarting, so peers' addresses stay valid. */
+    rv = -1;
+    if (nd->addr[0] != '\0') {
+        rv = lp2p_host_listen(nd->host, nd->addr);
+    }
+    if (rv != 0) {
+        rv = lp2p_host_listen(nd->host, "/ip4/127.0.0.1/tcp/0");
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    rv = lp2p_host_listen_addr(nd->host, 0, ma, sizeof(ma));
+    if (rv != 0) {
+        return rv;
+    }
+    snprintf(nd->addr, sizeof(nd->addr), "%s", ma);
+    return nc_publish(nc, i);
+}
+
+int nc_prepare(struct nc *nc, unsigned n, const struct p2praft_type *st,
+               const struct p2praft_op_type *op, const void *initial)
+{
+    unsigned i;
+    int rv;
+    if (n > NC_MAX) {
+        return LP2P_EINVAL;
+    }
+    nc->n = n;
+    nc->st = st;
+    nc->op = op;
+    nc->initial = initial;
+    if (nc->election_ms == 0) {
+        nc->election_ms = nc_slow() ? 2000 : 150;
+    }
+    if (nc->heartbeat_ms == 0) {
+        nc->heartbeat_ms = nc_slow() ? 200 : 30;
+    }
+    if (uv_loop_init(&nc->loop) != 0) {
+        return LP2P_EIO;
+    }
+    for (i = 0; i < n; i++) {
+        struct nc_node *nd = &nc->nodes[i];
+        nd->nc = nc;
+        nd->i = i;
+        nd->host_closed = true;
+        snprintf(nd->dir, sizeof(nd->dir), "%s/p2praft-nc-XXXXXX",
+                 nc->base_dir != NULL ? nc->base_dir : "/tmp");
+        if (mkdtemp(nd->dir) == NULL) {
+            nd->dir[0] = '\0';
+            return LP2P_EIO;
+        }
+        if ((rv = lp2p_key_generate(&nd->key)) != 0 ||
+            (rv = lp2p_peer_id_from_key(&nd->key, &nd->pid)) != 0 ||
+            (rv = lp2p_peer_id_to_string(&nd->pid, nd->pidstr,
+                                         sizeof(nd->pidstr))) != 0) {
+            return rv;
+        }
+        nd->id = p2praft_server_id(&nd->pid);
+        rv = nc_host_start(nc, i);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+int nc_start(struct nc *nc, unsigned i, bool bootstrap)
+{
+    struct nc_node *nd = &nc->nodes[i];
+    struct raft_configuration conf;
+    unsigned j;
+    int rv;
+
+    if (nd->host == NULL) {
+        rv = nc_host_start(nc, i);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (nd->c == NULL) {
+        rv = nc->op != NULL ? p2praft_oplog_new(&nd->c, &nc->loop, nc->st,
+                                                nc->op, nc->initial)
+                            : p2praft_consensus_new(&nd->c, &nc->loop, nc->st,
+                                                    nc->initial);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    rv = p2praft_transport_init(&nd->transport, nd->host,
+                                nc_slow() ? 20000 : 2000);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = raft_uv_init(&nd->io, &nc->loop, nd->dir, &nd->transport);
+    if (rv != 0) {
+        fprintf(stderr, "raft_uv_init: %s\n", nd->io.errmsg);
+        p2praft_transport_close(&nd->transport);
+        return LP2P_ERAFT;
+    }
+    raft_uv_set_connect_retry_delay(&nd->io, 20);
+    rv = raft_init(&nd->raft, &nd->io, p2praft_consensus_fsm(nd->c), nd->id,
+                   nd->pidstr);
+    if (rv != 0) {
+        fprintf(stderr, "raft_init: %s\n", raft_strerror(rv));
+        return LP2P_ERAFT;
+    }
+    p2praft_raft_trace(&nd->raft);
+    raft_uv_set_tracer(&nd->io, p2praft_raft_tracer());
+    p2praft_transport_set_raft(&nd->transport, &nd->raft);
+    p2praft_transport_set_hint(&nd->transport, !nc->no_hint);
+    raft_set_election_timeout(&nd->raft, nc->election_ms);
+    raft_set_heartbeat_timeout(&nd->raft, nc->heartbeat_ms);
+    raft_set_pre_vote(&nd->raft, true);
+    if (nc->snapshot_threshold != 0) {
+        raft_set_snapshot_threshold(&nd->raft, nc->snapshot_threshold);
+        raft_set_snapshot_trailing(&nd->raft, nc->snapshot_trailing);
+    }
+    if (bootstrap) {
+        raft_configuration_init(&conf);
+        for (j = 0; j < nc->n; j++) {
+            rv = raft_configuration_add(&conf, nc->nodes[j].id,
+                                        nc->nodes[j].pidstr, RAFT_VOTER);
+            if (rv != 0) {
+                raft_configuration_close(&conf);
+                return LP2P_ERAFT;
+            }
+        }
+        rv = raft_bootstrap(&nd->raft, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+            fprintf(stderr, "raft_bootstrap: %s\n", raft_errmsg(&nd->raft));
+            return LP2P_ERAFT;
+        }
+    }
+    rv = raft_start(&nd->raft);
+    if (rv != 0) {
+        fprintf(stderr, "raft_start: %s\n", raft_errmsg(&nd->raft));
+        return LP2P_ERAFT;
+    }
+    nd->running = true;
+    nd->closed = false;
+    if (nd->actor == NULL) {
+        rv = p2praft_actor_new(&nd->actor, &nd->raft);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    p2praft_consensus_set_actor(nd->c, nd->actor);
+    return 0;
+}
+
+static void raft_closed(struct raft *r)
+{
+    struct nc_node *nd = r->data;
+    raft_uv_close(&nd->io);
+    p2praft_transport_close(&nd->transport);
+    nd->closed = true;
+}
+
+static bool node_closed(void *ctx)
+{
+    return ((struct nc_node *)ctx)->closed;
+}
+
+void nc_stop(struct nc *nc, unsigned i)
+{
+    struct nc_node *nd = &nc->nodes[i];
+    if (nd->running) {
+        nd->raft.data = nd;
+        raft_close(&nd->raft, raft_closed);
+        nc_run_until(nc, node_closed, nd, 10000);
+        nd->running = false;
+    }
+    if (nd->c != NULL) {
+        p2praft_consensus_free(nd->c);
+        nd->c = NULL;
+        uv_run(&nc->loop, UV_RUN_NOWAIT);
+    }
+    p2praft_actor_free(nd->actor);
+    nd->actor = NULL;
+}
+
+void nc_kill(struct nc *nc, unsigned i)
+{
+    struct nc_node *nd = &nc->nodes[i];
+    nc_stop(nc, i);
+    if (nd->host != NULL) {
+        lp2p_host_close(nd->host, nc_host_closed, nd);
+        nd->host = NULL;
+        nc_run_until(nc, host_closed, nd, 10000);
+    }
+}
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+                continue;
+            }
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+void nc_close(struct nc *nc)
+{
+    unsigned i;
+    for (i = 0; i < nc->n; i++) {
+        nc_stop(nc, i);
+    }
+    for (i = 0; i < nc->n; i++) {
+        nc_kill(nc, i);
+    }
+    uv_run(&nc->loop, UV_RUN_DEFAULT);
+    for (i = 0; i < nc->n; i++) {
+        if (nc->nodes[i].dir[0] != '\0') {
+            rm_rf(nc->nodes[i].dir);
+        }
+        lp2p_key_wipe(&nc->nodes[i].key);
+    }
+    uv_loop_close(&nc->loop);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+bool nc_run_until(struct nc *nc, bool (*cond)(void *ctx), void *ctx,
+                  unsigned timeout_ms)
+{
+    uv_timer_t timer;
+    uint64_t end;
+    bool ok;
+    uv_update_time(&nc->loop);
+    end = uv_now(&nc->loop) + timeout_ms;
+    uv_timer_init(&nc->loop, &timer);
+    uv_timer_start(&timer, deadline_cb, timeout_ms, 0);
+    while (!(ok = cond(ctx)) && uv_now(&nc->loop) < end) {
+        uv_run(&nc->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&nc->loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+struct leader_ctx {
+    struct nc *nc;
+    int leader;
+};
+
+static bool has_leader(void *ctx)
+{
+    struct leader_ctx *l = ctx;
+    unsigned i;
+    int leader = -1;
+    for (i = 0; i < l->nc->n; i++) {
+        struct nc_node *nd = &l->nc->nodes[i];
+        if (nd->running && raft_state(&nd->raft) == RAFT_LEADER) {
+            leader = (int)i;
+        }
+    }
+    if (leader < 0) {
+        return false;
+    }
+    for (i = 0; i < l->nc->n; i++) {
+        struct nc_node *nd = &l->nc->nodes[i];
+        raft_id id;
+        const char *addr;
+        if (!nd->running) {
+            continue;
+        }
+        raft_leader(&nd->raft, &id, &addr);
+        if (id != l->nc->nodes[leader].id) {
+            return false;
+        }
+    }
+    l->leader = leader;
+    return true;
+}
+
+int nc_wait_leader(struct nc *nc, unsigned timeout_ms)
+{
+    struct leader_ctx l = {nc, -1};
+    if (!nc_run_until(nc, has_leader, &l, timeout_ms)) {
+        return -1;
+    }
+    return l.leader;
+}
+
+int nc_init(struct nc *nc, unsigned n, const struct p2praft_type *st,
+            const struct p2praft_op_type *op, const void *initial)
+{
+    unsigned i;
+    int rv = nc_prepare(nc, n, st, op, initial);
+    for (i = 0; rv == 0 && i < n; i++) {
+        rv = nc_start(nc, i, true);
+    }
+    return rv;
+}

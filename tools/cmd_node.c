@@ -1,0 +1,182 @@
+/* p2praft node: one member of a replicated key-value store (see
+ * p2praft_node_start() in p2praft.h), until SIGINT or SIGTERM. */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "p2praft.h"
+#include "testproto.h"
+
+#define MAX_ADDRS 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: p2praft node --key FILE --data-dir DIR [--listen MA]...\n"
+            "                    [--peer MA]... [--bootstrap] [--api PATH]\n"
+            "                    [--election-ms N] [--heartbeat-ms N]\n"
+            "                    [--snapshot-threshold N] "
+            "[--snapshot-trailing N]\n"
+            "                    [--timeout-ms N]\n"
+            "Run one node of a replicated key-value store until SIGINT or "
+            "SIGTERM.\n"
+            "  --key FILE        identity key (p2praft keygen -o FILE)\n"
+            "  --data-dir DIR    raft log and snapshots (created if "
+            "missing)\n"
+            "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
+            "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
+            "  --bootstrap       first start: the configuration is this node "
+            "+ the peers\n"
+            "                    (ignored when DIR already holds state; "
+            "without it the\n"
+            "                    node loads its state from DIR)\n"
+            "  --api PATH        unix socket of the client API (default "
+            "DIR/api.sock)\n"
+            "  --election-ms N   election timeout, randomized in [N, 2N) "
+            "(150)\n"
+            "  --heartbeat-ms N  (10)\n"
+            "  --snapshot-threshold N  entries between snapshots (1024)\n"
+            "  --snapshot-trailing N   entries kept after one (128)\n"
+            "  --timeout-ms N    bound on one client request (5000)\n"
+            "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
+            "'api: PATH'\nand 'ready'.\n");
+}
+
+static int num(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v == 0 || v > UINT_MAX / 2) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *listen[MAX_ADDRS], *peers[MAX_ADDRS];
+    struct p2praft_node_config cfg;
+    struct p2praft_node *node;
+    const char *keyfile = NULL;
+    struct lp2p_key key;
+    char err[256], *status = NULL, id[LP2P_PEER_ID_STRMAX];
+    sigset_t set;
+    int a, rv, sig = 0;
+
+    p2praft_node_config_init(&cfg);
+    cfg.listen = listen;
+    cfg.peers = peers;
+    for (a = 1; a < argc; a++) {
+        const char *o = argv[a];
+        const char *v = a + 1 < argc ? argv[a + 1] : NULL;
+        unsigned *np = NULL;
+        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(o, "--bootstrap") == 0) {
+            cfg.bootstrap = true;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "p2praft node: '%s' needs a value or is "
+                            "unknown\n", o);
+            usage(stderr);
+            return 2;
+        }
+        a++;
+        if (strcmp(o, "--key") == 0 || strcmp(o, "-k") == 0) {
+            keyfile = v;
+        } else if (strcmp(o, "--data-dir") == 0) {
+            cfg.data_dir = v;
+        } else if (strcmp(o, "--api") == 0) {
+            cfg.api_path = v;
+        } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
+            bool is_listen = o[2] == 'l';
+            size_t *cnt = is_listen ? &cfg.n_listen : &cfg.n_peers;
+            if (*cnt == MAX_ADDRS) {
+                fprintf(stderr, "p2praft node: at most %d %s\n", MAX_ADDRS, o);
+                return 2;
+            }
+            (is_listen ? listen : peers)[(*cnt)++] = v;
+        } else if (strcmp(o, "--election-ms") == 0) {
+            np = &cfg.election_ms;
+        } else if (strcmp(o, "--heartbeat-ms") == 0) {
+            np = &cfg.heartbeat_ms;
+        } else if (strcmp(o, "--snapshot-threshold") == 0) {
+            np = &cfg.snapshot_threshold;
+        } else if (strcmp(o, "--snapshot-trailing") == 0) {
+            np = &cfg.snapshot_trailing;
+        } else if (strcmp(o, "--timeout-ms") == 0) {
+            np = &cfg.timeout_ms;
+        } else {
+            fprintf(stderr, "p2praft node: unknown argument '%s'\n", o);
+            usage(stderr);
+            return 2;
+        }
+        if (np != NULL && num(v, np) != 0) {
+            fprintf(stderr, "p2praft node: %s wants a positive number, not "
+                            "'%s'\n", o, v);
+            return 2;
+        }
+    }
+    if (keyfile == NULL || cfg.data_dir == NULL) {
+        fprintf(stderr, "p2praft node: --key and --data-dir are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (cfg.heartbeat_ms >= cfg.election_ms) {
+        fprintf(stderr, "p2praft node: --heartbeat-ms must be below "
+                        "--election-ms\n");
+        return 2;
+    }
+    if (cfg.n_listen == 0) {
+        listen[cfg.n_listen++] = "/ip4/127.0.0.1/tcp/0";
+    }
+    /* A server says why it refuses things unless told otherwise. */
+    if (getenv("P2PRAFT_LOG") == NULL) {
+        lp2p_log_set(LP2P_LOG_WARN, NULL, NULL);
+    }
+    if (cli_load_key(keyfile, &key) != 0) {
+        return 1;
+    }
+    cfg.key = &key;
+    /* The node's thread inherits the blocked signals: only sigwait()
+     * below sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    rv = p2praft_node_start(&node, &cfg, err, sizeof(err));
+    lp2p_key_wipe(&key);
+    if (rv != 0) {
+        fprintf(stderr, "p2praft node: %s\n", err[0] != '\0' ? err
+                                                              : p2praft_strerror(rv));
+        return 1;
+    }
+    p2praft_node_peer_id(node, id, sizeof(id));
+    printf("peer_id: %s\n", id);
+    if (p2praft_node_status(node, &status) == 0) {
+        const char *p = status;
+        while ((p = strstr(p, "listen: ")) != NULL) {
+            const char *e = strchr(p, '\n');
+            int len = e != NULL ? (int)(e - p) : (int)strlen(p);
+            printf("%.*s\n", len, p);
+            p += len;
+        }
+        p2praft_free(status);
+    }
+    printf("api: %s\nready\n", p2praft_node_api_path(node));
+    fflush(stdout);
+    sigwait(&set, &sig);
+    p2praft_node_stop(node);
+    return 0;
+}
+
+const struct cli_command cli_cmd_node = {
+    "node", "run a node of a replicated key-value store", run};
