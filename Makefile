@@ -112,7 +112,19 @@ $(INTEG): $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT)
 	$(CC) -o $@ $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT) \
 	  $(LDFLAGS_ALL) $(LIBS_ALL)
 
-tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI)
+# The go-libp2p reference peer (interop/go/peer), which integration tests
+# use as a real foreign peer. Always at build/interop/go-peer, rebuilt when
+# its sources change; Go modules come from the Go module proxy, pinned by
+# go.sum.
+GO_PEER := build/interop/go-peer
+GO_PEER_SRC := $(wildcard interop/go/peer/*.go) interop/go/peer/go.mod \
+               interop/go/peer/go.sum
+$(GO_PEER): $(GO_PEER_SRC)
+	@mkdir -p $(dir $@)
+	cd interop/go/peer && GOFLAGS=-mod=readonly go build -trimpath \
+	  -o $(CURDIR)/$@ .
+
+tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 
 test: deps
 	@$(MAKE) --no-print-directory tests-build
