@@ -664,6 +664,7 @@ static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
         uv_close((uv_handle_t *)&c->timer, creq_timer_closed);
         return RAFT_NOCONNECTION;
     }
+    uv_update_time(tp->loop); /* the timeout counts from now */
     uv_timer_start(&c->timer, creq_timeout, tp->timeout_ms, 0);
     c->next = tp->creqs;
     if (tp->creqs != NULL) {

@@ -822,3 +822,136 @@ TEST(p2p_transport, snapshot_install_big_state)
     ASSERT(p2praft_consensus_restored(nc.nodes[lagger].c) >= 1);
     nc_close(&nc);
 }
+
+/* ---- the raft_uv_transport contract, driven directly ---- */
+
+struct conn_probe {
+    struct raft_uv_connect req;
+    int called;
+    int status;
+    uv_stream_t *stream;
+    uint64_t at;
+};
+
+static void probe_cb(struct raft_uv_connect *req, struct uv_stream_s *stream,
+                     int status)
+{
+    struct conn_probe *p = req->data;
+    p->called++;
+    p->status = status;
+    p->stream = stream;
+    p->at = uv_hrtime();
+}
+
+static bool probe_called(void *ctx)
+{
+    return ((struct conn_probe *)ctx)->called > 0;
+}
+
+static void tp_closed_cb(struct raft_uv_transport *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void host_closed_flag(struct lp2p_host *h, void *data)
+{
+    (void)h;
+    *(int *)data = 1;
+}
+
+static void stall_conn(uv_stream_t *server, int status)
+{
+    (void)server;
+    (void)status; /* never accepted: the handshake stalls */
+}
+
+TEST(p2p_transport, connect_contract)
+{
+    struct nc nc; /* only for its loop and helpers */
+    struct lp2p_host *h;
+    struct lp2p_host_config cfg;
+    struct raft_uv_transport t;
+    struct lp2p_key k;
+    struct lp2p_peer_id self, other;
+    char self_s[LP2P_PEER_ID_STRMAX], other_s[LP2P_PEER_ID_STRMAX];
+    char ma[LP2P_MULTIADDR_STRMAX + LP2P_PEER_ID_STRMAX];
+    struct conn_probe p1, p2, p3;
+    struct sockaddr_in sa;
+    int namelen = sizeof(sa);
+    uv_tcp_t stall;
+    uint64_t t0;
+    int closed = 0, hclosed = 0;
+    /* dial timeout, host handshake timeout, "fast" bound (ms) */
+    const unsigned to = nc_slow() ? 1000 : 300;
+    const unsigned hs = nc_slow() ? 10000 : 1500;
+    const uint64_t fast = nc_slow() ? 900 : 250;
+    memset(&nc, 0, sizeof(nc));
+    ASSERT_OK(uv_loop_init(&nc.loop));
+    lp2p_host_config_init(&cfg);
+    cfg.handshake_timeout_ms = hs;
+    ASSERT_OK(lp2p_host_new(&h, &nc.loop, &cfg));
+    self = *lp2p_host_id(h);
+    ASSERT_OK(lp2p_peer_id_to_string(&self, self_s, sizeof(self_s)));
+    ASSERT_OK(lp2p_key_generate(&k));
+    ASSERT_OK(lp2p_peer_id_from_key(&k, &other));
+    ASSERT_OK(lp2p_peer_id_to_string(&other, other_s, sizeof(other_s)));
+
+    ASSERT_OK(p2praft_transport_init(&t, h, to));
+    t.data = &closed;
+    /* init: the raft identity must be the host's. */
+    ASSERT_EQ(t.init(&t, 1, self_s), RAFT_INVALID);
+    ASSERT_EQ(t.init(&t, p2praft_server_id(&self), other_s), RAFT_INVALID);
+    ASSERT_OK(t.init(&t, p2praft_server_id(&self), self_s));
+
+    /* connect: bad address, wrong ID, unknown peer: fail, never hang. */
+    memset(&p1, 0, sizeof(p1));
+    p1.req.data = &p1;
+    ASSERT(t.connect(&t, &p1.req, 7, "not-a-peer", probe_cb) != 0);
+    ASSERT(t.connect(&t, &p1.req, 7, other_s, probe_cb) != 0);
+    t0 = uv_hrtime();
+    if (t.connect(&t, &p1.req, p2praft_server_id(&other), other_s,
+                  probe_cb) == 0) {
+        ASSERT(nc_run_until(&nc, probe_called, &p1, WAIT_MS));
+        ASSERT_EQ(p1.status, RAFT_NOCONNECTION);
+        ASSERT(p1.stream == NULL);
+        ASSERT(p1.at - t0 < fast * 1000000ull); /* fast, not the timeout */
+    }
+
+    /* A peer whose TCP port accepts but never speaks: the dial timeout. */
+    ASSERT_OK(uv_tcp_init(&nc.loop, &stall));
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    ASSERT_OK(uv_tcp_bind(&stall, (const struct sockaddr *)&sa, 0));
+    ASSERT_OK(uv_listen((uv_stream_t *)&stall, 8, stall_conn));
+    ASSERT_OK(uv_tcp_getsockname(&stall, (struct sockaddr *)&sa, &namelen));
+    snprintf(ma, sizeof(ma), "/ip4/127.0.0.1/tcp/%d", ntohs(sa.sin_port));
+    ASSERT_OK(lp2p_peerstore_add_addr(h, &other, ma, LP2P_TTL_PERMANENT));
+    memset(&p2, 0, sizeof(p2));
+    p2.req.data = &p2;
+    t0 = uv_hrtime();
+    ASSERT_OK(t.connect(&t, &p2.req, p2praft_server_id(&other), other_s,
+                        probe_cb));
+    ASSERT(nc_run_until(&nc, probe_called, &p2, WAIT_MS));
+    ASSERT_EQ(p2.status, RAFT_NOCONNECTION);
+    ASSERT(p2.at - t0 >= (to - 10) * 1000000ull);
+    ASSERT(p2.at - t0 < (hs - 100) * 1000000ull); /* before the host quits */
+
+    /* close cancels a pending connect, then calls back. */
+    memset(&p3, 0, sizeof(p3));
+    p3.req.data = &p3;
+    ASSERT_OK(t.connect(&t, &p3.req, p2praft_server_id(&other), other_s,
+                        probe_cb));
+    t.close(&t, tp_closed_cb);
+    ASSERT_EQ(p3.called, 1);
+    ASSERT_EQ(p3.status, RAFT_CANCELED);
+    ASSERT(nc_run_until(&nc, flag_set, &closed, WAIT_MS));
+    ASSERT_EQ(p1.called <= 1 && p2.called == 1, 1);
+    p2praft_transport_close(&t);
+    /* The host is still usable, and closes cleanly with the stalled dials. */
+    ASSERT_EQ(lp2p_host_listen(h, "/ip4/127.0.0.1/tcp/0"), 0);
+    lp2p_host_close(h, host_closed_flag, &hclosed);
+    ASSERT(nc_run_until(&nc, flag_set, &hclosed, WAIT_MS));
+    uv_close((uv_handle_t *)&stall, NULL);
+    uv_run(&nc.loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&nc.loop));
+    lp2p_key_wipe(&k);
+}
