@@ -16,6 +16,9 @@ for b in build/bench/bench_*; do
 done
 for s in bench/*/run.sh; do
     [ -x "$s" ] || continue
+    # bench/e2e/run.sh runs the seed itself, in the same run as p2praft's
+    # side; bench/seed/run.sh stays runnable alone for its tuned modes.
+    [ "$s" = bench/seed/run.sh ] && [ -x bench/e2e/run.sh ] && continue
     echo
     echo "== $s"
     "$s" || status=1
