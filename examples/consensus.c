@@ -418,7 +418,8 @@ static void ex_teardown(struct ex *ex)
 
 static int ex_usage(void)
 {
-    fprintf(stderr, "usage: consensus [--data-dir DIR] [--verbose]\n");
+    fprintf(stderr, "usage: p2praft demo [--data-dir DIR] [--verbose]\n"
+                    "   or: build/examples/consensus [--data-dir DIR] [--verbose]\n");
     return 2;
 }
 
