@@ -121,8 +121,9 @@ GO_PEER_SRC := $(wildcard interop/go/peer/*.go) interop/go/peer/go.mod \
                interop/go/peer/go.sum
 $(GO_PEER): $(GO_PEER_SRC)
 	@mkdir -p $(dir $@)
-	cd interop/go/peer && GOFLAGS=-mod=readonly go build -trimpath \
-	  -o $(CURDIR)/$@ .
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/peer && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
 
 tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 

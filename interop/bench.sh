@@ -18,6 +18,8 @@ root="$(pwd)"
 out="$root/build/interop"
 mkdir -p "$out"
 export GOFLAGS=-mod=readonly
+# An older go (Debian's) fetches the toolchain go.mod names from the Go module proxy.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 (cd interop/go/peer && go build -trimpath -o "$out/go-peer" .) || { echo "bench.sh: go build failed"; exit 1; }
 reps="${BENCH_REPS:-3}"
 

@@ -24,6 +24,8 @@ root="$(pwd)"
 out="$root/build/interop"
 mkdir -p "$out"
 export GOFLAGS=-mod=readonly
+# An older go (Debian's) fetches the toolchain go.mod names from the Go module proxy.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 passed=0
 failed=0

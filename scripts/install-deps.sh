@@ -7,13 +7,19 @@
 # here), installs libraft-dev 0.22.x from backports, and the other -dev
 # packages from the main suite.
 #
-# Usage: scripts/install-deps.sh [--fuzz]   (--fuzz also installs clang)
+# Usage: scripts/install-deps.sh [--fuzz] [--go]
+#   --fuzz  also install clang (libFuzzer), for `make fuzz`
+#   --go    install Go from bookworm-backports when no `go` is on PATH; the
+#           tests' go-libp2p peer then fetches the Go toolchain its go.mod
+#           names through the Go module proxy (GOTOOLCHAIN=auto)
 set -euo pipefail
 
 want_fuzz=0
+want_go=0
 for a in "$@"; do
     case "$a" in
         --fuzz) want_fuzz=1 ;;
+        --go) want_go=1 ;;
         *) echo "install-deps: unknown argument: $a" >&2; exit 2 ;;
     esac
 done
@@ -111,7 +117,11 @@ for p in $PKGS; do
     have_pkg "$p" || missing="$missing $p"
 done
 
-if [ -n "$missing" ] || ! raft_ok || [ "$NEED_UPDATE" -eq 1 ]; then
+need_go=0
+if [ "$want_go" -eq 1 ] && ! command -v go >/dev/null 2>&1; then
+    need_go=1
+fi
+if [ -n "$missing" ] || ! raft_ok || [ "$NEED_UPDATE" -eq 1 ] || [ "$need_go" -eq 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q
 fi
@@ -119,6 +129,11 @@ if [ -n "$missing" ]; then
     echo "install-deps: installing$missing"
     # shellcheck disable=SC2086
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+if [ "$need_go" -eq 1 ]; then
+    echo "install-deps: installing golang-go from bookworm-backports"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -t bookworm-backports golang-go ca-certificates
 fi
 if ! raft_ok; then
     echo "install-deps: installing libraft-dev from bookworm-backports"

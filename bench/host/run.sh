@@ -20,6 +20,8 @@ root="$(pwd)"
 out="$root/build/bench-host"
 mkdir -p "$out"
 export GOFLAGS=-mod=readonly
+# An older go (Debian's) fetches the toolchain go.mod names from the Go module proxy.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 BYTES="${BENCH_BYTES:-1073741824}"
 RTT_COUNT="${BENCH_RTT_COUNT:-10000}"
 CONNECT_COUNT="${BENCH_CONNECT_COUNT:-200}"

@@ -22,7 +22,7 @@ echo "seed: go-libp2p-raft $(awk '$1=="github.com/libp2p/go-libp2p-raft"{print $
      "go-libp2p $(awk '$1=="github.com/libp2p/go-libp2p"{print $2}' "$here/go.mod")," \
      "hashicorp/raft $(awk '$1=="github.com/hashicorp/raft"{print $2}' "$here/go.mod"), $(go version | awk '{print $3}')"
 t0=$(date +%s)
-(cd "$here" && GOFLAGS=-mod=readonly go build -trimpath -o "$out/seedbench" .)
+(cd "$here" && GOFLAGS=-mod=readonly GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" go build -trimpath -o "$out/seedbench" .)
 echo "seed: built in $(( $(date +%s) - t0 )) s; $reps repetitions per mode"
 
 expected='Performed 200 updates. Current state value: 398

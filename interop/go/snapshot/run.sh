@@ -11,7 +11,7 @@ out="$root/build/interop/snapshot"
 mkdir -p "$out"
 
 make -C "$root" --no-print-directory build/libp2praft.a >/dev/null
-(cd "$here" && go build -o "$out/snapshot-go" .)
+(cd "$here" && GOFLAGS=-mod=readonly GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" go build -o "$out/snapshot-go" .)
 cc -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -I"$root/include" \
    -o "$out/snapcheck" "$here/c/snapcheck.c" "$root/build/libp2praft.a" \
    $(pkg-config --libs libuv libcrypto msgpack raft 2>/dev/null) -lpthread -lm
