@@ -25,6 +25,7 @@
 #include <sys/vfs.h>
 
 #include "../test/integration/cluster.c"
+#include "../test/integration/harness_util.c"
 
 struct bstate {
     uint64_t Ops;

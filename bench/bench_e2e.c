@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../test/integration/netcluster.c"
+#include "../test/integration/harness_util.c"
 
 struct bstate {
     int64_t Value;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "harness_util.h"
 #include "p2praft.h"
 
 #define CLUSTER_MAX 3

@@ -1,16 +1,13 @@
 /* See netcluster.h. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "netcluster.h"
 
 bool nc_slow(void)
 {
-    const char *v = getenv("P2PRAFT_VALGRIND");
-    return v != NULL && v[0] == '1';
+    return harness_slow();
 }
 
 static void nc_host_closed(struct lp2p_host *host, void *data)
@@ -133,7 +130,8 @@ int nc_prepare(struct nc *nc, unsigned n, const struct p2praft_type *st,
 int nc_start(struct nc *nc, unsigned i, bool bootstrap)
 {
     struct nc_node *nd = &nc->nodes[i];
-    struct raft_configuration conf;
+    raft_id ids[NC_MAX];
+    const char *addrs[NC_MAX];
     unsigned j;
     int rv;
 
@@ -143,14 +141,10 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
             return rv;
         }
     }
-    if (nd->c == NULL) {
-        rv = nc->op != NULL ? p2praft_oplog_new(&nd->c, &nc->loop, nc->st,
-                                                nc->op, nc->initial)
-                            : p2praft_consensus_new(&nd->c, &nc->loop, nc->st,
-                                                    nc->initial);
-        if (rv != 0) {
-            return rv;
-        }
+    rv = harness_consensus_new(&nd->c, &nc->loop, nc->st, nc->op,
+                               nc->initial);
+    if (rv != 0) {
+        return rv;
     }
     rv = p2praft_transport_init(&nd->transport, nd->host,
                                 nc_slow() ? 20000 : 2000);
@@ -181,38 +175,17 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
         raft_set_snapshot_threshold(&nd->raft, nc->snapshot_threshold);
         raft_set_snapshot_trailing(&nd->raft, nc->snapshot_trailing);
     }
-    if (bootstrap) {
-        raft_configuration_init(&conf);
-        for (j = 0; j < nc->n; j++) {
-            rv = raft_configuration_add(&conf, nc->nodes[j].id,
-                                        nc->nodes[j].pidstr, RAFT_VOTER);
-            if (rv != 0) {
-                raft_configuration_close(&conf);
-                return LP2P_ERAFT;
-            }
-        }
-        rv = raft_bootstrap(&nd->raft, &conf);
-        raft_configuration_close(&conf);
-        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-            fprintf(stderr, "raft_bootstrap: %s\n", raft_errmsg(&nd->raft));
-            return LP2P_ERAFT;
-        }
+    for (j = 0; j < nc->n; j++) {
+        ids[j] = nc->nodes[j].id;
+        addrs[j] = nc->nodes[j].pidstr;
     }
-    rv = raft_start(&nd->raft);
+    rv = harness_raft_start(&nd->raft, bootstrap, nc->n, ids, addrs);
     if (rv != 0) {
-        fprintf(stderr, "raft_start: %s\n", raft_errmsg(&nd->raft));
-        return LP2P_ERAFT;
+        return rv;
     }
     nd->running = true;
     nd->closed = false;
-    if (nd->actor == NULL) {
-        rv = p2praft_actor_new(&nd->actor, &nd->raft);
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    p2praft_consensus_set_actor(nd->c, nd->actor);
-    return 0;
+    return harness_attach_actor(nd->c, &nd->actor, &nd->raft);
 }
 
 static void raft_closed(struct raft *r)
@@ -257,24 +230,6 @@ void nc_kill(struct nc *nc, unsigned i)
     }
 }
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                continue;
-            }
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 void nc_close(struct nc *nc)
 {
     unsigned i;
@@ -287,78 +242,27 @@ void nc_close(struct nc *nc)
     uv_run(&nc->loop, UV_RUN_DEFAULT);
     for (i = 0; i < nc->n; i++) {
         if (nc->nodes[i].dir[0] != '\0') {
-            rm_rf(nc->nodes[i].dir);
+            harness_rm_rf(nc->nodes[i].dir);
         }
         lp2p_key_wipe(&nc->nodes[i].key);
     }
     uv_loop_close(&nc->loop);
 }
 
-static void deadline_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
 bool nc_run_until(struct nc *nc, bool (*cond)(void *ctx), void *ctx,
                   unsigned timeout_ms)
 {
-    uv_timer_t timer;
-    uint64_t end;
-    bool ok;
-    uv_update_time(&nc->loop);
-    end = uv_now(&nc->loop) + timeout_ms;
-    uv_timer_init(&nc->loop, &timer);
-    uv_timer_start(&timer, deadline_cb, timeout_ms, 0);
-    while (!(ok = cond(ctx)) && uv_now(&nc->loop) < end) {
-        uv_run(&nc->loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&timer, NULL);
-    uv_run(&nc->loop, UV_RUN_NOWAIT);
-    return ok;
-}
-
-struct leader_ctx {
-    struct nc *nc;
-    int leader;
-};
-
-static bool has_leader(void *ctx)
-{
-    struct leader_ctx *l = ctx;
-    unsigned i;
-    int leader = -1;
-    for (i = 0; i < l->nc->n; i++) {
-        struct nc_node *nd = &l->nc->nodes[i];
-        if (nd->running && raft_state(&nd->raft) == RAFT_LEADER) {
-            leader = (int)i;
-        }
-    }
-    if (leader < 0) {
-        return false;
-    }
-    for (i = 0; i < l->nc->n; i++) {
-        struct nc_node *nd = &l->nc->nodes[i];
-        raft_id id;
-        const char *addr;
-        if (!nd->running) {
-            continue;
-        }
-        raft_leader(&nd->raft, &id, &addr);
-        if (id != l->nc->nodes[leader].id) {
-            return false;
-        }
-    }
-    l->leader = leader;
-    return true;
+    return harness_run_until(&nc->loop, cond, ctx, timeout_ms);
 }
 
 int nc_wait_leader(struct nc *nc, unsigned timeout_ms)
 {
-    struct leader_ctx l = {nc, -1};
-    if (!nc_run_until(nc, has_leader, &l, timeout_ms)) {
-        return -1;
+    struct raft *rafts[NC_MAX];
+    unsigned i;
+    for (i = 0; i < nc->n; i++) {
+        rafts[i] = nc->nodes[i].running ? &nc->nodes[i].raft : NULL;
     }
-    return l.leader;
+    return harness_wait_leader(&nc->loop, rafts, nc->n, timeout_ms);
 }
 
 int nc_init(struct nc *nc, unsigned n, const struct p2praft_type *st,

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "harness_util.h"
 #include "p2praft.h"
 
 #define NC_MAX 5

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness_util.h"
 #include "p2praft.h"
 #include "test.h"
 
@@ -97,26 +98,7 @@ static void poll_pause(void)
 
 static unsigned scale(unsigned ms)
 {
-    const char *v = getenv("P2PRAFT_VALGRIND");
-    return v != NULL && v[0] == '1' ? ms * 3 : ms;
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
+    return harness_slow() ? ms * 3 : ms;
 }
 
 /* ---- the API, as a client ------------------------------------------------ */
@@ -371,7 +353,7 @@ static struct tcl *cl_new(unsigned n, unsigned threshold, unsigned trailing)
         ASSERT_OK(lp2p_peer_id_from_key(&key, &pid));
         lp2p_key_wipe(&key);
         ASSERT_OK(lp2p_peer_id_to_string(&pid, nd->id, sizeof(nd->id)));
-        nd->port = free_port();
+        nd->port = harness_free_port();
         ASSERT(nd->port > 0);
     }
     return cl;

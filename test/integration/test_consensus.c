@@ -15,6 +15,7 @@
 
 #include "cluster.h"
 #include "p2praft.h"
+#include "snapshot_test.h"
 #include "test.h"
 
 #define WAIT_MS (cluster_slow() ? 60000u : 10000u)
@@ -624,186 +625,48 @@ TEST(consensus, blocking_from_thread)
 
 /* ---- TestTransportSnapshots ---- */
 
-struct pump {
-    struct cluster *cl;
-    unsigned node;
-    int total;
-    int issued;
-    int done;
-    int failures;
-    int first_error;
-};
-
-static void pump_cb(void *ctx, int status, void *state, const char *errmsg);
-
-static void pump_issue(struct pump *p)
+static struct raft *snap_raft(void *cl, unsigned i)
 {
-    char m[32];
-    struct rstate st;
-    snprintf(m, sizeof(m), "count: %d", p->issued);
-    st = mkstate(m);
-    if (p2praft_consensus_commit_state(p->cl->nodes[p->node].c, &st, pump_cb,
-                                       p) != 0) {
-        p->failures++;
-        p->done++;
-    }
-    p->issued++;
+    return &((struct cluster *)cl)->nodes[i].raft;
 }
 
-static void pump_cb(void *ctx, int status, void *state, const char *errmsg)
+static struct p2praft_consensus *snap_consensus(void *cl, unsigned i)
 {
-    struct pump *p = ctx;
-    (void)errmsg;
-    p2praft_value_destroy(&rstate_type, state);
-    if (status != 0) {
-        if (p->failures++ == 0) {
-            p->first_error = status;
-        }
-    }
-    p->done++;
-    if (p->issued < p->total) {
-        pump_issue(p);
-    }
+    return ((struct cluster *)cl)->nodes[i].c;
 }
 
-static bool pump_done(void *ctx)
+static const char *snap_dir(void *cl, unsigned i)
 {
-    struct pump *p = ctx;
-    return p->done >= p->total;
+    return ((struct cluster *)cl)->nodes[i].dir;
 }
 
-struct snap_ctx {
-    struct cluster *cl;
-    unsigned node;
-    uint64_t before;
-};
-
-/* Node's last applied index is covered by a snapshot on disk (raft_uv
- * names them snapshot-<term>-<index>-<timestamp>[.meta]) and no snapshot is
- * being written. */
-static bool snapshot_persisted(void *ctx)
+static void snap_stop(void *cl, unsigned i)
 {
-    struct snap_ctx *s = ctx;
-    struct cnode *nd = &s->cl->nodes[s->node];
-    unsigned long long idx = raft_last_applied(&nd->raft), term, index, ts;
-    bool found = false;
-    struct dirent *e;
-    DIR *d;
-    if (nd->raft.legacy.snapshot_taking ||
-        p2praft_consensus_snapshots(nd->c) <= s->before) {
-        return false;
-    }
-    d = opendir(nd->dir);
-    if (d == NULL) {
-        return false;
-    }
-    while (!found && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
-            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index,
-                   &ts) == 3 &&
-            index == idx) {
-            found = true;
-        }
-    }
-    closedir(d);
-    return found;
+    cluster_stop(cl, i);
 }
 
-/* Keep only snapshot-* and metadata* files: the node restarts from its
- * snapshot alone, as the seed's in-memory log store did. */
-static int drop_segments(const char *dir)
+static int snap_start(void *cl, unsigned i, bool bootstrap)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    int snaps = 0;
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        if (strncmp(e->d_name, "snapshot-", 9) == 0) {
-            snaps++;
-            continue;
-        }
-        if (strncmp(e->d_name, "metadata", 8) == 0) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return snaps;
+    return cluster_start(cl, i, bootstrap);
 }
 
 TEST(transport, snapshots)
 {
     struct cluster cl;
-    struct pump p;
-    struct snap_ctx sc;
-    struct result r;
-    struct msg_ctx mc;
-    struct rstate last;
-    int leader, rv, n;
-    char want[32], *msg;
+    struct snapshot_harness h = {NULL, NULL, &rstate_type, 0, snap_raft,
+                                  snap_consensus, snap_dir, snap_stop,
+                                  snap_start};
+    int leader;
     memset(&cl, 0, sizeof(cl));
-    memset(&p, 0, sizeof(p));
-    memset(&r, 0, sizeof(r));
     cl.snapshot_threshold = 512;
     cl.snapshot_trailing = 64;
     ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
     leader = cluster_wait_leader(&cl, WAIT_MS);
     ASSERT(leader >= 0);
-
-    /* 5000 commits (fewer under valgrind), 64 in flight at a time; the
-     * last one alone, after lowering the snapshot threshold so that node 0
-     * snapshots exactly the final state. */
-    n = cluster_slow() ? 600 : 5000;
-    p.cl = &cl;
-    p.node = (unsigned)leader;
-    p.total = n - 1;
-    while (p.issued < 64 && p.issued < p.total) {
-        pump_issue(&p);
-    }
-    ASSERT(cluster_run_until(&cl, pump_done, &p, WAIT_MS * 6));
-    if (p.failures != 0) {
-        test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
-                   p.failures, lp2p_errname(p.first_error));
-    }
-    /* With a threshold of 1, node 0 snapshots again after the final entry;
-     * wait until a snapshot on its disk covers its last applied index. */
-    mc.cl = &cl;
-    mc.want = want;
-    sc.cl = &cl;
-    sc.node = 0;
-    sc.before = p2praft_consensus_snapshots(cl.nodes[0].c);
-    raft_set_snapshot_threshold(&cl.nodes[0].raft, 1);
-    raft_set_snapshot_threshold(&cl.nodes[1].raft, 1);
-    snprintf(want, sizeof(want), "count: %d", n - 1);
-    last = mkstate(want);
-    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &last,
-                                             result_cb, &r));
-    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
-    ASSERT_OK(r.status);
-    ASSERT_STR_EQ(r.state_msg, want);
-    free(r.state_msg);
-    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
-    ASSERT(cluster_run_until(&cl, snapshot_persisted, &sc, WAIT_MS));
-
-    cluster_stop(&cl, 0);
-    cluster_stop(&cl, 1);
-    ASSERT(drop_segments(cl.nodes[0].dir) >= 2);
-
-    /* Restart node 0 from its snapshot alone. */
-    ASSERT_OK(cluster_start(&cl, 0, false));
-    ASSERT_EQ_U64(p2praft_consensus_restored(cl.nodes[0].c), 1);
-    msg = node_msg(&cl, 0, &rv);
-    ASSERT_OK(rv);
-    ASSERT_STR_EQ(msg, want);
-    free(msg);
+    h.cl = &cl;
+    h.loop = &cl.loop;
+    h.wait_ms = WAIT_MS;
+    snapshot_test_run(&h, leader);
     cluster_close(&cl);
 }
 

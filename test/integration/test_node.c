@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "harness_util.h"
 #include "p2praft.h"
 #include "test.h"
 
@@ -29,8 +30,7 @@ struct inode {
 
 static bool slow(void)
 {
-    const char *v = getenv("P2PRAFT_VALGRIND");
-    return v != NULL && v[0] == '1';
+    return harness_slow();
 }
 
 static uint64_t now_ms(void)
@@ -44,42 +44,6 @@ static void pause_poll(void)
 {
     struct timespec ts = {0, 5 * 1000 * 1000};
     nanosleep(&ts, NULL);
-}
-
-static int pick_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 static void start_node(struct inode *ns, unsigned n, unsigned i,
@@ -259,7 +223,7 @@ TEST(node, three_in_process)
     ASSERT(mkdtemp(base) != NULL);
     for (i = 0; i < 3; i++) {
         struct lp2p_peer_id pid;
-        int port = pick_port();
+        int port = harness_free_port();
         ASSERT(port > 0);
         ASSERT_OK(lp2p_key_generate(&ns[i].key));
         ASSERT_OK(lp2p_peer_id_from_key(&ns[i].key, &pid));
@@ -360,7 +324,7 @@ TEST(node, three_in_process)
     for (i = 0; i < 3; i++) {
         p2praft_node_stop(ns[i].node);
         lp2p_key_wipe(&ns[i].key);
-        remove_dir(ns[i].dir);
+        harness_rm_rf(ns[i].dir);
     }
     rmdir(base);
 }
@@ -400,5 +364,5 @@ TEST(node, start_errors)
     ASSERT(strstr(err, "bootstrap") != NULL);
     ASSERT(node == NULL);
     lp2p_key_wipe(&key);
-    remove_dir(base);
+    harness_rm_rf(base);
 }

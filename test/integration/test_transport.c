@@ -14,6 +14,7 @@
 
 #include "netcluster.h"
 #include "p2praft.h"
+#include "snapshot_test.h"
 #include "test.h"
 
 #define WAIT_MS (nc_slow() ? 60000u : 10000u)
@@ -170,174 +171,48 @@ TEST(p2p_transport, three_nodes_commit)
 
 /* ---- TestTransportSnapshots over libp2p ---- */
 
-struct pump {
-    struct nc *nc;
-    unsigned node;
-    int total;
-    int issued;
-    int done;
-    int failures;
-    int first_error;
-};
-
-static void pump_cb(void *ctx, int status, void *state, const char *errmsg);
-
-static void pump_issue(struct pump *p)
+static struct raft *snap_raft(void *cl, unsigned i)
 {
-    char m[32];
-    struct tstate st;
-    snprintf(m, sizeof(m), "count: %d", p->issued);
-    st = mk(m);
-    if (p2praft_consensus_commit_state(p->nc->nodes[p->node].c, &st, pump_cb,
-                                       p) != 0) {
-        p->failures++;
-        p->done++;
-    }
-    p->issued++;
+    return &((struct nc *)cl)->nodes[i].raft;
 }
 
-static void pump_cb(void *ctx, int status, void *state, const char *errmsg)
+static struct p2praft_consensus *snap_consensus(void *cl, unsigned i)
 {
-    struct pump *p = ctx;
-    (void)errmsg;
-    p2praft_value_destroy(&tstate_type, state);
-    if (status != 0 && p->failures++ == 0) {
-        p->first_error = status;
-    }
-    p->done++;
-    if (p->issued < p->total) {
-        pump_issue(p);
-    }
+    return ((struct nc *)cl)->nodes[i].c;
 }
 
-static bool pump_done(void *ctx)
+static const char *snap_dir(void *cl, unsigned i)
 {
-    struct pump *p = ctx;
-    return p->done >= p->total;
+    return ((struct nc *)cl)->nodes[i].dir;
 }
 
-struct snap_ctx {
-    struct nc *nc;
-    unsigned node;
-    uint64_t before;
-};
-
-static bool snapshot_persisted(void *ctx)
+static void snap_stop(void *cl, unsigned i)
 {
-    struct snap_ctx *s = ctx;
-    struct nc_node *nd = &s->nc->nodes[s->node];
-    unsigned long long idx = raft_last_applied(&nd->raft), term, index, ts;
-    bool found = false;
-    struct dirent *e;
-    DIR *d;
-    if (nd->raft.legacy.snapshot_taking ||
-        p2praft_consensus_snapshots(nd->c) <= s->before) {
-        return false;
-    }
-    d = opendir(nd->dir);
-    if (d == NULL) {
-        return false;
-    }
-    while (!found && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
-            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index,
-                   &ts) == 3 &&
-            index == idx) {
-            found = true;
-        }
-    }
-    closedir(d);
-    return found;
+    nc_kill(cl, i);
 }
 
-static int drop_segments(const char *dir)
+static int snap_start(void *cl, unsigned i, bool bootstrap)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    int snaps = 0;
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        if (strncmp(e->d_name, "snapshot-", 9) == 0) {
-            snaps++;
-            continue;
-        }
-        if (strncmp(e->d_name, "metadata", 8) == 0) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return snaps;
+    return nc_start(cl, i, bootstrap);
 }
 
 TEST(p2p_transport, snapshots)
 {
     struct nc nc;
-    struct pump p;
-    struct snap_ctx sc;
-    struct result r;
-    struct msg_ctx mc;
-    struct tstate last;
-    int leader, rv, n;
-    char want[32], *msg;
+    struct snapshot_harness h = {NULL, NULL, &tstate_type, 0, snap_raft,
+                                  snap_consensus, snap_dir, snap_stop,
+                                  snap_start};
+    int leader;
     memset(&nc, 0, sizeof(nc));
-    memset(&p, 0, sizeof(p));
-    memset(&r, 0, sizeof(r));
     nc.snapshot_threshold = 512;
     nc.snapshot_trailing = 64;
     ASSERT_OK(nc_init(&nc, 2, &tstate_type, NULL, NULL));
     leader = nc_wait_leader(&nc, WAIT_MS);
     ASSERT(leader >= 0);
-
-    n = nc_slow() ? 600 : 5000;
-    p.nc = &nc;
-    p.node = (unsigned)leader;
-    p.total = n - 1;
-    while (p.issued < 64 && p.issued < p.total) {
-        pump_issue(&p);
-    }
-    ASSERT(nc_run_until(&nc, pump_done, &p, WAIT_MS * 6));
-    if (p.failures != 0) {
-        test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
-                   p.failures, lp2p_errname(p.first_error));
-    }
-    mc.nc = &nc;
-    mc.want = want;
-    sc.nc = &nc;
-    sc.node = 0;
-    sc.before = p2praft_consensus_snapshots(nc.nodes[0].c);
-    raft_set_snapshot_threshold(&nc.nodes[0].raft, 1);
-    raft_set_snapshot_threshold(&nc.nodes[1].raft, 1);
-    snprintf(want, sizeof(want), "count: %d", n - 1);
-    last = mk(want);
-    ASSERT_OK(p2praft_consensus_commit_state(nc.nodes[leader].c, &last,
-                                             result_cb, &r));
-    ASSERT(nc_run_until(&nc, result_done, &r, WAIT_MS));
-    ASSERT_OK(r.status);
-    ASSERT_STR_EQ(r.state_msg, want);
-    free(r.state_msg);
-    ASSERT(nc_run_until(&nc, all_have_msg, &mc, WAIT_MS));
-    ASSERT(nc_run_until(&nc, snapshot_persisted, &sc, WAIT_MS));
-
-    nc_kill(&nc, 0);
-    nc_kill(&nc, 1);
-    ASSERT(drop_segments(nc.nodes[0].dir) >= 2);
-
-    /* Node 0 restarts (new host, same key) from its snapshot alone. */
-    ASSERT_OK(nc_start(&nc, 0, false));
-    ASSERT_EQ_U64(p2praft_consensus_restored(nc.nodes[0].c), 1);
-    msg = node_msg(&nc, 0, &rv);
-    ASSERT_OK(rv);
-    ASSERT_STR_EQ(msg, want); /* "count: 4999" outside valgrind */
-    free(msg);
+    h.cl = &nc;
+    h.loop = &nc.loop;
+    h.wait_ms = WAIT_MS;
+    snapshot_test_run(&h, leader);
     nc_close(&nc);
 }
 

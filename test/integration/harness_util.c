@@ -1,0 +1,276 @@
+/* See harness_util.h. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness_util.h"
+
+bool harness_slow(void)
+{
+    const char *v = getenv("P2PRAFT_VALGRIND");
+    return v != NULL && v[0] == '1';
+}
+
+int harness_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+void harness_rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+                continue;
+            }
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+bool harness_run_until(uv_loop_t *loop, bool (*cond)(void *ctx), void *ctx,
+                       unsigned timeout_ms)
+{
+    uv_timer_t timer;
+    uint64_t end;
+    bool ok;
+    uv_update_time(loop);
+    end = uv_now(loop) + timeout_ms;
+    uv_timer_init(loop, &timer);
+    /* Only wakes the loop at the deadline; the condition is checked after
+     * every loop iteration, i.e. after every event. */
+    uv_timer_start(&timer, deadline_cb, timeout_ms, 0);
+    while (!(ok = cond(ctx)) && uv_now(loop) < end) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+struct leader_ctx {
+    struct raft *const *rafts;
+    unsigned n;
+    int leader;
+};
+
+static bool has_leader(void *ctx)
+{
+    struct leader_ctx *l = ctx;
+    unsigned i;
+    int leader = -1;
+    for (i = 0; i < l->n; i++) {
+        if (l->rafts[i] != NULL && raft_state(l->rafts[i]) == RAFT_LEADER) {
+            leader = (int)i;
+        }
+    }
+    if (leader < 0) {
+        return false;
+    }
+    for (i = 0; i < l->n; i++) {
+        raft_id id;
+        const char *addr;
+        if (l->rafts[i] == NULL) {
+            continue;
+        }
+        raft_leader(l->rafts[i], &id, &addr);
+        if (id != l->rafts[leader]->id) {
+            return false;
+        }
+    }
+    l->leader = leader;
+    return true;
+}
+
+int harness_wait_leader(uv_loop_t *loop, struct raft *const *rafts,
+                        unsigned n, unsigned timeout_ms)
+{
+    struct leader_ctx l = {rafts, n, -1};
+    if (!harness_run_until(loop, has_leader, &l, timeout_ms)) {
+        return -1;
+    }
+    return l.leader;
+}
+
+int harness_consensus_new(struct p2praft_consensus **c, uv_loop_t *loop,
+                          const struct p2praft_type *st,
+                          const struct p2praft_op_type *op,
+                          const void *initial)
+{
+    if (*c != NULL) {
+        return 0;
+    }
+    return op != NULL ? p2praft_oplog_new(c, loop, st, op, initial)
+                      : p2praft_consensus_new(c, loop, st, initial);
+}
+
+int harness_raft_start(struct raft *r, bool bootstrap, unsigned n,
+                       const raft_id *ids, const char *const *addrs)
+{
+    struct raft_configuration conf;
+    unsigned j;
+    int rv;
+    if (bootstrap) {
+        raft_configuration_init(&conf);
+        for (j = 0; j < n; j++) {
+            rv = raft_configuration_add(&conf, ids[j], addrs[j], RAFT_VOTER);
+            if (rv != 0) {
+                raft_configuration_close(&conf);
+                return LP2P_ERAFT;
+            }
+        }
+        rv = raft_bootstrap(r, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+            fprintf(stderr, "raft_bootstrap: %s\n", raft_errmsg(r));
+            return LP2P_ERAFT;
+        }
+    }
+    rv = raft_start(r);
+    if (rv != 0) {
+        fprintf(stderr, "raft_start: %s\n", raft_errmsg(r));
+        return LP2P_ERAFT;
+    }
+    return 0;
+}
+
+int harness_attach_actor(struct p2praft_consensus *c,
+                         struct p2praft_actor **actor, struct raft *r)
+{
+    int rv;
+    if (*actor == NULL) {
+        rv = p2praft_actor_new(actor, r);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    p2praft_consensus_set_actor(c, *actor);
+    return 0;
+}
+
+static void pump_cb(void *ctx, int status, void *state, const char *errmsg);
+
+static void pump_issue(struct harness_pump *p)
+{
+    char m[32];
+    struct harness_msg_state st;
+    snprintf(m, sizeof(m), "count: %d", p->issued);
+    st.Msg = m;
+    if (p2praft_consensus_commit_state(p->c, &st, pump_cb, p) != 0) {
+        p->failures++;
+        p->done++;
+    }
+    p->issued++;
+}
+
+static void pump_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct harness_pump *p = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(p->type, state);
+    if (status != 0 && p->failures++ == 0) {
+        p->first_error = status;
+    }
+    p->done++;
+    if (p->issued < p->total) {
+        pump_issue(p);
+    }
+}
+
+void harness_pump_start(struct harness_pump *p)
+{
+    while (p->issued < 64 && p->issued < p->total) {
+        pump_issue(p);
+    }
+}
+
+bool harness_pump_done(void *ctx)
+{
+    struct harness_pump *p = ctx;
+    return p->done >= p->total;
+}
+
+bool harness_snapshot_persisted(void *ctx)
+{
+    struct harness_snap *s = ctx;
+    unsigned long long idx = raft_last_applied(s->r), term, index, ts;
+    bool found = false;
+    struct dirent *e;
+    DIR *d;
+    if (s->r->legacy.snapshot_taking ||
+        p2praft_consensus_snapshots(s->c) <= s->before) {
+        return false;
+    }
+    d = opendir(s->dir);
+    if (d == NULL) {
+        return false;
+    }
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
+            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index,
+                   &ts) == 3 &&
+            index == idx) {
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+int harness_drop_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    int snaps = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        if (strncmp(e->d_name, "snapshot-", 9) == 0) {
+            snaps++;
+            continue;
+        }
+        if (strncmp(e->d_name, "metadata", 8) == 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return snaps;
+}
