@@ -47,18 +47,7 @@ for store in shm disk; do
     done
 done
 # Medians per (store, metric).
-awk '
-{ key = $2 " " $3; if (!(key in n)) { order[++k] = key; unit[key] = $5 }
-  v[key, ++n[key]] = $4 }
-END {
-  for (i = 1; i <= k; i++) {
-    key = order[i]; m = n[key]
-    for (a = 1; a <= m; a++) s[a] = v[key, a]
-    for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
-    med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-    printf "p2praft %s %.6g %s\n", key, med, unit[key]
-  }
-}' "$out/results.txt" > "$out/medians.txt"
+awk -v prefix=p2praft -f "$here/../lib/medians.awk" "$out/results.txt" > "$out/medians.txt"
 cat "$out/medians.txt"
 grep -E '^seed [a-z-]+ ' "$out/seed.txt" > "$out/seed-medians.txt" || true
 
