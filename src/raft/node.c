@@ -84,6 +84,9 @@ static void call_run(struct lp2p__bridge *b, struct lp2p__loopcall *lc)
     if (p2praft__api_request_parse(&r->q, call->body, call->len, err,
                                    sizeof(err)) != 0 ||
         r->q.op == P2PRAFT_API_BARRIER) {
+        if (r->q.op == P2PRAFT_API_BARRIER) {
+            snprintf(err, sizeof(err), "BARRIER is for the forward protocol");
+        }
         p2praft__req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
     }

@@ -285,6 +285,25 @@ TEST(node, three_in_process)
                P2PRAFT_ENOTFOUND);
     ASSERT_ERR(p2praft_node_set(ns[j].node, "", "x", 1, err, sizeof(err)),
                P2PRAFT_EINVAL);
+    /* BARRIER belongs to the forward protocol: a caller gets BAD REQUEST */
+    {
+        struct p2praft__api_req q;
+        struct p2praft__api_resp a;
+        uint8_t *frame, *resp = NULL;
+        size_t flen = 0, rlen = 0;
+        memset(&q, 0, sizeof(q));
+        q.op = P2PRAFT_API_BARRIER;
+        frame = p2praft__api_request_encode(&q, &flen);
+        ASSERT(frame != NULL);
+        ASSERT_OK(p2praft_node_call(ns[j].node, frame + P2PRAFT__API_PREFIX,
+                                    flen - P2PRAFT__API_PREFIX, &resp,
+                                    &rlen));
+        p2praft_free(frame);
+        ASSERT_OK(p2praft__api_response_parse(&a, resp, rlen));
+        ASSERT_EQ(a.status, P2PRAFT_API_BADREQ);
+        ASSERT(a.len > 0 && memmem(a.payload, a.len, "BARRIER", 7) != NULL);
+        p2praft_free(resp);
+    }
     /* a peer outside the configuration cannot forward writes */
     {
         size_t got = 1;
