@@ -277,8 +277,7 @@ void p2praft__api_server_tick(struct p2praft_node *n, uint64_t now)
         struct conn *c = LP2P__CONTAINER_OF(q, struct conn, link);
         if (!c->closing && c->cur == NULL && !c->writing &&
             now - c->last > CONN_IDLE_MS) {
-            c->closing = true;
-            uv_close((uv_handle_t *)&c->pipe, NULL);
+            conn_close(c);
         }
     }
 }
