@@ -68,6 +68,9 @@
     X(SHUTDOWN, -49, "shutting down")                                         \
     X(RAFT, -50, "raft engine error")                                         \
     X(DENIED, -51, "peer not admitted")                                       \
+    X(BUSY, -60, "in use by another process")                                 \
+    X(CORRUPT, -61, "stored data is damaged")                                 \
+    X(NOSPACE, -62, "not enough free space")                                  \
     X(MISMATCH, -90, "compare-and-set: the value differs")
 
 enum lp2p_errno {
