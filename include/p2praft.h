@@ -156,7 +156,11 @@ P2PRAFT_API int p2praft_decode(const struct p2praft_type *t, void *value,
                                const uint8_t *data, size_t len);
 
 /* EncodeSnapshot / DecodeSnapshot: the snapshot bytes are the state's codec
- * output, so they are what go-libp2p-raft writes for the same state. */
+ * output, so they are what go-libp2p-raft writes for the same state.
+ * Snapshots that raft stores and sends carry these bytes behind a frame
+ * with a SHA-256 (see README, "Operating a node"); DecodeSnapshot accepts
+ * both: framed bytes (a snapshot-* file's contents) are checked first, and
+ * damaged ones give P2PRAFT_ECORRUPT. */
 P2PRAFT_API int p2praft_encode_snapshot(const struct p2praft_type *t,
                                         const void *state, uint8_t **out,
                                         size_t *len);
