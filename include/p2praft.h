@@ -626,6 +626,33 @@ struct p2praft_node_config {
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
 P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
 
+/* What p2praft_datadir_check() found in a data directory. */
+struct p2praft_datadir_info {
+    uint64_t term;            /* current term */
+    uint64_t entries;         /* log entries raft will load */
+    uint64_t last_index;      /* of the last entry, or of the snapshot */
+    unsigned segments;        /* log segment files */
+    unsigned snapshots;       /* complete snapshots */
+    unsigned unframed;        /* snapshots without a checksum (older
+                               * p2praft): not verifiable */
+    uint64_t bytes_read;
+    char torn[320];           /* "" or the torn write raft will drop */
+};
+
+/*
+ * Check a node's data directory offline, as p2praft_node_start() checks it
+ * before raft loads it: take its lock, verify every raft file (checksums
+ * of segments and snapshots, metadata, indexes and terms across files),
+ * release the lock. `dir` is borrowed; `info` may be NULL. 0;
+ * P2PRAFT_EBUSY while a node (or another check) holds the directory;
+ * P2PRAFT_ECORRUPT when a file is damaged or missing (errmsg names it and
+ * says how to recover); P2PRAFT_ENOTFOUND, P2PRAFT_EIO, P2PRAFT_ENOMEM.
+ * errmsg may be NULL.
+ */
+P2PRAFT_API int p2praft_datadir_check(const char *dir,
+                                      struct p2praft_datadir_info *info,
+                                      char *errmsg, size_t errmsg_len);
+
 /*
  * Start a node: spawn its loop thread, listen, open the storage, start
  * raft and the API socket; return once it runs or failed. `cfg` is

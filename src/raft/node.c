@@ -35,6 +35,7 @@
 #include "raft/req.h"
 #include "util/heap.h"
 #include "util/log.h"
+#include "util/sockpath.h"
 
 #define MODULE "node"
 #define TICK_MS 20
@@ -222,6 +223,55 @@ static int setup_handles(struct p2praft_node *n)
     uv_check_init(&n->loop, &n->check);
     n->tick.data = n->check.data = n;
     n->handles_ok = true;
+    return 0;
+}
+
+/* The data directory, before anything else touches it (datadir.h):
+ * locked for this node, and refused when it is damaged, in use, another
+ * peer's, or not in the state --bootstrap expects. */
+static int setup_datadir(struct p2praft_node *n)
+{
+    struct p2praft__datadir_opts o;
+    struct p2praft__disk_report r;
+    struct lp2p_peer_id pid;
+    char self[LP2P_PEER_ID_STRMAX];
+    uint64_t t0 = uv_hrtime();
+    int rv = lp2p_peer_id_from_key(&n->key, &pid);
+    if (rv == 0) {
+        rv = lp2p_peer_id_to_string(&pid, self, sizeof(self));
+    }
+    if (rv != 0) {
+        return fail(n, rv, "unusable key: %s", lp2p_strerror(rv));
+    }
+    o.dir = n->data_dir;
+    o.self = self;
+    o.bootstrap = n->cfg.bootstrap;
+    rv = p2praft__datadir_open(&n->dd, &o, &r, n->errmsg, sizeof(n->errmsg));
+    if (rv != 0) {
+        return rv;
+    }
+    LOG_INFO(MODULE,
+             "%s checked in %llu ms: term %llu, %llu entries up to index "
+             "%llu, %u segments, %u snapshots, %llu KiB read",
+             n->data_dir, (unsigned long long)((uv_hrtime() - t0) / 1000000),
+             (unsigned long long)r.term, (unsigned long long)r.entries,
+             (unsigned long long)r.last_index, r.segments, r.snapshots,
+             (unsigned long long)(r.bytes / 1024));
+    return 0;
+}
+
+/* The API socket's path, checked before raft writes anything, so that a
+ * bad --api fails a first start before it bootstraps (the server binds
+ * it last, in setup_api_server()). Only a stale socket is removed. */
+static int setup_api_path(struct p2praft_node *n)
+{
+    if (n->api_path[0] != '\0') {
+        int rv = lp2p__sockpath_prepare(n->api_path, n->errmsg,
+                                        sizeof(n->errmsg));
+        if (rv != 0) {
+            return rv;
+        }
+    }
     return 0;
 }
 
@@ -455,6 +505,14 @@ static int setup(struct p2praft_node *n)
     if (rv != 0) {
         return rv;
     }
+    rv = setup_datadir(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_api_path(n);
+    if (rv != 0) {
+        return rv;
+    }
     rv = setup_host(n);
     if (rv != 0) {
         return rv;
@@ -568,6 +626,7 @@ static void node_free(struct p2praft_node *n)
     free_list(n->peers, n->cfg.n_peers);
     lp2p__free(n->data_dir);
     lp2p__free(n->api_path);
+    p2praft__datadir_close(&n->dd); /* last: nothing touches it any more */
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     lp2p_key_wipe(&n->key);
@@ -600,6 +659,7 @@ int p2praft_node_start(struct p2praft_node **out,
     }
     n->cfg = *cfg;
     n->key = *cfg->key;
+    p2praft__datadir_init(&n->dd);
     lp2p__list_init(&n->reqs);
     p2praft__api_server_init(&n->api);
     p2praft__forward_init(&n->fwd);
