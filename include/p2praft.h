@@ -24,6 +24,23 @@ enum p2praft_errno {
 /* Same as lp2p_strerror(). */
 P2PRAFT_API const char *p2praft_strerror(int rv);
 
+/*
+ * Did an operation that changes the replicated state (a commit, a node
+ * write) end without its outcome being known? Decide on this, never on
+ * message text. For the status of such an operation:
+ *   0, and P2PRAFT_EAPPLY (committed, apply_to failed): it was committed;
+ *   p2praft_outcome_unknown(rv) true -- P2PRAFT_EUNKNOWN (submitted, then
+ *     leadership or the connection to the leader was lost),
+ *     P2PRAFT_ETIMEDOUT (no answer in time), P2PRAFT_ESHUTDOWN (shut down
+ *     before the answer): it may or may not have been applied, now or
+ *     later. Retrying may apply it twice: read first, or make the
+ *     operation idempotent (compare-and-set);
+ *   any other code (P2PRAFT_ENOTLEADER, P2PRAFT_ENOLEADER, P2PRAFT_ERAFT,
+ *     P2PRAFT_ELIMIT, P2PRAFT_EINVAL, ...): it was surely not applied and
+ *     may be retried.
+ */
+P2PRAFT_API bool p2praft_outcome_unknown(int rv);
+
 /* Same as lp2p_log_set(): one log hook serves both layers. */
 P2PRAFT_API void p2praft_log_set(enum lp2p_log_level level, lp2p_log_cb cb,
                                  void *ctx);
@@ -249,7 +266,9 @@ P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
 
 /*
  * Free a consensus, on the loop thread, after raft using its FSM has been
- * closed. Pending commits complete with P2PRAFT_ESHUTDOWN. The loop must run
+ * closed. Pending commits complete with P2PRAFT_ESHUTDOWN, and so do those
+ * that raft_close() failed (it fails a leader's pending entries): their
+ * outcome is unknown (p2praft_outcome_unknown()). The loop must run
  * afterwards until the internal handles are closed (uv_run until no
  * handles, as usual with libuv).
  */
@@ -269,12 +288,17 @@ P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
 
 /*
  * Completion of a commit, on the loop thread, exactly once, never before the
- * commit call returned. status: 0 when the entry was committed and applied;
- * P2PRAFT_EAPPLY (committed, apply_to failed); P2PRAFT_ENOACTOR,
- * P2PRAFT_ENORAFT, P2PRAFT_ENOTLEADER (not submitted; errmsg names the leader
- * when known); P2PRAFT_ETIMEDOUT (not applied in time: the outcome is
- * UNKNOWN, the entry may still commit later); P2PRAFT_ERAFT (raft refused or
- * lost leadership: outcome unknown); P2PRAFT_ESHUTDOWN.
+ * commit call returned. status (see p2praft_outcome_unknown()):
+ *   0: committed and applied; P2PRAFT_EAPPLY: committed, apply_to failed;
+ *   surely not applied: P2PRAFT_ENOACTOR, P2PRAFT_ENORAFT, P2PRAFT_EINVAL,
+ *     P2PRAFT_ENOTLEADER (this node was not the leader when the entry was
+ *     to be submitted, nothing was; errmsg names the leader when known),
+ *     P2PRAFT_ERAFT (raft refused the entry before taking it: a majority
+ *     lacks disk space), P2PRAFT_ENOMEM (before submitting);
+ *   outcome UNKNOWN (the entry may have been, or may still be, committed):
+ *     P2PRAFT_EUNKNOWN (raft took the entry, then lost leadership or failed
+ *     to persist it), P2PRAFT_ETIMEDOUT (not applied in time),
+ *     P2PRAFT_ESHUTDOWN (raft or the consensus closed first).
  * `state` on success is a copy of the state right after this commit, owned by
  * the callee (p2praft_value_destroy()); otherwise NULL. `errmsg` is borrowed
  * for the call, NULL on success.
