@@ -8,6 +8,7 @@
 #ifndef P2PRAFT_RAFT_API_H
 #define P2PRAFT_RAFT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,5 +102,20 @@ uint8_t *p2praft__api_response_encode(uint8_t status, uint64_t index,
  * LP2P_EPROTO when it is shorter than the header or of another version. */
 int p2praft__api_response_parse(struct p2praft__api_resp *out,
                                 const uint8_t *body, size_t len);
+
+/* The library code of a response status (what the blocking node calls
+ * return): 0, LP2P_ENOTFOUND, LP2P_EMISMATCH, LP2P_ERAFT (FAILED),
+ * LP2P_EINVAL (BAD REQUEST), LP2P_ENOTLEADER, LP2P_ELIMIT (BUSY),
+ * LP2P_ENOTCAUGHTUP, LP2P_EUNKNOWN (UNKNOWN, and any status byte this
+ * build does not know). */
+int p2praft__api_status_code(uint8_t status);
+
+/* Does `status` say that a write was surely not applied (FAILED, BAD
+ * REQUEST, NOT LEADER, BUSY, NOT CAUGHT UP)? */
+bool p2praft__api_status_not_applied(uint8_t status);
+
+/* The constant BUSY response frame, prefix included (static storage: it
+ * may be written without copying). */
+const uint8_t *p2praft__api_busy_frame(size_t *len);
 
 #endif

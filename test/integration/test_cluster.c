@@ -519,16 +519,19 @@ static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
     }
 }
 
-/* Wait until node i applied at least `index`. */
+/* Wait until node i applied at least `index` and has caught up (it
+ * serves plain reads from then on). */
 static void wait_applied(struct tcl *cl, unsigned i, uint64_t index,
                          unsigned timeout_ms)
 {
     uint64_t end = now_ms() + scale(timeout_ms);
     struct answer a;
+    char v[16];
     for (;;) {
         status_of(cl, i, &a);
         if (a.status == P2PRAFT_API_OK &&
-            field_u64(a.payload, "applied_index") >= index) {
+            field_u64(a.payload, "applied_index") >= index &&
+            strcmp(field(a.payload, "caught_up", v, sizeof(v)), "yes") == 0) {
             return;
         }
         if (now_ms() > end) {
