@@ -260,13 +260,6 @@ int p2praft__api_status_code(uint8_t status)
     }
 }
 
-bool p2praft__api_status_not_applied(uint8_t status)
-{
-    return status == P2PRAFT_API_FAILED || status == P2PRAFT_API_BADREQ ||
-           status == P2PRAFT_API_NOTLEADER || status == P2PRAFT_API_BUSY ||
-           status == P2PRAFT_API_NOTCAUGHTUP;
-}
-
 #define BUSY_MSG "busy: too many requests at once; try again later"
 
 /* The BUSY frame is constant: no allocation on the path that refuses work

@@ -8,7 +8,6 @@
 #ifndef P2PRAFT_RAFT_API_H
 #define P2PRAFT_RAFT_API_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -109,10 +108,6 @@ int p2praft__api_response_parse(struct p2praft__api_resp *out,
  * LP2P_ENOTCAUGHTUP, LP2P_EUNKNOWN (UNKNOWN, and any status byte this
  * build does not know). */
 int p2praft__api_status_code(uint8_t status);
-
-/* Does `status` say that a write was surely not applied (FAILED, BAD
- * REQUEST, NOT LEADER, BUSY, NOT CAUGHT UP)? */
-bool p2praft__api_status_not_applied(uint8_t status);
 
 /* The constant BUSY response frame, prefix included (static storage: it
  * may be written without copying). */
