@@ -13,6 +13,15 @@
  *   cluster/five_nodes    loses two nodes (one the leader), keeps
  *                         committing.
  *   cluster/cli_and_api   exit codes of kv/status, malformed API clients.
+ *   cluster/paused_leader_reroutes  requests through a follower while the
+ *                         leader is SIGSTOPped: answered within 3 s (re-
+ *                         routed, or UNKNOWN for a write that had reached
+ *                         it), not at the 5 s deadline.
+ *   cluster/kv_exit_codes 3 (CLI timeout after sending: applied later),
+ *                         6 BUSY, 5 FAILED (no leader), 7 not caught up.
+ *   cluster/misconfigured_logs  wrong /p2p/ ID, unreachable peer, refused
+ *                         raft streams with counts: lines at the default
+ *                         log level; --peer naming the node itself refused.
  *
  * No fixed sleeps: every wait polls a node's status (or the API) until a
  * condition holds, within a bound. Ports are picked by binding port 0

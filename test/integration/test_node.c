@@ -690,8 +690,8 @@ TEST(node, api_limits_busy_idle_10k)
 {
     struct inode ns[1];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256];
-    const unsigned max = 200, idle = slow() ? 1000 : 100;
-    const unsigned total = slow() ? 1000 : 10000;
+    const unsigned max = 200, idle = slow() ? 300 : 100;
+    const unsigned total = 10000;
     unsigned wait = slow() ? 60000 : 10000, i, done = 0, waves = 0;
     static int fds[200];
     uint8_t resp[512], *val = NULL;
