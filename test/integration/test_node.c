@@ -196,6 +196,30 @@ static void intruder_host_closed(struct lp2p_host *h, void *data)
     ((struct intruder *)data)->closed = true;
 }
 
+/* Log lines captured from every thread (the nodes log on theirs). */
+struct capture {
+    pthread_mutex_t mu;
+    char text[65536];
+    size_t len;
+};
+
+static void capture_line(void *ctx, enum lp2p_log_level level,
+                         const char *module, const char *msg)
+{
+    struct capture *c = ctx;
+    int k;
+    (void)level;
+    pthread_mutex_lock(&c->mu);
+    k = snprintf(c->text + c->len, sizeof(c->text) - c->len, "%s: %s\n",
+                 module, msg);
+    if (k > 0) {
+        c->len += (size_t)k < sizeof(c->text) - c->len
+                      ? (size_t)k
+                      : sizeof(c->text) - c->len - 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Returns the status the intruder saw; *got: answer bytes received. */
 static int intrude(const struct inode *target, size_t *got)
 {
@@ -236,8 +260,11 @@ static int intrude(const struct inode *target, size_t *got)
     return m.status;
 }
 
+static struct capture log_cap = {PTHREAD_MUTEX_INITIALIZER, "", 0};
+
 TEST(node, three_in_process)
 {
+    enum lp2p_log_level level = lp2p_log_level();
     struct inode ns[3];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256], key[32], val[32];
     unsigned i, j;
@@ -247,6 +274,10 @@ TEST(node, three_in_process)
     int leader;
 
     memset(ns, 0, sizeof(ns));
+    /* the sink is swapped only while no node runs (it is not guarded) */
+    log_cap.len = 0;
+    log_cap.text[0] = '\0';
+    lp2p_log_set(LP2P_LOG_WARN, capture_line, &log_cap);
     ASSERT(mkdtemp(base) != NULL);
     for (i = 0; i < 3; i++) {
         struct lp2p_peer_id pid;
@@ -324,10 +355,16 @@ TEST(node, three_in_process)
         ASSERT(a.len > 0 && memmem(a.payload, a.len, "BARRIER", 7) != NULL);
         p2praft_free(resp);
     }
-    /* a peer outside the configuration cannot forward writes */
+    /* a peer outside the configuration cannot forward writes; the
+     * refusal is logged at the default level, with its count */
     {
         size_t got = 1;
         int st = intrude(&ns[leader], &got);
+        pthread_mutex_lock(&log_cap.mu);
+        ASSERT(strstr(log_cap.text, "refused 1 " P2PRAFT_FORWARD_PROTOCOL
+                                " stream (not a member") != NULL);
+        ASSERT(strstr(log_cap.text, "1 in all") != NULL);
+        pthread_mutex_unlock(&log_cap.mu);
         ASSERT(st == P2PRAFT_ERESET || st == P2PRAFT_EEOF);
         ASSERT_EQ(got, 0);
         ASSERT_ERR(p2praft_node_get(ns[j].node, "intruder", true, &v, &vlen,
@@ -373,6 +410,7 @@ TEST(node, three_in_process)
         harness_rm_rf(ns[i].dir);
     }
     rmdir(base);
+    lp2p_log_set(level, NULL, NULL);
 }
 
 TEST(node, start_errors)
