@@ -665,9 +665,10 @@ struct p2praft_node_config {
     unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
     unsigned timeout_ms;         /* bound on one request, 5000 */
     unsigned api_max_conns;      /* API socket connections served at once,
-                                  * 64; one more gets BUSY and is closed */
+                                  * 64 (0: 64); one more gets BUSY, unasked,
+                                  * and is closed */
     unsigned api_idle_ms;        /* an API connection idle this long is
-                                  * closed, 30000 */
+                                  * closed, 30000 (0: 30000) */
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
@@ -677,8 +678,10 @@ P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
  * Start a node: spawn its loop thread, listen, open the storage, start
  * raft and the API socket; return once it runs or failed. `cfg` is
  * borrowed for the call. On failure `errmsg` (may be NULL) says which step
- * failed. 0, P2PRAFT_EINVAL, P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a
- * host error.
+ * failed. 0, P2PRAFT_EINVAL (also: a peer that names this node itself),
+ * P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. A running
+ * node logs at warn level what an operator must see (leader changes, peers
+ * unreachable or with another key than their /p2p/ ID, refused streams).
  */
 P2PRAFT_API int p2praft_node_start(struct p2praft_node **out,
                                    const struct p2praft_node_config *cfg,
