@@ -111,7 +111,6 @@ static void conn_closed(uv_handle_t *h)
         p2praft__req_detach(c->cur);
     }
     lp2p__list_remove(&c->link);
-    c->node->api.n_conns--;
     lp2p__buf_free(&c->in);
     lp2p__free(c->out);
     lp2p__free(c);
@@ -121,6 +120,10 @@ static void conn_close(struct conn *c)
 {
     if (!c->closing) {
         c->closing = true;
+        /* The slot returns now, not after the close callback: a client
+         * that reconnects as soon as it saw its connection end finds it
+         * free. Closing handles are few and short-lived. */
+        c->node->api.n_conns--;
         if (c->cur != NULL) {
             p2praft__req_detach(c->cur);
             c->cur = NULL;
