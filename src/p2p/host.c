@@ -10,7 +10,6 @@
  * has, and closes when empty (the idle timer does that). Both ends see
  * both connections, so both make the same choice without talking.
  */
-#include <signal.h>
 #include <string.h>
 
 #include "host.h"
@@ -64,6 +63,9 @@ void lp2p_host_config_init(struct lp2p_host_config *cfg)
     cfg->conn_write_buffer = 4 * 1024 * 1024;
     cfg->negotiate_timeout_ms = 10000;
     cfg->keepalive_ms = 30000;
+    cfg->max_unprotected_conns = 32;
+    cfg->unprotected_idle_ms = 10000;
+    cfg->protocol_timeout_ms = 5000;
 }
 
 static void fill_defaults(struct lp2p_host_config *c)
@@ -92,6 +94,12 @@ static void fill_defaults(struct lp2p_host_config *c)
         c->negotiate_timeout_ms = d.negotiate_timeout_ms;
     if (c->keepalive_ms == 0)
         c->keepalive_ms = d.keepalive_ms;
+    if (c->max_unprotected_conns == 0)
+        c->max_unprotected_conns = d.max_unprotected_conns;
+    if (c->unprotected_idle_ms == 0)
+        c->unprotected_idle_ms = d.unprotected_idle_ms;
+    if (c->protocol_timeout_ms == 0)
+        c->protocol_timeout_ms = d.protocol_timeout_ms;
 }
 
 static void reaper_closed(uv_handle_t *h)
@@ -104,6 +112,7 @@ static void reaper_closed(uv_handle_t *h)
     lp2p__free(host->agent);
     lp2p__free(host->handlers);
     lp2p__free(host->observers);
+    lp2p__free(host->protected_peers);
     if (cb != NULL) {
         /* The host memory is still valid during the callback. */
         cb(host, data);
@@ -183,7 +192,6 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     if (out == NULL || loop == NULL) {
         return LP2P_EINVAL;
     }
-    signal(SIGPIPE, SIG_IGN);
     host = lp2p__calloc(1, sizeof(*host));
     if (host == NULL) {
         return LP2P_ENOMEM;
@@ -198,6 +206,7 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     lp2p__list_init(&host->listeners);
     lp2p__list_init(&host->conns);
     lp2p__list_init(&host->dials);
+    lp2p__list_init(&host->pending);
     lp2p__list_init(&host->deferred);
     lp2p__ps_init(&host->ps);
     if (cfg != NULL && cfg->key != NULL) {
@@ -237,6 +246,7 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     }
     uv_idle_init(loop, &host->reaper);
     host->reaper.data = host;
+    lp2p__limits_init(host);
     *out = host;
     return 0;
 err:
@@ -271,6 +281,7 @@ void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
         lp2p__conn_close(c, LP2P_ECANCELED);
     }
     lp2p__ping_free_all(host);
+    lp2p__limits_close(host);
     for (i = 0; i < host->n_handlers; i++) {
         lp2p__free(host->handlers[i].protocol);
     }
@@ -498,6 +509,11 @@ void lp2p__host_conn_ready(struct lp2p_conn *c)
     struct lp2p_host *host = c->host;
     struct lp2p_conn *other = lp2p__host_find_conn(host, &c->peer);
     struct lp2p_dial *d = c->dial;
+    if (lp2p__limits_admit(c) != 0) {
+        /* Not announced: no DISCONNECTED event follows. */
+        lp2p__conn_close(c, LP2P_ELIMIT);
+        return;
+    }
     lp2p__conn_ready_timers(c);
     if (other != NULL && other != c) {
         /* Keep the one dialed by the smaller peer ID. */

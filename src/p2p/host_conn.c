@@ -86,7 +86,8 @@ static int flush_yamux(struct lp2p_conn *c)
     }
     sec->dirty = 0;
     if (rv != 0 && c->state != LP2P_CONN_S_CLOSING) {
-        lp2p__conn_close(c, rv);
+        /* Streams call this from API calls: never close under them. */
+        lp2p__conn_fail(c, rv);
     }
     return rv;
 }

@@ -522,11 +522,17 @@ static void negotiated(struct lp2p_stream *s)
             stream_kill(s, LP2P_ENOPROTO, 1);
             return;
         }
+        if (s->conn != NULL) {
+            s->conn->negotiated = 1; /* a protocol we serve: in use */
+        }
         s->owned = 1;
         h->handler(s, h->data);
     } else {
         lp2p_stream_open_cb cb = s->open_cb;
         s->open_cb = NULL;
+        if (s->conn != NULL) {
+            s->conn->negotiated = 1; /* we use it */
+        }
         s->owned = 1;
         cb(s, 0, s->open_data);
     }
@@ -715,6 +721,14 @@ static int open_on_conn(struct lp2p_conn *c, struct open_req *r)
     if (rv != 0) {
         goto err;
     }
+    /* The stream owns the request from here: should anything kill it
+     * while the proposal goes out, the failure reaches open_cb from a
+     * deferred job. */
+    s->protos = r->protos;
+    s->n_protos = r->n;
+    r->protos = NULL;
+    s->open_cb = r->cb;
+    s->open_data = r->data;
     lp2p__buf_init(&out);
     rv = lp2p__mss_start(s->mss, &out);
     if (rv == 0) {
@@ -724,15 +738,15 @@ static int open_on_conn(struct lp2p_conn *c, struct open_req *r)
     if (rv != 0) {
         goto err;
     }
-    s->protos = r->protos;
-    s->n_protos = r->n;
-    r->protos = NULL;
-    s->open_cb = r->cb;
-    s->open_data = r->data;
-    timer_set(s, TIMER_NEGOTIATE, c->host->cfg.negotiate_timeout_ms);
+    if (s->reset == 0) {
+        timer_set(s, TIMER_NEGOTIATE, c->host->cfg.negotiate_timeout_ms);
+    }
     return 0;
 err:
-    s->reset = rv;
+    s->open_cb = NULL; /* the error is returned instead */
+    if (s->reset == 0) {
+        s->reset = rv;
+    }
     destroy(s);
     return rv;
 }
