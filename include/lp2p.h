@@ -817,7 +817,9 @@ typedef void (*lp2p_stream_write_cb)(struct lp2p_stream *stream, int status,
 /*
  * Queue `len` bytes for sending. `buf` is BORROWED until `cb` runs (not
  * copied): keep it alive and unchanged. Writes complete in order. `cb` may
- * be NULL. Back-pressure: completions run only as the peer's window and the
+ * be NULL: then what the stream's window takes is handed on at once and
+ * nothing is scheduled (no loop turn); `buf` is borrowed until
+ * lp2p_stream_write_queue_size() no longer counts it. Back-pressure: completions run only as the peer's window and the
  * socket let the data go, so a writer that waits for each completion (or
  * watches lp2p_stream_write_queue_size()) uses bounded memory. Errors
  * (cb not called): LP2P_ESTATE (write side closed, stream reset or

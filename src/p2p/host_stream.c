@@ -206,16 +206,29 @@ static void credit(struct lp2p_stream *s, size_t n)
     }
 }
 
+/* A write request is done: its callback runs from the stream's job. One
+ * without a callback has nothing to say, and needs no job (nor the loop
+ * turn that a job costs a caller running the loop with UV_RUN_ONCE). */
+static int write_done(struct lp2p_stream *s, struct lp2p_swreq *w,
+                      int status)
+{
+    lp2p__list_remove(&w->link);
+    if (w->cb == NULL) {
+        lp2p__free(w);
+        return 0;
+    }
+    w->status = status;
+    lp2p__list_push(&s->wdone, &w->link);
+    return 1;
+}
+
 static void fail_writes(struct lp2p_stream *s, int status)
 {
     int any = 0;
     while (!lp2p__list_empty(&s->wq)) {
         struct lp2p_swreq *w =
             LP2P_CONTAINER(s->wq.next, struct lp2p_swreq, link);
-        lp2p__list_remove(&w->link);
-        w->status = status;
-        lp2p__list_push(&s->wdone, &w->link);
-        any = 1;
+        any |= write_done(s, w, status);
     }
     s->wq_bytes = 0;
     if (any) {
@@ -324,10 +337,9 @@ static void pump(struct lp2p_stream *s)
         if (w->off < w->len) {
             break; /* send queue full: wait for WRITABLE */
         }
-        lp2p__list_remove(&w->link);
-        w->status = 0;
-        lp2p__list_push(&s->wdone, &w->link);
-        schedule(s, JOB_WDONE);
+        if (write_done(s, w, 0)) {
+            schedule(s, JOB_WDONE);
+        }
     }
     if (lp2p__list_empty(&s->wq) && s->fin_wanted && !s->fin_sent &&
         s->ys != NULL) {
@@ -348,6 +360,24 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
     if (s->reset != 0 || s->fin_wanted || s->app_closed || s->ys == NULL ||
         s->phase != LP2P_STREAM_OPEN) {
         return LP2P_ESTATE;
+    }
+    if (cb == NULL && lp2p__list_empty(&s->wq)) {
+        /* Nothing to call back: hand the bytes to Yamux (which copies
+         * what its window takes) without a request; queue the rest. */
+        size_t acc = 0;
+        int rv = lp2p__yamux_stream_write(s->ys, buf, len, &acc);
+        if (rv != 0) {
+            stream_kill(s, rv == LP2P_ECLOSED || rv == LP2P_ERESET
+                               ? rv : LP2P_ECLOSED,
+                        rv != LP2P_ERESET);
+            return 0; /* as a queued write that failed: nobody to tell */
+        }
+        buf += acc;
+        len -= acc;
+        if (len == 0) {
+            lp2p__conn_kick(s->conn);
+            return 0;
+        }
     }
     w = lp2p__calloc(1, sizeof(*w));
     if (w == NULL) {
