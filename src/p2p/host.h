@@ -7,7 +7,7 @@
  *
  * Object graph (all owned by the host, all on the loop thread):
  *
- *   lp2p_host --+-- listeners (uv_tcp_t each)
+ *   lp2p_host --+-- listeners (a socket of ours + uv_poll each)
  *               +-- dials: one per target peer or address in flight
  *               |     (DNS -> TCP connect -> conn upgrade), with a list of
  *               |     waiters (connect callbacks) that join it
