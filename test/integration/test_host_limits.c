@@ -186,6 +186,7 @@ TEST(host_limits, identity_flood_cannot_keep_a_member_out)
     char addr_b[LP2P_MULTIADDR_STRMAX];
     struct flood f;
     enum lp2p_log_level saved;
+    uint64_t t0;
     int i, fds, cap_u = th_valgrind() ? 8 : 32;
     uv_loop_init(&loop);
     saved = capture_start();
@@ -199,6 +200,7 @@ TEST(host_limits, identity_flood_cannot_keep_a_member_out)
     ASSERT_EQ(b->n_protected, 1);
     f.n = th_valgrind() ? 40 : 254;
     f.r = calloc((size_t)f.n, sizeof(*f.r));
+    t0 = uv_now(&loop);
     for (i = 0; i < f.n; i++) {
         raw_start(&f.r[i], &loop, b, RAW_HANDSHAKE, RAW_OPEN_PING);
     }
@@ -211,9 +213,10 @@ TEST(host_limits, identity_flood_cannot_keep_a_member_out)
     /* The member gets through, and is not counted as a stranger. */
     member_gets_through(&loop, m, b, addr_b);
     ASSERT_EQ(b->n_unprotected, (uint32_t)cap_u);
-    /* Reported at warn level, with counts, in a few lines. */
+    /* Reported at warn level, with counts, in a few lines: at the first
+     * event, then at most one per 10 s. */
     ASSERT(cap.lines >= 1);
-    ASSERT(cap.lines <= 3);
+    ASSERT((uint64_t)cap.lines <= 1 + (uv_now(&loop) - t0) / 10000 + 1);
     ASSERT(strstr(cap.last, "refused") != NULL ||
            strstr(cap.last, "evicted") != NULL);
     flood_free(&f);
@@ -437,9 +440,10 @@ TEST(host_limits, unprotected_idle_limit)
                            &(struct connected){b, lp2p_host_id(s[1]), 0},
                            5000));
     ASSERT(uv_now(&loop) - t0 >= idle - 10);
+    /* Twice the limit (th_run_until_fn scales its wait as `idle` is). */
     ASSERT(!th_run_until_fn(&loop, connected_is,
                             &(struct connected){b, lp2p_host_id(s[0]), 0},
-                            2 * idle));
+                            600));
     /* Closing the stream starts its idle time. */
     t0 = uv_now(&loop);
     lp2p_stream_close(o.s, NULL, NULL);

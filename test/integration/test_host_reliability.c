@@ -373,8 +373,10 @@ static struct lp2p_host *open_pending(uv_loop_t *loop, struct raw *r,
                            5000));
     memset(w, 0, sizeof(*w));
     ASSERT_OK(lp2p_stream_open(b, &r->id, silent_protos, 1, open_cb, w));
-    /* The proposal reached the peer, and nothing answers it. */
-    ASSERT(!th_run_until(loop, &w->calls, 50));
+    if (negotiate_ms >= 5000) {
+        /* The proposal reached the peer, and nothing answers it. */
+        ASSERT(!th_run_until(loop, &w->calls, 50));
+    }
     return b;
 }
 
@@ -404,14 +406,15 @@ TEST(host_reliability, open_times_out)
     struct lp2p_host *b;
     struct raw r;
     struct open_wait w;
-    uint64_t t0;
+    uint64_t t0, limit = th_valgrind() ? 3000 : 300;
     uv_loop_init(&loop);
-    b = open_pending(&loop, &r, &w, 300);
+    uv_update_time(&loop);
     t0 = uv_now(&loop);
+    b = open_pending(&loop, &r, &w, limit);
     ASSERT(th_run_until(&loop, &w.calls, 5000));
     ASSERT_EQ(w.calls, 1);
     ASSERT_ERR(w.status, LP2P_ETIMEDOUT);
-    ASSERT(uv_now(&loop) - t0 >= 200);
+    ASSERT(uv_now(&loop) - t0 >= limit - 10);
     raw_free(&r);
     th_host_close(&loop, b);
     ASSERT_EQ(w.calls, 1);
