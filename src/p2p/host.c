@@ -20,34 +20,6 @@
 
 
 /* ---------------------------------------------------------------------
- * Lists
- */
-void lp2p__list_init(struct lp2p_list *l)
-{
-    l->next = l->prev = l;
-}
-
-void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e)
-{
-    e->prev = head->prev;
-    e->next = head;
-    head->prev->next = e;
-    head->prev = e;
-}
-
-void lp2p__list_remove(struct lp2p_list *e)
-{
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    e->next = e->prev = e;
-}
-
-int lp2p__list_empty(const struct lp2p_list *head)
-{
-    return head->next == head;
-}
-
-/* ---------------------------------------------------------------------
  * Configuration and creation
  */
 void lp2p_host_config_init(struct lp2p_host_config *cfg)
@@ -123,19 +95,12 @@ static void reaper_closed(uv_handle_t *h)
 static void run_deferred(uv_idle_t *idle)
 {
     struct lp2p_host *host = idle->data;
-    struct lp2p_list batch;
-    lp2p__list_init(&batch);
+    struct lp2p__list batch;
     /* Take the current batch: callbacks may defer more for next time. */
-    if (!lp2p__list_empty(&host->deferred)) {
-        batch.next = host->deferred.next;
-        batch.prev = host->deferred.prev;
-        batch.next->prev = &batch;
-        batch.prev->next = &batch;
-        lp2p__list_init(&host->deferred);
-    }
+    lp2p__list_take(&batch, &host->deferred);
     while (!lp2p__list_empty(&batch)) {
         struct lp2p_deferred *d =
-            LP2P_CONTAINER(batch.next, struct lp2p_deferred, link);
+            LP2P__CONTAINER_OF(batch.next, struct lp2p_deferred, link);
         lp2p__list_remove(&d->link);
         d->fn(host, d->arg, d->status); /* may free d */
     }
@@ -166,7 +131,7 @@ void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
     d->fn = fn;
     d->arg = arg;
     d->status = status;
-    lp2p__list_push(&host->deferred, &d->link);
+    lp2p__list_insert_tail(&host->deferred, &d->link);
     reaper_kick(host);
 }
 
@@ -277,7 +242,7 @@ void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
     lp2p__dial_cancel_all(host);
     while (!lp2p__list_empty(&host->conns)) {
         struct lp2p_conn *c =
-            LP2P_CONTAINER(host->conns.next, struct lp2p_conn, link);
+            LP2P__CONTAINER_OF(host->conns.next, struct lp2p_conn, link);
         lp2p__conn_close(c, LP2P_ECANCELED);
     }
     lp2p__ping_free_all(host);
@@ -474,10 +439,10 @@ void lp2p__host_notify(struct lp2p_host *host, struct lp2p_conn *c,
 struct lp2p_conn *lp2p__host_find_conn(const struct lp2p_host *host,
                                        const struct lp2p_peer_id *peer)
 {
-    const struct lp2p_list *e;
+    const struct lp2p__list *e;
     struct lp2p_conn *best = NULL;
     for (e = host->conns.next; e != &host->conns; e = e->next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         if (c->state == LP2P_CONN_S_READY && !c->draining &&
             lp2p_peer_id_equal(&c->peer, peer)) {
             best = c;
@@ -554,10 +519,10 @@ int lp2p_host_is_connected(const struct lp2p_host *host,
 int lp2p_host_disconnect(struct lp2p_host *host,
                          const struct lp2p_peer_id *peer)
 {
-    struct lp2p_list *e, *next;
+    struct lp2p__list *e, *next;
     int found = 0;
     for (e = host->conns.next; e != &host->conns; e = next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         next = e->next;
         if (c->state != LP2P_CONN_S_CONNECTING &&
             c->state != LP2P_CONN_S_CLOSING && c->peer.len > 0 &&

@@ -32,29 +32,17 @@
 #include "noise.h"
 #include "yamux.h"
 #include "../util/buf.h"
-
-/* Intrusive doubly linked list. */
-struct lp2p_list {
-    struct lp2p_list *next, *prev;
-};
-
-void lp2p__list_init(struct lp2p_list *l);
-void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e);
-void lp2p__list_remove(struct lp2p_list *e);
-int lp2p__list_empty(const struct lp2p_list *head);
+#include "../util/list.h"
 
 /* A callback to run on a later loop iteration (never re-entrantly). The
  * owner embeds it, so deferring never allocates and never fails; it must
  * stay valid until `fn` runs, and may be freed inside `fn`. */
 struct lp2p_deferred {
-    struct lp2p_list link;
+    struct lp2p__list link;
     void (*fn)(struct lp2p_host *host, void *arg, int status);
     void *arg;
     int status;
 };
-
-#define LP2P_CONTAINER(ptr, type, member)                                     \
-    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* A multiaddr the host can dial or listen on, decoded from text. */
 enum lp2p_addr_kind {
@@ -168,7 +156,7 @@ enum lp2p_stream_phase {
 };
 
 struct lp2p_swreq {
-    struct lp2p_list link;
+    struct lp2p__list link;
     const uint8_t *buf;
     size_t len, off;
     lp2p_stream_write_cb cb;
@@ -177,7 +165,7 @@ struct lp2p_swreq {
 };
 
 struct lp2p_stream {
-    struct lp2p_list link; /* in conn->streams */
+    struct lp2p__list link; /* in conn->streams */
     struct lp2p_host *host;
     struct lp2p_conn *conn; /* NULL once the connection is gone */
     struct lp2p__yamux_stream *ys; /* NULL once released */
@@ -199,8 +187,8 @@ struct lp2p_stream {
     int rdone;             /* terminal status delivered */
     int remote_fin;
     int reset;             /* non-zero: the status that killed it */
-    struct lp2p_list wq;   /* lp2p_swreq pending */
-    struct lp2p_list wdone;/* completed, callbacks to run */
+    struct lp2p__list wq;   /* lp2p_swreq pending */
+    struct lp2p__list wdone;/* completed, callbacks to run */
     size_t wq_bytes;
     int fin_wanted;        /* close_write() called: FIN after wq */
     int fin_sent;
@@ -230,7 +218,7 @@ struct lp2p_observer {
 };
 
 struct lp2p_listener {
-    struct lp2p_list link;
+    struct lp2p__list link;
     struct lp2p_host *host;
     int fd;          /* the listening socket, ours */
     uv_poll_t poll;  /* readable: connections to accept */
@@ -248,18 +236,18 @@ const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i);
 
 /* Someone waiting for a connection to a peer. */
 struct lp2p_waiter {
-    struct lp2p_list link;
+    struct lp2p__list link;
     lp2p_connect_cb cb;
     void *data;
 };
 
 /* A dial in flight: resolve, connect, upgrade. */
 struct lp2p_dial {
-    struct lp2p_list link;
+    struct lp2p__list link;
     struct lp2p_host *host;
     struct lp2p_tcp_addr addr;
     char *text;                 /* the multiaddr dialed */
-    struct lp2p_list waiters;   /* lp2p_waiter */
+    struct lp2p__list waiters;   /* lp2p_waiter */
     uv_getaddrinfo_t gai;
     int resolving;
     struct addrinfo *ai_list;   /* results, tried in turn */
@@ -280,14 +268,14 @@ enum lp2p_conn_state {
 
 /* Bytes the socket did not take yet; the bytes follow the struct. */
 struct lp2p_chunk {
-    struct lp2p_list link;
+    struct lp2p__list link;
     size_t len, off;
     uint8_t data[];
 };
 
 struct lp2p_conn {
-    struct lp2p_list link;
-    struct lp2p_list plink; /* in host->pending while counted_pending */
+    struct lp2p__list link;
+    struct lp2p__list plink; /* in host->pending while counted_pending */
     struct lp2p_host *host;
     int fd;           /* the TCP socket, ours; -1 once closed */
     uv_poll_t poll;   /* readiness of fd */
@@ -314,9 +302,9 @@ struct lp2p_conn {
     char local_addr[LP2P_MULTIADDR_STRMAX];
     char remote_addr[LP2P_MULTIADDR_STRMAX];
     struct lp2p_sec *sec;
-    struct lp2p_list streams;
+    struct lp2p__list streams;
     uint32_t n_in_streams, n_out_streams;
-    struct lp2p_list wq;   /* struct lp2p_chunk, oldest first */
+    struct lp2p__list wq;   /* struct lp2p_chunk, oldest first */
     uint64_t write_queued; /* bytes in wq */
     uint64_t idle_since;
     uint64_t ready_at;     /* uv_now() when the upgrade finished */
@@ -341,10 +329,10 @@ struct lp2p_host {
     struct lp2p_key key;
     struct lp2p_peer_id id;
     char id_str[LP2P_PEER_ID_STRMAX];
-    struct lp2p_list listeners;
-    struct lp2p_list conns;
-    struct lp2p_list dials;
-    struct lp2p_list pending; /* inbound conns in handshake, oldest first */
+    struct lp2p__list listeners;
+    struct lp2p__list conns;
+    struct lp2p__list dials;
+    struct lp2p__list pending; /* inbound conns in handshake, oldest first */
     struct lp2p_handler *handlers;
     size_t n_handlers;
     struct lp2p_observer *observers;
@@ -367,7 +355,7 @@ struct lp2p_host {
     int objects;        /* live listeners, conns, dials, timers */
     uv_idle_t reaper;   /* runs deferred callbacks and the final free */
     int reaper_active;
-    struct lp2p_list deferred; /* struct lp2p_deferred */
+    struct lp2p__list deferred; /* struct lp2p_deferred */
     struct lp2p_ping_state *pings;
     uint8_t rbuf[65536 + 1024];
 };

@@ -154,7 +154,7 @@ int lp2p__host_is_protected(const struct lp2p_host *host,
 int lp2p_host_protect(struct lp2p_host *h, const struct lp2p_peer_id *peer,
                       bool on)
 {
-    struct lp2p_list *e;
+    struct lp2p__list *e;
     size_t i;
     if (h == NULL || peer == NULL) {
         return LP2P_EINVAL;
@@ -175,7 +175,7 @@ int lp2p_host_protect(struct lp2p_host *h, const struct lp2p_peer_id *peer,
     }
     /* Ready inbound connections of the peer change side. */
     for (e = h->conns.next; e != &h->conns; e = e->next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         if (c->state != LP2P_CONN_S_READY || !c->inbound ||
             !lp2p_peer_id_equal(&c->peer, peer)) {
             continue;
@@ -208,10 +208,10 @@ static uint32_t established(const struct lp2p_host *host)
 static struct lp2p_conn *pick_unprotected(struct lp2p_host *host,
                                           const struct lp2p_conn *except)
 {
-    struct lp2p_list *e;
+    struct lp2p__list *e;
     struct lp2p_conn *idlest = NULL, *oldest = NULL;
     for (e = host->conns.next; e != &host->conns; e = e->next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         if (c == except || !c->counted_unprotected || c->fail_status != 0 ||
             c->state != LP2P_CONN_S_READY) {
             continue;
@@ -253,7 +253,7 @@ static int same_ip(const struct lp2p_conn *c, const uint8_t *ip,
 void lp2p__limits_accept(struct lp2p_host *host, const uint8_t *ip,
                          size_t ip_len)
 {
-    struct lp2p_list *e, *f;
+    struct lp2p__list *e, *f;
     struct lp2p_conn *victim = NULL;
     uint32_t best = 0;
     if (host->n_pending < host->cfg.max_pending_handshakes) {
@@ -264,10 +264,10 @@ void lp2p__limits_accept(struct lp2p_host *host, const uint8_t *ip,
      * to the address whose oldest handshake is older). At most
      * max_pending_handshakes squared comparisons. */
     for (e = host->pending.next; e != &host->pending; e = e->next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, plink);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, plink);
         uint32_t n = same_ip(c, ip, ip_len) ? 1 : 0; /* the newcomer */
         for (f = host->pending.next; f != &host->pending; f = f->next) {
-            struct lp2p_conn *o = LP2P_CONTAINER(f, struct lp2p_conn, plink);
+            struct lp2p_conn *o = LP2P__CONTAINER_OF(f, struct lp2p_conn, plink);
             n += (uint32_t)same_ip(o, c->ip, c->ip_len);
         }
         if (n > best) {

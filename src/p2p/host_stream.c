@@ -123,7 +123,7 @@ static void run_wdone(struct lp2p_stream *s)
 {
     while (!lp2p__list_empty(&s->wdone)) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wdone.next, struct lp2p_swreq, link);
+            LP2P__CONTAINER_OF(s->wdone.next, struct lp2p_swreq, link);
         lp2p__list_remove(&w->link);
         if (w->cb != NULL) {
             w->cb(s, w->status, w->data);
@@ -187,7 +187,7 @@ static struct lp2p_stream *stream_new(struct lp2p_conn *c, int inbound)
     uv_timer_init(c->host->loop, &s->timer);
     s->timer.data = s;
     lp2p__host_ref(c->host);
-    lp2p__list_push(&c->streams, &s->link);
+    lp2p__list_insert_tail(&c->streams, &s->link);
     if (inbound) {
         c->n_in_streams++;
     } else {
@@ -218,7 +218,7 @@ static int write_done(struct lp2p_stream *s, struct lp2p_swreq *w,
         return 0;
     }
     w->status = status;
-    lp2p__list_push(&s->wdone, &w->link);
+    lp2p__list_insert_tail(&s->wdone, &w->link);
     return 1;
 }
 
@@ -227,7 +227,7 @@ static void fail_writes(struct lp2p_stream *s, int status)
     int any = 0;
     while (!lp2p__list_empty(&s->wq)) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wq.next, struct lp2p_swreq, link);
+            LP2P__CONTAINER_OF(s->wq.next, struct lp2p_swreq, link);
         any |= write_done(s, w, status);
     }
     s->wq_bytes = 0;
@@ -322,7 +322,7 @@ static void pump(struct lp2p_stream *s)
     int rv;
     while (!lp2p__list_empty(&s->wq) && s->ys != NULL) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wq.next, struct lp2p_swreq, link);
+            LP2P__CONTAINER_OF(s->wq.next, struct lp2p_swreq, link);
         size_t acc = 0;
         rv = lp2p__yamux_stream_write(s->ys, w->buf + w->off,
                                       w->len - w->off, &acc);
@@ -387,7 +387,7 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
     w->len = len;
     w->cb = cb;
     w->data = data;
-    lp2p__list_push(&s->wq, &w->link);
+    lp2p__list_insert_tail(&s->wq, &w->link);
     s->wq_bytes += len;
     pump(s);
     return 0;

@@ -103,7 +103,7 @@ static void conn_unref(struct lp2p_conn *c)
     }
     while (!lp2p__list_empty(&c->wq)) {
         struct lp2p_chunk *ch =
-            LP2P_CONTAINER(c->wq.next, struct lp2p_chunk, link);
+            LP2P__CONTAINER_OF(c->wq.next, struct lp2p_chunk, link);
         lp2p__list_remove(&ch->link);
         lp2p__free(ch);
     }
@@ -160,12 +160,12 @@ static struct lp2p_conn *conn_new(struct lp2p_host *host, int inbound, int fd)
     c->keepalive.data = c;
     c->handles = 3;
     lp2p__host_ref(host);
-    lp2p__list_push(&host->conns, &c->link);
+    lp2p__list_insert_tail(&host->conns, &c->link);
     host->n_conns++;
     if (inbound) {
         host->n_pending++;
         c->counted_pending = 1;
-        lp2p__list_push(&host->pending, &c->plink);
+        lp2p__list_insert_tail(&host->pending, &c->plink);
     }
     uv_timer_start(&c->timer, on_handshake_timeout,
                    host->cfg.handshake_timeout_ms, 0);
@@ -295,12 +295,12 @@ static void conn_flush(struct lp2p_conn *c)
     uint64_t limit = c->host->cfg.conn_write_buffer;
     struct iovec iov[IOV_PER_SEND];
     struct msghdr m;
-    struct lp2p_list *e;
+    struct lp2p__list *e;
     int was_full = c->write_queued >= limit;
     size_t n = 0, done;
     ssize_t w;
     for (e = c->wq.next; e != &c->wq && n < IOV_PER_SEND; e = e->next) {
-        struct lp2p_chunk *ch = LP2P_CONTAINER(e, struct lp2p_chunk, link);
+        struct lp2p_chunk *ch = LP2P__CONTAINER_OF(e, struct lp2p_chunk, link);
         iov[n].iov_base = ch->data + ch->off;
         iov[n].iov_len = ch->len - ch->off;
         n++;
@@ -323,7 +323,7 @@ static void conn_flush(struct lp2p_conn *c)
     c->write_queued -= done;
     while (done > 0) {
         struct lp2p_chunk *ch =
-            LP2P_CONTAINER(c->wq.next, struct lp2p_chunk, link);
+            LP2P__CONTAINER_OF(c->wq.next, struct lp2p_chunk, link);
         size_t left = ch->len - ch->off;
         if (done < left) {
             ch->off += done;
@@ -436,7 +436,7 @@ int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len)
     ch->len = len;
     ch->off = 0;
     memcpy(ch->data, p, len);
-    lp2p__list_push(&c->wq, &ch->link);
+    lp2p__list_insert_tail(&c->wq, &ch->link);
     c->write_queued += len;
     poll_set(c, UV_READABLE | UV_WRITABLE);
     return 0;
@@ -723,7 +723,7 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
     l->pause.data = l;
     l->handles = 2;
     lp2p__host_ref(host);
-    lp2p__list_push(&host->listeners, &l->link);
+    lp2p__list_insert_tail(&host->listeners, &l->link);
     len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
         lp2p__tcp_addr_format((struct sockaddr *)&ss, l->addr,
@@ -746,17 +746,17 @@ err:
 void lp2p__listeners_close(struct lp2p_host *host)
 {
     while (!lp2p__list_empty(&host->listeners)) {
-        listener_close(LP2P_CONTAINER(host->listeners.next,
+        listener_close(LP2P__CONTAINER_OF(host->listeners.next,
                                       struct lp2p_listener, link));
     }
 }
 
 const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i)
 {
-    const struct lp2p_list *e;
+    const struct lp2p__list *e;
     for (e = host->listeners.next; e != &host->listeners; e = e->next) {
         const struct lp2p_listener *l =
-            LP2P_CONTAINER(e, const struct lp2p_listener, link);
+            LP2P__CONTAINER_OF(e, const struct lp2p_listener, link);
         if (i < l->n_addrs) {
             return l->addrs[i];
         }
@@ -818,7 +818,7 @@ static void dial_finish(struct lp2p_dial *d, int status,
     lp2p__list_remove(&d->link);
     while (!lp2p__list_empty(&d->waiters)) {
         struct lp2p_waiter *w =
-            LP2P_CONTAINER(d->waiters.next, struct lp2p_waiter, link);
+            LP2P__CONTAINER_OF(d->waiters.next, struct lp2p_waiter, link);
         lp2p__list_remove(&w->link);
         if (w->cb != NULL) {
             w->cb(host, status, status == 0 ? peer : NULL, w->data);
@@ -1027,9 +1027,9 @@ static int dial_resolve(struct lp2p_dial *d)
 static struct lp2p_dial *dial_find(struct lp2p_host *host,
                                    const struct lp2p_peer_id *peer)
 {
-    struct lp2p_list *e;
+    struct lp2p__list *e;
     for (e = host->dials.next; e != &host->dials; e = e->next) {
-        struct lp2p_dial *d = LP2P_CONTAINER(e, struct lp2p_dial, link);
+        struct lp2p_dial *d = LP2P__CONTAINER_OF(e, struct lp2p_dial, link);
         if (d->addr.has_peer && lp2p_peer_id_equal(&d->addr.peer, peer)) {
             return d;
         }
@@ -1110,7 +1110,7 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
             }
             w->cb = cb;
             w->data = data;
-            lp2p__list_push(&d->waiters, &w->link);
+            lp2p__list_insert_tail(&d->waiters, &w->link);
             goto out_fallback;
         }
     }
@@ -1129,8 +1129,8 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
     lp2p__list_init(&d->waiters);
     w->cb = cb;
     w->data = data;
-    lp2p__list_push(&d->waiters, &w->link);
-    lp2p__list_push(&host->dials, &d->link);
+    lp2p__list_insert_tail(&d->waiters, &w->link);
+    lp2p__list_insert_tail(&host->dials, &d->link);
     lp2p__host_ref(host);
     rv = dial_resolve(d);
     if (rv != 0) {
@@ -1158,9 +1158,9 @@ err_fallback:
 
 void lp2p__dial_cancel_all(struct lp2p_host *host)
 {
-    struct lp2p_list *e, *next;
+    struct lp2p__list *e, *next;
     for (e = host->dials.next; e != &host->dials; e = next) {
-        struct lp2p_dial *d = LP2P_CONTAINER(e, struct lp2p_dial, link);
+        struct lp2p_dial *d = LP2P__CONTAINER_OF(e, struct lp2p_dial, link);
         next = e->next;
         if (d->resolving) {
             /* on_resolved will finish it with ECANCELED. */

@@ -444,7 +444,7 @@ TEST(host_reliability, open_canceled_by_host_close)
  * lp2p_stream_open(). The open still calls back, later, with ECLOSED. */
 static int conn_fd(struct lp2p_host *h)
 {
-    struct lp2p_conn *c = LP2P_CONTAINER(h->conns.next, struct lp2p_conn,
+    struct lp2p_conn *c = LP2P__CONTAINER_OF(h->conns.next, struct lp2p_conn,
                                          link);
     ASSERT(h->conns.next != &h->conns);
     return c->fd;
