@@ -151,7 +151,7 @@ func runSynth(args []string) int {
 	// command it cannot handle (or a bad RPC header) with a nil response.
 	put("error-unexpected-command.resp", "error \"unexpected command\" and a nil response (hashicorp/raft 1.7 counts this as a granted pre-vote)",
 		encodeResp("unexpected command", nil))
-	put("error-unsupported-protocol.resp", "error \"protocol version not supported\" (raft.ErrUnsupportedProtocol) and a nil response",
+	put("error-unsupported-protocol.resp", "raft.ErrUnsupportedProtocol (\"operation not supported with current protocol version\") and a nil response",
 		encodeResp(raft.ErrUnsupportedProtocol.Error(), nil))
 	put("ae-error.resp", "an AppendEntriesResponse carrying an error string (a failed configuration entry)",
 		encodeResp("failed to decode peers", &raft.AppendEntriesResponse{RPCHeader: hdr, Term: 3, LastLog: 10}))
