@@ -7,14 +7,17 @@
  *                    term; and "no leader for N s" while there is none,
  *                    at growing intervals (10 s, 20 s, ... 5 min);
  *   peers            each configured peer that has no connection is
- *                    dialed by the node itself every PROBE_MS (on top of
- *                    raft's own dials, which join the same attempt), so
- *                    that the failure says why: a peer whose key does not
- *                    match its /p2p/ ID is reported at once; one that is
- *                    unreachable, once it has been for GRACE_MS, then at
- *                    growing intervals with how long; "reachable again"
- *                    when it is back. A connection made by raft counts as
- *                    reachable too;
+ *                    dialed by the node itself (on top of raft's own
+ *                    dials, which join the same attempt), so that the
+ *                    failure says why: a peer whose key does not match its
+ *                    /p2p/ ID is reported at once; one that is unreachable,
+ *                    once it has been for GRACE_MS, then at growing
+ *                    intervals with how long; "reachable again" when it is
+ *                    back. A connection made by raft counts as reachable
+ *                    too. A peer that failed is probed every PROBE_MS; one
+ *                    that answered, only every RECHECK_MS while it has no
+ *                    connection (two followers exchange no raft traffic,
+ *                    and a probe's connection carries no stream);
  *   raft refusals    the transport's count of refused raft streams,
  *                    summarised at a bounded rate (forward.c does the
  *                    same for the forward protocol).
@@ -34,6 +37,7 @@
 
 #define MODULE "node"
 #define PROBE_MS 1000
+#define RECHECK_MS 30000
 #define GRACE_MS 3000
 #define REPORT_FIRST_MS 10000
 #define REPORT_MAX_MS 300000
@@ -44,6 +48,7 @@ struct p2praft__peer_watch {
     char id[LP2P_PEER_ID_STRMAX];
     const char *addr; /* n->peers[i] */
     bool probing;
+    bool up;             /* connected, or the last probe succeeded */
     bool down;           /* the last probe failed and no connection since */
     bool reported;       /* a line said it is down */
     int err;             /* the last probe's error */
@@ -85,7 +90,8 @@ size_t p2praft__health_reachable(struct p2praft_node *n)
 {
     size_t i, k = 0;
     for (i = 0; i < n->health.n_peers; i++) {
-        if (lp2p_host_is_connected(n->host, &n->health.peers[i].pid)) {
+        if (n->health.peers[i].up ||
+            lp2p_host_is_connected(n->host, &n->health.peers[i].pid)) {
             k++;
         }
     }
@@ -160,6 +166,7 @@ static void peer_up(struct p2praft__peer_watch *w, uint64_t now)
         LOG_WARN(MODULE, "peer %s reachable again, after %" PRIu64 " s",
                  w->id, (now - w->down_since) / 1000);
     }
+    w->up = true;
     w->down = false;
     w->reported = false;
 }
@@ -198,8 +205,10 @@ static void probe_cb(struct lp2p_host *host, int status,
     now = uv_now(&n->loop);
     if (status == 0) {
         peer_up(w, now);
+        w->next_probe = now + RECHECK_MS;
         return;
     }
+    w->up = false;
     if (!w->down) {
         w->down = true;
         w->down_since = now;
@@ -222,7 +231,7 @@ static void peers_tick(struct p2praft_node *n, uint64_t now)
     for (i = 0; i < n->health.n_peers; i++) {
         struct p2praft__peer_watch *w = &n->health.peers[i];
         if (lp2p_host_is_connected(n->host, &w->pid)) {
-            if (w->down) {
+            if (!w->up) {
                 peer_up(w, now);
             }
             continue;

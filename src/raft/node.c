@@ -306,6 +306,13 @@ static int setup_members(struct p2praft_node *n, struct lp2p_peer_id **out,
                         "ID is %s): list the other members only",
                         n->peers[i], n->self);
         }
+        /* Members always get a connection slot, and their connections
+         * are not closed as a stranger's would be (idle, no protocol). */
+        rv = lp2p_host_protect(n->host, &members[n_members], true);
+        if (rv != 0) {
+            lp2p__free(members);
+            return fail(n, rv, "out of memory");
+        }
         n_members++;
     }
     rv = p2praft__health_init(n, members + 1, n_members - 1);
