@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "util/list.h"
+#include "util/ratelog.h"
 #include "util/sockpath.h"
 
 struct p2praft_node;
@@ -21,6 +22,7 @@ struct p2praft__api_server {
     struct lp2p__sockpath path; /* the socket file it created */
     struct lp2p__list conns;
     unsigned n_conns;
+    struct lp2p__ratelog refused; /* connections answered BUSY */
 };
 
 void p2praft__api_server_init(struct p2praft__api_server *s);
