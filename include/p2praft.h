@@ -654,10 +654,10 @@ struct p2praft_node_config {
     /* The other members, as multiaddrs ending in /p2p/<peer id>. */
     const char *const *peers;
     size_t n_peers;
-    /* Bootstrap the configuration self + peers when data_dir holds no
-     * state (existing state wins). Without it existing state is loaded;
-     * starting without state and without bootstrap fails (P2PRAFT_EINVAL):
-     * joining a running cluster is not supported. */
+    /* First start only: bootstrap the configuration self + peers. Refused
+     * (P2PRAFT_EEXIST) when data_dir already holds raft state. Without it
+     * the state is loaded; starting without state and without bootstrap
+     * fails (P2PRAFT_EINVAL): joining a running cluster is not supported. */
     bool bootstrap;
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;
@@ -706,11 +706,20 @@ P2PRAFT_API int p2praft_datadir_check(const char *dir,
                                       char *errmsg, size_t errmsg_len);
 
 /*
- * Start a node: spawn its loop thread, listen, open the storage, start
- * raft and the API socket; return once it runs or failed. `cfg` is
- * borrowed for the call. On failure `errmsg` (may be NULL) says which step
- * failed. 0, P2PRAFT_EINVAL (also: a peer that names this node itself),
- * P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. A running
+ * Start a node: spawn its loop thread, lock and check the data directory
+ * (see p2praft_datadir_check(); the lock is held until the node is
+ * stopped), listen, open the storage, start raft and the API socket;
+ * return once it runs or failed. `cfg` is borrowed for the call. On
+ * failure `errmsg` (may be NULL, 512 bytes hold any message) says which
+ * step failed and what to do. 0, P2PRAFT_EINVAL (also: a peer that names
+ * this node itself, a data directory that belongs to another peer ID),
+ * P2PRAFT_EBUSY (another process holds the data directory or serves the
+ * API socket), P2PRAFT_ECORRUPT (a damaged raft file: errmsg names it),
+ * P2PRAFT_EEXIST (bootstrap on a directory with state, or a file that is
+ * not a socket at the API path), P2PRAFT_ENOSPACE (no room for one log
+ * segment), P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error.
+ * The data directory and the key are checked before anything listens;
+ * a directory open to group or others is logged at warn level. A running
  * node logs at warn level what an operator must see (leader changes, peers
  * unreachable or with another key than their /p2p/ ID, refused streams).
  */

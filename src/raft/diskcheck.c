@@ -207,19 +207,24 @@ static int list(struct ctx *x)
     }
     while (rv == 0 && (e = readdir(d)) != NULL) {
         const char *s = e->d_name;
+        size_t len = strlen(s);
         struct seg g;
         struct snap sn;
-        if (strlen(s) >= FILENAME_MAX_LEN) {
+        if (strncmp(s, "corrupt-", 8) == 0) {
+            if (x->corrupt[0] == '\0') {
+                len = len < sizeof(x->corrupt) ? len : sizeof(x->corrupt) - 1;
+                memcpy(x->corrupt, s, len);
+                x->corrupt[len] = '\0';
+            }
+            continue;
+        }
+        if (len >= FILENAME_MAX_LEN) {
             continue;
         }
         memset(&g, 0, sizeof(g));
-        snprintf(g.name, sizeof(g.name), "%s", s);
+        memcpy(g.name, s, len + 1);
         if (strcmp(s, "metadata1") == 0 || strcmp(s, "metadata2") == 0) {
             x->m[s[8] - '1'].present = true;
-        } else if (strncmp(s, "corrupt-", 8) == 0) {
-            if (x->corrupt[0] == '\0') {
-                snprintf(x->corrupt, sizeof(x->corrupt), "%s", s);
-            }
         } else if (is_closed(s, &g.first, &g.last)) {
             rv = push((void **)&x->closed, &x->n_closed, &x->cap_closed,
                       sizeof(g), &g);
@@ -227,7 +232,7 @@ static int list(struct ctx *x)
             rv = push((void **)&x->open, &x->n_open, &x->cap_open, sizeof(g),
                       &g);
         } else if (is_snapshot(s, true, &sn)) {
-            snprintf(sn.name, sizeof(sn.name), "%s", s);
+            memcpy(sn.name, s, len + 1);
             rv = push((void **)&x->snaps, &x->n_snaps, &x->cap_snaps,
                       sizeof(sn), &sn);
         }
@@ -815,9 +820,15 @@ static int check(struct ctx *x)
     for (i = 0; i < 2 && rv == 0; i++) {
         rv = metadata_read(x, (int)i);
     }
-    qsort(x->closed, x->n_closed, sizeof(*x->closed), cmp_closed);
-    qsort(x->open, x->n_open, sizeof(*x->open), cmp_open);
-    qsort(x->snaps, x->n_snaps, sizeof(*x->snaps), cmp_snap);
+    if (x->n_closed > 1) {
+        qsort(x->closed, x->n_closed, sizeof(*x->closed), cmp_closed);
+    }
+    if (x->n_open > 1) {
+        qsort(x->open, x->n_open, sizeof(*x->open), cmp_open);
+    }
+    if (x->n_snaps > 1) {
+        qsort(x->snaps, x->n_snaps, sizeof(*x->snaps), cmp_snap);
+    }
     for (i = 0; i < x->n_closed && rv == 0; i++) {
         rv = closed_check(x, &x->closed[i]);
     }

@@ -13,7 +13,9 @@
  * Start: p2praft_node_start() spawns the thread, which runs setup() (one
  * step function per resource, in order) and reports back. A failed step
  * leaves n->errmsg saying why; shutdown_node() then closes whatever the
- * steps opened, as it does on a normal stop.
+ * steps opened, as it does on a normal stop. The first step locks and
+ * checks the data directory (datadir.c); the lock goes last, in
+ * node_free(), once nothing can touch the directory any more.
  *
  * Running: the loop timer drives request deadlines and retries, idle API
  * connections, the catch-up barrier (req.c) and the health log (health.c);
