@@ -12,7 +12,8 @@
  * the same check, then raft's load). The directory lives under BENCH_TMP
  * (default /tmp); its file system type is printed.
  *
- * Usage: bench_datadir [entries]
+ * Usage: bench_datadir [entries]; BENCH_KEEP=1 keeps the directory (for
+ * `p2praft check --data-dir` or a profiler) and prints its path.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -181,6 +182,10 @@ int main(int argc, char **argv)
            "%.1f ms (medians of %d)\n",
            median(checks, RUNS), median(starts, RUNS), RUNS);
     lp2p_key_wipe(&key);
-    harness_rm_rf(base);
+    if (getenv("BENCH_KEEP") != NULL) {
+        printf("kept: %s\n", dir);
+    } else {
+        harness_rm_rf(base);
+    }
     return 0;
 }
