@@ -15,6 +15,8 @@
  *   datadir/metadata_deleted         deleted metadata,
  *   datadir/snapshot_damage          a changed snapshot: refused, named,
  *                                    with the way to recover
+ *   datadir/snapshot_install_checked a leader's changed snapshot, sent to
+ *                                    a follower: refused on install
  *   datadir/kill9_and_torn_tail      kill -9 restarts with no manual step;
  *                                    a torn last write is dropped, a
  *                                    changed complete one refused
@@ -644,6 +646,84 @@ TEST(datadir, snapshot_damage)
     spill(a.dir, snap, b, len);
     free(b);
     EXPECT_REFUSED(&a, snap, "SHA-256", "restore a backup");
+    base_done();
+}
+
+/* `p2praft status` of a node: 1 if it says "role: leader". */
+static int is_leader(struct node *n)
+{
+    struct child c;
+    char *argv[] = {"p2praft", "status", "--api", n->api, NULL};
+    return run(&c, argv) == 0 && strstr(c.buf, "role: leader\n") != NULL;
+}
+
+TEST(datadir, snapshot_install_checked)
+{
+    struct node ns[3];
+    char listen[3][64], peers[3][2][256], snap[256], k[16], v[16];
+    uint64_t end;
+    int i, j, leader = -1, f;
+    uint8_t *b;
+    size_t len;
+
+    base_init();
+    for (i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        node_init(&ns[i], name);
+        snprintf(listen[i], sizeof(listen[i]), "/ip4/127.0.0.1/tcp/%d",
+                 harness_free_port());
+    }
+    for (i = 0; i < 3; i++) {
+        int m = 0;
+        for (j = 0; j < 3; j++) {
+            if (j != i) {
+                snprintf(peers[i][m++], sizeof(peers[i][0]), "%s/p2p/%s",
+                         listen[j], ns[j].id);
+            }
+        }
+        ASSERT(node_start(&ns[i], NULL, "--listen", listen[i], "--peer",
+                          peers[i][0], "--peer", peers[i][1], "--bootstrap",
+                          "--snapshot-threshold", "16", "--snapshot-trailing",
+                          "4", NULL));
+    }
+    for (end = (uint64_t)time(NULL) + 15; leader < 0; ) {
+        for (i = 0; i < 3 && leader < 0; i++) {
+            if (is_leader(&ns[i])) {
+                leader = i;
+            }
+        }
+        ASSERT((uint64_t)time(NULL) < end);
+    }
+    /* a follower away while the leader snapshots its log */
+    f = (leader + 1) % 3;
+    kill_child(&ns[f].c, SIGKILL);
+    for (i = 0; i < 100; i++) {
+        snprintf(k, sizeof(k), "key%d", i);
+        snprintf(v, sizeof(v), "value%d", i);
+        set_ok(&ns[leader], k, v);
+    }
+    /* the leader's newest snapshot (covering key0..key79 at least) gets a
+     * changed byte on disk, while it runs */
+    find_file(ns[leader].dir, "snapshot-", false, snap, sizeof(snap));
+    ASSERT(snap[0] != '\0');
+    if (strstr(snap, ".meta") != NULL) {
+        snap[strlen(snap) - 5] = '\0';
+    }
+    b = slurp(ns[leader].dir, snap, &len);
+    b[len - 20] ^= 0x01;
+    spill(ns[leader].dir, snap, b, len);
+    free(b);
+    /* the follower comes back; the leader sends it that snapshot: refused
+     * on install, its state is not replaced by damaged bytes */
+    ASSERT(node_start(&ns[f], NULL, "--listen", listen[f], "--peer",
+                      peers[f][0], "--peer", peers[f][1],
+                      "--snapshot-threshold", "16", "--snapshot-trailing", "4",
+                      NULL));
+    if (!read_until(&ns[f].c, "snapshot refused, it is damaged", 15000)) {
+        test__fail(__FILE__, __LINE__, "no refusal: %s", ns[f].c.buf);
+    }
+    ASSERT(kv(&ns[f], "get", "key48", NULL, NULL, 0) != 0);
     base_done();
 }
 
