@@ -290,10 +290,18 @@ static void set_ok(struct node *n, const char *k, const char *v)
     }
 }
 
+/* A consistent read of k must give v. A node that just started answers
+ * once it has a leader (exit 5, "no leader", until then): polled. */
 static void get_is(struct node *n, const char *k, const char *v)
 {
     char out[4096], want[4096];
-    int rv = kv(n, "get", k, NULL, out, sizeof(out));
+    time_t end = time(NULL) + scale(10000) / 1000;
+    int rv;
+    while ((rv = kv(n, "get", "--consistent", k, out, sizeof(out))) == 5 &&
+           time(NULL) < end) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* a pause between polls, not a wait */
+    }
     snprintf(want, sizeof(want), "%s\n", v);
     if (rv != 0 || strcmp(out, want) != 0) {
         test__fail(__FILE__, __LINE__, "get %s: exit %d, '%s' instead of '%s'",
@@ -766,7 +774,7 @@ TEST(datadir, kill9_and_torn_tail)
     ASSERT(strstr(a.c.buf, "was being written when the node stopped") !=
            NULL);
     get_is(&a, "before", "kept");
-    ASSERT_EQ(kv(&a, "get", "big", NULL, out, sizeof(out)), 1);
+    ASSERT_EQ(kv(&a, "get", "--consistent", "big", out, sizeof(out)), 1);
     set_ok(&a, "big", big);
     kill_child(&a.c, SIGKILL);
     free(b);
