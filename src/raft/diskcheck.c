@@ -425,7 +425,7 @@ static int metadata_check(struct ctx *x)
 /* One batch at `off` of a segment of `size` bytes: 0 with the batch's end,
  * entry count and terms, or a static reason. */
 static const char *batch_check(const uint8_t *b, size_t size, size_t off,
-                               size_t *end, struct seg *g)
+                               size_t *end, struct p2praft__seg_scan *g)
 {
     uint64_t n, i, data = 0, prev = g->term_last;
     size_t hdr;
@@ -524,11 +524,63 @@ static bool torn_write(const uint8_t *b, size_t size, size_t start,
     return hdr_end + data <= size && p + 8 <= hdr_end + data;
 }
 
+int p2praft__segment_scan(const uint8_t *b, size_t len, bool open,
+                          struct p2praft__seg_scan *sc)
+{
+    size_t off = 8, end = 0;
+    memset(sc, 0, sizeof(*sc));
+    sc->nonzero_end = last_nonzero(b, len);
+    if (open && sc->nonzero_end == 0) {
+        return 0; /* prepared, never written: raft removes it */
+    }
+    sc->batch = 1;
+    if (len < 8 || le64(b) != FORMAT) {
+        sc->why = len < 8 ? "truncated" : "unknown format";
+        return LP2P_ECORRUPT;
+    }
+    for (; off < len; off = end, sc->batch++) {
+        sc->used = off;
+        sc->why = batch_check(b, len, off, &end, sc);
+        if (sc->why == NULL) {
+            continue;
+        }
+        if (!open) {
+            return LP2P_ECORRUPT;
+        }
+        if (sc->nonzero_end <= off) {
+            sc->why = NULL; /* the zeros after the last batch */
+            return 0;
+        }
+        if (torn_write(b, len, off, sc->nonzero_end)) {
+            sc->torn = true;
+            return 0;
+        }
+        return LP2P_ECORRUPT;
+    }
+    sc->used = off;
+    if (!open && sc->entries == 0) {
+        sc->why = "no entries";
+        return LP2P_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Where a segment went wrong, for damaged(). */
+static int seg_damaged(struct ctx *x, const char *name,
+                       const struct p2praft__seg_scan *sc)
+{
+    if (sc->used == 0) {
+        return damaged(x, name, "%s", sc->why);
+    }
+    return damaged(x, name, "%s (batch %u at byte %zu)", sc->why, sc->batch,
+                   sc->used);
+}
+
 static int closed_check(struct ctx *x, struct seg *g)
 {
+    struct p2praft__seg_scan sc;
     struct stat st;
-    size_t len = 0, off = 8, end = 0;
-    unsigned k = 1;
+    size_t len = 0;
     int rv = read_file(x, g->name, &len, &st);
     if (rv == MISSING) {
         return damaged(x, g->name, "vanished while being checked");
@@ -539,16 +591,12 @@ static int closed_check(struct ctx *x, struct seg *g)
     if (g->first > g->last) {
         return damaged(x, g->name, "its name has the last index first");
     }
-    if (len < 8 || le64(x->buf) != FORMAT) {
-        return damaged(x, g->name, len < 8 ? "truncated" : "unknown format");
+    if (p2praft__segment_scan(x->buf, len, false, &sc) != 0) {
+        return seg_damaged(x, g->name, &sc);
     }
-    for (; off < len; off = end, k++) {
-        const char *why = batch_check(x->buf, len, off, &end, g);
-        if (why != NULL) {
-            return damaged(x, g->name, "%s (batch %u at byte %zu)", why, k,
-                           off);
-        }
-    }
+    g->entries = sc.entries;
+    g->term_first = sc.term_first;
+    g->term_last = sc.term_last;
     if (g->entries != g->last - g->first + 1) {
         return damaged(x, g->name, "holds %llu entries instead of %llu",
                        (unsigned long long)g->entries,
@@ -558,14 +606,14 @@ static int closed_check(struct ctx *x, struct seg *g)
     return 0;
 }
 
-/* An open segment; *torn_at is set (to keep the first one) when its end is
- * a torn write, which only the last segment holding data may have. */
+/* An open segment; *torn_name is set (to keep the first one) when its end
+ * is a torn write, which only the last segment holding data may have. */
 static int open_check(struct ctx *x, struct seg *g, const char **torn_name,
                       size_t *torn_at, const char **torn_why)
 {
+    struct p2praft__seg_scan sc;
     struct stat st;
-    size_t len = 0, off = 8, end = 0, nz, used = 0;
-    unsigned k = 1;
+    size_t len = 0, used;
     uint64_t alloc;
     int rv = read_file(x, g->name, &len, &st);
     if (rv == MISSING) {
@@ -575,43 +623,31 @@ static int open_check(struct ctx *x, struct seg *g, const char **torn_name,
         return rv;
     }
     alloc = (uint64_t)st.st_blocks * 512;
-    nz = last_nonzero(x->buf, len);
-    if (nz > 0 && *torn_name != NULL) {
+    rv = p2praft__segment_scan(x->buf, len, true, &sc);
+    if (sc.nonzero_end > 0 && *torn_name != NULL) {
         /* A write after the torn one: that one was complete, and damaged. */
         return damaged(x, *torn_name, "%s (at byte %zu), and later segments "
                        "hold entries", *torn_why, *torn_at);
     }
-    if (nz > 0) {
-        if (len < 8 || le64(x->buf) != FORMAT) {
-            return damaged(x, g->name, "unknown format");
-        }
-        for (; off < len; off = end, k++) {
-            const char *why = batch_check(x->buf, len, off, &end, g);
-            if (why == NULL) {
-                continue;
-            }
-            if (nz <= off) {
-                break; /* the zeros after the last batch */
-            }
-            if (torn_write(x->buf, len, off, nz)) {
-                *torn_name = g->name;
-                *torn_at = off;
-                *torn_why = why;
-                snprintf(x->r->torn, sizeof(x->r->torn),
-                         "%s: batch %u at byte %zu was being written when "
-                         "the node stopped (%s); raft drops it",
-                         g->name, k, off, why);
-                break;
-            }
-            return damaged(x, g->name, "%s (batch %u at byte %zu)", why, k,
-                           off);
-        }
-        used = off;
+    if (rv != 0) {
+        return seg_damaged(x, g->name, &sc);
     }
+    if (sc.torn) {
+        *torn_name = g->name;
+        *torn_at = sc.used;
+        *torn_why = sc.why;
+        snprintf(x->r->torn, sizeof(x->r->torn),
+                 "%s: batch %u at byte %zu was being written when the node "
+                 "stopped (%s); raft drops it",
+                 g->name, sc.batch, sc.used, sc.why);
+    }
+    g->entries = sc.entries;
+    g->term_first = sc.term_first;
+    g->term_last = sc.term_last;
     if (g->entries > 0) {
         x->r->segments++;
     }
-    used = (used + PAGE - 1) / PAGE * PAGE;
+    used = (sc.used + PAGE - 1) / PAGE * PAGE;
     if (alloc > used) {
         x->r->reclaimable += alloc - used;
     }

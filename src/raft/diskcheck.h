@@ -39,6 +39,28 @@ struct p2praft__disk_report {
     char torn[320];        /* "" or which torn write raft will truncate */
 };
 
+/* One segment file's contents, as the check reads them. */
+struct p2praft__seg_scan {
+    uint64_t entries;         /* in the sound batches */
+    uint64_t term_first, term_last;
+    size_t used;              /* bytes of format and sound batches; on
+                               * failure, where the bad batch starts */
+    size_t nonzero_end;       /* just past the last non-zero byte */
+    bool torn;                /* open: it ends in a torn write at `used` */
+    const char *why;          /* refused or torn: what is wrong (static) */
+    unsigned batch;           /* ... in which batch, from 1 */
+};
+
+/*
+ * Scan a segment's bytes (borrowed): a closed one must be batches up to its
+ * very end; an open one is batches then zeros, or all zeros, or ends in a
+ * torn write (sc->torn: only the last open segment with data may, which
+ * the caller judges). 0, or LP2P_ECORRUPT with why, batch and used saying
+ * where. The check's core, without I/O.
+ */
+int p2praft__segment_scan(const uint8_t *b, size_t len, bool open,
+                          struct p2praft__seg_scan *sc);
+
 /*
  * Check the raft files in `dir` (borrowed), which the caller has locked.
  * Files that are not raft's are ignored. Returns 0 and fills *r;
