@@ -64,6 +64,7 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
 {
     char path[4096], pid[32];
     struct stat st;
+    bool writable = true;
     int fd, n;
     if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
         lp2p__errmsg_set(errmsg, errmsg_len, "cannot create %s: %s", dir,
@@ -78,6 +79,17 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
     }
     path_of(path, sizeof(path), dir, P2PRAFT__LOCK_FILE);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && !create && (errno == EROFS || errno == EACCES)) {
+        /* An offline check of a read-only copy (a backup): a lock taken
+         * read-only still excludes nodes; with no lock file on a read-only
+         * file system, no node can be writing there. */
+        bool rofs = errno == EROFS;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && rofs) {
+            return 0;
+        }
+        writable = false;
+    }
     if (fd < 0) {
         lp2p__errmsg_set(errmsg, errmsg_len, "cannot open %s: %s", path,
                          strerror(errno));
@@ -110,7 +122,8 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
     }
     /* Ours: say who holds it, for the next one who tries. */
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+    if (writable &&
+        (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)) {
         LOG_WARN(MODULE, "cannot record the PID in %s: %s", path,
                  strerror(errno));
     }

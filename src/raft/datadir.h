@@ -32,8 +32,10 @@ void p2praft__datadir_init(struct p2praft__datadir *d);
 
 /*
  * Take the directory's lock (creating the directory, mode 0700, when
- * `create`; it must exist otherwise). 0; LP2P_EBUSY when another process
- * or handle holds it (errmsg names the holder's PID); LP2P_ENOTFOUND;
+ * `create`; it must exist otherwise). Without `create` (an offline check),
+ * a read-only directory is locked read-only, or not at all on a read-only
+ * file system without a lock file. 0; LP2P_EBUSY when another process or
+ * handle holds it (errmsg names the holder's PID); LP2P_ENOTFOUND;
  * LP2P_EIO.
  */
 int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,

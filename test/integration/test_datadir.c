@@ -23,6 +23,7 @@
  *   datadir/api_path                 --api never removes what it did not
  *                                    create: a file, a live socket
  *   datadir/no_space                 too small for one segment: refused
+ *   datadir/check_read_only_backup   `p2praft check` on a read-only copy
  *   datadir/permission_warnings      key file and directory open to others
  *
  * Waits poll the child's output (or its exit) within a bound; no sleeps.
@@ -877,6 +878,38 @@ TEST(datadir, no_space)
     ASSERT_EQ(c.status >> 8, 1);
     ASSERT(strstr(c.buf, "KiB free") != NULL);
     ASSERT(strstr(c.buf, "next log segment") != NULL);
+    base_done();
+}
+
+TEST(datadir, check_read_only_backup)
+{
+    struct node a;
+    struct child c;
+    char script[8192], lock[256];
+    char *argv[] = {"/usr/bin/unshare", "-Urm", "/bin/sh", "-c", script,
+                    NULL};
+    base_init();
+    written(&a, 5, "100000");
+    snprintf(lock, sizeof(lock), "%s/p2praft.lock", a.dir);
+    ASSERT(unlink(lock) == 0); /* a copy taken without it */
+    if (access(argv[0], X_OK) != 0) {
+        printf("  skipped: no %s\n", argv[0]);
+        base_done();
+        return;
+    }
+    /* `p2praft check` on a backup mounted read-only */
+    snprintf(script, sizeof(script),
+             "mount --bind %s %s && mount -o remount,bind,ro %s || exit 99; "
+             "exec %s check --data-dir %s",
+             base, base, base, cli_path(), a.dir);
+    if (run(&c, argv) == 99) {
+        printf("  skipped: cannot mount read-only here: %s\n", c.buf);
+        base_done();
+        return;
+    }
+    if (c.status != 0 || strstr(c.buf, "ok: term 1") == NULL) {
+        test__fail(__FILE__, __LINE__, "check: %s", c.buf);
+    }
     base_done();
 }
 
