@@ -1,4 +1,4 @@
-/* Foundation: errors, logging, heap hook, buffers, varint, protobuf. */
+/* src/util: errors, logging, heap hook, buffers, varint, base58btc, base32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +6,9 @@
 #include "lp2p.h"
 #include "p2praft.h"
 #include "oom.h"
-#include "p2p/pb.h"
 #include "test.h"
+#include "util/base32.h"
+#include "util/base58.h"
 #include "util/buf.h"
 #include "util/heap.h"
 #include "util/log.h"
@@ -140,84 +141,171 @@ TEST(varint, rejects_bad_input)
     ASSERT_ERR(lp2p__varint_decode(partial, 0, &v), LP2P_EAGAIN);
 }
 
-TEST(pb, roundtrip_and_skip_unknown)
-{
-    struct lp2p_buf b;
-    struct lp2p_pb_reader r;
-    struct lp2p_pb_field f;
-    static const uint8_t fixed[] = {0x1d, 1, 2, 3, 4,              /* 3: f32 */
-                                    0x21, 1, 2, 3, 4, 5, 6, 7, 8}; /* 4: f64 */
-    int seen = 0;
-    lp2p__buf_init(&b);
-    ASSERT_OK(lp2p__pb_put_varint(&b, 1, 1));
-    ASSERT_OK(lp2p__buf_append(&b, fixed, sizeof(fixed)));
-    ASSERT_OK(lp2p__pb_put_string(&b, 2, "hello"));
-    lp2p__pb_reader_init(&r, b.data, b.len);
-    for (;;) {
-        int rv = lp2p__pb_next(&r, &f);
-        ASSERT(rv >= 0);
-        if (rv == 0)
-            break;
-        if (f.num == 1) {
-            ASSERT_EQ(f.wire, LP2P_PB_VARINT);
-            ASSERT_EQ(f.u64, 1);
-            seen |= 1;
-        } else if (f.num == 2) {
-            ASSERT_EQ(f.len, 5);
-            ASSERT_MEM_EQ(f.data, "hello", 5);
-            seen |= 2;
-        } else if (f.num == 3) {
-            ASSERT_EQ(f.u64, 0x04030201);
-            seen |= 4;
-        } else if (f.num == 4) {
-            ASSERT_EQ_U64(f.u64, 0x0807060504030201ULL);
-            seen |= 8;
-        }
-    }
-    ASSERT_EQ(seen, 15);
-    lp2p__buf_free(&b);
-}
+/* ---- base58btc and base32 (multibase) ---- */
 
-TEST(pb, rejects_truncated_and_overlong)
+/* Guarded copies so that an over-read faults. */
+static int b58_dec(const char *s, uint8_t *out, size_t cap)
 {
-    static const uint8_t trunc_len[] = {0x12, 0x05, 'h', 'i'};
-    static const uint8_t trunc_key[] = {0x80};
-    static const uint8_t group[] = {0x0b};
-    static const uint8_t field0[] = {0x00, 0x01};
-    static const uint8_t overlong[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                       0xff, 0xff, 0xff, 0xff, 0x01};
-    static const uint8_t trunc_f32[] = {0x1d, 1, 2};
-    struct lp2p_pb_reader r;
-    struct lp2p_pb_field f;
-    uint8_t *g;
-#define EXPECT(arr, err)                                                      \
-    g = test__guarded(arr, sizeof(arr));                                      \
-    lp2p__pb_reader_init(&r, g, sizeof(arr));                                 \
-    ASSERT_ERR(lp2p__pb_next(&r, &f), err);                                   \
-    test__guarded_free(g, sizeof(arr))
-    EXPECT(trunc_len, LP2P_ETRUNCATED);
-    EXPECT(trunc_key, LP2P_ETRUNCATED);
-    EXPECT(group, LP2P_EUNSUPPORTED);
-    EXPECT(field0, LP2P_EMALFORMED);
-    EXPECT(overlong, LP2P_EMALFORMED);
-    EXPECT(trunc_f32, LP2P_ETRUNCATED);
-#undef EXPECT
-}
-
-static int pb_oom_body(void *ctx)
-{
-    struct lp2p_buf b;
-    int i, rv = 0;
-    (void)ctx;
-    lp2p__buf_init(&b);
-    for (i = 0; i < 40 && rv == 0; i++) {
-        rv = lp2p__pb_put_string(&b, 3, "some protocol name to grow the buffer");
-    }
-    lp2p__buf_free(&b);
+    size_t n = strlen(s);
+    uint8_t *g = test__guarded(s, n);
+    int rv = lp2p__base58_decode((const char *)g, n, out, cap);
+    test__guarded_free(g, n);
     return rv;
 }
 
-TEST(pb, oom_sweep)
+static int b32_dec(const char *s, uint8_t *out, size_t cap)
 {
-    ASSERT(test__oom_sweep(pb_oom_body, NULL) > 0);
+    size_t n = strlen(s);
+    uint8_t *g = test__guarded(s, n);
+    int rv = lp2p__base32_decode((const char *)g, n, out, cap);
+    test__guarded_free(g, n);
+    return rv;
+}
+
+static int b58_enc(const void *p, size_t n, char *out, size_t cap)
+{
+    uint8_t *g = test__guarded(p, n);
+    int rv = lp2p__base58_encode(g, n, out, cap);
+    test__guarded_free(g, n);
+    return rv;
+}
+
+static int b32_enc(const void *p, size_t n, char *out, size_t cap)
+{
+    uint8_t *g = test__guarded(p, n);
+    int rv = lp2p__base32_encode(g, n, out, cap);
+    test__guarded_free(g, n);
+    return rv;
+}
+
+TEST(base58, spec_vectors)
+{
+    /* draft-msporny-base58 test vectors. */
+    static const struct {
+        const char *hex, *b58;
+    } vec[] = {
+        {"48656c6c6f20576f726c6421", "2NEpo7TZRRrLZSi2U"},
+        {"54686520717569636b2062726f776e20666f78206a756d7073206f76657220746"
+         "865206c617a7920646f672e",
+         "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"},
+        {"0000287fb4cd", "11233QC4"},
+        {"", ""},
+        {"00", "1"},
+        {"0000", "11"},
+        {"61", "2g"},
+        {"626262", "a3gV"},
+        {"ff", "5Q"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+        size_t n;
+        uint8_t *raw = test__unhex(vec[i].hex, &n);
+        char out[128];
+        uint8_t back[128];
+        ASSERT_EQ(b58_enc(raw, n, out, sizeof(out)), (int)strlen(vec[i].b58));
+        ASSERT_STR_EQ(out, vec[i].b58);
+        ASSERT_EQ(b58_dec(vec[i].b58, back, sizeof(back)), (int)n);
+        ASSERT_MEM_EQ(back, raw, n);
+        /* Exactly enough room works, one less does not. */
+        ASSERT_EQ(b58_enc(raw, n, out, strlen(vec[i].b58) + 1),
+                  (int)strlen(vec[i].b58));
+        ASSERT_ERR(b58_enc(raw, n, out, strlen(vec[i].b58)), LP2P_EOVERFLOW);
+        if (n > 0) {
+            ASSERT_ERR(b58_dec(vec[i].b58, back, n - 1), LP2P_EOVERFLOW);
+        }
+        free(raw);
+    }
+}
+
+TEST(base58, rejects_bad_characters)
+{
+    uint8_t out[64];
+    ASSERT_ERR(b58_dec("0", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b58_dec("abcO", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b58_dec("Il", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b58_dec("2g ", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b58_dec("2g+", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(lp2p__base58_decode("2\0g", 3, out, sizeof(out)),
+               LP2P_EMALFORMED);
+    ASSERT_ERR(b58_dec("\xc3\xa9", out, sizeof(out)), LP2P_EMALFORMED);
+}
+
+TEST(base58, roundtrip_many)
+{
+    uint8_t in[80], back[80];
+    char txt[LP2P_BASE58_ENCODED_MAX(80) + 1];
+    unsigned x = 12345;
+    int len, i;
+    for (len = 0; len <= 80; len++) {
+        for (i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            /* Some leading zeros now and then. */
+            in[i] = (i < len / 7 && (x >> 20) % 3 == 0) ? 0 : (uint8_t)(x >> 16);
+        }
+        ASSERT(b58_enc(in, (size_t)len, txt, sizeof(txt)) >= 0);
+        ASSERT_EQ(b58_dec(txt, back, sizeof(back)), len);
+        ASSERT_MEM_EQ(back, in, (size_t)len);
+    }
+}
+
+TEST(base32, rfc4648_vectors)
+{
+    /* RFC 4648 section 10, lowercase and unpadded as multibase 'b'. */
+    static const struct {
+        const char *in, *out;
+    } vec[] = {{"", ""},           {"f", "my"},         {"fo", "mzxq"},
+               {"foo", "mzxw6"},   {"foob", "mzxw6yq"}, {"fooba", "mzxw6ytb"},
+               {"foobar", "mzxw6ytboi"}};
+    size_t i;
+    for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+        char out[32];
+        uint8_t back[32];
+        size_t n = strlen(vec[i].in);
+        ASSERT_EQ(b32_enc(vec[i].in, n, out, sizeof(out)),
+                  (int)strlen(vec[i].out));
+        ASSERT_STR_EQ(out, vec[i].out);
+        ASSERT_EQ(LP2P_BASE32_ENCODED_LEN(n), strlen(vec[i].out));
+        ASSERT_EQ(b32_dec(vec[i].out, back, sizeof(back)), (int)n);
+        ASSERT_MEM_EQ(back, vec[i].in, n);
+        ASSERT_ERR(b32_enc(vec[i].in, n, out, strlen(vec[i].out)),
+                   LP2P_EOVERFLOW);
+    }
+}
+
+TEST(base32, rejects_bad_input)
+{
+    uint8_t out[32];
+    ASSERT_ERR(b32_dec("MZXQ", out, sizeof(out)), LP2P_EMALFORMED); /* upper */
+    ASSERT_ERR(b32_dec("mzxq====", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b32_dec("m", out, sizeof(out)), LP2P_EMALFORMED); /* 1 char */
+    ASSERT_ERR(b32_dec("mzx", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b32_dec("mzxw6y", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b32_dec("mz", out, sizeof(out)), LP2P_EMALFORMED); /* bits */
+    ASSERT_ERR(b32_dec("m1", out, sizeof(out)), LP2P_EMALFORMED);
+    ASSERT_ERR(b32_dec("mzxw6ytboi", out, 5), LP2P_EOVERFLOW);
+    ASSERT_EQ(b32_dec("mzxw6ytboi", out, 6), 6);
+}
+
+TEST(base58, every_character)
+{
+    /* Each single character decodes to its index in the alphabet, and
+     * every other byte value is refused. */
+    static const char alphabet[] =
+        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    int c;
+    for (c = 1; c < 256; c++) {
+        char s[2] = {(char)c, 0};
+        const char *pos = strchr(alphabet, c);
+        uint8_t out[2];
+        int n = b58_dec(s, out, sizeof(out));
+        if (pos == NULL) {
+            ASSERT_ERR(n, LP2P_EMALFORMED);
+        } else if (c == '1') {
+            ASSERT_EQ(n, 1);
+            ASSERT_EQ(out[0], 0);
+        } else {
+            ASSERT_EQ(n, 1);
+            ASSERT_EQ(out[0], pos - alphabet);
+        }
+    }
 }
