@@ -59,7 +59,7 @@ void fuzz__check_failed(const char *file, int line, const char *what)
 const char *test__vectors_dir(void)
 {
     const char *d = getenv("P2PRAFT_VECTORS");
-    return d != NULL ? d : "../shared/vectors";
+    return d != NULL && d[0] != 0 ? d : "test/vectors";
 }
 
 uint8_t *test__read_file(const char *path, size_t *len)

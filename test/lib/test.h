@@ -91,7 +91,9 @@ void test__fail(const char *file, int line, const char *fmt, ...)
                        #a, #b, (size_t)(n));                                  \
     } while (0)
 
-/* Directory of ../shared/vectors (env P2PRAFT_VECTORS overrides). */
+/* Directory of the test vectors: test/vectors, relative to the directory
+ * the runner starts in (the top of the repository); a non-empty
+ * P2PRAFT_VECTORS overrides it. */
 const char *test__vectors_dir(void);
 
 /* Read a whole file; the caller frees with free(). Fails the test if the
