@@ -7,9 +7,10 @@
 # the same "ok"/"FAIL" lines and summary (scripts/test-install.sh).
 #
 # Time limits: every test runs under one (test/lib/runner.c names a hung
-# test, kills it and goes on). P2PRAFT_TEST_TIMEOUT sets the default limit
-# in seconds (30; 0 turns limits off), P2PRAFT_TEST_TIMEOUT_SCALE multiplies
-# every limit; --valgrind makes it 20 unless it is set.
+# test, kills it and goes on; under valgrind it names it and ends the run).
+# P2PRAFT_TEST_TIMEOUT sets the default limit in seconds (30; 0 turns
+# limits off), P2PRAFT_TEST_TIMEOUT_SCALE multiplies every limit;
+# --valgrind makes it 20 unless it is set.
 set -u
 vg=()
 if [ "${1:-}" = "--valgrind" ]; then

@@ -6,8 +6,9 @@
  *
  * Each test runs in a child process of its own, under a time limit: a test
  * still running at its limit is killed (with every process it started) and
- * named as failed, and the run goes on. A crash or a sanitizer/valgrind
- * report fails only the test that caused it.
+ * named as failed, and the run goes on. A crash or a sanitizer report fails
+ * only the test that caused it. Under valgrind (or P2PRAFT_TEST_FORK=0) the
+ * tests share the runner's process: a hung test is named and ends the run.
  *
  * A failed assertion reports file:line and leaves the test at once
  * (longjmp). Assertions are only for use inside the test's own thread.

@@ -1,9 +1,11 @@
 /*
  * The test runner itself (test/lib/runner.c): a hung test is named, fails
- * and is killed, a crashing one fails alone, and the run goes on; a test's
- * own limit (TEST_TIMEOUT) replaces the default; hidden tests run only
- * when named exactly. Each case runs this very binary again, in a child
- * with its output captured, on the hidden tests below.
+ * and is killed, a crashing one fails alone, and the run goes on; with
+ * tests in the runner's own process (P2PRAFT_TEST_FORK=0, as under
+ * valgrind) a hung test is named and the run ends cleanly; a test's own
+ * limit (TEST_TIMEOUT) replaces the default; hidden tests run only when
+ * named exactly. Each case runs this very binary again, in a child with
+ * its output captured, on the hidden tests below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,11 +66,22 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static void set_or_unset(const char *name, const char *value)
+{
+    if (value != NULL) {
+        setenv(name, value, 1);
+    } else {
+        unsetenv(name);
+    }
+}
+
 /* Runs this binary with argv (NULL-terminated, argv[0] excluded) and the
- * given limits in its environment (NULL: unset), capturing stdout and
- * stderr together. Fails the test if it does not end in time. */
+ * given limits and mode ("1": a child per test, "0": in process) in its
+ * environment (NULL: unset), capturing stdout and stderr together. Fails
+ * the test if it does not end in time. */
 static void run_nested(struct nested *n, const char *timeout,
-                       const char *scale, const char *const *args)
+                       const char *scale, const char *fork_mode,
+                       const char *const *args)
 {
     char exe[4096];
     const char *argv[16];
@@ -91,16 +104,9 @@ static void run_nested(struct nested *n, const char *timeout,
     if (pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
-        if (timeout != NULL) {
-            setenv("P2PRAFT_TEST_TIMEOUT", timeout, 1);
-        } else {
-            unsetenv("P2PRAFT_TEST_TIMEOUT");
-        }
-        if (scale != NULL) {
-            setenv("P2PRAFT_TEST_TIMEOUT_SCALE", scale, 1);
-        } else {
-            unsetenv("P2PRAFT_TEST_TIMEOUT_SCALE");
-        }
+        set_or_unset("P2PRAFT_TEST_TIMEOUT", timeout);
+        set_or_unset("P2PRAFT_TEST_TIMEOUT_SCALE", scale);
+        set_or_unset("P2PRAFT_TEST_FORK", fork_mode);
         execv(exe, (char *const *)argv);
         _exit(127);
     }
@@ -166,7 +172,7 @@ TEST(runner, hung_test_is_named_killed_and_the_run_goes_on)
     const char *hang, *pass;
 
     /* Default limit 0.25 s, times 2: the hang is cut at 0.5 s. */
-    run_nested(&n, "0.25", "2", args);
+    run_nested(&n, "0.25", "2", "1", args);
     ASSERT(WIFEXITED(n.status));
     ASSERT_EQ(WEXITSTATUS(n.status), 1);
     ASSERT_HAS(&n, "FAIL runner/_hangs\n     timed out: still running at its"
@@ -182,13 +188,29 @@ TEST(runner, hung_test_is_named_killed_and_the_run_goes_on)
     ASSERT_STR_EQ(last_line(&n), "1 passed, 2 failed\n");
 }
 
+TEST(runner, in_process_hung_test_is_named_and_the_run_ends)
+{
+    static const char *const args[] = {"runner/_passes",
+                                       "runner/_hangs_own_limit", NULL};
+    struct nested n;
+
+    run_nested(&n, "600", "1", "0", args);
+    ASSERT(WIFEXITED(n.status));
+    ASSERT_EQ(WEXITSTATUS(n.status), 1);
+    ASSERT_HAS(&n, "ok   runner/_passes");
+    ASSERT_HAS(&n, "FAIL runner/_hangs_own_limit\n     timed out: still"
+                   " running at its limit of 0.3 s; the run ends here\n");
+    ASSERT_HAS(&n, "failed: runner/_hangs_own_limit\n");
+    ASSERT_STR_EQ(last_line(&n), "1 passed, 1 failed\n");
+}
+
 TEST(runner, own_limit_replaces_the_default)
 {
     static const char *const args[] = {"runner/_hangs_own_limit", NULL};
     struct nested n;
 
     /* A default of 10 minutes does not apply: the test's own 0.3 s does. */
-    run_nested(&n, "600", "1", args);
+    run_nested(&n, "600", "1", "1", args);
     ASSERT(WIFEXITED(n.status));
     ASSERT_EQ(WEXITSTATUS(n.status), 1);
     ASSERT_HAS(&n, "FAIL runner/_hangs_own_limit\n     timed out: still"
@@ -203,14 +225,14 @@ TEST(runner, hidden_tests_run_only_when_named_exactly)
     static const char *const part[] = {"runner/_hang", NULL};
     struct nested n;
 
-    run_nested(&n, "0.25", "1", list);
+    run_nested(&n, "0.25", "1", NULL, list);
     ASSERT_EQ(n.status, 0);
     ASSERT_HAS(&n, "runner/hung_test_is_named_killed_and_the_run_goes_on\n");
     ASSERT(strstr(n.out, "runner/_") == NULL);
 
     /* A pattern that only contains a hidden test's name runs nothing,
      * which is a failed run. */
-    run_nested(&n, "0.25", "1", part);
+    run_nested(&n, "0.25", "1", NULL, part);
     ASSERT(WIFEXITED(n.status));
     ASSERT_EQ(WEXITSTATUS(n.status), 1);
     ASSERT_STR_EQ(last_line(&n), "0 passed, 0 failed\n");
