@@ -452,7 +452,10 @@ static const char *batch_check(const uint8_t *b, size_t size, size_t off,
         if (slot[8] < 1 || slot[8] > 3) {
             return "an entry of unknown type";
         }
-        if (term == 0 || term < prev) {
+        if (term == 0) {
+            return "an entry of term 0";
+        }
+        if (term < prev) {
             return "entry terms go backwards";
         }
         prev = term;
