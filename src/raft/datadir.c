@@ -32,6 +32,7 @@
 void p2praft__datadir_init(struct p2praft__datadir *d)
 {
     d->lock_fd = -1;
+    d->owner_pending = false;
 }
 
 void p2praft__datadir_close(struct p2praft__datadir *d)
@@ -308,13 +309,12 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
     if (rv == 0) {
         rv = space_check(o->dir, r, errmsg, errmsg_len);
     }
+    /* A first bootstrap records its owner now; state from before owners
+     * waits until raft shows that this node is one of its members. */
     if (rv == 0 && !recorded) {
-        rv = owner_write(o->dir, o->self, errmsg, errmsg_len);
-        if (rv == 0 && r->has_state) {
-            LOG_WARN(MODULE,
-                     "%s had no owner record (made by an older p2praft): "
-                     "recorded peer %s as its owner in %s",
-                     o->dir, o->self, P2PRAFT__OWNER_FILE);
+        d->owner_pending = r->has_state;
+        if (!r->has_state) {
+            rv = owner_write(o->dir, o->self, errmsg, errmsg_len);
         }
     }
     if (rv == 0 && r->torn[0] != '\0') {
@@ -322,6 +322,26 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
     }
     if (rv != 0) {
         p2praft__datadir_close(d);
+    }
+    return rv;
+}
+
+int p2praft__datadir_record_owner(struct p2praft__datadir *d, const char *dir,
+                                  const char *self, char *errmsg,
+                                  size_t errmsg_len)
+{
+    int rv;
+    if (!d->owner_pending) {
+        return 0;
+    }
+    rv = owner_write(dir, self, errmsg, errmsg_len);
+    if (rv == 0) {
+        d->owner_pending = false;
+        LOG_WARN(MODULE,
+                 "%s had no owner record (made by an older p2praft): "
+                 "recorded peer %s, a member of its cluster, as its owner in "
+                 "%s",
+                 dir, self, P2PRAFT__OWNER_FILE);
     }
     return rv;
 }

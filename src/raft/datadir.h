@@ -17,7 +17,9 @@
 #define P2PRAFT__OWNER_FILE "p2praft.owner"
 
 struct p2praft__datadir {
-    int lock_fd; /* -1 when the lock is not held */
+    int lock_fd;        /* -1 when the lock is not held */
+    bool owner_pending; /* state from before owners: record it once the
+                         * node has shown it is a member */
 };
 
 /* What the node starting on the directory brings. */
@@ -46,8 +48,9 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
  * it, warn (log, warn level) when group or others may read it, check
  * raft's files (*r), refuse --bootstrap on a directory with state and a
  * start without it on one without, check the owner (recorded now on a
- * first bootstrap, or on a directory made before owners were recorded),
- * and check that one more log segment fits. 0, or the error with errmsg
+ * first bootstrap; on a directory made before owners were recorded, left
+ * pending for p2praft__datadir_record_owner()), and check that one more
+ * log segment fits. 0, or the error with errmsg
  * saying what to do: LP2P_EBUSY, LP2P_ECORRUPT (damaged raft file),
  * LP2P_EEXIST (--bootstrap on state), LP2P_EINVAL (no state and no
  * --bootstrap, or another peer's directory), LP2P_ENOSPACE, LP2P_EIO,
@@ -57,6 +60,14 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
                           const struct p2praft__datadir_opts *o,
                           struct p2praft__disk_report *r, char *errmsg,
                           size_t errmsg_len);
+
+/* A directory made before owners were recorded (d->owner_pending): raft
+ * loaded it and its configuration lists `self`, so record `self` as its
+ * owner now (logged at warn level). Nothing to do otherwise. 0 or
+ * LP2P_EIO. */
+int p2praft__datadir_record_owner(struct p2praft__datadir *d, const char *dir,
+                                  const char *self, char *errmsg,
+                                  size_t errmsg_len);
 
 /* Release the lock (when held). */
 void p2praft__datadir_close(struct p2praft__datadir *d);

@@ -506,6 +506,27 @@ static int setup_start_raft(struct p2praft_node *n)
     return 0;
 }
 
+/* The configuration raft loaded must list this node. A directory made
+ * before owners were recorded gets its owner only now, so that a wrong key
+ * cannot claim it (and lock the right one out). */
+static int setup_owner(struct p2praft_node *n)
+{
+    unsigned i;
+    for (i = 0; i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == n->self_id) {
+            break;
+        }
+    }
+    if (i == n->raft.configuration.n) {
+        return fail(n, LP2P_EINVAL,
+                    "%s holds a cluster of which this key (peer %s) is not "
+                    "a member: start it with the key that created it",
+                    n->data_dir, n->self);
+    }
+    return p2praft__datadir_record_owner(&n->dd, n->data_dir, n->self,
+                                        n->errmsg, sizeof(n->errmsg));
+}
+
 /* Serve the forward protocol to the members. */
 static int setup_forward(struct p2praft_node *n)
 {
@@ -576,6 +597,10 @@ static int setup(struct p2praft_node *n)
     }
     lp2p__free(members);
     rv = setup_start_raft(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_owner(n);
     if (rv != 0) {
         return rv;
     }

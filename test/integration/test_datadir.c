@@ -537,10 +537,15 @@ TEST(datadir, owner)
     ASSERT(strstr(a.c.buf, other_id) != NULL);
     ASSERT(strstr(a.c.buf, "belongs to peer") != NULL);
 
-    /* a directory from before owners were recorded: recorded at first
-     * start, with a note */
+    /* a directory from before owners were recorded: another key is no
+     * member of its cluster, and gets no claim on it */
     snprintf(path, sizeof(path), "%s/p2praft.owner", a.dir);
     ASSERT(unlink(path) == 0);
+    ASSERT(node_start(&a, other_key, NULL) == 0);
+    ASSERT(strstr(a.c.buf, "not a member") != NULL);
+    ASSERT(strstr(a.c.buf, other_id) != NULL);
+    ASSERT(access(path, F_OK) != 0);
+    /* its member's key: recorded at this first start, with a note */
     ASSERT(node_start(&a, NULL, NULL));
     ASSERT(strstr(a.c.buf, "had no owner record") != NULL);
     get_is(&a, "k", "v");
