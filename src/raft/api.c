@@ -1,6 +1,7 @@
 /* The API request codec shared by the unix socket and the forward
  * protocol (format: p2praft.h, cluster node section). */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,14 @@ static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
            p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 /* Read one field at *p (bounded by end) into a fresh copy. */
@@ -111,4 +120,65 @@ void p2praft__api_req_release(struct p2praft__api_req *r)
     r->key = NULL;
     r->val = r->exp = NULL;
     r->vlen = r->elen = 0;
+}
+
+static bool has_key(uint8_t op)
+{
+    return op != P2PRAFT_API_STATUS && op != P2PRAFT_API_BARRIER;
+}
+
+size_t p2praft__api_encoded_len(const struct p2praft__api_req *r)
+{
+    size_t n = 3;
+    if (has_key(r->op)) {
+        n += 4 + (r->key != NULL ? strlen(r->key) : 0);
+    }
+    if (r->op == P2PRAFT_API_CAS) {
+        n += 4 + r->elen;
+    }
+    if (r->op == P2PRAFT_API_SET || r->op == P2PRAFT_API_CAS) {
+        n += 4 + r->vlen;
+    }
+    return n;
+}
+
+static uint8_t *put_field(uint8_t *p, const void *data, size_t len)
+{
+    put32(p, (uint32_t)len);
+    if (len > 0) {
+        memcpy(p + 4, data, len);
+    }
+    return p + 4 + len;
+}
+
+size_t p2praft__api_encode(const struct p2praft__api_req *r, uint8_t *out,
+                           size_t cap)
+{
+    size_t klen = r->key != NULL ? strlen(r->key) : 0, len;
+    uint8_t *p = out;
+    if (r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_BARRIER ||
+        (r->flags & ~1u) != 0 ||
+        (r->flags != 0 && r->op != P2PRAFT_API_GET) ||
+        (has_key(r->op) && (klen == 0 || klen > P2PRAFT_KV_KEY_MAX)) ||
+        r->elen > P2PRAFT_KV_VALUE_MAX || r->vlen > P2PRAFT_KV_VALUE_MAX ||
+        (r->elen > 0 && r->exp == NULL) || (r->vlen > 0 && r->val == NULL)) {
+        return 0;
+    }
+    len = p2praft__api_encoded_len(r);
+    if (len > cap) {
+        return 0;
+    }
+    *p++ = 1;
+    *p++ = r->op;
+    *p++ = r->flags;
+    if (has_key(r->op)) {
+        p = put_field(p, r->key, klen);
+    }
+    if (r->op == P2PRAFT_API_CAS) {
+        p = put_field(p, r->exp, r->elen);
+    }
+    if (r->op == P2PRAFT_API_SET || r->op == P2PRAFT_API_CAS) {
+        p = put_field(p, r->val, r->vlen);
+    }
+    return (size_t)(p - out);
 }

@@ -25,4 +25,17 @@ int p2praft__api_parse(struct p2praft__api_req *r, const uint8_t *body,
 
 void p2praft__api_req_release(struct p2praft__api_req *r);
 
+/* The body length p2praft__api_encode() writes for `r` (borrowed): the
+ * fields that r->op carries (key unless STATUS or BARRIER; expected value
+ * for CAS; value for SET and CAS). */
+size_t p2praft__api_encoded_len(const struct p2praft__api_req *r);
+
+/* Encode `r` (borrowed; key NUL-terminated) as a request body into out
+ * (cap bytes, borrowed), the inverse of p2praft__api_parse(). Returns the
+ * body length, or 0 when it does not fit in cap or r breaks the format's
+ * bounds (op, flags, key 1..P2PRAFT_KV_KEY_MAX bytes, values at most
+ * P2PRAFT_KV_VALUE_MAX). Never writes past out + cap. */
+size_t p2praft__api_encode(const struct p2praft__api_req *r, uint8_t *out,
+                           size_t cap);
+
 #endif
