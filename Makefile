@@ -45,6 +45,7 @@ TESTLIB_SRC := test/lib/runner.c test/lib/oom.c
 UNIT_SRC := $(sort $(wildcard test/unit/*.c)) $(sort $(wildcard test/fuzz/fuzz_*.c))
 INTEG_SRC := $(sort $(wildcard test/integration/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+FAULTS_SRC := test/faults/client.c
 FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -61,7 +62,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps test check check-asan check-valgrind fuzz bench interop demo \
-        install clean tests-build
+        install clean tests-build faults faults-build faults-selftest
 
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(CLI) $(EXAMPLES)
 
@@ -124,6 +125,37 @@ $(GO_PEER): $(GO_PEER_SRC)
 	@command -v go >/dev/null || scripts/install-deps.sh --go
 	cd interop/go/peer && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
 	  -trimpath -o $(CURDIR)/$@ .
+
+# The fault harness (test/faults/): its workload client and the external
+# linearizability checker (porcupine, from the Go module proxy, pinned by
+# go.sum).
+FAULTS_CLIENT := $(BUILD)/faults-client
+$(FAULTS_CLIENT): $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT)
+	$(CC) -o $@ $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+
+LINEARIZE := build/interop/linearize
+LINEARIZE_SRC := $(wildcard interop/go/linearize/*.go) \
+                 interop/go/linearize/go.mod interop/go/linearize/go.sum
+$(LINEARIZE): $(LINEARIZE_SRC)
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/linearize && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
+
+faults-build: all $(FAULTS_CLIENT) $(LINEARIZE)
+
+# The checker must reject crafted bad histories and accept good ones.
+faults-selftest: $(LINEARIZE)
+	@test/faults/selftest.sh $(LINEARIZE) test/faults/histories
+
+# Every nemesis for SECS seconds, at 3 and 5 nodes (root: network
+# namespaces, veth links, tmpfs mounts). FAULTS_CI=1: the .ci/run plan, one
+# run per nemesis. NEMESES="a b" picks some.
+faults: deps
+	@scripts/install-deps.sh --faults --check || scripts/install-deps.sh --faults
+	@$(MAKE) --no-print-directory faults-build faults-selftest
+	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
+	  $(if $(NEMESES),--nemeses "$(NEMESES)")
 
 tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 
