@@ -152,7 +152,8 @@ faults-selftest: $(LINEARIZE)
 # namespaces, veth links, tmpfs mounts). FAULTS_CI=1: the .ci/run plan, one
 # run per nemesis. NEMESES="a b" picks some.
 faults: deps
-	@scripts/install-deps.sh --faults --check || scripts/install-deps.sh --faults
+	@command -v ip >/dev/null && command -v go >/dev/null || \
+	  scripts/install-deps.sh --faults
 	@$(MAKE) --no-print-directory faults-build faults-selftest
 	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
 	  $(if $(NEMESES),--nemeses "$(NEMESES)")
@@ -162,6 +163,7 @@ tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG))
+	@$(MAKE) --no-print-directory faults-selftest
 
 check: deps
 	@$(MAKE) --no-print-directory check-asan

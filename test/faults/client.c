@@ -15,8 +15,11 @@
  * answer: see outcome_of()). A process whose operation ended "unknown"
  * takes a new process number, as its operation stays open for ever.
  *
- * Keys rotate: every --key-period-ms a new set of --keys keys is used, so
- * that each key's history stays small enough for the checker. On SIGTERM
+ * Keys rotate: each of the --keys key slots moves to a new key every
+ * --key-period-ms, and after --max-unknown of its writes ended unknown, so
+ * that each key's history stays small enough for the checker (see struct
+ * slot). After an answer that is not definite a worker backs off for
+ * 20 ms, as a client would. On SIGTERM
  * or SIGINT (or after --secs) the workers finish their operation, then a
  * consistent read of every key that was used is retried on every node
  * until it gets a definite answer (--final-ms bounds it), and the history
@@ -59,8 +62,8 @@ struct opts {
     const char *api[MAX_NODES];
     unsigned n_nodes;
     const char *history;
-    unsigned workers, keys, key_period_ms, timeout_ms, value_size, rate,
-        secs, final_ms;
+    unsigned workers, keys, key_period_ms, max_unknown, timeout_ms,
+        value_size, rate, secs, final_ms;
     uint64_t seed;
 };
 
@@ -68,6 +71,7 @@ static struct opts o = {
     .workers = 8,
     .keys = 3,
     .key_period_ms = 5000,
+    .max_unknown = 10,
     .timeout_ms = 10000,
     .value_size = 0,
     .rate = 0,
@@ -79,13 +83,16 @@ static FILE *hist;
 static pthread_mutex_t hist_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool running = true;
 static uint64_t t0_mono;
-static atomic_long max_gen;
 
-/* The last value known for each current key (the expected value of the
- * next cas), per key slot; reset when the generation moves on. */
-static struct {
-    long gen;
-    char last[TAG_MAX];
+/* The --keys key slots. Slot i uses key "k<i>.<ver>"; ver moves on every
+ * --key-period-ms, and as soon as --max-unknown writes to the current key
+ * ended unknown: each of those stays open until the end of the history,
+ * and the checker's work grows exponentially with how many overlap. */
+static struct slot {
+    unsigned ver;
+    long period;
+    unsigned unknown;   /* writes to this version that ended unknown */
+    char last[TAG_MAX]; /* last value known: the next cas's expected one */
 } slots[MAX_KEYS];
 static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -288,7 +295,7 @@ static void call(const char *path, const struct p2praft__api_req *q,
     if (status == P2PRAFT_API_OK && q->op == P2PRAFT_API_GET) {
         res->vlen = plen < VAL_MAX ? plen : VAL_MAX;
         memcpy(res->value, payload, res->vlen);
-    } else if (status != P2PRAFT_API_OK) {
+    } else if (res->out == OUT_UNKNOWN || res->out == OUT_FAIL) {
         snprintf(res->msg, sizeof(res->msg), "status %u: %.*s", status,
                  (int)(plen < 120 ? plen : 120), (const char *)payload);
     }
@@ -402,27 +409,44 @@ static void record(const struct op_rec *r)
 
 /* ---- workers ---------------------------------------------------------- */
 
-static void key_name(long gen, unsigned i, char *out, size_t cap)
+static void key_name(unsigned slot, unsigned ver, char *out, size_t cap)
 {
-    snprintf(out, cap, "k%ld.%u", gen, i);
+    snprintf(out, cap, "k%u.%u", slot, ver);
 }
 
-static void slot_get(long gen, unsigned i, char *out)
+/* The key slot i stands for now (its name into key), and the expected
+ * value for a cas on it. Returns the key's version. */
+static unsigned slot_key(unsigned i, char *key, size_t cap, char *last)
 {
+    long period = since_t0() / ((int64_t)o.key_period_ms * 1000000);
+    struct slot *sl = &slots[i];
+    unsigned ver;
     pthread_mutex_lock(&slots_mu);
-    if (slots[i].gen != gen) {
-        slots[i].gen = gen;
-        slots[i].last[0] = '\0';
+    if (sl->period != period || sl->unknown >= o.max_unknown) {
+        sl->ver++;
+        sl->period = period;
+        sl->unknown = 0;
+        sl->last[0] = '\0';
     }
-    snprintf(out, TAG_MAX, "%s", slots[i].last);
+    ver = sl->ver;
+    snprintf(last, TAG_MAX, "%s", sl->last);
     pthread_mutex_unlock(&slots_mu);
+    key_name(i, ver, key, cap);
+    return ver;
 }
 
-static void slot_set(long gen, unsigned i, const char *tag)
+/* What an operation on version ver of slot i taught us: the value it holds
+ * (tag, or NULL), whether a write's outcome is unknown. */
+static void slot_done(unsigned i, unsigned ver, const char *tag,
+                      bool unknown_write)
 {
+    struct slot *sl = &slots[i];
     pthread_mutex_lock(&slots_mu);
-    if (slots[i].gen == gen) {
-        snprintf(slots[i].last, TAG_MAX, "%.*s", TAG_MAX - 1, tag);
+    if (sl->ver == ver) {
+        if (tag != NULL) {
+            snprintf(sl->last, TAG_MAX, "%.*s", TAG_MAX - 1, tag);
+        }
+        sl->unknown += unknown_write;
     }
     pthread_mutex_unlock(&slots_mu);
 }
@@ -460,15 +484,11 @@ static void *worker_main(void *arg)
         struct p2praft__api_req q;
         char key[32], tag[TAG_MAX], exp[TAG_MAX], got[TAG_MAX + 32];
         uint8_t val[VAL_MAX], expv[VAL_MAX];
-        long gen = since_t0() / ((int64_t)o.key_period_ms * 1000000);
-        unsigned k = (unsigned)(rnd(&w->rng) % o.keys);
+        unsigned k = (unsigned)(rnd(&w->rng) % o.keys), ver;
         unsigned node = (unsigned)(rnd(&w->rng) % o.n_nodes);
         unsigned dice = (unsigned)(rnd(&w->rng) % 10);
         struct op_rec r;
-        long mg = atomic_load(&max_gen);
-        while (gen > mg && !atomic_compare_exchange_weak(&max_gen, &mg, gen)) {
-        }
-        key_name(gen, k, key, sizeof(key));
+        ver = slot_key(k, key, sizeof(key), exp);
         memset(&q, 0, sizeof(q));
         memset(&r, 0, sizeof(r));
         q.key = key;
@@ -485,7 +505,6 @@ static void *worker_main(void *arg)
                 q.op = P2PRAFT_API_SET;
             } else {
                 q.op = P2PRAFT_API_CAS;
-                slot_get(gen, k, exp);
                 if (exp[0] == '\0') {
                     snprintf(exp, sizeof(exp), "none");
                 }
@@ -504,15 +523,17 @@ static void *worker_main(void *arg)
         if (q.op == P2PRAFT_API_GET && res->out == OUT_OK) {
             tag_of(res->value, res->vlen, got, sizeof(got));
             r.got = got;
-            slot_set(gen, k, got);
-        } else if (q.op != P2PRAFT_API_GET && res->out == OUT_OK) {
-            slot_set(gen, k, tag);
         }
         record(&r);
+        slot_done(k, ver,
+                  r.got != NULL ? r.got : res->out == OUT_OK ? tag : NULL,
+                  q.op != P2PRAFT_API_GET && res->out == OUT_UNKNOWN);
         if (res->out == OUT_UNKNOWN) {
             proc += (int)o.workers; /* this one stays open for ever */
-        } else if (res->out == OUT_FAIL && !res->sent) {
-            /* the node is down: do not spin on it */
+        }
+        if (res->out == OUT_UNKNOWN || res->out == OUT_FAIL) {
+            /* back off, as a client would, instead of spinning on a node
+             * that fails at once */
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
@@ -527,15 +548,13 @@ static unsigned final_reads(int proc)
 {
     uint64_t deadline = mono_ns() + (uint64_t)o.final_ms * 1000000u;
     static struct result res;
-    unsigned missing = 0, node = 0;
-    long gen, mg = atomic_load(&max_gen);
-    for (gen = 0; gen <= mg; gen++) {
-        unsigned k;
-        for (k = 0; k < o.keys; k++) {
+    unsigned missing = 0, node = 0, k, ver;
+    for (k = 0; k < o.keys; k++) {
+        for (ver = 1; ver <= slots[k].ver; ver++) {
             char key[32], got[TAG_MAX + 32];
             struct p2praft__api_req q;
             bool done = false;
-            key_name(gen, k, key, sizeof(key));
+            key_name(k, ver, key, sizeof(key));
             memset(&q, 0, sizeof(q));
             q.op = P2PRAFT_API_GET;
             q.flags = 1;
@@ -584,6 +603,8 @@ static void usage(FILE *f)
             "usage: faults-client --api PATH [--api PATH]... --history FILE\n"
             "         [--workers N (8)] [--keys N (3)] [--key-period-ms N "
             "(5000)]\n"
+            "         [--max-unknown N (10): a new key after N unknown "
+            "writes]\n"
             "         [--timeout-ms N (10000)] [--value-size N (0)] [--rate "
             "OPS/S (0: no limit)]\n"
             "         [--secs N (0: until SIGTERM)] [--final-ms N (60000)] "
@@ -639,6 +660,8 @@ int main(int argc, char **argv)
             np = &o.workers;
         } else if (strcmp(f, "--keys") == 0) {
             np = &o.keys;
+        } else if (strcmp(f, "--max-unknown") == 0) {
+            np = &o.max_unknown;
         } else if (strcmp(f, "--key-period-ms") == 0) {
             np = &o.key_period_ms;
         } else if (strcmp(f, "--timeout-ms") == 0) {
@@ -663,7 +686,8 @@ int main(int argc, char **argv)
     }
     if (o.n_nodes == 0 || o.history == NULL || o.workers == 0 ||
         o.workers > MAX_WORKERS || o.keys == 0 || o.keys > MAX_KEYS ||
-        o.key_period_ms == 0 || o.timeout_ms == 0 || o.value_size > VAL_MAX) {
+        o.key_period_ms == 0 || o.max_unknown == 0 || o.timeout_ms == 0 ||
+        o.value_size > VAL_MAX) {
         usage(stderr);
         return 2;
     }
@@ -678,14 +702,18 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    for (i = 0; i < o.keys; i++) {
+        slots[i].period = -1; /* the first operation opens version 1 */
+    }
     t0_mono = mono_ns();
     clock_gettime(CLOCK_REALTIME, &real0);
     fprintf(hist,
             "{\"type\":\"start\",\"real0_ns\":%" PRIu64 ",\"nodes\":%u,"
-            "\"workers\":%u,\"keys\":%u,\"key_period_ms\":%u,"
+            "\"workers\":%u,\"keys\":%u,\"key_period_ms\":%u,\"max_unknown\":%u,"
             "\"timeout_ms\":%u,\"value_size\":%u,\"seed\":%" PRIu64 "}\n",
             (uint64_t)real0.tv_sec * 1000000000u + (uint64_t)real0.tv_nsec,
-            o.n_nodes, o.workers, o.keys, o.key_period_ms, o.timeout_ms,
+            o.n_nodes, o.workers, o.keys, o.key_period_ms, o.max_unknown,
+            o.timeout_ms,
             o.value_size, o.seed);
     for (i = 0; i < o.workers; i++) {
         workers[i].id = i;

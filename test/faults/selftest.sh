@@ -61,5 +61,5 @@ for h in "$dir"/*.jsonl; do
         fail=$((fail + 1))
     fi
 done
-echo "$pass passed, $fail failed"
+echo "faults-selftest: $pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
