@@ -47,8 +47,8 @@ SUDO=""
 mkdir -p "$OUT"
 summary=$OUT/summary.md
 {
-    echo "| nemesis | nodes | s | ops | ok | failed | unknown | write p50 / p99 / p99.9 (ms) | leader after heal (s) | linearizable | lost | verdict |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| nemesis | nodes | s | ops | ok | failed | unknown | write p50 / p99 / p99.9 (ms) | longest write stall (s) | leader after heal (s) | linearizable | lost | verdict |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"$summary"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 failed=0
@@ -62,11 +62,13 @@ for p in "${plan[@]}"; do
     r=$(cat "$OUT/$nm-$n/result" 2>/dev/null)
     v=$(field verdict "$r")
     [ "$rc" -eq 0 ] && [ "$v" = PASS ] || failed=$((failed + 1))
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s |\n' \
+    stall=$(field longest_stall_ms "$r")
+    [[ "$stall" =~ ^[0-9]+$ ]] && stall=$(printf '%d.%d' $((stall / 1000)) $((stall % 1000 / 100)))
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s | %s |\n' \
         "$nm" "$n" "$SECS" "$(field ops "$r")" "$(field ok "$r")" "$(field failed "$r")" \
         "$(field unknown "$r")" "$(field write_p50_ms "$r")" "$(field write_p99_ms "$r")" \
-        "$(field write_p999_ms "$r")" "$(field recovery_s "$r")" "$(field linearizable "$r")" \
-        "$(field lost "$r")" "${v:-ERROR}" >>"$summary"
+        "$(field write_p999_ms "$r")" "$stall" "$(field recovery_s "$r")" \
+        "$(field linearizable "$r")" "$(field lost "$r")" "${v:-ERROR}" >>"$summary"
 done
 echo
 echo "== fault runs ($((SECONDS - start)) s; outputs in $OUT/NEMESIS-NODES/)"

@@ -65,6 +65,7 @@ struct opts {
     unsigned workers, keys, key_period_ms, max_unknown, timeout_ms,
         value_size, rate, secs, final_ms;
     uint64_t seed;
+    bool plain_reads;
 };
 
 static struct opts o = {
@@ -495,7 +496,7 @@ static void *worker_main(void *arg)
         r.key = key;
         if (dice < 4) {
             q.op = P2PRAFT_API_GET;
-            q.flags = 1; /* consistent */
+            q.flags = o.plain_reads ? 0 : 1; /* 1: consistent */
         } else {
             snprintf(tag, sizeof(tag), "w%u.%" PRIu64, w->id, seq++);
             q.val = val;
@@ -608,7 +609,11 @@ static void usage(FILE *f)
             "         [--timeout-ms N (10000)] [--value-size N (0)] [--rate "
             "OPS/S (0: no limit)]\n"
             "         [--secs N (0: until SIGTERM)] [--final-ms N (60000)] "
-            "[--seed N]\n");
+            "[--seed N]\n"
+            "         [--plain-reads: the workload's gets are plain local "
+            "reads, which are\n"
+            "          not linearizable: a run with faults must then fail "
+            "the check]\n");
 }
 
 static int num(const char *s, unsigned *out)
@@ -639,6 +644,10 @@ int main(int argc, char **argv)
         if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(f, "--plain-reads") == 0) {
+            o.plain_reads = true;
+            continue;
         }
         if (v == NULL) {
             usage(stderr);

@@ -7,6 +7,8 @@
 # running while it should be has crashed (node_check_crashes).
 #
 # Needs: CLI (the p2praft binary), RUN, N, TMPFS_MB, and log_event().
+# FAULTS_LOG=LEVEL runs the nodes with P2PRAFT_LOG=LEVEL (default: the
+# node's own, warnings and errors).
 
 NODE_PID=()
 NODE_STATE=()
@@ -50,6 +52,15 @@ node_field() {
         sed -n "s/^$2: //p"
 }
 
+# Copy stdin to stdout, each line prefixed with the time (the clock of
+# nemesis.log), so that node logs and faults line up.
+stamp() {
+    local l
+    while IFS= read -r l; do
+        printf '%s %s\n' "$EPOCHREALTIME" "$l"
+    done
+}
+
 # Start node i (bootstrap: the first start) and wait until its API answers.
 node_start() {
     local i=$1 boot=${2:-} j peers=() deadline
@@ -57,11 +68,12 @@ node_start() {
         [ "$j" -eq "$i" ] && continue
         peers+=(--peer "/ip4/$(addr_of "$j" "$i")/tcp/$FAULTS_PORT/p2p/${NODE_ID[j]}")
     done
-    echo "=== $(date -u +%FT%T.%N) start${boot:+ (bootstrap)}" >>"$(node_log "$i")"
-    ip netns exec "$(ns_of "$i")" "$CLI" node --key "$(node_dir "$i")/key" \
+    echo "$EPOCHREALTIME === start${boot:+ (bootstrap)}" >>"$(node_log "$i")"
+    ip netns exec "$(ns_of "$i")" env ${FAULTS_LOG:+P2PRAFT_LOG=$FAULTS_LOG} \
+        "$CLI" node --key "$(node_dir "$i")/key" \
         --data-dir "$(node_dir "$i")/data" --api "$(node_api "$i")" \
         --listen "/ip4/0.0.0.0/tcp/$FAULTS_PORT" "${peers[@]}" \
-        ${boot:+--bootstrap} ${NODE_FLAGS:-} >>"$(node_log "$i")" 2>&1 &
+        ${boot:+--bootstrap} ${NODE_FLAGS:-} > >(stamp >>"$(node_log "$i")") 2>&1 &
     NODE_PID[i]=$!
     NODE_STATE[i]=up
     deadline=$((SECONDS + 20))

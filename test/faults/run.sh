@@ -10,8 +10,16 @@
 #   test/faults/run.sh --nemesis NAME [--nodes N] [--secs S] [--out DIR]
 #                      [--seed S] [--rate OPS] [--settle S]
 # Prints a RESULT line; leaves in DIR: history.jsonl, nemesis.log, each
-# node's log, check.txt, result, and linearizability-KEY.html on failure.
+# node's log (n<i>/node.log), status.log (every node's role, term, leader
+# and indexes twice a second), check.txt, result, and
+# linearizability-KEY.html on failure. Every log line starts with the epoch
+# time in seconds, the clock of nemesis.log.
 # Exit status: 0 PASS, 1 FAIL, 2 INCONCLUSIVE, 3 the harness could not run.
+#
+# Environment: FAULTS_RATE (ops/s, 1000), FAULTS_TMPFS_MB (each node's
+# data tmpfs, 64), FAULTS_LOG (the nodes' P2PRAFT_LOG level),
+# FAULTS_CLIENT_FLAGS (more build/faults-client options, e.g.
+# --plain-reads, which must make a partition run fail).
 #
 # Only one run at a time on a machine (a lock); what a killed run left
 # behind (namespaces p2pf*, their processes, tmpfs mounts) is removed
@@ -88,10 +96,12 @@ fi
 net_leftovers
 
 CLIENT_PID=""
+MONITOR_PID=""
 cleanup() {
     local i
     trap - EXIT INT TERM HUP
     [ -n "$CLIENT_PID" ] && kill -9 "$CLIENT_PID" 2>/dev/null
+    [ -n "$MONITOR_PID" ] && kill -9 "$MONITOR_PID" 2>/dev/null
     for ((i = 0; i < N; i++)); do
         if [ -n "${NODE_PID[i]:-}" ]; then
             kill -9 "${NODE_PID[i]}" 2>/dev/null
@@ -139,10 +149,12 @@ log_event "cluster up, leader: node $(cluster_leader)"
 VALUE_SIZE=256
 [ "$NEMESIS" = disk-full ] && VALUE_SIZE=4000
 ip netns exec "$(ns_of c)" "$CLIENT" --history "$RUN/history.jsonl" \
-    --seed "$SEED" --rate "$RATE" --value-size "$VALUE_SIZE" \
+    --seed "$SEED" --rate "$RATE" --value-size "$VALUE_SIZE" ${FAULTS_CLIENT_FLAGS:-} \
     $(for ((i = 0; i < N; i++)); do echo --api "$(node_api "$i")"; done) \
     2>"$RUN/client.log" &
 CLIENT_PID=$!
+ip netns exec "$(ns_of c)" "$HERE/monitor.sh" "$CLI" "$RUN" "$N" >"$RUN/status.log" 2>&1 &
+MONITOR_PID=$!
 
 END=$((SECONDS + SECS))
 CYCLES=0
@@ -176,6 +188,9 @@ else
 fi
 sleep "$SETTLE" # the workload keeps going on the healed cluster
 
+kill "$MONITOR_PID" 2>/dev/null
+wait "$MONITOR_PID" 2>/dev/null
+MONITOR_PID=""
 log_event "stopping the workload; final reads"
 kill -TERM "$CLIENT_PID"
 wait "$CLIENT_PID"

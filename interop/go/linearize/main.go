@@ -23,8 +23,8 @@
 // Output: a report on stdout ending with one line
 //
 //	RESULT name=... ops=... ok=... failed=... unknown=... write_p50_ms=...
-//	  write_p99_ms=... write_p999_ms=... linearizable=yes|no|timeout lost=N
-//	  verdict=PASS|FAIL|INCONCLUSIVE
+//	  write_p99_ms=... write_p999_ms=... longest_stall_ms=...
+//	  linearizable=yes|no|timeout lost=N problems=N verdict=PASS|FAIL|INCONCLUSIVE
 //
 // and, when a key is not linearizable, porcupine's HTML visualization of it
 // in DIR/linearizability-KEY.html. Exit status 0 PASS, 1 FAIL,
@@ -367,6 +367,38 @@ func fileSafe(k string) string {
 	}, k)
 }
 
+// longestStall is the longest time, in ms, during which no write was
+// acknowledged: between two acknowledgements, or from the first
+// invocation to the first one, up to the last acknowledgement before the
+// final reads. It shows how long faults kept the cluster from serving.
+func longestStall(ops []rec) float64 {
+	var acks []int64
+	first := int64(-1)
+	for _, r := range ops {
+		if r.Final {
+			continue
+		}
+		if first < 0 || r.Call < first {
+			first = r.Call
+		}
+		if r.Op != "get" && (r.Res == "ok" || r.Res == "mismatch") {
+			acks = append(acks, r.Ret)
+		}
+	}
+	if len(acks) == 0 {
+		return math.NaN()
+	}
+	sort.Slice(acks, func(i, j int) bool { return acks[i] < acks[j] })
+	prev, worst := first, int64(0)
+	for _, t := range acks {
+		if t-prev > worst {
+			worst = t - prev
+		}
+		prev = t
+	}
+	return float64(worst) / 1e6
+}
+
 func main() {
 	histPath := flag.String("history", "", "history file (JSON lines)")
 	nemPath := flag.String("nemesis", "", "nemesis log, for the visualization")
@@ -413,6 +445,7 @@ func main() {
 		byKey[r.Key] = append(byKey[r.Key], r)
 	}
 	sort.Float64s(lat)
+	stall := longestStall(h.ops)
 
 	// Linearizability, one key at a time, two at once.
 	keys := make([]string, 0, len(byKey))
@@ -452,9 +485,21 @@ func main() {
 	for _, k := range bad {
 		ops := toOperations(byKey[k], end)
 		_, info := porcupine.CheckOperationsVerbose(model, ops, *timeout)
+		// The faults during this key's life, and the one in force when it
+		// began (a whole run's would stretch the timeline).
+		lo, hi := int64(math.MaxInt64), int64(0)
+		for _, op := range ops {
+			lo = min(lo, op.Call)
+			if op.Return < end {
+				hi = max(hi, op.Return)
+			}
+		}
 		var ann []porcupine.Annotation
-		for _, e := range nem {
-			ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: e.t, Description: e.text})
+		for i, e := range nem {
+			before := i+1 < len(nem) && nem[i+1].t <= lo
+			if e.t <= hi && !before {
+				ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: e.t, Description: e.text})
+			}
 		}
 		info.AddAnnotations(ann)
 		path := filepath.Join(*outDir, "linearizability-"+fileSafe(k)+".html")
@@ -484,10 +529,10 @@ func main() {
 		fmt.Println("the history has no end record (the client did not finish)")
 	}
 	fmt.Printf("keys=%d writes_timed=%d\n", len(keys), len(lat))
-	fmt.Printf("RESULT name=%s ops=%d ok=%d failed=%d unknown=%d write_p50_ms=%.1f write_p99_ms=%.1f write_p999_ms=%.1f linearizable=%s lost=%d problems=%d verdict=%s\n",
+	fmt.Printf("RESULT name=%s ops=%d ok=%d failed=%d unknown=%d write_p50_ms=%.1f write_p99_ms=%.1f write_p999_ms=%.1f longest_stall_ms=%.0f linearizable=%s lost=%d problems=%d verdict=%s\n",
 		*name, len(h.ops), nOK, nFail, nUnknown,
 		percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 0.999),
-		lin, lost, len(problems), verdict)
+		stall, lin, lost, len(problems), verdict)
 	switch verdict {
 	case "FAIL":
 		os.Exit(1)
