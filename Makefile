@@ -62,7 +62,8 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps test check check-asan check-valgrind fuzz bench interop demo \
-        install clean tests-build faults faults-build faults-selftest
+        install clean tests-build go-raftnode hc-vectors faults faults-build \
+        faults-selftest
 
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(CLI) $(EXAMPLES)
 
@@ -158,6 +159,34 @@ faults: deps
 	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
 	  $(if $(NEMESES),--nemeses "$(NEMESES)")
 
+# go-libp2p-raft v0.5.0 nodes with a control interface (interop/go/raftnode):
+# go-raftnode on hashicorp/raft as go-libp2p-raft's go.mod pins it (1.6.1),
+# go-raftnode-17 on hashicorp/raft 1.7.x (pre-vote) from go17.mod/go17.sum.
+GO_RAFTNODE := build/interop/go-raftnode
+GO_RAFTNODE17 := build/interop/go-raftnode-17
+GO_RAFTNODE_SRC := $(wildcard interop/go/raftnode/*.go)
+$(GO_RAFTNODE): $(GO_RAFTNODE_SRC) interop/go/raftnode/go.mod \
+                interop/go/raftnode/go.sum
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/raftnode && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
+$(GO_RAFTNODE17): $(GO_RAFTNODE_SRC) interop/go/raftnode/go17.mod \
+                  interop/go/raftnode/go17.sum
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/raftnode && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -modfile=go17.mod -tags raft17 -trimpath -o $(CURDIR)/$@ .
+
+go-raftnode: $(GO_RAFTNODE) $(GO_RAFTNODE17)
+
+# Re-capture test/vectors/hashicorp/ from real nodes (see its README.md).
+hc-vectors: go-raftnode
+	interop/go/raftnode/capture.sh $(GO_RAFTNODE) test/vectors/hashicorp/raft-v1.6.1
+	interop/go/raftnode/capture.sh $(GO_RAFTNODE17) test/vectors/hashicorp/raft-v1.7.3
+	rm -rf test/vectors/hashicorp/synthetic
+	$(GO_RAFTNODE) synth -out test/vectors/hashicorp/synthetic
+
 tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 
 test: deps
@@ -194,7 +223,7 @@ fuzz:
 bench: deps all $(BENCHES)
 	@bench/run.sh
 
-interop: deps all
+interop: deps all go-raftnode
 	@interop/run.sh
 
 demo: deps

@@ -1,6 +1,7 @@
 /*
  * p2praft kv / p2praft status: clients of a node's API socket, in the
- * frame format documented in p2praft.h (cluster node section).
+ * frame format documented in p2praft.h (cluster node section), encoded and
+ * decoded by the node's own codec (src/raft/api.c).
  *
  * Exit status: 0 ok; 1 not found (get, del) or compare-and-set mismatch;
  * 2 usage; 3 the node answered with an error (including a timeout, whose
@@ -19,17 +20,10 @@
 
 #include "cli.h"
 #include "p2praft.h"
+#include "raft/api.h"
 
 #define EXIT_NODE 3
 #define EXIT_UNREACHABLE 4
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 static uint64_t now_ms(void)
 {
@@ -83,17 +77,18 @@ static int io_all(int fd, uint8_t *p, size_t len, bool wr, uint64_t deadline)
 }
 
 /*
- * Send one request body to the node at `path`, read the response body into
- * *resp (malloc'd). Returns 0, or prints why and returns EXIT_UNREACHABLE.
+ * Send one request frame to the node at `path`, read the response body into
+ * *resp (malloc'd, NUL-terminated) and parse it into *a (pointing into
+ * *resp). Returns 0, or prints why and returns EXIT_UNREACHABLE.
  */
-static int call(const char *cmd, const char *path, const uint8_t *body,
+static int call(const char *cmd, const char *path, const uint8_t *frame,
                 size_t len, unsigned timeout_ms, uint8_t **resp,
-                size_t *resp_len)
+                struct p2praft__api_resp *a)
 {
     struct sockaddr_un sa;
     uint64_t deadline = now_ms() + timeout_ms;
-    uint8_t hdr[4];
-    uint32_t rlen;
+    uint8_t hdr[P2PRAFT__API_PREFIX];
+    uint32_t rlen = 0;
     int fd;
     if (strlen(path) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "p2praft %s: API socket path too long: %s\n", cmd,
@@ -115,15 +110,12 @@ static int call(const char *cmd, const char *path, const uint8_t *body,
         }
         return EXIT_UNREACHABLE;
     }
-    put32(hdr, (uint32_t)len);
-    if (io_all(fd, hdr, 4, true, deadline) != 0 ||
-        io_all(fd, (uint8_t *)body, len, true, deadline) != 0 ||
-        io_all(fd, hdr, 4, false, deadline) != 0) {
+    if (io_all(fd, (uint8_t *)frame, len, true, deadline) != 0 ||
+        io_all(fd, hdr, sizeof(hdr), false, deadline) != 0) {
         goto broken;
     }
-    rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-           (uint32_t)hdr[2] << 8 | hdr[3];
-    if (rlen < 10 || rlen > P2PRAFT_API_FRAME_MAX) {
+    if (p2praft__api_frame(hdr, sizeof(hdr), &rlen) == P2PRAFT_ETOOBIG ||
+        rlen < P2PRAFT__API_RESP_PAYLOAD) {
         errno = EPROTO;
         goto broken;
     }
@@ -131,7 +123,8 @@ static int call(const char *cmd, const char *path, const uint8_t *body,
     if (*resp == NULL) {
         goto broken;
     }
-    if (io_all(fd, *resp, rlen, false, deadline) != 0 || (*resp)[0] != 1) {
+    if (io_all(fd, *resp, rlen, false, deadline) != 0 ||
+        p2praft__api_response_parse(a, *resp, rlen) != 0) {
         free(*resp);
         if (errno == 0) {
             errno = EPROTO;
@@ -139,7 +132,6 @@ static int call(const char *cmd, const char *path, const uint8_t *body,
         goto broken;
     }
     (*resp)[rlen] = 0;
-    *resp_len = rlen;
     close(fd);
     return 0;
 broken:
@@ -147,14 +139,6 @@ broken:
             errno == ETIMEDOUT ? "timed out" : strerror(errno));
     close(fd);
     return EXIT_UNREACHABLE;
-}
-
-static size_t field(uint8_t *p, const char *s)
-{
-    size_t n = strlen(s);
-    put32(p, (uint32_t)n);
-    memcpy(p + 4, s, n);
-    return 4 + n;
 }
 
 static void kv_usage(FILE *out)
@@ -210,9 +194,11 @@ static int run_kv(int argc, char **argv)
 {
     char path[4096];
     unsigned timeout_ms = 10000;
-    uint8_t *body, *resp = NULL, op, flags = 0;
+    uint8_t *frame, *resp = NULL, op, flags = 0;
+    struct p2praft__api_req q;
+    struct p2praft__api_resp ans;
     const char *args[3];
-    size_t len = 0, resp_len = 0, n_args = 0, want, i;
+    size_t len = 0, n_args = 0, want, i;
     const char *sub;
     int a, rv;
 
@@ -235,7 +221,7 @@ static int run_kv(int argc, char **argv)
         op = P2PRAFT_API_GET;
         want = 1;
         if (a < argc && strcmp(argv[a], "--consistent") == 0) {
-            flags = 1;
+            flags = P2PRAFT__API_CONSISTENT;
             a++;
         }
     } else if (strcmp(sub, "set") == 0) {
@@ -277,30 +263,33 @@ static int run_kv(int argc, char **argv)
             return 2;
         }
     }
-    body = malloc(3 + 3 * 4 + strlen(args[0]) +
-                  (n_args > 1 ? strlen(args[1]) : 0) +
-                  (n_args > 2 ? strlen(args[2]) : 0));
-    if (body == NULL) {
+    memset(&q, 0, sizeof(q));
+    q.op = op;
+    q.flags = flags;
+    q.key = (char *)args[0];
+    if (op == P2PRAFT_API_SET) {
+        q.val = (uint8_t *)args[1];
+        q.vlen = strlen(args[1]);
+    } else if (op == P2PRAFT_API_CAS) { /* KEY EXPECTED NEW */
+        q.exp = (uint8_t *)args[1];
+        q.elen = strlen(args[1]);
+        q.val = (uint8_t *)args[2];
+        q.vlen = strlen(args[2]);
+    }
+    frame = p2praft__api_request_encode(&q, &len);
+    if (frame == NULL) {
         fprintf(stderr, "p2praft kv: out of memory\n");
         return 1;
     }
-    body[0] = 1;
-    body[1] = op;
-    body[2] = flags;
-    len = 3;
-    for (i = 0; i < n_args; i++) {
-        /* cas: KEY EXPECTED NEW, in wire order already */
-        len += field(body + len, args[i]);
-    }
-    rv = call("kv", path, body, len, timeout_ms, &resp, &resp_len);
-    free(body);
+    rv = call("kv", path, frame, len, timeout_ms, &resp, &ans);
+    p2praft_free(frame);
     if (rv != 0) {
         return rv;
     }
-    switch (resp[1]) {
+    switch (ans.status) {
     case P2PRAFT_API_OK:
         if (op == P2PRAFT_API_GET) {
-            fwrite(resp + 10, 1, resp_len - 10, stdout);
+            fwrite(ans.payload, 1, ans.len, stdout);
             fputc('\n', stdout);
         } else {
             printf("ok\n");
@@ -318,8 +307,8 @@ static int run_kv(int argc, char **argv)
         break;
     default:
         fprintf(stderr, "p2praft kv %s: %s%s\n", sub,
-                resp[1] == P2PRAFT_API_BADREQ ? "bad request: " : "",
-                (const char *)resp + 10);
+                ans.status == P2PRAFT_API_BADREQ ? "bad request: " : "",
+                (const char *)ans.payload);
         rv = EXIT_NODE;
         break;
     }
@@ -331,8 +320,10 @@ static int run_status(int argc, char **argv)
 {
     char path[4096];
     unsigned timeout_ms = 10000;
-    uint8_t body[3] = {1, P2PRAFT_API_STATUS, 0}, *resp = NULL;
-    size_t resp_len = 0;
+    struct p2praft__api_req q;
+    struct p2praft__api_resp ans;
+    uint8_t *frame, *resp = NULL;
+    size_t len = 0;
     int a, rv;
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
@@ -354,17 +345,24 @@ static int run_status(int argc, char **argv)
                         "[--timeout-ms N]\n");
         return 2;
     }
-    rv = call("status", path, body, sizeof(body), timeout_ms, &resp,
-              &resp_len);
+    memset(&q, 0, sizeof(q));
+    q.op = P2PRAFT_API_STATUS;
+    frame = p2praft__api_request_encode(&q, &len);
+    if (frame == NULL) {
+        fprintf(stderr, "p2praft status: out of memory\n");
+        return 1;
+    }
+    rv = call("status", path, frame, len, timeout_ms, &resp, &ans);
+    p2praft_free(frame);
     if (rv != 0) {
         return rv;
     }
-    if (resp[1] != P2PRAFT_API_OK) {
-        fprintf(stderr, "p2praft status: %s\n", (const char *)resp + 10);
+    if (ans.status != P2PRAFT_API_OK) {
+        fprintf(stderr, "p2praft status: %s\n", (const char *)ans.payload);
         free(resp);
         return EXIT_NODE;
     }
-    fwrite(resp + 10, 1, resp_len - 10, stdout);
+    fwrite(ans.payload, 1, ans.len, stdout);
     free(resp);
     return 0;
 }

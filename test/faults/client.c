@@ -118,23 +118,7 @@ static uint64_t rnd(uint64_t *s)
     return *s * 2685821657736338717ull;
 }
 
-/* ---- the wire ------------------------------------------------------------
- * Requests are encoded by the node's own codec (src/raft/api.c). It has no
- * response decoder yet: decode_response() is the one place that reads a
- * response body, to switch to api.c's when it has one. */
-
-static int decode_response(const uint8_t *body, size_t len, uint8_t *status,
-                           const uint8_t **payload, size_t *plen)
-{
-    if (len < 10 || body[0] != 1) {
-        return -1;
-    }
-    *status = body[1];
-    /* body[2..9]: the raft index, unused here */
-    *payload = body + 10;
-    *plen = len - 10;
-    return 0;
-}
+/* ---- the wire: the node's own codec (src/raft/api.c) ------------------ */
 
 /*
  * What an answer means for the history. The API does not yet tell "failed,
@@ -158,14 +142,6 @@ static enum outcome outcome_of(uint8_t op, uint8_t status)
     default:
         return OUT_UNKNOWN;
     }
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 /* Wait for `events` on fd until deadline (mono ns): 0, or -1 (errno). */
@@ -232,22 +208,20 @@ static void call(const char *path, const struct p2praft__api_req *q,
 {
     struct sockaddr_un sa;
     uint64_t deadline = mono_ns() + (uint64_t)o.timeout_ms * 1000000u;
-    uint8_t frame[4 + 3 + 12 + 64 + 2 * VAL_MAX], hdr[4], *body = NULL;
-    const uint8_t *payload;
-    size_t len, sent = 0, plen;
+    uint8_t *frame, hdr[P2PRAFT__API_PREFIX], *body = NULL;
+    struct p2praft__api_resp resp;
+    size_t len, sent = 0;
     uint32_t rlen;
-    uint8_t status;
     int fd;
 
     memset(res, 0, offsetof(struct result, value));
     res->msg[0] = '\0';
-    len = p2praft__api_encode(q, frame + 4, sizeof(frame) - 4);
-    if (len == 0) {
+    frame = p2praft__api_request_encode(q, &len);
+    if (frame == NULL) {
         res->out = OUT_FAIL;
-        snprintf(res->msg, sizeof(res->msg), "request does not encode");
+        snprintf(res->msg, sizeof(res->msg), "out of memory");
         return;
     }
-    put32(frame, (uint32_t)len);
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -255,36 +229,39 @@ static void call(const char *path, const struct p2praft__api_req *q,
     if (fd < 0) {
         res->out = OUT_FAIL;
         snprintf(res->msg, sizeof(res->msg), "socket: %s", strerror(errno));
+        p2praft_free(frame);
         return;
     }
     /* A unix socket connects at once or fails: nothing was sent. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         res->out = OUT_FAIL;
         snprintf(res->msg, sizeof(res->msg), "connect: %s", strerror(errno));
+        p2praft_free(frame);
         close(fd);
         return;
     }
-    if (io_all(fd, frame, 4 + len, true, deadline, &sent) != 0) {
+    if (io_all(fd, frame, len, true, deadline, &sent) != 0) {
         /* Only a whole frame can be parsed, let alone applied. */
-        res->out = sent == 4 + len ? OUT_UNKNOWN : OUT_FAIL;
-        res->sent = sent == 4 + len;
+        res->out = sent == len ? OUT_UNKNOWN : OUT_FAIL;
+        res->sent = sent == len;
         snprintf(res->msg, sizeof(res->msg), "send: %s", strerror(errno));
+        p2praft_free(frame);
         close(fd);
         return;
     }
+    p2praft_free(frame);
     res->sent = true;
     res->out = OUT_UNKNOWN;
-    if (io_all(fd, hdr, 4, false, deadline, NULL) != 0) {
+    if (io_all(fd, hdr, sizeof(hdr), false, deadline, NULL) != 0) {
         snprintf(res->msg, sizeof(res->msg), "no answer: %s",
                  errno == ETIMEDOUT ? "client timeout" : strerror(errno));
         close(fd);
         return;
     }
-    rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-           (uint32_t)hdr[2] << 8 | hdr[3];
-    if (rlen > P2PRAFT_API_FRAME_MAX || (body = malloc(rlen + 1)) == NULL ||
+    if (p2praft__api_frame(hdr, sizeof(hdr), &rlen) == LP2P_ETOOBIG ||
+        (body = malloc(rlen + 1)) == NULL ||
         io_all(fd, body, rlen, false, deadline, NULL) != 0 ||
-        decode_response(body, rlen, &status, &payload, &plen) != 0) {
+        p2praft__api_response_parse(&resp, body, rlen) != 0) {
         snprintf(res->msg, sizeof(res->msg), "bad or partial answer (%" PRIu32
                  " bytes)", rlen);
         free(body);
@@ -292,13 +269,14 @@ static void call(const char *path, const struct p2praft__api_req *q,
         return;
     }
     close(fd);
-    res->out = outcome_of(q->op, status);
-    if (status == P2PRAFT_API_OK && q->op == P2PRAFT_API_GET) {
-        res->vlen = plen < VAL_MAX ? plen : VAL_MAX;
-        memcpy(res->value, payload, res->vlen);
+    res->out = outcome_of(q->op, resp.status);
+    if (resp.status == P2PRAFT_API_OK && q->op == P2PRAFT_API_GET) {
+        res->vlen = resp.len < VAL_MAX ? resp.len : VAL_MAX;
+        memcpy(res->value, resp.payload, res->vlen);
     } else if (res->out == OUT_UNKNOWN || res->out == OUT_FAIL) {
-        snprintf(res->msg, sizeof(res->msg), "status %u: %.*s", status,
-                 (int)(plen < 120 ? plen : 120), (const char *)payload);
+        snprintf(res->msg, sizeof(res->msg), "status %u: %.*s", resp.status,
+                 (int)(resp.len < 120 ? resp.len : 120),
+                 (const char *)resp.payload);
     }
     free(body);
 }

@@ -39,7 +39,9 @@
 
 #include "harness_util.h"
 #include "p2praft.h"
+#include "raft/api.h"
 #include "test.h"
+#include "util/byteorder.h"
 
 #define MAXN 5
 #define MAXKV 512
@@ -101,15 +103,7 @@ static unsigned scale(unsigned ms)
     return harness_slow() ? ms * 3 : ms;
 }
 
-/* ---- the API, as a client ------------------------------------------------ */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+/* ---- the API, as a client (frames from the node's codec) ----------------- */
 
 static int api_connect(const char *path)
 {
@@ -149,21 +143,21 @@ static int read_full(int fd, uint8_t *p, size_t len, int timeout_ms)
 static long api_raw(const char *path, const uint8_t *body, size_t len,
                     uint8_t *resp, size_t cap)
 {
-    uint8_t hdr[4];
-    uint32_t rlen;
+    uint8_t hdr[P2PRAFT__API_PREFIX];
+    uint32_t rlen = 0;
     int fd = api_connect(path);
     uint8_t *tmp;
     if (fd < 0) {
         return -1;
     }
-    put32(hdr, (uint32_t)len);
-    if (write(fd, hdr, 4) != 4 || write(fd, body, len) != (ssize_t)len ||
-        read_full(fd, hdr, 4, 15000) != 0) {
+    p2praft__api_frame_prefix(hdr, (uint32_t)len);
+    if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+        write(fd, body, len) != (ssize_t)len ||
+        read_full(fd, hdr, sizeof(hdr), 15000) != 0) {
         close(fd);
         return -1;
     }
-    rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-           (uint32_t)hdr[2] << 8 | hdr[3];
+    (void)p2praft__api_frame(hdr, sizeof(hdr), &rlen);
     tmp = malloc(rlen + 1);
     if (tmp == NULL || read_full(fd, tmp, rlen, 15000) != 0) {
         free(tmp);
@@ -182,40 +176,57 @@ struct answer {
     char payload[8192];
 };
 
+/* A request body of `op`: a is the key, then (cas) b the expected value
+ * and c the new one, or (set) b the value. Into body (owned, lp2p heap). */
+static size_t api_body(uint8_t op, uint8_t flags, const char *a,
+                       const char *b, const char *c, uint8_t **body)
+{
+    struct p2praft__api_req q;
+    uint8_t *frame;
+    size_t len = 0;
+    memset(&q, 0, sizeof(q));
+    q.op = op;
+    q.flags = flags;
+    q.key = (char *)a;
+    if (op == P2PRAFT_API_CAS) {
+        q.exp = (uint8_t *)b;
+        q.elen = strlen(b);
+        q.val = (uint8_t *)c;
+        q.vlen = strlen(c);
+    } else if (op == P2PRAFT_API_SET) {
+        q.val = (uint8_t *)b;
+        q.vlen = strlen(b);
+    }
+    frame = p2praft__api_request_encode(&q, &len);
+    ASSERT(frame != NULL);
+    memmove(frame, frame + P2PRAFT__API_PREFIX, len - P2PRAFT__API_PREFIX);
+    *body = frame;
+    return len - P2PRAFT__API_PREFIX;
+}
+
 static void api_call(const char *path, uint8_t op, uint8_t flags,
                      const char *a, const char *b, const char *c,
                      struct answer *ans)
 {
-    uint8_t body[1024], resp[8200];
-    size_t len = 3;
-    const char *f[3] = {a, b, c};
+    uint8_t *body, resp[8200];
+    struct p2praft__api_resp r;
+    size_t len = api_body(op, flags, a, b, c, &body);
     long rlen;
-    int i;
-    body[0] = 1;
-    body[1] = op;
-    body[2] = flags;
-    for (i = 0; i < 3 && f[i] != NULL; i++) {
-        size_t n = strlen(f[i]);
-        put32(body + len, (uint32_t)n);
-        memcpy(body + len + 4, f[i], n);
-        len += 4 + n;
-    }
     memset(ans, 0, sizeof(*ans));
     ans->status = -1;
     rlen = api_raw(path, body, len, resp, sizeof(resp) - 1);
-    if (rlen < 10) {
-        return;
-    }
-    ans->status = resp[1];
-    ans->index = 0;
-    for (i = 0; i < 8; i++) {
-        ans->index = ans->index << 8 | resp[2 + i];
-    }
+    p2praft_free(body);
     if (rlen > (long)sizeof(resp) - 1) {
         rlen = sizeof(resp) - 1;
     }
-    memcpy(ans->payload, resp + 10, (size_t)rlen - 10);
-    ans->payload[rlen - 10] = '\0';
+    if (rlen < 0 ||
+        p2praft__api_response_parse(&r, resp, (size_t)rlen) != 0) {
+        return;
+    }
+    ans->status = r.status;
+    ans->index = r.index;
+    memcpy(ans->payload, r.payload, r.len);
+    ans->payload[r.len] = '\0';
 }
 
 /* A field of a status text, or "" (copied to out). */
@@ -798,6 +809,17 @@ TEST(cluster, five_nodes)
     cl_destroy(cl);
 }
 
+/* Send a raw body: the node must answer BAD REQUEST. */
+static void expect_badreq(const char *api, const uint8_t *body, size_t len)
+{
+    uint8_t resp[512];
+    struct p2praft__api_resp r;
+    long rlen = api_raw(api, body, len, resp, sizeof(resp) - 1);
+    ASSERT(rlen >= 0 && rlen < (long)sizeof(resp));
+    ASSERT_OK(p2praft__api_response_parse(&r, resp, (size_t)rlen));
+    ASSERT_EQ(r.status, P2PRAFT_API_BADREQ);
+}
+
 /* Run the CLI; its exit status, stdout (first line) in out. */
 static int run_cli(char *const argv[], char *out, size_t cap)
 {
@@ -841,9 +863,10 @@ TEST(cluster, cli_and_api)
     struct tcl *cl = cl_new(1, 1024, 128);
     struct tnode *nd = &cl->nodes[0];
     char out[4096];
-    uint8_t body[64], resp[512];
+    uint8_t body[64], resp[512], *valid;
+    size_t len;
+    uint32_t rlen32 = 0;
     struct answer a;
-    long rlen;
     int fd;
 
     start(cl, 0, true);
@@ -888,50 +911,49 @@ TEST(cluster, cli_and_api)
         ASSERT_EQ(run_cli(nostatus, out, sizeof(out)), 4);
     }
 
-    /* malformed clients get BAD REQUEST and a closed connection */
-    body[0] = 9; /* version */
-    body[1] = 1;
-    body[2] = 0;
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[0] = 1;
-    body[1] = 77; /* op */
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_GET; /* key length beyond the body */
-    put32(body + 3, 1000);
-    rlen = api_raw(nd->api, body, 7, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_BARRIER; /* not for clients */
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_STATUS; /* trailing bytes */
-    rlen = api_raw(nd->api, body, 5, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
+    /* malformed clients get BAD REQUEST and a closed connection: valid
+     * bodies from the codec, each spoilt in one place */
+    len = api_body(P2PRAFT_API_GET, 0, "k", NULL, NULL, &valid);
+    ASSERT(len <= sizeof(body));
+    memcpy(body, valid, len);
+    p2praft_free(valid);
+    body[P2PRAFT__API_REQ_VERSION] = 9;
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_VERSION] = P2PRAFT__API_VERSION;
+    body[P2PRAFT__API_REQ_OP] = 77;
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_GET; /* key beyond the body */
+    lp2p__put32(body + P2PRAFT__API_REQ_FIELDS, 1000);
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_BARRIER; /* not for clients */
+    expect_badreq(nd->api, body, P2PRAFT__API_REQ_FIELDS);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_STATUS; /* trailing bytes */
+    expect_badreq(nd->api, body, P2PRAFT__API_REQ_FIELDS + 2);
     /* a frame length over the limit: answered without reading it */
     fd = api_connect(nd->api);
     ASSERT(fd >= 0);
-    put32(body, 0x7fffffff);
-    ASSERT(write(fd, body, 4) == 4);
-    ASSERT(read_full(fd, resp, 4, 5000) == 0);
-    rlen = (long)((uint32_t)resp[2] << 8 | resp[3]);
-    ASSERT(rlen >= 10 && rlen < (long)sizeof(resp));
-    ASSERT(read_full(fd, resp, (size_t)rlen, 5000) == 0);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    ASSERT(strstr((char *)resp + 10, "exceeds") != NULL ||
-           memcmp(resp + 10, "request", 7) == 0);
+    p2praft__api_frame_prefix(body, 0x7fffffff);
+    ASSERT(write(fd, body, P2PRAFT__API_PREFIX) == P2PRAFT__API_PREFIX);
+    ASSERT(read_full(fd, resp, P2PRAFT__API_PREFIX, 5000) == 0);
+    ASSERT_EQ(p2praft__api_frame(resp, P2PRAFT__API_PREFIX, &rlen32),
+              P2PRAFT_EAGAIN);
+    ASSERT(rlen32 >= P2PRAFT__API_RESP_PAYLOAD && rlen32 < sizeof(resp));
+    ASSERT(read_full(fd, resp, rlen32, 5000) == 0);
+    {
+        struct p2praft__api_resp r;
+        ASSERT_OK(p2praft__api_response_parse(&r, resp, rlen32));
+        ASSERT_EQ(r.status, P2PRAFT_API_BADREQ);
+        resp[rlen32] = '\0';
+        ASSERT(strstr((const char *)r.payload, "exceeds") != NULL);
+    }
     ASSERT(read(fd, resp, 1) == 0); /* closed */
     close(fd);
     /* a client that hangs up mid-frame does not disturb the node */
     fd = api_connect(nd->api);
     ASSERT(fd >= 0);
-    put32(body, 100);
-    ASSERT(write(fd, body, 6) == 6);
+    p2praft__api_frame_prefix(body, 100);
+    ASSERT(write(fd, body, P2PRAFT__API_PREFIX + 2) ==
+           P2PRAFT__API_PREFIX + 2);
     close(fd);
     api_call(nd->api, P2PRAFT_API_SET, 0, "still", "alive", NULL, &a);
     ASSERT_EQ(a.status, P2PRAFT_API_OK);

@@ -167,6 +167,9 @@ TEST(cli, keygen_id_and_bad_keys)
     ASSERT_EQ(run((char *const[]){"p2praft", "id", "-k", bad, NULL}, &c), 1);
     ASSERT(strstr(c.buf, "not a libp2p Ed25519 private key") != NULL);
     ASSERT_EQ(run((char *const[]){"p2praft", "host", "-k", bad, NULL}, &c), 1);
+    /* A directory where the key file should be: said so. */
+    ASSERT_EQ(run((char *const[]){"p2praft", "id", "-k", dir, NULL}, &c), 1);
+    ASSERT(strstr(c.buf, "is a directory") != NULL);
     unlink(key);
     unlink(bad);
     rmdir(dir);
@@ -208,6 +211,18 @@ TEST(cli, host_and_ping)
                   &p),
               1);
     ASSERT(strstr(p.buf, "does not match") != NULL);
+
+    /* A second host on the same port: "address already in use". */
+    {
+        char same[LP2P_MULTIADDR_STRMAX];
+        snprintf(same, sizeof(same), "%.*s",
+                 (int)(strstr(ma, "/p2p/") - ma), ma);
+        ASSERT_EQ(run((char *const[]){"p2praft", "host", "--listen", same,
+                                      NULL},
+                      &p),
+                  1);
+        ASSERT(strstr(p.buf, "address already in use") != NULL);
+    }
 
     /* SIGTERM: clean exit 0. */
     kill(h.pid, SIGTERM);

@@ -18,6 +18,7 @@
 
 #include "harness_util.h"
 #include "p2praft.h"
+#include "raft/api.h"
 #include "test.h"
 
 struct inode {
@@ -134,7 +135,7 @@ static int wait_leader(struct inode *ns, unsigned n, unsigned timeout_ms)
 
 /* A peer that is not a member opens the forward protocol. */
 struct intruder {
-    uint8_t frame[64];
+    uint8_t *frame; /* a SET request (lp2p heap) */
     size_t len;
     size_t got;
     int status;
@@ -180,14 +181,19 @@ static int intrude(const struct inode *target, size_t *got)
 {
     static const char *const protos[] = {P2PRAFT_FORWARD_PROTOCOL};
     struct intruder m;
+    struct p2praft__api_req q;
     struct lp2p_host *host;
     struct lp2p_peer_id pid;
     uv_loop_t loop;
     uint64_t end;
     memset(&m, 0, sizeof(m));
-    /* SET "intruder" = "x" */
-    memcpy(m.frame, "\0\0\0\x14\x01\x02\0\0\0\0\x08intruder\0\0\0\x01x", 24);
-    m.len = 24;
+    memset(&q, 0, sizeof(q));
+    q.op = P2PRAFT_API_SET;
+    q.key = "intruder";
+    q.val = (uint8_t *)"x";
+    q.vlen = 1;
+    m.frame = p2praft__api_request_encode(&q, &m.len);
+    ASSERT(m.frame != NULL);
     ASSERT_OK(lp2p_peer_id_from_key(&target->key, &pid));
     ASSERT(uv_loop_init(&loop) == 0);
     ASSERT_OK(lp2p_host_new(&host, &loop, NULL));
@@ -203,6 +209,7 @@ static int intrude(const struct inode *target, size_t *got)
         uv_run(&loop, UV_RUN_ONCE);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    p2praft_free(m.frame);
     ASSERT(uv_loop_close(&loop) == 0);
     ASSERT(m.done);
     *got = m.got;
@@ -278,6 +285,25 @@ TEST(node, three_in_process)
                P2PRAFT_ENOTFOUND);
     ASSERT_ERR(p2praft_node_set(ns[j].node, "", "x", 1, err, sizeof(err)),
                P2PRAFT_EINVAL);
+    /* BARRIER belongs to the forward protocol: a caller gets BAD REQUEST */
+    {
+        struct p2praft__api_req q;
+        struct p2praft__api_resp a;
+        uint8_t *frame, *resp = NULL;
+        size_t flen = 0, rlen = 0;
+        memset(&q, 0, sizeof(q));
+        q.op = P2PRAFT_API_BARRIER;
+        frame = p2praft__api_request_encode(&q, &flen);
+        ASSERT(frame != NULL);
+        ASSERT_OK(p2praft_node_call(ns[j].node, frame + P2PRAFT__API_PREFIX,
+                                    flen - P2PRAFT__API_PREFIX, &resp,
+                                    &rlen));
+        p2praft_free(frame);
+        ASSERT_OK(p2praft__api_response_parse(&a, resp, rlen));
+        ASSERT_EQ(a.status, P2PRAFT_API_BADREQ);
+        ASSERT(a.len > 0 && memmem(a.payload, a.len, "BARRIER", 7) != NULL);
+        p2praft_free(resp);
+    }
     /* a peer outside the configuration cannot forward writes */
     {
         size_t got = 1;

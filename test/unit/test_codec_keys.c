@@ -762,9 +762,9 @@ TEST(keys, file_roundtrip_and_errors)
         write_file(other, big, sizeof(big));
         ASSERT_ERR(lp2p_key_load(other, &key), LP2P_ETOOBIG);
     }
-    ASSERT_ERR(lp2p_key_load(dir, &key), LP2P_EIO); /* a directory */
+    ASSERT_ERR(lp2p_key_load(dir, &key), LP2P_EISDIR); /* a directory */
     snprintf(other, sizeof(other), "%s/no/such/dir.key", dir);
-    ASSERT_ERR(lp2p_key_save(other, &key), LP2P_EIO);
+    ASSERT_ERR(lp2p_key_save(other, &key), LP2P_ENOTFOUND);
     free(raw);
 
     snprintf(other, sizeof(other), "%s/other.key", dir);

@@ -1,0 +1,56 @@
+/*
+ * What the parts of a node share: struct p2praft_node. node.c owns its
+ * lifecycle; req.c, forward.c, api_server.c and status.c work on it from
+ * the loop thread. Only the fields under `mu` are read by other threads.
+ */
+#ifndef P2PRAFT_RAFT_NODE_H
+#define P2PRAFT_RAFT_NODE_H
+
+#include <pthread.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "p2praft.h"
+#include "raft/api_server.h"
+#include "raft/forward.h"
+#include "util/bridge.h"
+#include "util/list.h"
+
+struct p2praft_node {
+    uv_loop_t loop;
+    pthread_t thread;
+    struct p2praft_node_config cfg; /* its pointers are not kept: below */
+    struct lp2p_key key;
+    char **listen, **peers;
+    char *data_dir, *api_path;
+    char self[LP2P_PEER_ID_STRMAX];
+    raft_id self_id;
+
+    struct lp2p_host *host;
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft raft;
+    struct p2praft_consensus *c;
+    struct p2praft_actor *actor;
+    bool transport_ok, io_ok, raft_ok, raft_started;
+    uint64_t restored_at_boot;
+
+    struct lp2p__bridge calls; /* blocking calls from other threads */
+    uv_timer_t tick;
+    uv_check_t check;
+    bool handles_ok;
+
+    struct lp2p__list reqs; /* struct p2praft__req, newest first */
+    struct p2praft__api_server api;
+    struct p2praft__forward fwd;
+    bool stopping; /* shutdown_node() ran */
+
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;
+    bool started;
+    int start_rv;
+    char errmsg[256];
+};
+
+#endif
