@@ -107,11 +107,19 @@ node_resume() {
     NODE_STATE[$1]=up
 }
 
-# SIGTERM; a clean shutdown exits 0. Returns the exit status.
+# SIGTERM; a clean shutdown exits 0 within 15 s. Returns the exit status
+# (137 after the SIGKILL that ends a node which did not stop).
 node_stop() {
-    local rc
+    local rc deadline=$((SECONDS + 15))
     kill -CONT "${NODE_PID[$1]}" 2>/dev/null
     kill -TERM "${NODE_PID[$1]}" 2>/dev/null
+    while node_alive "$1" && [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.05
+    done
+    if node_alive "$1"; then
+        log_event "node $1 still runs 15 s after SIGTERM: SIGKILL"
+        kill -9 "${NODE_PID[$1]}" 2>/dev/null
+    fi
     wait "${NODE_PID[$1]}" 2>/dev/null
     rc=$?
     NODE_STATE[$1]=down

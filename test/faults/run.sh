@@ -117,6 +117,12 @@ trap cleanup EXIT
 trap '' PIPE
 trap 'echo "faults: interrupted" >&2; exit 3' INT TERM HUP
 
+# --out is emptied: refuse anything but an empty directory or an earlier
+# run's output.
+if [ -e "$RUN" ] && [ ! -f "$RUN/nemesis.log" ] && [ ! -f "$RUN/result" ] && [ -n "$(ls -A "$RUN" 2>/dev/null)" ]; then
+    echo "faults: $RUN is not empty and holds no earlier run: not removing it" >&2
+    exit 3
+fi
 rm -rf "$RUN"
 mkdir -p "$RUN" || exit 3
 # Microseconds since the epoch, and a duration in seconds with 2 decimals.
