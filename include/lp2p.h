@@ -73,6 +73,8 @@
     X(SHUTDOWN, -49, "shutting down")                                         \
     X(RAFT, -50, "raft engine error")                                         \
     X(DENIED, -51, "peer not admitted")                                       \
+    X(UNKNOWN, -52, "outcome unknown: it may or may not have been applied")   \
+    X(NOTCAUGHTUP, -53, "this node has not caught up with a leader yet")      \
     X(MISMATCH, -90, "compare-and-set: the value differs")
 
 enum lp2p_errno {

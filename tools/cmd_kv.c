@@ -3,10 +3,21 @@
  * frame format documented in p2praft.h (cluster node section), encoded and
  * decoded by the node's own codec (src/raft/api.c).
  *
- * Exit status: 0 ok; 1 not found (get, del) or compare-and-set mismatch;
- * 2 usage; 3 the node answered with an error (including a timeout, whose
- * outcome is unknown); 4 the node's API socket cannot be reached or broke
- * the protocol.
+ * Exit status (kv), one per kind of answer, so that a script can tell
+ * "surely not applied" (retry is safe) from "outcome unknown" (it is not):
+ *   0 ok
+ *   1 not found (get, del) or compare-and-set mismatch
+ *   2 usage
+ *   3 outcome unknown: the node said so (UNKNOWN), or no answer came after
+ *     the whole request was sent (--timeout-ms expired, connection lost,
+ *     garbled answer), or a status this CLI does not know. A write may have
+ *     been applied, or may still be.
+ *   4 the node's API socket cannot be reached: nothing was sent
+ *   5 failed, surely not applied (FAILED, BAD REQUEST)
+ *   6 busy: the node refused the connection before reading it; not applied
+ *   7 not caught up: a plain get on a node that has not caught up with a
+ *     leader since it started (retry, or get --consistent)
+ * `status` exits 0, 2, 4 (no answer) or 5.
  */
 #include <errno.h>
 #include <poll.h>
@@ -22,8 +33,11 @@
 #include "p2praft.h"
 #include "raft/api.h"
 
-#define EXIT_NODE 3
+#define EXIT_UNKNOWN 3
 #define EXIT_UNREACHABLE 4
+#define EXIT_FAILED 5
+#define EXIT_BUSY 6
+#define EXIT_NOTCAUGHTUP 7
 
 static uint64_t now_ms(void)
 {
@@ -76,20 +90,53 @@ static int io_all(int fd, uint8_t *p, size_t len, bool wr, uint64_t deadline)
     return 0;
 }
 
+/* Read one response frame from fd into *resp (malloc'd, NUL-terminated)
+ * and parse it into *a (pointing into *resp). 0 or -1 (errno). */
+static int read_answer(int fd, uint64_t deadline, uint8_t **resp,
+                       struct p2praft__api_resp *a)
+{
+    uint8_t hdr[P2PRAFT__API_PREFIX];
+    uint32_t rlen = 0;
+    if (io_all(fd, hdr, sizeof(hdr), false, deadline) != 0) {
+        return -1;
+    }
+    if (p2praft__api_frame(hdr, sizeof(hdr), &rlen) == P2PRAFT_ETOOBIG ||
+        rlen < P2PRAFT__API_RESP_PAYLOAD) {
+        errno = EPROTO;
+        return -1;
+    }
+    *resp = malloc(rlen + 1);
+    if (*resp == NULL) {
+        return -1;
+    }
+    errno = 0;
+    if (io_all(fd, *resp, rlen, false, deadline) != 0 ||
+        p2praft__api_response_parse(a, *resp, rlen) != 0) {
+        free(*resp);
+        *resp = NULL;
+        if (errno == 0) {
+            errno = EPROTO;
+        }
+        return -1;
+    }
+    (*resp)[rlen] = 0;
+    return 0;
+}
+
 /*
  * Send one request frame to the node at `path`, read the response body into
  * *resp (malloc'd, NUL-terminated) and parse it into *a (pointing into
- * *resp). Returns 0, or prints why and returns EXIT_UNREACHABLE.
+ * *resp). Returns 0; or prints why and returns EXIT_UNREACHABLE when the
+ * whole request could not be sent (the node cannot have read it), or
+ * `no_answer` when it was sent and no valid answer came back.
  */
 static int call(const char *cmd, const char *path, const uint8_t *frame,
-                size_t len, unsigned timeout_ms, uint8_t **resp,
-                struct p2praft__api_resp *a)
+                size_t len, unsigned timeout_ms, int no_answer,
+                uint8_t **resp, struct p2praft__api_resp *a)
 {
     struct sockaddr_un sa;
     uint64_t deadline = now_ms() + timeout_ms;
-    uint8_t hdr[P2PRAFT__API_PREFIX];
-    uint32_t rlen = 0;
-    int fd;
+    int fd, err;
     if (strlen(path) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "p2praft %s: API socket path too long: %s\n", cmd,
                 path);
@@ -110,35 +157,34 @@ static int call(const char *cmd, const char *path, const uint8_t *frame,
         }
         return EXIT_UNREACHABLE;
     }
-    if (io_all(fd, (uint8_t *)frame, len, true, deadline) != 0 ||
-        io_all(fd, hdr, sizeof(hdr), false, deadline) != 0) {
-        goto broken;
-    }
-    if (p2praft__api_frame(hdr, sizeof(hdr), &rlen) == P2PRAFT_ETOOBIG ||
-        rlen < P2PRAFT__API_RESP_PAYLOAD) {
-        errno = EPROTO;
-        goto broken;
-    }
-    *resp = malloc(rlen + 1);
-    if (*resp == NULL) {
-        goto broken;
-    }
-    if (io_all(fd, *resp, rlen, false, deadline) != 0 ||
-        p2praft__api_response_parse(a, *resp, rlen) != 0) {
-        free(*resp);
-        if (errno == 0) {
-            errno = EPROTO;
+    if (io_all(fd, (uint8_t *)frame, len, true, deadline) != 0) {
+        /* Not all of it went: the node cannot have read the request. A
+         * node over its connection limit answers BUSY without reading,
+         * and that answer may be waiting. */
+        err = errno;
+        if (read_answer(fd, deadline, resp, a) == 0) {
+            close(fd);
+            return 0;
         }
-        goto broken;
+        fprintf(stderr,
+                "p2praft %s: could not send the request to %s: %s (nothing "
+                "was done)\n",
+                cmd, path, err == ETIMEDOUT ? "timed out" : strerror(err));
+        close(fd);
+        return EXIT_UNREACHABLE;
     }
-    (*resp)[rlen] = 0;
+    if (read_answer(fd, deadline, resp, a) != 0) {
+        err = errno;
+        fprintf(stderr, "p2praft %s: no valid answer from %s: %s%s\n", cmd,
+                path, err == ETIMEDOUT ? "timed out" : strerror(err),
+                no_answer == EXIT_UNKNOWN
+                    ? " (the request was sent: the outcome is unknown)"
+                    : "");
+        close(fd);
+        return no_answer;
+    }
     close(fd);
     return 0;
-broken:
-    fprintf(stderr, "p2praft %s: no valid answer from %s: %s\n", cmd, path,
-            errno == ETIMEDOUT ? "timed out" : strerror(errno));
-    close(fd);
-    return EXIT_UNREACHABLE;
 }
 
 static void kv_usage(FILE *out)
@@ -152,10 +198,16 @@ static void kv_usage(FILE *out)
             "  del KEY\n"
             "  cas KEY EXPECTED NEW     set KEY to NEW if it holds EXPECTED\n"
             "Writes go to any node; they are forwarded to the leader and "
-            "return once this\nnode applied them. Exit status: 0 ok, 1 not "
-            "found or cas mismatch, 2 usage,\n3 the node reported an error "
-            "(a timeout means the outcome is unknown),\n4 the node's API "
-            "socket cannot be reached.\n");
+            "return once this\nnode applied them. Exit status:\n"
+            "  0 ok                 1 not found, or cas mismatch    2 usage\n"
+            "  3 OUTCOME UNKNOWN: the node said so, or no answer came after "
+            "the request\n    was sent (--timeout-ms, lost connection): "
+            "a write may have been applied\n"
+            "  4 the node's API socket cannot be reached (nothing sent)\n"
+            "  5 failed, surely not applied     6 busy, not applied: "
+            "try again\n"
+            "  7 not caught up: the node has not heard from a leader since "
+            "it started\n    (try again, or get --consistent)\n");
 }
 
 /* Parse --api/--data-dir/--timeout-ms; returns the index of the first
@@ -281,7 +333,7 @@ static int run_kv(int argc, char **argv)
         fprintf(stderr, "p2praft kv: out of memory\n");
         return 1;
     }
-    rv = call("kv", path, frame, len, timeout_ms, &resp, &ans);
+    rv = call("kv", path, frame, len, timeout_ms, EXIT_UNKNOWN, &resp, &ans);
     p2praft_free(frame);
     if (rv != 0) {
         return rv;
@@ -305,11 +357,35 @@ static int run_kv(int argc, char **argv)
                         "is absent): not changed\n", args[0]);
         rv = 1;
         break;
-    default:
-        fprintf(stderr, "p2praft kv %s: %s%s\n", sub,
+    case P2PRAFT_API_FAILED:
+    case P2PRAFT_API_BADREQ:
+    case P2PRAFT_API_NOTLEADER:
+        fprintf(stderr, "p2praft kv %s: %s%s (not applied)\n", sub,
                 ans.status == P2PRAFT_API_BADREQ ? "bad request: " : "",
                 (const char *)ans.payload);
-        rv = EXIT_NODE;
+        rv = EXIT_FAILED;
+        break;
+    case P2PRAFT_API_BUSY:
+        fprintf(stderr, "p2praft kv %s: %s (not applied)\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_BUSY;
+        break;
+    case P2PRAFT_API_NOTCAUGHTUP:
+        fprintf(stderr, "p2praft kv %s: %s\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_NOTCAUGHTUP;
+        break;
+    case P2PRAFT_API_UNKNOWN:
+        fprintf(stderr, "p2praft kv %s: %s\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_UNKNOWN;
+        break;
+    default:
+        fprintf(stderr,
+                "p2praft kv %s: unknown answer status %u (%s): the outcome "
+                "is unknown\n",
+                sub, ans.status, (const char *)ans.payload);
+        rv = EXIT_UNKNOWN;
         break;
     }
     free(resp);
@@ -331,7 +407,8 @@ static int run_status(int argc, char **argv)
                    "[--timeout-ms N]\nPrint the node's peer ID, role, "
                    "leader, term, commit and applied index,\nmembers and "
                    "snapshot counters, as 'key: value' lines. Exit status "
-                   "4 when\nthe node cannot be reached.\n");
+                   "4 when\nthe node cannot be reached or does not answer, "
+                   "5 when it answers an error.\n");
             return 0;
         }
     }
@@ -352,7 +429,8 @@ static int run_status(int argc, char **argv)
         fprintf(stderr, "p2praft status: out of memory\n");
         return 1;
     }
-    rv = call("status", path, frame, len, timeout_ms, &resp, &ans);
+    rv = call("status", path, frame, len, timeout_ms, EXIT_UNREACHABLE,
+              &resp, &ans);
     p2praft_free(frame);
     if (rv != 0) {
         return rv;
@@ -360,7 +438,7 @@ static int run_status(int argc, char **argv)
     if (ans.status != P2PRAFT_API_OK) {
         fprintf(stderr, "p2praft status: %s\n", (const char *)ans.payload);
         free(resp);
-        return EXIT_NODE;
+        return EXIT_FAILED;
     }
     fwrite(ans.payload, 1, ans.len, stdout);
     free(resp);

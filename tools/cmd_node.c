@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "                    [--election-ms N] [--heartbeat-ms N]\n"
             "                    [--snapshot-threshold N] "
             "[--snapshot-trailing N]\n"
-            "                    [--timeout-ms N]\n"
+            "                    [--timeout-ms N] [--api-max-conns N] "
+            "[--api-idle-ms N]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -42,8 +43,16 @@ static void usage(FILE *out)
             "  --snapshot-threshold N  entries between snapshots (1024)\n"
             "  --snapshot-trailing N   entries kept after one (128)\n"
             "  --timeout-ms N    bound on one client request (5000)\n"
+            "  --api-max-conns N API connections served at once; one more "
+            "is answered\n"
+            "                    BUSY and closed (64)\n"
+            "  --api-idle-ms N   an API connection idle this long is closed "
+            "(30000)\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
-            "'api: PATH'\nand 'ready'.\n");
+            "'api: PATH'\nand 'ready'. On stderr, at the default log level "
+            "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
+            "configured peers unreachable or with\nanother key than their "
+            "/p2p/ ID, and refused streams, with counts.\n");
 }
 
 static int num(const char *s, unsigned *out)
@@ -114,6 +123,10 @@ static int run(int argc, char **argv)
             np = &cfg.snapshot_trailing;
         } else if (strcmp(o, "--timeout-ms") == 0) {
             np = &cfg.timeout_ms;
+        } else if (strcmp(o, "--api-max-conns") == 0) {
+            np = &cfg.api_max_conns;
+        } else if (strcmp(o, "--api-idle-ms") == 0) {
+            np = &cfg.api_idle_ms;
         } else {
             fprintf(stderr, "p2praft node: unknown argument '%s'\n", o);
             usage(stderr);

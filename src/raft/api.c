@@ -231,3 +231,54 @@ int p2praft__api_response_parse(struct p2praft__api_resp *out,
     out->len = len - P2PRAFT__API_RESP_PAYLOAD;
     return 0;
 }
+
+/* ---- statuses ------------------------------------------------------------ */
+
+int p2praft__api_status_code(uint8_t status)
+{
+    switch (status) {
+    case P2PRAFT_API_OK:
+        return 0;
+    case P2PRAFT_API_NOTFOUND:
+        return LP2P_ENOTFOUND;
+    case P2PRAFT_API_MISMATCH:
+        return LP2P_EMISMATCH;
+    case P2PRAFT_API_FAILED:
+        return LP2P_ERAFT;
+    case P2PRAFT_API_BADREQ:
+        return LP2P_EINVAL;
+    case P2PRAFT_API_NOTLEADER:
+        return LP2P_ENOTLEADER;
+    case P2PRAFT_API_BUSY:
+        return LP2P_ELIMIT;
+    case P2PRAFT_API_NOTCAUGHTUP:
+        return LP2P_ENOTCAUGHTUP;
+    case P2PRAFT_API_UNKNOWN:
+    default:
+        /* A status this build does not know cannot vouch for anything. */
+        return LP2P_EUNKNOWN;
+    }
+}
+
+#define BUSY_MSG "busy: too many requests at once; try again later"
+
+/* The BUSY frame is constant: no allocation on the path that refuses work
+ * for lack of resources. Arrays of bytes have no padding between them. */
+static const struct {
+    uint8_t head[P2PRAFT__API_PREFIX + P2PRAFT__API_RESP_PAYLOAD];
+    char msg[sizeof(BUSY_MSG) - 1];
+} busy_frame = {
+    {0, 0, 0, (uint8_t)(P2PRAFT__API_RESP_PAYLOAD + sizeof(BUSY_MSG) - 1),
+     P2PRAFT__API_VERSION, P2PRAFT_API_BUSY, 0, 0, 0, 0, 0, 0, 0, 0},
+    BUSY_MSG};
+
+_Static_assert(sizeof(busy_frame) == P2PRAFT__API_PREFIX +
+                                         P2PRAFT__API_RESP_PAYLOAD +
+                                         sizeof(BUSY_MSG) - 1,
+               "busy frame is packed");
+
+const uint8_t *p2praft__api_busy_frame(size_t *len)
+{
+    *len = sizeof(busy_frame);
+    return (const uint8_t *)&busy_frame;
+}

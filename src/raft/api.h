@@ -102,4 +102,15 @@ uint8_t *p2praft__api_response_encode(uint8_t status, uint64_t index,
 int p2praft__api_response_parse(struct p2praft__api_resp *out,
                                 const uint8_t *body, size_t len);
 
+/* The library code of a response status (what the blocking node calls
+ * return): 0, LP2P_ENOTFOUND, LP2P_EMISMATCH, LP2P_ERAFT (FAILED),
+ * LP2P_EINVAL (BAD REQUEST), LP2P_ENOTLEADER, LP2P_ELIMIT (BUSY),
+ * LP2P_ENOTCAUGHTUP, LP2P_EUNKNOWN (UNKNOWN, and any status byte this
+ * build does not know). */
+int p2praft__api_status_code(uint8_t status);
+
+/* The constant BUSY response frame, prefix included (static storage: it
+ * may be written without copying). */
+const uint8_t *p2praft__api_busy_frame(size_t *len);
+
 #endif

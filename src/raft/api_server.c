@@ -7,8 +7,12 @@
  *
  * Failure modes: a frame over P2PRAFT_API_FRAME_MAX or a malformed body is
  * answered BAD REQUEST and the connection closed; a client that hangs up
- * mid-request only loses its answer; a connection idle for CONN_IDLE_MS is
- * closed; beyond MAX_CONNS connections new ones are refused.
+ * mid-request only loses its answer; a connection idle for cfg.api_idle_ms
+ * is closed (and freed: its slot returns); beyond cfg.api_max_conns a new
+ * connection is answered BUSY before anything is read from it, then closed,
+ * so that its client knows nothing was done (a bare close after the client
+ * sent a write would look like an unknown outcome). Refusals are counted
+ * and logged at a bounded rate.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,16 +20,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "raft/api.h"
 #include "raft/api_server.h"
+#include "raft/forward.h"
 #include "raft/node.h"
 #include "raft/req.h"
+#include "util/buf.h"
 #include "util/heap.h"
 #include "util/log.h"
 
 #define MODULE "node"
-#define CONN_IDLE_MS 30000
-#define MAX_CONNS 64
-#define BACKLOG 64
+#define BACKLOG 128
 
 struct conn {
     uv_pipe_t pipe;
@@ -40,6 +45,59 @@ struct conn {
     char rbuf[65536];
 };
 
+/* A connection refused for lack of room: it gets the BUSY frame (static
+ * storage) and is closed. */
+struct refusal {
+    uv_pipe_t pipe;
+    uv_write_t wreq;
+};
+
+static void refusal_closed(uv_handle_t *h)
+{
+    lp2p__free(h->data);
+}
+
+static void refusal_written(uv_write_t *w, int status)
+{
+    struct refusal *f = w->data;
+    (void)status;
+    uv_close((uv_handle_t *)&f->pipe, refusal_closed);
+}
+
+/* Accept the pending connection on `server` and answer it BUSY. */
+static void refuse(struct p2praft_node *n, uv_stream_t *server)
+{
+    struct refusal *f = lp2p__calloc(1, sizeof(*f));
+    uint64_t since;
+    size_t len;
+    uv_buf_t b;
+    if (f == NULL || uv_pipe_init(&n->loop, &f->pipe, 0) != 0) {
+        /* No memory even for that: the connection stays in the backlog
+         * (libuv takes no other until it is accepted). */
+        lp2p__free(f);
+        return;
+    }
+    f->pipe.data = f;
+    f->wreq.data = f;
+    if (uv_accept(server, (uv_stream_t *)&f->pipe) != 0) {
+        uv_close((uv_handle_t *)&f->pipe, refusal_closed);
+        return;
+    }
+    if (lp2p__ratelog_hit(&n->api.refused, uv_now(&n->loop),
+                          P2PRAFT__REFUSAL_LOG_MS, &since)) {
+        LOG_WARN(MODULE,
+                 "API socket: %u connections open, refused %" PRIu64
+                 " more with BUSY (%" PRIu64 " in all; --api-max-conns)",
+                 n->cfg.api_max_conns, since, n->api.refused.total);
+    }
+    b.base = (char *)p2praft__api_busy_frame(&len);
+    b.len = len;
+    if (uv_write(&f->wreq, (uv_stream_t *)&f->pipe, &b, 1,
+                 refusal_written) != 0) {
+        uv_close((uv_handle_t *)&f->pipe, refusal_closed);
+    }
+}
+
 void p2praft__api_server_init(struct p2praft__api_server *s)
 {
     memset(s, 0, sizeof(*s));
@@ -53,7 +111,6 @@ static void conn_closed(uv_handle_t *h)
         p2praft__req_detach(c->cur);
     }
     lp2p__list_remove(&c->link);
-    c->node->api.n_conns--;
     lp2p__buf_free(&c->in);
     lp2p__free(c->out);
     lp2p__free(c);
@@ -63,6 +120,10 @@ static void conn_close(struct conn *c)
 {
     if (!c->closing) {
         c->closing = true;
+        /* The slot returns now, not after the close callback: a client
+         * that reconnects as soon as it saw its connection end finds it
+         * free. Closing handles are few and short-lived. */
+        c->node->api.n_conns--;
         if (c->cur != NULL) {
             p2praft__req_detach(c->cur);
             c->cur = NULL;
@@ -214,9 +275,14 @@ static void on_connection(uv_stream_t *server, int status)
     if (status != 0) {
         return;
     }
+    if (n->api.n_conns >= n->cfg.api_max_conns) {
+        refuse(n, server);
+        return;
+    }
     c = lp2p__calloc(1, sizeof(*c));
     if (c == NULL || uv_pipe_init(&n->loop, &c->pipe, 0) != 0) {
         lp2p__free(c);
+        refuse(n, server);
         return;
     }
     c->node = n;
@@ -225,12 +291,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->last = uv_now(&n->loop);
     lp2p__list_insert_head(&n->api.conns, &c->link);
     n->api.n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-        n->api.n_conns > MAX_CONNS) {
-        if (n->api.n_conns > MAX_CONNS) {
-            LOG_WARN(MODULE, "too many API connections (%d): refused",
-                     MAX_CONNS);
-        }
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
         conn_close(c);
         return;
     }
@@ -276,7 +337,7 @@ void p2praft__api_server_tick(struct p2praft_node *n, uint64_t now)
     LP2P__LIST_FOREACH_SAFE(q, next, &n->api.conns) {
         struct conn *c = LP2P__CONTAINER_OF(q, struct conn, link);
         if (!c->closing && c->cur == NULL && !c->writing &&
-            now - c->last > CONN_IDLE_MS) {
+            now - c->last >= n->cfg.api_idle_ms) {
             conn_close(c);
         }
     }

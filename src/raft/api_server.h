@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "util/list.h"
+#include "util/ratelog.h"
 
 struct p2praft_node;
 
@@ -19,6 +20,7 @@ struct p2praft__api_server {
     bool ok;        /* `pipe` is open */
     struct lp2p__list conns;
     unsigned n_conns;
+    struct lp2p__ratelog refused; /* connections answered BUSY */
 };
 
 void p2praft__api_server_init(struct p2praft__api_server *s);

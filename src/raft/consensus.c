@@ -18,11 +18,20 @@
  * plus a counter) lets the FSM find the leader's waiting commits without
  * relying on raft's result pointer, which followers would leak.
  *
- * Failure modes: no actor/raft/leadership -> the callbacks get the error
- * without anything being submitted; raft_apply() refusing or raft losing
- * leadership -> P2PRAFT_ERAFT/ENOTLEADER (outcome unknown for the latter);
- * the per-commit deadline (1 s default) -> P2PRAFT_ETIMEDOUT, outcome
- * unknown, and a later apply of that entry is simply not reported.
+ * Failure modes, and what each says about the outcome (the one rule:
+ * P2PRAFT_ENOTLEADER and the other "not applied" codes only where nothing
+ * reached raft's log; see p2praft_outcome_unknown()):
+ *   - no actor/raft/leadership when the group is flushed -> ENOACTOR,
+ *     ENORAFT, ENOTLEADER: nothing submitted;
+ *   - raft_apply() refusing in its early checks (not leader, no disk space
+ *     on a majority) -> ENOTLEADER / ERAFT: nothing submitted; failing
+ *     later (the entry may sit in raft's log and be replicated) ->
+ *     EUNKNOWN;
+ *   - raft failing a submitted entry (leadership lost, I/O) -> EUNKNOWN, or
+ *     ESHUTDOWN when raft is closing: the entry may still be committed by
+ *     the next leader;
+ *   - the per-commit deadline (1 s default) -> ETIMEDOUT, outcome unknown,
+ *     and a later apply of that entry is simply not reported.
  *
  * Threads: the FSM, the queues and the callbacks live on the loop thread.
  * `mu` guards what other threads read: the state and its flags, and the
@@ -230,10 +239,11 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         ns = p2praft_value_new(c->st);
         if (ns == NULL) {
             /* Out of memory while applying: this node can no longer vouch
-             * for its state. */
+             * for its state. The entry IS committed: never ENOMEM, which
+             * would say "not applied". */
             p2praft_value_destroy(c->op->type, v);
             mark_inconsistent(c);
-            return LP2P_ENOMEM;
+            return LP2P_EAPPLY;
         }
         rv = c->op->apply_to(v, c->state, ns, c->op->ctx);
         p2praft_value_destroy(c->op->type, v);
@@ -316,7 +326,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
             if (status == 0 && cm->cb != NULL) {
                 cm->state = p2praft_value_dup(c->st, c->state);
                 if (cm->state == NULL) {
-                    cm->result = LP2P_ENOMEM;
+                    /* Committed and applied, but the committer cannot get
+                     * its copy: never a "not applied" code. */
+                    cm->result = LP2P_EUNKNOWN;
                 }
             }
         }
@@ -498,20 +510,32 @@ static void timer_cb(uv_timer_t *t)
     rearm(c);
 }
 
-static int map_raft_error(int rv)
+/* raft_apply() returned rv: did the entry reach raft's log? Only its early
+ * checks (leadership, disk capacity of a majority) return before the entry
+ * was appended (libraft 0.22 ClientSubmit); any later failure leaves the
+ * entry possibly in the log, to be replicated by this or the next leader. */
+static int map_submit_error(int rv)
 {
     switch (rv) {
     case RAFT_NOTLEADER:
-    case RAFT_LEADERSHIPLOST:
         return LP2P_ENOTLEADER;
-    case RAFT_NOMEM:
-        return LP2P_ENOMEM;
-    case RAFT_SHUTDOWN:
-    case RAFT_CANCELED:
-        return LP2P_ESHUTDOWN;
-    default:
+    case RAFT_NOSPACE:
         return LP2P_ERAFT;
+    default:
+        return LP2P_EUNKNOWN;
     }
+}
+
+/* Raft failed a submitted entry (apply callback, status rv != 0): its
+ * outcome is unknown; ESHUTDOWN when raft is closing (raft_close() fails a
+ * leader's pending entries with RAFT_LEADERSHIPLOST). */
+static int map_apply_error(struct raft *r, int rv)
+{
+    if (rv == RAFT_SHUTDOWN || rv == RAFT_CANCELED ||
+        (r != NULL && r->legacy.closing)) {
+        return LP2P_ESHUTDOWN;
+    }
+    return LP2P_EUNKNOWN;
 }
 
 /* Fail every commit of the queue `group` (the first one each time: a
@@ -552,10 +576,17 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
                          ? "committed, but apply_to failed: state inconsistent"
                          : NULL);
         } else {
-            int st = status == 0 ? LP2P_ERAFT : map_raft_error(status);
+            struct raft *r = cm->actor != NULL ? cm->actor->raft : NULL;
+            int st = map_apply_error(r, status);
             char msg[256];
-            snprintf(msg, sizeof(msg), "raft: %s (the outcome is unknown)",
-                     raft_strerror(status));
+            if (st == LP2P_ESHUTDOWN) {
+                snprintf(msg, sizeof(msg),
+                         "shutting down: the outcome is unknown");
+            } else {
+                snprintf(msg, sizeof(msg), "raft: %s: the outcome is unknown",
+                         status != 0 ? raft_strerror(status)
+                                     : "entry confirmed but not applied");
+            }
             complete(c, cm, st, msg);
         }
     }
@@ -575,6 +606,11 @@ static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
     if (a->raft == NULL) {
         snprintf(msg, len, "%s", lp2p_strerror(LP2P_ENORAFT));
         return LP2P_ENORAFT;
+    }
+    if (a->raft->legacy.closing) {
+        /* libraft 0.22 must not be handed entries once raft_close() ran. */
+        snprintf(msg, len, "raft is shutting down");
+        return LP2P_ESHUTDOWN;
     }
     if (p2praft__fsm_consensus(a->raft->fsm) != c) {
         snprintf(msg, len, "the actor's raft does not run this consensus' FSM");
@@ -606,7 +642,7 @@ static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
     uint8_t hdr[9 + LP2P_VARINT_MAX], vi[LP2P_VARINT_MAX];
     size_t n = 0, i;
     char msg[256];
-    int rv;
+    int rv, st;
 
     rv = check_actor(c, actor, msg, sizeof(msg));
     if (rv != 0) {
@@ -669,10 +705,12 @@ static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
         if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
             raft_free(rb.base);
         }
-        snprintf(msg, sizeof(msg), "raft_apply: %s", raft_strerror(rv));
+        st = map_submit_error(rv);
+        snprintf(msg, sizeof(msg), "raft_apply: %s%s", raft_strerror(rv),
+                 st == LP2P_EUNKNOWN ? ": the outcome is unknown" : "");
         lp2p__free(b->commits);
         lp2p__free(b);
-        fail_all(c, list, map_raft_error(rv), msg);
+        fail_all(c, list, st, msg);
         return;
     }
     /* Registered only now: the FSM cannot apply it before we return. */

@@ -15,6 +15,11 @@
  * leaves n->errmsg saying why; shutdown_node() then closes whatever the
  * steps opened, as it does on a normal stop.
  *
+ * Running: the loop timer drives request deadlines and retries, idle API
+ * connections, the catch-up barrier (req.c) and the health log (health.c);
+ * the loop check, after each turn's I/O, answers applied-index waits,
+ * logs leader changes and re-routes forwards when a newer leader shows up.
+ *
  * Stop: p2praft_node_stop() shuts the bridge (new calls fail with
  * P2PRAFT_ESHUTDOWN) which wakes the loop: shutdown_node() answers the
  * pending requests "shutting down", closes the API socket and the forward
@@ -106,20 +111,27 @@ static void call_shut(struct lp2p__bridge *b)
 
 /* ---- loop handles -------------------------------------------------------- */
 
-/* Timeouts and retries, idle connections. */
+/* Timeouts and retries, idle connections, catching up, the health log. */
 static void tick_cb(uv_timer_t *t)
 {
     struct p2praft_node *n = t->data;
     uint64_t now = uv_now(&n->loop);
     p2praft__reqs_tick(n, now);
     p2praft__api_server_tick(n, now);
+    p2praft__reqs_catch_up(n);
+    p2praft__forward_tick(n, now);
+    p2praft__health_tick(n, now);
 }
 
-/* Applied-index waits, after each loop turn's I/O. */
+/* After each loop turn's I/O: applied-index waits; a new leader or term is
+ * logged, and the forwards waiting on an older leader move to it. */
 static void check_cb(uv_check_t *h)
 {
     struct p2praft_node *n = h->data;
-    if (n->raft_started) {
+    if (n->raft_started && !n->stopping) {
+        if (p2praft__health_check(n)) {
+            p2praft__forward_reroute(n);
+        }
         p2praft__reqs_check_applied(n);
     }
 }
@@ -287,7 +299,26 @@ static int setup_members(struct p2praft_node *n, struct lp2p_peer_id **out,
             return fail(n, LP2P_EINVAL, "bad peer address %s: %s",
                         n->peers[i], err);
         }
+        if (lp2p_peer_id_equal(&members[n_members], &members[0])) {
+            lp2p__free(members);
+            return fail(n, LP2P_EINVAL,
+                        "--peer %s names this node itself (its key's peer "
+                        "ID is %s): list the other members only",
+                        n->peers[i], n->self);
+        }
+        /* Members always get a connection slot, and their connections
+         * are not closed as a stranger's would be (idle, no protocol). */
+        rv = lp2p_host_protect(n->host, &members[n_members], true);
+        if (rv != 0) {
+            lp2p__free(members);
+            return fail(n, rv, "out of memory");
+        }
         n_members++;
+    }
+    rv = p2praft__health_init(n, members + 1, n_members - 1);
+    if (rv != 0) {
+        lp2p__free(members);
+        return fail(n, rv, "out of memory");
     }
     *out = members;
     *n_out = n_members;
@@ -532,6 +563,8 @@ void p2praft_node_config_init(struct p2praft_node_config *cfg)
     cfg->snapshot_threshold = 1024;
     cfg->snapshot_trailing = 128;
     cfg->timeout_ms = 5000;
+    cfg->api_max_conns = 64;
+    cfg->api_idle_ms = 30000;
 }
 
 static char **dup_list(const char *const *v, size_t n)
@@ -564,6 +597,8 @@ static void free_list(char **v, size_t n)
 static void node_free(struct p2praft_node *n)
 {
     p2praft__reqs_free_all(n);
+    p2praft__forward_free_all(n);
+    p2praft__health_free(n);
     free_list(n->listen, n->cfg.n_listen);
     free_list(n->peers, n->cfg.n_peers);
     lp2p__free(n->data_dir);
@@ -599,6 +634,12 @@ int p2praft_node_start(struct p2praft_node **out,
         return LP2P_ENOMEM;
     }
     n->cfg = *cfg;
+    if (n->cfg.api_max_conns == 0) {
+        n->cfg.api_max_conns = 64;
+    }
+    if (n->cfg.api_idle_ms == 0) {
+        n->cfg.api_idle_ms = 30000;
+    }
     n->key = *cfg->key;
     lp2p__list_init(&n->reqs);
     p2praft__api_server_init(&n->api);
@@ -709,24 +750,6 @@ int p2praft_node_call(struct p2praft_node *n, const uint8_t *req, size_t len,
     return rv;
 }
 
-static int status_code(uint8_t status)
-{
-    switch (status) {
-    case P2PRAFT_API_OK:
-        return 0;
-    case P2PRAFT_API_NOTFOUND:
-        return LP2P_ENOTFOUND;
-    case P2PRAFT_API_MISMATCH:
-        return LP2P_EMISMATCH;
-    case P2PRAFT_API_TIMEDOUT:
-        return LP2P_ETIMEDOUT;
-    case P2PRAFT_API_BADREQ:
-        return LP2P_EINVAL;
-    default:
-        return LP2P_ERAFT;
-    }
-}
-
 /* Typed calls: build the request, map the response. */
 static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
                    const char *key, const void *exp, size_t elen,
@@ -768,7 +791,7 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
         lp2p__free(resp);
         return LP2P_EPROTO;
     }
-    rv = status_code(a.status);
+    rv = p2praft__api_status_code(a.status);
     if (rv != 0 && errmsg != NULL && errmsg_len > 0) {
         size_t k = a.len < errmsg_len - 1 ? a.len : errmsg_len - 1;
         memcpy(errmsg, a.payload, k);

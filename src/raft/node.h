@@ -14,6 +14,7 @@
 #include "p2praft.h"
 #include "raft/api_server.h"
 #include "raft/forward.h"
+#include "raft/health.h"
 #include "util/bridge.h"
 #include "util/list.h"
 
@@ -41,9 +42,17 @@ struct p2praft_node {
     uv_check_t check;
     bool handles_ok;
 
+    /* Caught up: this node applied up to an index learned from a leader
+     * since it started (a barrier, a write it forwarded or committed).
+     * Until then plain reads get NOT CAUGHT UP, since a restarted node's
+     * state may lack what it acknowledged before. */
+    bool caught_up;
+    bool catching_up; /* the internal catch-up barrier is in flight */
+
     struct lp2p__list reqs; /* struct p2praft__req, newest first */
     struct p2praft__api_server api;
     struct p2praft__forward fwd;
+    struct p2praft__health health;
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */

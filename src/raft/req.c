@@ -15,15 +15,24 @@
  *                  commit's.
  *   STATUS         answer with the status text (status.c).
  * When there is no leader yet, the leader cannot be reached, or the peer
- * answers NOT LEADER, nothing was committed and the request is retried
- * every RETRY_MS until its deadline. A commit that times out, or fails
- * after it may have been submitted, has an unknown outcome and the client
- * is told so (TIMED OUT / ERROR), never "ok".
+ * answers NOT LEADER or BUSY, nothing was submitted and the request is
+ * retried every RETRY_MS until its deadline, then answered FAILED. Every
+ * decision is made on codes (p2praft_outcome_unknown()), never on message
+ * text. A write that was handed to raft or to a leader (maybe_applied) and
+ * then has no answer -- timed out, leadership lost, leader replaced or
+ * connection lost while forwarding, shutting down -- is answered UNKNOWN,
+ * never FAILED and never retried: it may have been applied. Reads and
+ * barriers are simply retried.
  *
- * A request is freed once it has answered AND nothing it started (commit,
- * stream open, stream write, stream close) is still pending: `pending`
- * counts those. Its owner may go away earlier (p2praft__req_detach); the
- * answer is then dropped.
+ * A plain GET is served only once the node has caught up (node.h): until
+ * then it gets NOT CAUGHT UP, since a restarted node's state may miss
+ * writes it had acknowledged before. An internal barrier request
+ * (p2praft__reqs_catch_up) gets it there as soon as a leader answers.
+ *
+ * A request is freed once it has answered AND its commit callback (if any)
+ * ran: `pending` counts it. A forwarding attempt lives on its own
+ * (forward.c) and lets go of the request when it ends. The owner may go
+ * away earlier (p2praft__req_detach); the answer is then dropped.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,7 +44,9 @@
 #include "raft/req.h"
 #include "raft/status.h"
 #include "util/heap.h"
+#include "util/log.h"
 
+#define MODULE "node"
 #define RETRY_MS 40
 
 struct p2praft__req *p2praft__req_new(struct p2praft_node *n,
@@ -49,7 +60,6 @@ struct p2praft__req *p2praft__req_new(struct p2praft_node *n,
     r->node = n;
     r->owner_ops = ops;
     r->owner = owner;
-    lp2p__buf_init(&r->fwd_in);
     uv_update_time(&n->loop);
     r->deadline = uv_now(&n->loop) + n->cfg.timeout_ms;
     lp2p__list_insert_head(&n->reqs, &r->link);
@@ -68,8 +78,6 @@ void p2praft__req_maybe_free(struct p2praft__req *r)
     }
     lp2p__list_remove(&r->link);
     p2praft__api_req_release(&r->q);
-    lp2p__free(r->fwd_out);
-    lp2p__buf_free(&r->fwd_in);
     lp2p__free(r);
 }
 
@@ -82,6 +90,7 @@ void p2praft__req_reply(struct p2praft__req *r, uint8_t status,
         return;
     }
     r->phase = P2PRAFT__REQ_DONE;
+    p2praft__forward_abort(r); /* an attempt still running lets go */
     frame = p2praft__api_response_encode(status, r->index, payload, len, &flen);
     if (r->owner != NULL) {
         void *owner = r->owner;
@@ -106,8 +115,22 @@ void p2praft__req_error(struct p2praft__req *r, uint8_t status,
 
 void p2praft__req_retry(struct p2praft__req *r)
 {
+    /* Every path here knows that nothing was submitted, and one that may
+     * have submitted a write never comes here (it answers UNKNOWN): so no
+     * earlier attempt of this request was submitted either. */
+    r->maybe_applied = false;
     r->phase = P2PRAFT__REQ_RETRY;
     r->retry_at = uv_now(&r->node->loop) + RETRY_MS;
+}
+
+void p2praft__req_fail(struct p2praft__req *r, const char *why)
+{
+    if (p2praft__req_is_write(r->q.op) && r->maybe_applied) {
+        p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
+                           "%s: the outcome is unknown", why);
+    } else {
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "%s", why);
+    }
 }
 
 bool p2praft__req_is_write(uint8_t op)
@@ -121,13 +144,21 @@ static void read_local(struct p2praft__req *r)
 {
     struct p2praft__kv_state *st = NULL;
     const struct p2praft_bytes *v;
-    int rv = p2praft_consensus_get_current_state(r->node->c, (void **)&st);
+    int rv;
+    if (!r->node->caught_up) {
+        p2praft__req_error(r, P2PRAFT_API_NOTCAUGHTUP,
+                           "this node has not caught up with a leader since "
+                           "it started: its state may be stale; retry, or "
+                           "read with --consistent");
+        return;
+    }
+    rv = p2praft_consensus_get_current_state(r->node->c, (void **)&st);
     if (rv == P2PRAFT_ENOSTATE) {
         p2praft__req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
         return;
     }
     if (rv != 0) {
-        p2praft__req_error(r, P2PRAFT_API_ERROR, "cannot read the state: %s",
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "cannot read the state: %s",
                            p2praft_strerror(rv));
         return;
     }
@@ -143,9 +174,16 @@ static void read_local(struct p2praft__req *r)
     p2praft_value_destroy(&p2praft__kv_state_type, st);
 }
 
-/* The outcome is known and applied here up to r->index: answer. */
+/* The outcome is known and applied here up to r->index: answer. The index
+ * came from a leader (its commit or its barrier), so this node has now
+ * caught up. */
 static void finish(struct p2praft__req *r)
 {
+    if (!r->node->caught_up) {
+        r->node->caught_up = true;
+        LOG_WARN(MODULE, "caught up with the leader at index %llu",
+                 (unsigned long long)r->index);
+    }
     if (r->q.op == P2PRAFT_API_GET) {
         read_local(r);
     } else {
@@ -181,15 +219,16 @@ static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
         finish(r);
         return;
     }
-    if ((status == P2PRAFT_ENOTLEADER || status == P2PRAFT_ENOLEADER) &&
-        (errmsg == NULL || strstr(errmsg, "unknown") == NULL)) {
-        /* Not submitted: safe to try again (elsewhere). */
+    if (status == P2PRAFT_ENOTLEADER || status == P2PRAFT_ENOLEADER ||
+        !p2praft__req_is_write(r->q.op)) {
+        /* Not submitted, or a barrier (which may be repeated): try again,
+         * here or through the new leader. */
         p2praft__req_retry(r);
         return;
     }
     p2praft__req_error(r,
-                       status == P2PRAFT_ETIMEDOUT ? P2PRAFT_API_TIMEDOUT
-                                                   : P2PRAFT_API_ERROR,
+                       p2praft_outcome_unknown(status) ? P2PRAFT_API_UNKNOWN
+                                                       : P2PRAFT_API_FAILED,
                        "commit failed: %s", errmsg != NULL ? errmsg : "");
 }
 
@@ -211,11 +250,13 @@ static void commit(struct p2praft__req *r)
     op.expect.len = r->q.elen;
     rv = p2praft_consensus_commit_op(r->node->c, &op, commit_cb, r);
     if (rv != 0) {
-        p2praft__req_error(r, P2PRAFT_API_ERROR, "cannot commit: %s",
+        /* The callback will not run: nothing was queued. */
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "cannot commit: %s",
                            p2praft_strerror(rv));
         return;
     }
     r->pending++;
+    r->maybe_applied = true;
     r->phase = P2PRAFT__REQ_BUSY;
 }
 
@@ -229,7 +270,7 @@ void p2praft__req_step(struct p2praft__req *r)
         return;
     }
     if (n->stopping) {
-        p2praft__req_error(r, P2PRAFT_API_ERROR, "shutting down");
+        p2praft__req_fail(r, "shutting down");
         return;
     }
     if (r->q.op == P2PRAFT_API_STATUS) {
@@ -271,18 +312,15 @@ void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now)
             continue;
         }
         if (now >= r->deadline) {
+            char why[128];
             if (r->phase == P2PRAFT__REQ_RETRY) {
-                p2praft__req_error(r, P2PRAFT_API_ERROR,
-                                   "no leader reachable within %u ms",
-                                   n->cfg.timeout_ms);
+                snprintf(why, sizeof(why), "no leader reachable within %u ms",
+                         n->cfg.timeout_ms);
             } else {
-                p2praft__req_error(r, P2PRAFT_API_TIMEDOUT,
-                                   "timed out after %u ms%s",
-                                   n->cfg.timeout_ms,
-                                   p2praft__req_is_write(r->q.op)
-                                       ? ": the outcome is unknown"
-                                       : "");
+                snprintf(why, sizeof(why), "timed out after %u ms",
+                         n->cfg.timeout_ms);
             }
+            p2praft__req_fail(r, why);
         } else if (r->phase == P2PRAFT__REQ_RETRY && now >= r->retry_at) {
             r->phase = P2PRAFT__REQ_NEW;
             p2praft__req_step(r);
@@ -309,9 +347,34 @@ void p2praft__reqs_shutdown(struct p2praft_node *n)
     LP2P__LIST_FOREACH_SAFE(q, next, &n->reqs) {
         struct p2praft__req *r = LP2P__CONTAINER_OF(q, struct p2praft__req,
                                                     link);
-        p2praft__forward_abort(r);
-        p2praft__req_error(r, P2PRAFT_API_ERROR, "shutting down");
+        p2praft__req_fail(r, "shutting down");
     }
+}
+
+/* The catch-up barrier answered (or gave up): nothing to hand anyone. */
+static void catchup_reply(void *owner, uint8_t *frame, size_t len)
+{
+    struct p2praft_node *n = owner;
+    (void)len;
+    lp2p__free(frame);
+    n->catching_up = false;
+}
+
+static const struct p2praft__req_owner_ops catchup_owner = {catchup_reply};
+
+void p2praft__reqs_catch_up(struct p2praft_node *n)
+{
+    struct p2praft__req *r;
+    if (n->caught_up || n->catching_up || n->stopping) {
+        return;
+    }
+    r = p2praft__req_new(n, &catchup_owner, n);
+    if (r == NULL) {
+        return; /* the next tick tries again */
+    }
+    r->q.op = P2PRAFT_API_BARRIER;
+    n->catching_up = true;
+    p2praft__req_step(r);
 }
 
 void p2praft__reqs_free_all(struct p2praft_node *n)

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 #include "raft/api.h"
-#include "util/buf.h"
 #include "util/list.h"
 
 struct p2praft_node;
+struct p2praft__fwd;
 
 enum p2praft__req_phase {
     P2PRAFT__REQ_NEW = 0,
@@ -48,11 +48,12 @@ struct p2praft__req {
     uint64_t deadline, retry_at;
     uint64_t index;
     uint8_t result; /* response status once known */
-    unsigned pending; /* callbacks still to come (commit, stream ops) */
-    /* forwarding to the leader (forward.c) */
-    struct lp2p_stream *fwd;
-    uint8_t *fwd_out;
-    struct lp2p_buf fwd_in;
+    unsigned pending; /* callbacks still to come (the commit) */
+    /* A write handed to raft or to a leader's stream: from then on only
+     * an answer tells its outcome, and none means UNKNOWN. */
+    bool maybe_applied;
+    /* The forwarding attempt in flight (forward.c), or NULL. */
+    struct p2praft__fwd *fwd;
 };
 
 /* A new request of `owner` (borrowed until reply or detach), with the
@@ -79,6 +80,11 @@ void p2praft__req_error(struct p2praft__req *r, uint8_t status,
 /* Nothing was submitted: try again in a moment (until the deadline). */
 void p2praft__req_retry(struct p2praft__req *r);
 
+/* The request ended without its outcome: UNKNOWN for a write that may
+ * have been applied (r->maybe_applied), FAILED otherwise; `why` (borrowed)
+ * is the message. */
+void p2praft__req_fail(struct p2praft__req *r, const char *why);
+
 /* The outcome is known at r->index: answer once it is applied here. */
 void p2praft__req_wait_applied(struct p2praft__req *r);
 
@@ -95,6 +101,10 @@ void p2praft__reqs_check_applied(struct p2praft_node *n);
 
 /* Shutting down: drop the forwards, answer every request with an error. */
 void p2praft__reqs_shutdown(struct p2praft_node *n);
+
+/* Until the node has caught up (node.h): keep one internal barrier
+ * request going, whose completion marks it caught up. */
+void p2praft__reqs_catch_up(struct p2praft_node *n);
 
 /* The loop ran dry: free what is left. */
 void p2praft__reqs_free_all(struct p2praft_node *n);

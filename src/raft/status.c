@@ -48,6 +48,7 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
             (uint64_t)raft_commit_index(&n->raft));
     bprintf(b, "applied_index: %" PRIu64 "\n",
             (uint64_t)raft_last_applied(&n->raft));
+    bprintf(b, "caught_up: %s\n", n->caught_up ? "yes" : "no");
     bprintf(b, "members: %u\n", n->raft.configuration.n);
     for (i = 0; i < n->raft.configuration.n; i++) {
         const struct raft_server *s = &n->raft.configuration.servers[i];
@@ -66,6 +67,13 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
             n->restored_at_boot > 0 ? "yes" : "no");
     bprintf(b, "forwarded: %" PRIu64 "\n", n->fwd.forwarded);
     bprintf(b, "served_forwards: %" PRIu64 "\n", n->fwd.served_fwd);
+    bprintf(b, "peers_reachable: %zu\n", p2praft__health_reachable(n));
+    bprintf(b, "api_connections: %u\n", n->api.n_conns);
+    bprintf(b, "api_refused_busy: %" PRIu64 "\n", n->api.refused.total);
+    bprintf(b, "forward_refused: %" PRIu64 "\n",
+            n->fwd.refused_member.total + n->fwd.refused_busy.total);
+    bprintf(b, "raft_refused: %" PRIu64 "\n",
+            p2praft_transport_refused(&n->transport));
     if (p2praft_consensus_get_current_state(n->c, (void **)&st) == 0) {
         bprintf(b, "keys: %zu\n", st->data.len);
         bprintf(b, "ops_applied: %" PRIu64 "\n", st->seq);

@@ -10,10 +10,11 @@
  *
  * Outcomes: "ok", "notfound" (get), "mismatch" (cas): the node answered and
  * the answer is definite; "fail": surely not applied (the request never
- * reached a node whole); "unknown": it may or may not have been applied
- * (a timeout, a broken connection after the request was sent, or an error
- * answer: see outcome_of()). A process whose operation ended "unknown"
- * takes a new process number, as its operation stays open for ever.
+ * reached a node whole, or the node said so: see outcome_of()); "unknown":
+ * it may or may not have been applied (a timeout, a broken connection after
+ * the request was sent, an UNKNOWN answer). A process whose operation ended
+ * "unknown" takes a new process number, as its operation stays open for
+ * ever.
  *
  * Keys rotate: each of the --keys key slots moves to a new key every
  * --key-period-ms, and after --max-unknown of its writes ended unknown, so
@@ -121,12 +122,11 @@ static uint64_t rnd(uint64_t *s)
 /* ---- the wire: the node's own codec (src/raft/api.c) ------------------ */
 
 /*
- * What an answer means for the history. The API does not yet tell "failed,
- * surely not applied" from "outcome unknown": both are status 3
- * (P2PRAFT_API_ERROR), and NOT LEADER and TIMED OUT are uncertain too. So
- * every answer that is not definite counts as unknown here, the one place
- * to change when the statuses are split. BAD REQUEST is refused before
- * anything is submitted.
+ * What an answer means for the history: the one place that maps API
+ * statuses (p2praft.h) to outcomes. FAILED, BAD REQUEST, NOT LEADER and
+ * BUSY say "surely not applied", and the checker holds the node to it: such
+ * a write must never show up. UNKNOWN, and any status this client does not
+ * know, may have been applied. NOT CAUGHT UP only answers plain reads.
  */
 static enum outcome outcome_of(uint8_t op, uint8_t status)
 {
@@ -137,9 +137,13 @@ static enum outcome outcome_of(uint8_t op, uint8_t status)
         return op == P2PRAFT_API_GET ? OUT_NOTFOUND : OUT_UNKNOWN;
     case P2PRAFT_API_MISMATCH:
         return op == P2PRAFT_API_CAS ? OUT_MISMATCH : OUT_UNKNOWN;
+    case P2PRAFT_API_FAILED:
     case P2PRAFT_API_BADREQ:
+    case P2PRAFT_API_NOTLEADER:
+    case P2PRAFT_API_BUSY:
+    case P2PRAFT_API_NOTCAUGHTUP:
         return OUT_FAIL;
-    default:
+    default: /* P2PRAFT_API_UNKNOWN, or a status from a newer node */
         return OUT_UNKNOWN;
     }
 }

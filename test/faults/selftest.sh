@@ -5,10 +5,14 @@
 #     pairs that the checker's RESULT line must contain; a history that is
 #     not linearizable must also leave porcupine's HTML visualization.
 #   bad-*.jsonl: malformed input, which must be refused (exit 3).
-# Usage: test/faults/selftest.sh LINEARIZE_BINARY HISTORY_DIR
+# Usage: test/faults/selftest.sh [LINEARIZE_BINARY [HISTORY_DIR]]
+# (defaults: build/interop/linearize, test/faults/histories). Prints one
+# "ok"/"FAIL" line per history and "N passed, N failed", as the test
+# runners do (scripts/run-tests.sh runs it in `make test`).
 set -u
-checker=$1
-dir=$2
+cd "$(dirname "$0")/../.."
+checker=${1:-build/interop/linearize}
+dir=${2:-test/faults/histories}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 pass=0
@@ -61,5 +65,5 @@ for h in "$dir"/*.jsonl; do
         fail=$((fail + 1))
     fi
 done
-echo "faults-selftest: $pass passed, $fail failed"
+echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

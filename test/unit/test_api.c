@@ -177,9 +177,10 @@ TEST(api, response_roundtrip_every_status)
 {
     /* every status the node sends, and one it does not know: passed on */
     static const uint8_t st[] = {
-        P2PRAFT_API_OK,     P2PRAFT_API_NOTFOUND,  P2PRAFT_API_MISMATCH,
-        P2PRAFT_API_ERROR,  P2PRAFT_API_BADREQ,    P2PRAFT_API_NOTLEADER,
-        P2PRAFT_API_TIMEDOUT, 200};
+        P2PRAFT_API_OK,        P2PRAFT_API_NOTFOUND, P2PRAFT_API_MISMATCH,
+        P2PRAFT_API_FAILED,    P2PRAFT_API_BADREQ,   P2PRAFT_API_NOTLEADER,
+        P2PRAFT_API_UNKNOWN,   P2PRAFT_API_BUSY,     P2PRAFT_API_NOTCAUGHTUP,
+        200};
     static const uint64_t idx[] = {0, 1, 0xffffffffull, UINT64_MAX};
     size_t i, j;
     for (i = 0; i < sizeof(st); i++) {
@@ -207,6 +208,49 @@ TEST(api, response_roundtrip_every_status)
             lp2p__free(f);
         }
     }
+}
+
+/* What each status means for a write, as a library code: "surely not
+ * applied" and "unknown" stay apart, and a status byte this build does not
+ * know is never taken for "not applied". */
+TEST(api, status_codes_keep_unknown_apart)
+{
+    ASSERT_EQ(p2praft__api_status_code(P2PRAFT_API_OK), 0);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_NOTFOUND),
+               P2PRAFT_ENOTFOUND);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_MISMATCH),
+               P2PRAFT_EMISMATCH);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_FAILED), P2PRAFT_ERAFT);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_BADREQ), P2PRAFT_EINVAL);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_NOTLEADER),
+               P2PRAFT_ENOTLEADER);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_BUSY), P2PRAFT_ELIMIT);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_NOTCAUGHTUP),
+               P2PRAFT_ENOTCAUGHTUP);
+    ASSERT_ERR(p2praft__api_status_code(P2PRAFT_API_UNKNOWN),
+               P2PRAFT_EUNKNOWN);
+    ASSERT_ERR(p2praft__api_status_code(200), P2PRAFT_EUNKNOWN);
+    ASSERT(p2praft_outcome_unknown(
+        p2praft__api_status_code(P2PRAFT_API_UNKNOWN)));
+    ASSERT(!p2praft_outcome_unknown(
+        p2praft__api_status_code(P2PRAFT_API_FAILED)));
+    ASSERT(!p2praft_outcome_unknown(
+        p2praft__api_status_code(P2PRAFT_API_BUSY)));
+}
+
+/* The constant BUSY frame is a valid response frame. */
+TEST(api, busy_frame)
+{
+    size_t len = 0;
+    uint32_t blen = 0;
+    struct p2praft__api_resp a;
+    const uint8_t *f = p2praft__api_busy_frame(&len);
+    ASSERT_OK(p2praft__api_frame(f, len, &blen));
+    ASSERT_EQ(blen, len - P2PRAFT__API_PREFIX);
+    ASSERT_OK(p2praft__api_response_parse(&a, f + P2PRAFT__API_PREFIX, blen));
+    ASSERT_EQ(a.status, P2PRAFT_API_BUSY);
+    ASSERT_EQ_U64(a.index, 0);
+    ASSERT(a.len > 0 && memmem(a.payload, a.len, "busy", 4) != NULL);
 }
 
 TEST(api, response_truncated_or_foreign_fails)
