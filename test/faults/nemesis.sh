@@ -20,6 +20,14 @@
 
 NEMESES="kill-leader kill-majority pause-leader partition-majority partition-bridge disk-full"
 
+# Record which nodes are under a fault of their own from now on (killed,
+# paused, cut off from the leader's side, disk full); none without
+# arguments. The checker gives the write latency of the other nodes apart:
+# a request sent to a healthy node should be served while others fail.
+mark_faulted() {
+    echo "$EPOCHREALTIME FAULTED $*" >>"$RUN/nemesis.log"
+}
+
 # A random duration in seconds, between $1 and $2 ms, for sleep.
 rand_s() {
     local ms=$(($1 + RANDOM % ($2 - $1 + 1)))
@@ -83,10 +91,12 @@ coin() { [ $((RANDOM % 2)) -eq 0 ] && echo yes || echo no; }
 nemesis_kill-leader() {
     pick_target
     log_event "kill -9 node $TARGET ($TARGET_WHY)"
+    mark_faulted "$TARGET"
     node_kill "$TARGET"
     sleep "$(rand_s 1000 3000)"
     log_event "restart node $TARGET"
     node_start "$TARGET"
+    mark_faulted
     sleep "$(rand_s 2000 4000)"
 }
 
@@ -94,10 +104,12 @@ nemesis_kill-majority() {
     local set i
     set=$(pick_nodes $((N / 2 + 1)) "$(coin)")
     log_event "kill -9 nodes $set (leader was $(cluster_leader))"
+    mark_faulted $set
     for i in $set; do node_kill "$i"; done
     sleep "$(rand_s 1000 3000)"
     log_event "restart nodes $set"
     for i in $set; do node_start "$i"; done
+    mark_faulted
     sleep "$(rand_s 3000 5000)"
 }
 
@@ -106,10 +118,12 @@ nemesis_pause-leader() {
     pick_target
     l=$TARGET
     log_event "SIGSTOP node $l ($TARGET_WHY)"
+    mark_faulted "$l"
     node_pause "$l"
     sleep "$(rand_s 1000 3000)"
     log_event "SIGCONT node $l"
     node_resume "$l"
+    mark_faulted
     sleep "$(rand_s 2000 4000)"
 }
 
@@ -118,19 +132,22 @@ nemesis_partition-majority() {
     minority=$(pick_nodes $(((N - 1) / 2)) "$(coin)")
     majority=$(others_of "$minority")
     log_event "partition: {$minority } | {$majority } (leader was $(cluster_leader))"
+    mark_faulted $minority
     net_cut "$minority" "$majority"
     sleep "$(rand_s 2000 5000)"
     log_event "heal (links down were:$(net_down_links "$N"))"
     net_heal "$N"
+    mark_faulted
     sleep "$(rand_s 2000 4000)"
 }
 
 nemesis_partition-bridge() {
-    local order bridge rest left="" right="" i k=0
+    local order bridge rest left="" right="" i k=0 l cut=""
     order=$(shuffled)
+    l=$(cluster_leader)
     # the leader is the bridge half of the time
-    if [ "$(coin)" = yes ] && [ -n "$(cluster_leader)" ]; then
-        bridge=$(cluster_leader)
+    if [ "$(coin)" = yes ] && [ -n "$l" ]; then
+        bridge=$l
     else
         bridge=$(echo "$order" | head -n 1)
     fi
@@ -139,11 +156,16 @@ nemesis_partition-bridge() {
         if [ $((k % 2)) -eq 0 ]; then left="$left $i"; else right="$right $i"; fi
         k=$((k + 1))
     done
-    log_event "bridge: {$left } - $bridge - {$right } (leader was $(cluster_leader))"
+    log_event "bridge: {$left } - $bridge - {$right } (leader was $l)"
+    # cut off from the leader: the half it is not in
+    case " $left " in *" $l "*) cut=$right ;; esac
+    case " $right " in *" $l "*) cut=$left ;; esac
+    mark_faulted $cut
     net_cut "$left" "$right"
     sleep "$(rand_s 3000 6000)"
     log_event "heal (links down were:$(net_down_links "$N"))"
     net_heal "$N"
+    mark_faulted
     sleep "$(rand_s 2000 4000)"
 }
 
@@ -169,11 +191,13 @@ nemesis_disk-full() {
         # dd stops at ENOSPC; what matters is that the disk is full
         dd if=/dev/zero of="$(node_dir "$i")/data/fill" bs=64k 2>/dev/null
     done
+    mark_faulted $set
     log_event "disk full on nodes $set ($TARGET_WHY; $(df --output=avail -k "$(node_dir "${set%% *}")/data" | tail -n 1 | tr -d ' ') KiB left on the first)"
     sleep "$(rand_s 2000 4000)"
     for i in $set; do
         rm -f "$(node_dir "$i")/data/fill"
     done
     log_event "disk freed on nodes $set"
+    mark_faulted
     sleep "$(rand_s 2000 4000)"
 }

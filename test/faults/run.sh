@@ -183,6 +183,7 @@ for ((i = 0; i < N; i++)); do
         echo "node $i did not restart after the heal" >>"$RUN/crashes"
     fi
 done
+mark_faulted
 log_event "healed after $CYCLES cycles"
 HEAL=$(now_us)
 RECOVERY=none

@@ -20,10 +20,16 @@
 // loses every acknowledged write of the key; a final value nobody wrote is
 // corruption. A key without a final read is a liveness failure.
 //
+// Write latencies count every write that reached a node, up to any answer;
+// "healthy" ones only the writes sent to a node that was under no fault of
+// its own meanwhile (FAULTED lines of the nemesis log): the latency that
+// re-routing around a failed leader is about.
+//
 // Output: a report on stdout ending with one line
 //
 //	RESULT name=... ops=... ok=... failed=... unknown=... write_p50_ms=...
-//	  write_p99_ms=... write_p999_ms=... longest_stall_ms=...
+//	  write_p99_ms=... write_p999_ms=... healthy_write_p999_ms=...
+//	  longest_stall_ms=...
 //	  linearizable=yes|no|timeout lost=N problems=N verdict=PASS|FAIL|INCONCLUSIVE
 //
 // and, when a key is not linearizable, porcupine's HTML visualization of it
@@ -284,6 +290,51 @@ func readNemesis(path string, real0 int64) ([]nemesisEvent, error) {
 	return evs, nil
 }
 
+// A faultChange comes from a "FAULTED 1 2" line of the nemesis log
+// (test/faults/nemesis.sh): from time t on, those nodes are under a fault
+// of their own (killed, paused, cut off in a minority); "FAULTED" alone:
+// none is.
+type faultChange struct {
+	t     int64
+	nodes map[int]bool
+}
+
+func faultChanges(evs []nemesisEvent) []faultChange {
+	var out []faultChange
+	for _, e := range evs {
+		f := strings.Fields(e.text)
+		if len(f) == 0 || f[0] != "FAULTED" {
+			continue
+		}
+		c := faultChange{t: e.t, nodes: map[int]bool{}}
+		for _, s := range f[1:] {
+			if n, err := strconv.Atoi(s); err == nil {
+				c.nodes[n] = true
+			}
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t < out[j].t })
+	return out
+}
+
+// healthyNode: was node free of faults of its own from call to ret? A
+// request sent to such a node should be served even while others fail.
+func healthyNode(changes []faultChange, node int, call, ret int64) bool {
+	faulted := false
+	for _, c := range changes {
+		if c.t > ret {
+			break
+		}
+		if c.t <= call {
+			faulted = c.nodes[node]
+		} else if c.nodes[node] {
+			return false
+		}
+	}
+	return !faulted
+}
+
 type keyResult struct {
 	key    string
 	result porcupine.CheckResult
@@ -428,7 +479,8 @@ func main() {
 	// Counts and write latencies (every write that reached a node: the
 	// time until it got any answer, or until the client gave up).
 	var nOK, nFail, nUnknown int
-	var lat []float64
+	var lat, latHealthy []float64
+	changes := faultChanges(nem)
 	byKey := map[string][]rec{}
 	for _, r := range h.ops {
 		switch r.Res {
@@ -440,11 +492,16 @@ func main() {
 			nOK++
 		}
 		if r.Op != "get" && r.Sent {
-			lat = append(lat, float64(r.Ret-r.Call)/1e6)
+			ms := float64(r.Ret-r.Call) / 1e6
+			lat = append(lat, ms)
+			if healthyNode(changes, r.Node, r.Call, r.Ret) {
+				latHealthy = append(latHealthy, ms)
+			}
 		}
 		byKey[r.Key] = append(byKey[r.Key], r)
 	}
 	sort.Float64s(lat)
+	sort.Float64s(latHealthy)
 	stall := longestStall(h.ops)
 
 	// Linearizability, one key at a time, two at once.
@@ -497,7 +554,7 @@ func main() {
 		var ann []porcupine.Annotation
 		for i, e := range nem {
 			before := i+1 < len(nem) && nem[i+1].t <= lo
-			if e.t <= hi && !before {
+			if e.t <= hi && !before && !strings.HasPrefix(e.text, "FAULTED") {
 				ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: e.t, Description: e.text})
 			}
 		}
@@ -529,10 +586,10 @@ func main() {
 		fmt.Println("the history has no end record (the client did not finish)")
 	}
 	fmt.Printf("keys=%d writes_timed=%d\n", len(keys), len(lat))
-	fmt.Printf("RESULT name=%s ops=%d ok=%d failed=%d unknown=%d write_p50_ms=%.1f write_p99_ms=%.1f write_p999_ms=%.1f longest_stall_ms=%.0f linearizable=%s lost=%d problems=%d verdict=%s\n",
+	fmt.Printf("RESULT name=%s ops=%d ok=%d failed=%d unknown=%d write_p50_ms=%.1f write_p99_ms=%.1f write_p999_ms=%.1f healthy_write_p999_ms=%.1f longest_stall_ms=%.0f linearizable=%s lost=%d problems=%d verdict=%s\n",
 		*name, len(h.ops), nOK, nFail, nUnknown,
 		percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 0.999),
-		stall, lin, lost, len(problems), verdict)
+		percentile(latHealthy, 0.999), stall, lin, lost, len(problems), verdict)
 	switch verdict {
 	case "FAIL":
 		os.Exit(1)
