@@ -60,7 +60,7 @@ for h in "$dir"/*.jsonl; do
         echo "ok   checker/$name"
         pass=$((pass + 1))
     else
-        echo "FAIL checker/$name: $why"
+        echo "FAIL checker/$name ($why)"
         sed 's/^/    /' "$out/$name/report"
         fail=$((fail + 1))
     fi
