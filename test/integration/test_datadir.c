@@ -674,7 +674,7 @@ static int is_leader(struct node *n)
 TEST(datadir, snapshot_install_checked)
 {
     struct node ns[3];
-    char listen[3][64], peers[3][2][256], snap[256], k[16], v[16];
+    char listen[3][64], peers[3][2][256], snap[256], k[32], v[32];
     uint64_t end;
     int i, j, leader = -1, f;
     uint8_t *b;
@@ -682,7 +682,7 @@ TEST(datadir, snapshot_install_checked)
 
     base_init();
     for (i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "n%d", i);
         node_init(&ns[i], name);
         snprintf(listen[i], sizeof(listen[i]), "/ip4/127.0.0.1/tcp/%d",
