@@ -173,7 +173,11 @@ P2PRAFT_API int p2praft_decode(const struct p2praft_type *t, void *value,
                                const uint8_t *data, size_t len);
 
 /* EncodeSnapshot / DecodeSnapshot: the snapshot bytes are the state's codec
- * output, so they are what go-libp2p-raft writes for the same state. */
+ * output, so they are what go-libp2p-raft writes for the same state.
+ * Snapshots that raft stores and sends carry these bytes behind a frame
+ * with a SHA-256 (see README, "Operating a node"); DecodeSnapshot accepts
+ * both: framed bytes (a snapshot-* file's contents) are checked first, and
+ * damaged ones give P2PRAFT_ECORRUPT. */
 P2PRAFT_API int p2praft_encode_snapshot(const struct p2praft_type *t,
                                         const void *state, uint8_t **out,
                                         size_t *len);
@@ -650,10 +654,10 @@ struct p2praft_node_config {
     /* The other members, as multiaddrs ending in /p2p/<peer id>. */
     const char *const *peers;
     size_t n_peers;
-    /* Bootstrap the configuration self + peers when data_dir holds no
-     * state (existing state wins). Without it existing state is loaded;
-     * starting without state and without bootstrap fails (P2PRAFT_EINVAL):
-     * joining a running cluster is not supported. */
+    /* First start only: bootstrap the configuration self + peers. Refused
+     * (P2PRAFT_EEXIST) when data_dir already holds raft state. Without it
+     * the state is loaded; starting without state and without bootstrap
+     * fails (P2PRAFT_EINVAL): joining a running cluster is not supported. */
     bool bootstrap;
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;
@@ -674,12 +678,48 @@ struct p2praft_node_config {
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
 P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
 
+/* What p2praft_datadir_check() found in a data directory. */
+struct p2praft_datadir_info {
+    uint64_t term;            /* current term */
+    uint64_t entries;         /* log entries raft will load */
+    uint64_t last_index;      /* of the last entry, or of the snapshot */
+    unsigned segments;        /* log segment files */
+    unsigned snapshots;       /* complete snapshots */
+    unsigned unframed;        /* snapshots without a checksum (older
+                               * p2praft): not verifiable */
+    uint64_t bytes_read;
+    char torn[320];           /* "" or the torn write raft will drop */
+};
+
 /*
- * Start a node: spawn its loop thread, listen, open the storage, start
- * raft and the API socket; return once it runs or failed. `cfg` is
- * borrowed for the call. On failure `errmsg` (may be NULL) says which step
- * failed. 0, P2PRAFT_EINVAL (also: a peer that names this node itself),
- * P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. A running
+ * Check a node's data directory offline, as p2praft_node_start() checks it
+ * before raft loads it: take its lock, verify every raft file (checksums
+ * of segments and snapshots, metadata, indexes and terms across files),
+ * release the lock. `dir` is borrowed; `info` may be NULL. 0;
+ * P2PRAFT_EBUSY while a node (or another check) holds the directory;
+ * P2PRAFT_ECORRUPT when a file is damaged or missing (errmsg names it and
+ * says how to recover); P2PRAFT_ENOTFOUND, P2PRAFT_EIO, P2PRAFT_ENOMEM.
+ * errmsg may be NULL.
+ */
+P2PRAFT_API int p2praft_datadir_check(const char *dir,
+                                      struct p2praft_datadir_info *info,
+                                      char *errmsg, size_t errmsg_len);
+
+/*
+ * Start a node: spawn its loop thread, lock and check the data directory
+ * (see p2praft_datadir_check(); the lock is held until the node is
+ * stopped), listen, open the storage, start raft and the API socket;
+ * return once it runs or failed. `cfg` is borrowed for the call. On
+ * failure `errmsg` (may be NULL, 512 bytes hold any message) says which
+ * step failed and what to do. 0, P2PRAFT_EINVAL (also: a peer that names
+ * this node itself, a data directory that belongs to another peer ID),
+ * P2PRAFT_EBUSY (another process holds the data directory or serves the
+ * API socket), P2PRAFT_ECORRUPT (a damaged raft file: errmsg names it),
+ * P2PRAFT_EEXIST (bootstrap on a directory with state, or a file that is
+ * not a socket at the API path), P2PRAFT_ENOSPACE (no room for one log
+ * segment), P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error.
+ * The data directory and the key are checked before anything listens;
+ * a directory open to group or others is logged at warn level. A running
  * node logs at warn level what an operator must see (leader changes, peers
  * unreachable or with another key than their /p2p/ ID, refused streams).
  */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "p2praft.h"
@@ -30,11 +31,11 @@ static void usage(FILE *out)
             "missing)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
-            "  --bootstrap       first start: the configuration is this node "
-            "+ the peers\n"
-            "                    (ignored when DIR already holds state; "
-            "without it the\n"
-            "                    node loads its state from DIR)\n"
+            "  --bootstrap       first start only: the configuration is this "
+            "node + the\n"
+            "                    peers (refused when DIR already holds "
+            "state; without it\n"
+            "                    the node loads its state from DIR)\n"
             "  --api PATH        unix socket of the client API (default "
             "DIR/api.sock)\n"
             "  --election-ms N   election timeout, randomized in [N, 2N) "
@@ -55,6 +56,20 @@ static void usage(FILE *out)
             "/p2p/ ID, and refused streams, with counts.\n");
 }
 
+/* Warn, as etcd does, when group or others may read the key file: it is
+ * the node's identity. */
+static void warn_key_mode(const char *path)
+{
+    struct stat st;
+    if (lp2p_log_level() <= LP2P_LOG_WARN && stat(path, &st) == 0 &&
+        (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        fprintf(stderr,
+                "warn  node: key file %s is accessible by group or others "
+                "(mode %04o); it is this node's identity: chmod 600 %s\n",
+                path, (unsigned)(st.st_mode & 07777), path);
+    }
+}
+
 static int num(const char *s, unsigned *out)
 {
     char *end;
@@ -73,7 +88,7 @@ static int run(int argc, char **argv)
     struct p2praft_node *node;
     const char *keyfile = NULL;
     struct lp2p_key key;
-    char err[256], *status = NULL, id[LP2P_PEER_ID_STRMAX];
+    char err[512], *status = NULL, id[LP2P_PEER_ID_STRMAX];
     sigset_t set;
     int a, rv, sig = 0;
 
@@ -158,6 +173,7 @@ static int run(int argc, char **argv)
     if (cli_load_key(keyfile, &key) != 0) {
         return 1;
     }
+    warn_key_mode(keyfile);
     cfg.key = &key;
     /* The node's thread inherits the blocked signals: only sigwait()
      * below sees them. */

@@ -302,7 +302,6 @@ int p2praft__api_server_start(struct p2praft_node *n, char *err,
                               size_t errlen)
 {
     struct p2praft__api_server *s = &n->api;
-    struct stat sb;
     int rv;
     if (n->api_path[0] == '\0') {
         return 0;
@@ -311,9 +310,10 @@ int p2praft__api_server_start(struct p2praft_node *n, char *err,
         snprintf(err, errlen, "API socket path too long: %s", n->api_path);
         return LP2P_EINVAL;
     }
-    /* A socket left by a node that died; never remove anything else. */
-    if (lstat(n->api_path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-        unlink(n->api_path);
+    /* Only a stale socket goes; anything else there stops the start. */
+    rv = lp2p__sockpath_prepare(n->api_path, err, errlen);
+    if (rv != 0) {
+        return rv;
     }
     uv_pipe_init(&n->loop, &s->pipe, 0);
     s->pipe.data = n;
@@ -328,6 +328,7 @@ int p2praft__api_server_start(struct p2praft_node *n, char *err,
         return LP2P_EIO;
     }
     chmod(n->api_path, 0600);
+    lp2p__sockpath_bound(&s->path, n->api_path);
     return 0;
 }
 
@@ -354,7 +355,7 @@ void p2praft__api_server_close(struct p2praft_node *n)
     if (n->api.ok) {
         uv_close((uv_handle_t *)&n->api.pipe, listener_closed);
         n->api.ok = false;
-        unlink(n->api_path);
+        lp2p__sockpath_remove(&n->api.path, n->api_path);
     }
     LP2P__LIST_FOREACH_SAFE(q, next, &n->api.conns) {
         conn_close(LP2P__CONTAINER_OF(q, struct conn, link));

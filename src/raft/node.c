@@ -13,7 +13,9 @@
  * Start: p2praft_node_start() spawns the thread, which runs setup() (one
  * step function per resource, in order) and reports back. A failed step
  * leaves n->errmsg saying why; shutdown_node() then closes whatever the
- * steps opened, as it does on a normal stop.
+ * steps opened, as it does on a normal stop. The first step locks and
+ * checks the data directory (datadir.c); the lock goes last, in
+ * node_free(), once nothing can touch the directory any more.
  *
  * Running: the loop timer drives request deadlines and retries, idle API
  * connections, the catch-up barrier (req.c) and the health log (health.c);
@@ -40,6 +42,7 @@
 #include "raft/req.h"
 #include "util/heap.h"
 #include "util/log.h"
+#include "util/sockpath.h"
 
 #define MODULE "node"
 #define TICK_MS 20
@@ -234,6 +237,55 @@ static int setup_handles(struct p2praft_node *n)
     uv_check_init(&n->loop, &n->check);
     n->tick.data = n->check.data = n;
     n->handles_ok = true;
+    return 0;
+}
+
+/* The data directory, before anything else touches it (datadir.h):
+ * locked for this node, and refused when it is damaged, in use, another
+ * peer's, or not in the state --bootstrap expects. */
+static int setup_datadir(struct p2praft_node *n)
+{
+    struct p2praft__datadir_opts o;
+    struct p2praft__disk_report r;
+    struct lp2p_peer_id pid;
+    char self[LP2P_PEER_ID_STRMAX];
+    uint64_t t0 = uv_hrtime();
+    int rv = lp2p_peer_id_from_key(&n->key, &pid);
+    if (rv == 0) {
+        rv = lp2p_peer_id_to_string(&pid, self, sizeof(self));
+    }
+    if (rv != 0) {
+        return fail(n, rv, "unusable key: %s", lp2p_strerror(rv));
+    }
+    o.dir = n->data_dir;
+    o.self = self;
+    o.bootstrap = n->cfg.bootstrap;
+    rv = p2praft__datadir_open(&n->dd, &o, &r, n->errmsg, sizeof(n->errmsg));
+    if (rv != 0) {
+        return rv;
+    }
+    LOG_INFO(MODULE,
+             "%s checked in %llu ms: term %llu, %llu entries up to index "
+             "%llu, %u segments, %u snapshots, %llu KiB read",
+             n->data_dir, (unsigned long long)((uv_hrtime() - t0) / 1000000),
+             (unsigned long long)r.term, (unsigned long long)r.entries,
+             (unsigned long long)r.last_index, r.segments, r.snapshots,
+             (unsigned long long)(r.bytes / 1024));
+    return 0;
+}
+
+/* The API socket's path, checked before raft writes anything, so that a
+ * bad --api fails a first start before it bootstraps (the server binds
+ * it last, in setup_api_server()). Only a stale socket is removed. */
+static int setup_api_path(struct p2praft_node *n)
+{
+    if (n->api_path[0] != '\0') {
+        int rv = lp2p__sockpath_prepare(n->api_path, n->errmsg,
+                                        sizeof(n->errmsg));
+        if (rv != 0) {
+            return rv;
+        }
+    }
     return 0;
 }
 
@@ -454,6 +506,27 @@ static int setup_start_raft(struct p2praft_node *n)
     return 0;
 }
 
+/* The configuration raft loaded must list this node. A directory made
+ * before owners were recorded gets its owner only now, so that a wrong key
+ * cannot claim it (and lock the right one out). */
+static int setup_owner(struct p2praft_node *n)
+{
+    unsigned i;
+    for (i = 0; i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == n->self_id) {
+            break;
+        }
+    }
+    if (i == n->raft.configuration.n) {
+        return fail(n, LP2P_EINVAL,
+                    "%s holds a cluster of which this key (peer %s) is not "
+                    "a member: start it with the key that created it",
+                    n->data_dir, n->self);
+    }
+    return p2praft__datadir_record_owner(&n->dd, n->data_dir, n->self,
+                                        n->errmsg, sizeof(n->errmsg));
+}
+
 /* Serve the forward protocol to the members. */
 static int setup_forward(struct p2praft_node *n)
 {
@@ -483,6 +556,14 @@ static int setup(struct p2praft_node *n)
     int rv;
 
     rv = setup_handles(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_datadir(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_api_path(n);
     if (rv != 0) {
         return rv;
     }
@@ -516,6 +597,10 @@ static int setup(struct p2praft_node *n)
     }
     lp2p__free(members);
     rv = setup_start_raft(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_owner(n);
     if (rv != 0) {
         return rv;
     }
@@ -603,6 +688,7 @@ static void node_free(struct p2praft_node *n)
     free_list(n->peers, n->cfg.n_peers);
     lp2p__free(n->data_dir);
     lp2p__free(n->api_path);
+    p2praft__datadir_close(&n->dd); /* last: nothing touches it any more */
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     lp2p_key_wipe(&n->key);
@@ -641,6 +727,7 @@ int p2praft_node_start(struct p2praft_node **out,
         n->cfg.api_idle_ms = 30000;
     }
     n->key = *cfg->key;
+    p2praft__datadir_init(&n->dd);
     lp2p__list_init(&n->reqs);
     p2praft__api_server_init(&n->api);
     p2praft__forward_init(&n->fwd);

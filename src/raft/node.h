@@ -13,6 +13,7 @@
 
 #include "p2praft.h"
 #include "raft/api_server.h"
+#include "raft/datadir.h"
 #include "raft/forward.h"
 #include "raft/health.h"
 #include "util/bridge.h"
@@ -25,6 +26,7 @@ struct p2praft_node {
     struct lp2p_key key;
     char **listen, **peers;
     char *data_dir, *api_path;
+    struct p2praft__datadir dd; /* locked from the first setup step on */
     char self[LP2P_PEER_ID_STRMAX];
     raft_id self_id;
 
@@ -59,7 +61,7 @@ struct p2praft_node {
     pthread_cond_t cv;
     bool started;
     int start_rv;
-    char errmsg[256];
+    char errmsg[512];
 };
 
 #endif
