@@ -8,6 +8,8 @@ CC ?= cc
 BUILD ?= build
 PKG_CONFIG ?= pkg-config
 DEPS_PC := libuv libcrypto msgpack raft
+# The CLI's own: JSON output (--json). The libraries do not link it.
+TOOL_PC := jansson
 
 # Warnings are errors in CI (CI=true) or with WERROR=1.
 ifeq ($(CI),true)
@@ -28,8 +30,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) $(TOOL_PC) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null)
+TOOL_LIBS = $(shell $(PKG_CONFIG) --libs $(TOOL_PC) 2>/dev/null)
 
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANFLAGS) \
              -fPIC -fvisibility=hidden -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
@@ -67,11 +70,11 @@ all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(CLI) $(EXAMPLES)
 
 # Install missing dependencies (only when pkg-config cannot find one).
 deps:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) 2>/dev/null && \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null && \
 	  $(PKG_CONFIG) --atleast-version=0.22 raft || scripts/install-deps.sh
 
 deps-check:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) 2>/dev/null || { \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null || { \
 	  echo "missing dependencies: run 'make deps' (scripts/install-deps.sh)"; \
 	  exit 1; }
 
@@ -91,7 +94,8 @@ $(SO_P2PRAFT): $(RAFT_OBJ) $(LP2P_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ALL)
 
 $(CLI): $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT)
-	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL) \
+	  $(TOOL_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_P2PRAFT)
 	@mkdir -p $(dir $@)

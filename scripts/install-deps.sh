@@ -108,7 +108,7 @@ raft_ok() {
 NEED_UPDATE=0
 enable_backports
 
-PKGS="build-essential pkg-config libuv1-dev libssl-dev libmsgpack-dev valgrind"
+PKGS="build-essential pkg-config libuv1-dev libssl-dev libmsgpack-dev libjansson-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
 fi
@@ -145,4 +145,5 @@ if ! raft_ok; then
     exit 1
 fi
 echo "install-deps: ok (libuv $(pkg-config --modversion libuv), libcrypto $(pkg-config --modversion libcrypto)," \
-     "msgpack $(pkg-config --modversion msgpack-c 2>/dev/null || pkg-config --modversion msgpack), raft $(pkg-config --modversion raft))"
+     "msgpack $(pkg-config --modversion msgpack-c 2>/dev/null || pkg-config --modversion msgpack), raft $(pkg-config --modversion raft)," \
+     "jansson $(pkg-config --modversion jansson))"
