@@ -17,8 +17,11 @@
  *                         leader is SIGSTOPped: answered within 3 s (re-
  *                         routed, or UNKNOWN for a write that had reached
  *                         it), not at the 5 s deadline.
- *   cluster/kv_exit_codes 3 (CLI timeout after sending: applied later),
- *                         6 BUSY, 5 FAILED (no leader), 7 not caught up.
+ *   cluster/kv_exit_codes 4 (node paused before the CLI connects:
+ *                         nothing sent, nothing applied), a library
+ *                         timeout after sending (outcome unknown: applied
+ *                         later), 6 BUSY, 3 (CLI timeout after sending), 5
+ *                         FAILED (no leader), 7 not caught up.
  *   cluster/misconfigured_logs  wrong /p2p/ ID, unreachable peer, refused
  *                         raft streams with counts: lines at the default
  *                         log level; --peer naming the node itself refused.
@@ -202,6 +205,7 @@ static size_t api_body(uint8_t op, uint8_t flags, const char *a,
     size_t len = 0;
     memset(&q, 0, sizeof(q));
     q.op = op;
+    q.id = 1;
     q.flags = flags;
     q.key = (char *)a;
     if (op == P2PRAFT_API_CAS) {
@@ -1219,19 +1223,46 @@ TEST(cluster, kv_exit_codes)
     leader = wait_leader(cl, 10000);
     put(cl, 0, "k", "v");
     {
-        /* 3: the node is paused, the request sent, no answer in time */
+        /* 4: the node is paused before the CLI connects: the connection
+         * waits in the kernel's backlog, the greeting gets no answer, and
+         * nothing was sent, so nothing is applied when the node wakes */
         char *set[] = {"p2praft", "kv", "--api", n0->api, "--timeout-ms",
                        "300", "set", "late", "1", NULL};
         unsigned p = leader == 0 ? 1 : 0;
         char *setp[] = {"p2praft", "kv", "--api", cl->nodes[p].api,
                         "--timeout-ms", "300", "set", "late", "1", NULL};
+        struct p2praft_client_config ccfg;
+        struct p2praft_client *c;
+        struct p2praft_request rq;
+        struct p2praft_result *res = NULL;
         pause_node(cl, p, true);
         ASSERT_EQ(run_cli_full(p == 0 ? set : setp, out, sizeof(out), err,
                                sizeof(err)),
-                  3);
-        ASSERT(strstr(err, "outcome is unknown") != NULL);
+                  4);
+        ASSERT(strstr(err, "nothing was sent") != NULL);
         pause_node(cl, p, false);
-        /* ... and it was applied once the node woke up */
+        put(cl, p, "after-late", "x"); /* the node serves again */
+        api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
+                 &a);
+        ASSERT_EQ(a.status, P2PRAFT_API_NOTFOUND);
+        /* 3 in the library: connected, then the node is paused, the write
+         * sent, no answer in time: outcome unknown, and it was applied
+         * once the node woke up */
+        p2praft_client_config_init(&ccfg);
+        ccfg.api_path = cl->nodes[p].api;
+        ccfg.timeout_ms = 300;
+        ASSERT_OK(p2praft_client_open(&c, &ccfg, err, sizeof(err)));
+        pause_node(cl, p, true);
+        memset(&rq, 0, sizeof(rq));
+        rq.op = P2PRAFT_API_SET;
+        rq.key = "late";
+        rq.value = "1";
+        rq.len = 1;
+        ASSERT_ERR(p2praft_client_call(c, &rq, &res), P2PRAFT_ETIMEDOUT);
+        ASSERT(res != NULL && res->outcome_unknown && res->status == -1);
+        p2praft_result_free(res);
+        pause_node(cl, p, false);
+        p2praft_client_close(c);
         end = now_ms() + scale(10000);
         for (;;) {
             api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
@@ -1297,6 +1328,12 @@ TEST(cluster, kv_exit_codes)
     {
         char *set[] = {"p2praft", "kv", "--api", n0->api, "set", "nol", "1",
                        NULL};
+        /* 3: the CLI's own timeout expires after sending (the node keeps
+         * trying for its --timeout-ms): the outcome is unknown */
+        char *quick[] = {"p2praft", "kv", "--api", n0->api, "--timeout-ms",
+                         "300", "set", "nol", "1", NULL};
+        ASSERT_EQ(run_cli_full(quick, out, sizeof(out), err, sizeof(err)), 3);
+        ASSERT(strstr(err, "outcome is unknown") != NULL);
         ASSERT_EQ(run_cli_full(set, out, sizeof(out), err, sizeof(err)), 5);
         ASSERT(strstr(err, "no leader") != NULL);
     }
