@@ -1,15 +1,22 @@
 # p2praft: GNU Makefile. `make` builds the libraries and build/p2praft.
-# `make test` runs the unit and integration tiers plus every fuzz corpus;
-# `make check` runs the same under ASan+UBSan, then under valgrind.
+# `make test` runs the unit and integration tiers plus every fuzz corpus,
+# and checks an installed copy; `make test-unit` runs the unit tier alone
+# (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
+# under valgrind.
 # Dependencies come from pkg-config; scripts/install-deps.sh installs them.
 
 PREFIX ?= /usr/local
 CC ?= cc
 BUILD ?= build
 PKG_CONFIG ?= pkg-config
-DEPS_PC := libuv libcrypto msgpack raft
-# The CLI's own: JSON output (--json). The libraries do not link it.
+# What the library needs.
+DEPS_PC := libuv libcrypto raft
+# What only the CLI needs: jansson, for its JSON output (--json). The
+# libraries do not link it.
 TOOL_PC := jansson
+# What only the unit tests need: msgpack-c, an independent msgpack decoder
+# that test/unit/test_codec.c checks our encoder's output with.
+TEST_DEPS_PC := msgpack
 
 # Warnings are errors in CI (CI=true) or with WERROR=1.
 ifeq ($(CI),true)
@@ -33,6 +40,13 @@ endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) $(TOOL_PC) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null)
 TOOL_LIBS = $(shell $(PKG_CONFIG) --libs $(TOOL_PC) 2>/dev/null)
+TEST_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_DEPS_PC) 2>/dev/null)
+TEST_PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(TEST_DEPS_PC) 2>/dev/null)
+
+# The version is the header's (LP2P_VERSION, which P2PRAFT_VERSION is);
+# the shared library's SONAME carries its major number.
+VERSION := $(shell sed -n 's/^\#define LP2P_VERSION "\(.*\)"/\1/p' include/lp2p.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANFLAGS) \
              -fPIC -fvisibility=hidden -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
@@ -56,27 +70,34 @@ LP2P_OBJ := $(call obj,$(UTIL_SRC) $(P2P_SRC))
 RAFT_OBJ := $(call obj,$(RAFT_SRC))
 LIB_LP2P := $(BUILD)/liblp2p.a
 LIB_P2PRAFT := $(BUILD)/libp2praft.a
-SO_P2PRAFT := $(BUILD)/libp2praft.so
+SONAME := libp2praft.so.$(SOMAJOR)
+SO_P2PRAFT := $(BUILD)/libp2praft.so.$(VERSION)
+SO_LINKS := $(BUILD)/$(SONAME) $(BUILD)/libp2praft.so
 CLI := $(BUILD)/p2praft
 UNIT := $(BUILD)/test-unit
 INTEG := $(BUILD)/test-integration
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test check check-asan check-valgrind fuzz bench interop demo \
-        install clean tests-build go-raftnode hc-vectors
+.PHONY: all deps deps-check test test-unit test-install check check-asan \
+        check-valgrind fuzz bench interop demo install clean tests-build \
+        go-raftnode hc-vectors
 
-all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(CLI) $(EXAMPLES)
+all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
+     $(EXAMPLES)
 
-# Install missing dependencies (only when pkg-config cannot find one).
+# Install missing dependencies (only when pkg-config cannot find one),
+# the unit tests' own among them.
 deps:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null && \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) $(TEST_DEPS_PC) 2>/dev/null && \
 	  $(PKG_CONFIG) --atleast-version=0.22 raft || scripts/install-deps.sh
 
 deps-check:
 	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null || { \
 	  echo "missing dependencies: run 'make deps' (scripts/install-deps.sh)"; \
 	  exit 1; }
+	@test -n "$(VERSION)" || { \
+	  echo "no LP2P_VERSION in include/lp2p.h"; exit 1; }
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,7 +112,12 @@ $(LIB_P2PRAFT): $(RAFT_OBJ) $(LP2P_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(SO_P2PRAFT): $(RAFT_OBJ) $(LP2P_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ALL)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ALL)
+
+# libp2praft.so.MAJOR (what programs load) and libp2praft.so (what -l
+# finds) both lead to the real file.
+$(SO_LINKS): $(SO_P2PRAFT)
+	ln -sf $(notdir $(SO_P2PRAFT)) $@
 
 $(CLI): $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT)
 	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL) \
@@ -107,10 +133,13 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_P2PRAFT)
 
 TEST_CFLAGS = -Itest/lib
 $(BUILD)/obj/test/%.o: CFLAGS_ALL += $(TEST_CFLAGS)
+$(BUILD)/obj/test/unit/%.o: CFLAGS_ALL += $(TEST_PKG_CFLAGS)
 
 $(UNIT): $(call obj,$(TESTLIB_SRC) $(UNIT_SRC)) $(LIB_P2PRAFT)
+	@$(PKG_CONFIG) --exists $(TEST_DEPS_PC) 2>/dev/null || { \
+	  echo "the unit tests need $(TEST_DEPS_PC): run 'make deps'"; exit 1; }
 	$(CC) -o $@ $(call obj,$(TESTLIB_SRC) $(UNIT_SRC)) $(LIB_P2PRAFT) \
-	  $(LDFLAGS_ALL) $(LIBS_ALL)
+	  $(LDFLAGS_ALL) $(TEST_PKG_LIBS) $(LIBS_ALL)
 
 $(INTEG): $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT)
 	$(CC) -o $@ $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT) \
@@ -159,9 +188,23 @@ hc-vectors: go-raftnode
 
 tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 
+# Everything: unit and integration tiers, and the installed copy
+# (scripts/test-install.sh: make install into a temporary prefix, then build
+# programs against it with pkg-config, shared and static).
 test: deps
-	@$(MAKE) --no-print-directory tests-build
-	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG))
+	@$(MAKE) --no-print-directory tests-build all
+	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG)) \
+	  scripts/test-install.sh
+
+# The unit tier alone: codecs, state machines, fuzz corpora. Needs neither
+# Go nor Node (nor the CLI).
+test-unit: deps
+	@$(MAKE) --no-print-directory $(UNIT)
+	@scripts/run-tests.sh $(UNIT)
+
+test-install: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-tests.sh scripts/test-install.sh
 
 check: deps
 	@$(MAKE) --no-print-directory check-asan
@@ -171,6 +214,7 @@ check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests-build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  P2PRAFT_TEST_TIMEOUT_SCALE=$${P2PRAFT_TEST_TIMEOUT_SCALE:-3} \
 	  scripts/run-tests.sh build/asan/test-unit \
 	  $(if $(INTEG_SRC),build/asan/test-integration)
 
@@ -199,14 +243,19 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(CLI) demo
 
+# Headers, both libraries (libp2praft.so as libp2praft.so.VERSION with its
+# SONAME link and the -l link), p2praft.pc and the CLI. Into a system
+# directory, run ldconfig afterwards.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/lp2p.h include/p2praft.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_LP2P) $(LIB_P2PRAFT) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(SO_P2PRAFT) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libp2praft.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libp2praft.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libp2praft.so
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LP2P_VERSION "\(.*\)"/\1/p' include/lp2p.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	  p2praft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/p2praft.pc
 
 clean:

@@ -4,8 +4,10 @@
 # Idempotent: run it as often as you like. It needs root, or sudo.
 # It enables bookworm-backports beside the machine's existing Debian apt
 # source (reusing that source's URIs and keyring, so no mirror is named
-# here), installs libraft-dev 0.22.x from backports, and the other -dev
-# packages from the main suite.
+# here), installs libraft-dev 0.22.x from backports, and the other
+# packages from the main suite: libuv1-dev and libssl-dev for the library;
+# libmsgpack-dev (msgpack-c, which only the unit tests link, as an
+# independent decoder of our msgpack output) and valgrind for the tests.
 #
 # Usage: scripts/install-deps.sh [--fuzz] [--go]
 #   --fuzz  also install clang (libFuzzer), for `make fuzz`
@@ -108,7 +110,10 @@ raft_ok() {
 NEED_UPDATE=0
 enable_backports
 
-PKGS="build-essential pkg-config libuv1-dev libssl-dev libmsgpack-dev libjansson-dev valgrind"
+# The library, the CLI (jansson: --json), then what only the tests use.
+PKGS="build-essential pkg-config libuv1-dev libssl-dev"
+PKGS="$PKGS libjansson-dev"
+PKGS="$PKGS libmsgpack-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
 fi
@@ -145,5 +150,5 @@ if ! raft_ok; then
     exit 1
 fi
 echo "install-deps: ok (libuv $(pkg-config --modversion libuv), libcrypto $(pkg-config --modversion libcrypto)," \
-     "msgpack $(pkg-config --modversion msgpack-c 2>/dev/null || pkg-config --modversion msgpack), raft $(pkg-config --modversion raft)," \
-     "jansson $(pkg-config --modversion jansson))"
+     "raft $(pkg-config --modversion raft); for the CLI: jansson $(pkg-config --modversion jansson);" \
+     "for the tests: msgpack $(pkg-config --modversion msgpack))"

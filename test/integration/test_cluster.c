@@ -656,7 +656,8 @@ static unsigned other(struct tcl *cl, unsigned not1, unsigned not2)
 
 /* ---- tests ---------------------------------------------------------------- */
 
-TEST(cluster, three_nodes)
+/* Several kill -9 and restart rounds: about 8 s on a quiet machine. */
+TEST_TIMEOUT(cluster, three_nodes, 120)
 {
     struct tcl *cl = cl_new(3, 32, 8);
     struct answer a;

@@ -646,7 +646,9 @@ static bool node_has_big(void *ctx)
     return ok;
 }
 
-TEST(p2p_transport, snapshot_install_big_state)
+/* A 4 MiB state installed by snapshot over libp2p: about 7 s on a quiet
+ * machine. */
+TEST_TIMEOUT(p2p_transport, snapshot_install_big_state, 120)
 {
     struct nc nc;
     struct result r;

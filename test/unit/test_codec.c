@@ -1,4 +1,5 @@
-/* The field-table msgpack codec: ugorji-exact bytes, errors, hooks, OOM. */
+/* The field-table msgpack codec (src/raft/codec.c): ugorji-exact bytes,
+ * errors, hooks, OOM. */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>

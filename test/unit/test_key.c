@@ -1,7 +1,8 @@
 /*
- * base58btc, base32, multihash/CID, Ed25519 keys and peer IDs, against the
- * spec vectors and ../shared/vectors/libp2p-keys-peerids.txt (every entry
- * of which is used; a missing section fails the test).
+ * Ed25519 keys, key files, peer IDs and their multihash/CID forms
+ * (src/p2p/key.c and peerid.c, which share p2p/key.h), against the spec
+ * vectors and test/vectors/libp2p-keys-peerids.txt (every entry of which
+ * is used; a missing section fails the test).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,41 +19,6 @@
 #include "util/base58.h"
 
 #define VECTORS "libp2p-keys-peerids.txt"
-
-/* Guarded copies so that an over-read faults. */
-static int b58_dec(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    uint8_t *g = test__guarded(s, n);
-    int rv = lp2p__base58_decode((const char *)g, n, out, cap);
-    test__guarded_free(g, n);
-    return rv;
-}
-
-static int b32_dec(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    uint8_t *g = test__guarded(s, n);
-    int rv = lp2p__base32_decode((const char *)g, n, out, cap);
-    test__guarded_free(g, n);
-    return rv;
-}
-
-static int b58_enc(const void *p, size_t n, char *out, size_t cap)
-{
-    uint8_t *g = test__guarded(p, n);
-    int rv = lp2p__base58_encode(g, n, out, cap);
-    test__guarded_free(g, n);
-    return rv;
-}
-
-static int b32_enc(const void *p, size_t n, char *out, size_t cap)
-{
-    uint8_t *g = test__guarded(p, n);
-    int rv = lp2p__base32_encode(g, n, out, cap);
-    test__guarded_free(g, n);
-    return rv;
-}
 
 /* Parse through a guarded copy that ends with the NUL. */
 static int pid_parse(struct lp2p_peer_id *id, const char *s)
@@ -86,114 +52,6 @@ static int key_unmarshal(struct lp2p_key *k, const uint8_t *p, size_t n)
     int rv = lp2p_key_unmarshal(k, g, n);
     test__guarded_free(g, n);
     return rv;
-}
-
-TEST(base58, spec_vectors)
-{
-    /* draft-msporny-base58 test vectors. */
-    static const struct {
-        const char *hex, *b58;
-    } vec[] = {
-        {"48656c6c6f20576f726c6421", "2NEpo7TZRRrLZSi2U"},
-        {"54686520717569636b2062726f776e20666f78206a756d7073206f76657220746"
-         "865206c617a7920646f672e",
-         "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"},
-        {"0000287fb4cd", "11233QC4"},
-        {"", ""},
-        {"00", "1"},
-        {"0000", "11"},
-        {"61", "2g"},
-        {"626262", "a3gV"},
-        {"ff", "5Q"},
-    };
-    size_t i;
-    for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-        size_t n;
-        uint8_t *raw = test__unhex(vec[i].hex, &n);
-        char out[128];
-        uint8_t back[128];
-        ASSERT_EQ(b58_enc(raw, n, out, sizeof(out)), (int)strlen(vec[i].b58));
-        ASSERT_STR_EQ(out, vec[i].b58);
-        ASSERT_EQ(b58_dec(vec[i].b58, back, sizeof(back)), (int)n);
-        ASSERT_MEM_EQ(back, raw, n);
-        /* Exactly enough room works, one less does not. */
-        ASSERT_EQ(b58_enc(raw, n, out, strlen(vec[i].b58) + 1),
-                  (int)strlen(vec[i].b58));
-        ASSERT_ERR(b58_enc(raw, n, out, strlen(vec[i].b58)), LP2P_EOVERFLOW);
-        if (n > 0) {
-            ASSERT_ERR(b58_dec(vec[i].b58, back, n - 1), LP2P_EOVERFLOW);
-        }
-        free(raw);
-    }
-}
-
-TEST(base58, rejects_bad_characters)
-{
-    uint8_t out[64];
-    ASSERT_ERR(b58_dec("0", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b58_dec("abcO", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b58_dec("Il", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b58_dec("2g ", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b58_dec("2g+", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(lp2p__base58_decode("2\0g", 3, out, sizeof(out)),
-               LP2P_EMALFORMED);
-    ASSERT_ERR(b58_dec("\xc3\xa9", out, sizeof(out)), LP2P_EMALFORMED);
-}
-
-TEST(base58, roundtrip_many)
-{
-    uint8_t in[80], back[80];
-    char txt[LP2P_BASE58_ENCODED_MAX(80) + 1];
-    unsigned x = 12345;
-    int len, i;
-    for (len = 0; len <= 80; len++) {
-        for (i = 0; i < len; i++) {
-            x = x * 1103515245u + 12345u;
-            /* Some leading zeros now and then. */
-            in[i] = (i < len / 7 && (x >> 20) % 3 == 0) ? 0 : (uint8_t)(x >> 16);
-        }
-        ASSERT(b58_enc(in, (size_t)len, txt, sizeof(txt)) >= 0);
-        ASSERT_EQ(b58_dec(txt, back, sizeof(back)), len);
-        ASSERT_MEM_EQ(back, in, (size_t)len);
-    }
-}
-
-TEST(base32, rfc4648_vectors)
-{
-    /* RFC 4648 section 10, lowercase and unpadded as multibase 'b'. */
-    static const struct {
-        const char *in, *out;
-    } vec[] = {{"", ""},           {"f", "my"},         {"fo", "mzxq"},
-               {"foo", "mzxw6"},   {"foob", "mzxw6yq"}, {"fooba", "mzxw6ytb"},
-               {"foobar", "mzxw6ytboi"}};
-    size_t i;
-    for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-        char out[32];
-        uint8_t back[32];
-        size_t n = strlen(vec[i].in);
-        ASSERT_EQ(b32_enc(vec[i].in, n, out, sizeof(out)),
-                  (int)strlen(vec[i].out));
-        ASSERT_STR_EQ(out, vec[i].out);
-        ASSERT_EQ(LP2P_BASE32_ENCODED_LEN(n), strlen(vec[i].out));
-        ASSERT_EQ(b32_dec(vec[i].out, back, sizeof(back)), (int)n);
-        ASSERT_MEM_EQ(back, vec[i].in, n);
-        ASSERT_ERR(b32_enc(vec[i].in, n, out, strlen(vec[i].out)),
-                   LP2P_EOVERFLOW);
-    }
-}
-
-TEST(base32, rejects_bad_input)
-{
-    uint8_t out[32];
-    ASSERT_ERR(b32_dec("MZXQ", out, sizeof(out)), LP2P_EMALFORMED); /* upper */
-    ASSERT_ERR(b32_dec("mzxq====", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b32_dec("m", out, sizeof(out)), LP2P_EMALFORMED); /* 1 char */
-    ASSERT_ERR(b32_dec("mzx", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b32_dec("mzxw6y", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b32_dec("mz", out, sizeof(out)), LP2P_EMALFORMED); /* bits */
-    ASSERT_ERR(b32_dec("m1", out, sizeof(out)), LP2P_EMALFORMED);
-    ASSERT_ERR(b32_dec("mzxw6ytboi", out, 5), LP2P_EOVERFLOW);
-    ASSERT_EQ(b32_dec("mzxw6ytboi", out, 6), 6);
 }
 
 /* ---- the shared vector file ---- */
@@ -303,7 +161,7 @@ static void load_vectors(struct vec_file *v)
             have_ex2 = 1;
         } else if (strncmp(line, "multiaddr ", 10) == 0 ||
                    strncmp(line, "p2p with CID", 12) == 0) {
-            k = NULL; /* test_codec_multiaddr.c reads these */
+            k = NULL; /* test_multiaddr.c reads these */
         }
     }
     free(text);
@@ -817,28 +675,4 @@ TEST(keys, oom_sweep)
     ASSERT(unlink(path) == 0);
     ASSERT(rmdir(dir) == 0);
     ASSERT_EQ(test__oom_sweep(peerid_oom_body, NULL), 0);
-}
-
-TEST(base58, every_character)
-{
-    /* Each single character decodes to its index in the alphabet, and
-     * every other byte value is refused. */
-    static const char alphabet[] =
-        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    int c;
-    for (c = 1; c < 256; c++) {
-        char s[2] = {(char)c, 0};
-        const char *pos = strchr(alphabet, c);
-        uint8_t out[2];
-        int n = b58_dec(s, out, sizeof(out));
-        if (pos == NULL) {
-            ASSERT_ERR(n, LP2P_EMALFORMED);
-        } else if (c == '1') {
-            ASSERT_EQ(n, 1);
-            ASSERT_EQ(out[0], 0);
-        } else {
-            ASSERT_EQ(n, 1);
-            ASSERT_EQ(out[0], pos - alphabet);
-        }
-    }
 }

@@ -1,5 +1,5 @@
 /*
- * Multiaddr: the vectors of ../shared/vectors/libp2p-keys-peerids.txt (all
+ * Multiaddr: the vectors of test/vectors/libp2p-keys-peerids.txt (all
  * of them; a missing section fails), canonical forms, error messages,
  * binary validation, encapsulation, the sockaddr helpers, OOM.
  */

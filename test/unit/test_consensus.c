@@ -1,8 +1,9 @@
 /*
- * Deterministic FSM/consensus cases on libraft's in-memory fixture (virtual
- * time, no sockets, no disk): group commit with exact per-op results, and
- * snapshot install on a lagging follower. The consensus objects still need a
- * libuv loop for their idle/timer/async handles; it is run with NOWAIT.
+ * The consensus FSM (src/raft/consensus.c), deterministically, on libraft's
+ * in-memory fixture (virtual time, no sockets, no disk): group commit with
+ * exact per-op results, and snapshot install on a lagging follower. The
+ * consensus objects still need a libuv loop for their idle/timer/async
+ * handles; it is run with NOWAIT.
  */
 #include <raft.h>
 #include <raft/fixture.h>
