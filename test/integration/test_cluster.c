@@ -12,7 +12,8 @@
  *                         restarted from disk lose nothing acknowledged.
  *   cluster/five_nodes    loses two nodes (one the leader), keeps
  *                         committing.
- *   cluster/cli_and_api   exit codes of kv/status, malformed API clients.
+ *   cluster/cli_and_api   exit codes of kv/status, malformed API clients,
+ *                         --api-max-inflight (BUSY for the one over).
  *   cluster/paused_leader_reroutes  requests through a follower while the
  *                         leader is SIGSTOPped: answered within 3 s (re-
  *                         routed, or UNKNOWN for a write that had reached
@@ -962,6 +963,8 @@ TEST(cluster, cli_and_api)
     struct answer a;
     int fd;
 
+    nd->extra[nd->n_extra++] = "--api-max-inflight";
+    nd->extra[nd->n_extra++] = "1";
     start(cl, 0, true);
     wait_leader(cl, 10000);
     {
@@ -1004,6 +1007,47 @@ TEST(cluster, cli_and_api)
         ASSERT_EQ(run_cli(nostatus, out, sizeof(out)), 4);
     }
 
+    /* --api-max-inflight 1: two writes sent together, the second is
+     * answered BUSY (with its id) while the first commits */
+    {
+        uint8_t *b1, *b2, both[128], hdr[P2PRAFT__API_PREFIX];
+        size_t l1 = api_body(P2PRAFT_API_SET, 0, "one", "1", NULL, &b1);
+        size_t l2 = api_body(P2PRAFT_API_SET, 0, "two", "2", NULL, &b2);
+        struct p2praft__api_resp r;
+        uint8_t rbody[512];
+        uint32_t rl = 0;
+        unsigned got_busy = 0, got_ok = 0, k;
+        ASSERT(l1 + l2 + 2 * P2PRAFT__API_PREFIX <= sizeof(both));
+        lp2p__put32(b2 + P2PRAFT__API_REQ_ID, 2);
+        p2praft__api_frame_prefix(both, (uint32_t)l1);
+        memcpy(both + P2PRAFT__API_PREFIX, b1, l1);
+        p2praft__api_frame_prefix(both + P2PRAFT__API_PREFIX + l1,
+                                  (uint32_t)l2);
+        memcpy(both + 2 * P2PRAFT__API_PREFIX + l1, b2, l2);
+        fd = api_connect(nd->api);
+        ASSERT(fd >= 0);
+        ASSERT(write(fd, both, l1 + l2 + 2 * P2PRAFT__API_PREFIX) ==
+               (ssize_t)(l1 + l2 + 2 * P2PRAFT__API_PREFIX));
+        for (k = 0; k < 2; k++) {
+            ASSERT(read_full(fd, hdr, sizeof(hdr), 5000) == 0);
+            (void)p2praft__api_frame(hdr, sizeof(hdr), &rl);
+            ASSERT(rl < sizeof(rbody));
+            ASSERT(read_full(fd, rbody, rl, 5000) == 0);
+            ASSERT_OK(p2praft__api_response_parse(&r, rbody, rl));
+            if (r.status == P2PRAFT_API_BUSY) {
+                ASSERT_EQ(r.id, 2);
+                got_busy++;
+            } else {
+                ASSERT_EQ(r.status, P2PRAFT_API_OK);
+                ASSERT_EQ(r.id, 1);
+                got_ok++;
+            }
+        }
+        ASSERT(got_busy == 1 && got_ok == 1);
+        close(fd);
+        p2praft_free(b1);
+        p2praft_free(b2);
+    }
     /* malformed clients get BAD REQUEST and a closed connection: valid
      * bodies from the codec, each spoilt in one place */
     len = api_body(P2PRAFT_API_GET, 0, "k", NULL, NULL, &valid);
