@@ -641,7 +641,9 @@ P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
  *                     or replaced while forwarding, shutting down). Retrying
  *                     blindly may apply it twice.
  *     7 BUSY          refused before it was started (too many connections,
- *                     requests in flight or forwarded requests); not applied
+ *                     requests in flight or forwarded requests), or a read
+ *                     not served because 16 MiB of earlier answers wait
+ *                     for the client to read them; not applied
  *     8 NOT CAUGHT UP a plain GET or LS on a node that has not caught up
  *                     with a leader since it started (see the status line
  *                     "caught_up"); retry, or read with the consistent flag

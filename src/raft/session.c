@@ -11,7 +11,9 @@
  * by closed connections count until they end).
  *
  * Refusals: beyond either bound, a request is answered BUSY at once (not
- * started). A request not allowed here (BARRIER) is answered BAD REQUEST;
+ * started). A read whose answer would take the bytes waiting to be
+ * written past P2PRAFT__SESSION_OUT_MAX is answered BUSY instead (not
+ * served). A request not allowed here (BARRIER) is answered BAD REQUEST;
  * the connection goes on. What cannot be read safely ends the connection
  * after one BAD REQUEST: a malformed body, a frame over the limit, id 0 or
  * an id already in flight, another API version (a version-1 client is
@@ -123,6 +125,21 @@ static void session_reply(void *owner, struct p2praft__req *r, uint8_t *frame,
 {
     struct p2praft__session *s = owner;
     lp2p__list_remove(&r->olink);
+    if (frame != NULL && (r->q.op == P2PRAFT_API_GET ||
+                          r->q.op == P2PRAFT_API_LS) &&
+        s->conn.pending_bytes + len > P2PRAFT__SESSION_OUT_MAX) {
+        /* A client that does not read what it asked for: a read may be
+         * refused (BUSY: not served) rather than buffered. */
+        char msg[160];
+        lp2p__free(frame);
+        snprintf(msg, sizeof(msg),
+                 "busy: %zu bytes of answers wait for this client to read "
+                 "them; not served",
+                 s->conn.pending_bytes);
+        s->node->api_busy++;
+        frame = p2praft__api_response_encode(P2PRAFT_API_BUSY, r->q.id, 0, msg,
+                                             strlen(msg), &len);
+    }
     /* The slot stays taken until the answer is written. */
     p2praft__session_send(s, frame, len, P2PRAFT__FRAME_ANSWER, NULL);
 }

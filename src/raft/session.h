@@ -17,6 +17,13 @@
 struct p2praft_node;
 struct p2praft__session;
 
+/* Bytes of answers and events a connection may have waiting to be written
+ * (not yet taken by the kernel or the libp2p connection): past it, a read
+ * (GET, LS) is answered BUSY instead of with its value and watch events
+ * are counted as dropped, so that a client that does not read its answers
+ * holds at most this much (and one more frame) of the node's memory. */
+#define P2PRAFT__SESSION_OUT_MAX (16 * 1024 * 1024)
+
 /* Frame kinds, for the session's bookkeeping (apiconn on_sent). */
 enum {
     P2PRAFT__FRAME_ANSWER = 1, /* the answer of a request in flight */

@@ -12,9 +12,10 @@
  *
  * Bounded memory: a watch's queue is the event frames handed to its
  * connection and not yet written. Beyond P2PRAFT__WATCH_QUEUE_BYTES or
- * _FRAMES (always one), events are counted, not queued; once the queue
- * has drained, one DROPPED event with the count goes out, and events
- * flow again. Everything after a loss is dropped until that DROPPED event
+ * _FRAMES (always one), or when the connection as a whole has
+ * P2PRAFT__SESSION_OUT_MAX waiting, events are counted, not queued; once
+ * the queue has drained, one DROPPED event with the count goes out, and
+ * events flow again. Everything after a loss is dropped until that DROPPED event
  * is queued, so it always comes before any later event: the client knows
  * exactly where to resync.
  *
@@ -58,7 +59,8 @@ static void emit(struct p2praft__watch *w, uint8_t kind, uint64_t index,
         (w->dropped > 0 || w->lost_unknown ||
          (w->queued > 0 &&
           (w->queued >= P2PRAFT__WATCH_QUEUE_FRAMES ||
-           w->queued_bytes + need > P2PRAFT__WATCH_QUEUE_BYTES)))) {
+           w->queued_bytes + need > P2PRAFT__WATCH_QUEUE_BYTES ||
+           w->s->conn.pending_bytes + need > P2PRAFT__SESSION_OUT_MAX)))) {
         w->dropped++;
         return;
     }

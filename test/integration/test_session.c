@@ -23,6 +23,8 @@
  *                         events flow again.
  *   session/watch_survives_leader_change  a follower's watch across the
  *                         leader's stop.
+ *   session/unread_answers_are_bounded  a client that does not read 80 MiB
+ *                         of answers holds at most 16 MiB: the rest BUSY.
  *   session/remote_clients          /p2praft/client/1.0.0: listed peer IDs
  *                         (--client and a file) do what the socket does;
  *                         others are refused and counted; a bad file stops
@@ -897,5 +899,61 @@ TEST(session, remote_clients)
     lp2p_key_wipe(&listed);
     lp2p_key_wipe(&in_file);
     lp2p_key_wipe(&stranger);
+    nh_teardown(ns, 1, base);
+}
+
+/* A client that asks for large values and does not read them holds at
+ * most P2PRAFT__SESSION_OUT_MAX of the node's memory: the reads past it
+ * are answered BUSY (not served), each once, and the node goes on. */
+TEST(session, unread_answers_are_bounded)
+{
+    struct hnode ns[1];
+    char base[] = "/tmp/p2praft-sess-XXXXXX";
+    struct p2praft_client *c;
+    struct p2praft__api_resp a;
+    uint8_t *body, *big, seen[21];
+    unsigned i, ok = 0, busy = 0;
+    int fd;
+
+    one_node(ns, base);
+    c = client_of(&ns[0]);
+    big = calloc(1, P2PRAFT_KV_VALUE_MAX);
+    ASSERT(big != NULL);
+    ASSERT_OK(kv_set(c, "big", big, P2PRAFT_KV_VALUE_MAX, NULL));
+    free(big);
+    fd = nh_unix_connect(p2praft_node_api_path(ns[0].node));
+    /* 20 reads of 4 MiB (80 MiB of answers), and no reading for now */
+    for (i = 1; i <= 20; i++) {
+        send_req(fd, P2PRAFT_API_GET, i, "big", NULL);
+    }
+    nh_wait_num(&ns[0], "api_requests", 0, 10000);
+    memset(seen, 0, sizeof(seen));
+    for (i = 0; i < 20; i++) {
+        read_resp(fd, &a, &body, 20000);
+        ASSERT(a.id >= 1 && a.id <= 20 && seen[a.id] == 0);
+        seen[a.id] = 1;
+        if (a.status == P2PRAFT_API_OK) {
+            ASSERT_EQ(a.len, P2PRAFT_KV_VALUE_MAX);
+            ok++;
+        } else {
+            ASSERT_EQ(a.status, P2PRAFT_API_BUSY);
+            ASSERT(memmem(a.payload, a.len, "wait for this client", 20) !=
+                   NULL);
+            busy++;
+        }
+        free(body);
+    }
+    printf("  20 unread 4 MiB answers: %u sent, %u refused BUSY\n", ok,
+           busy);
+    ASSERT(ok >= 1 && ok <= 5); /* 16 MiB, and the socket's buffer */
+    ASSERT_EQ(ok + busy, 20);
+    /* reading again: served again */
+    send_req(fd, P2PRAFT_API_GET, 21, "big", NULL);
+    read_resp(fd, &a, &body, 10000);
+    ASSERT_EQ(a.id, 21);
+    ASSERT_EQ(a.status, P2PRAFT_API_OK);
+    free(body);
+    close(fd);
+    p2praft_client_close(c);
     nh_teardown(ns, 1, base);
 }
