@@ -62,6 +62,7 @@ TESTLIB_SRC := test/lib/runner.c test/lib/oom.c
 UNIT_SRC := $(sort $(wildcard test/unit/*.c)) $(sort $(wildcard test/fuzz/fuzz_*.c))
 INTEG_SRC := $(sort $(wildcard test/integration/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+FAULTS_SRC := test/faults/client.c
 FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -81,7 +82,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps deps-check test test-unit test-install check check-asan \
         check-valgrind fuzz bench interop demo install clean tests-build \
-        go-raftnode hc-vectors
+        go-raftnode hc-vectors faults faults-build faults-selftest
 
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
      $(EXAMPLES)
@@ -158,6 +159,38 @@ $(GO_PEER): $(GO_PEER_SRC)
 	cd interop/go/peer && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
 	  -trimpath -o $(CURDIR)/$@ .
 
+# The fault harness (test/faults/): its workload client and the external
+# linearizability checker (porcupine, from the Go module proxy, pinned by
+# go.sum).
+FAULTS_CLIENT := $(BUILD)/faults-client
+$(FAULTS_CLIENT): $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT)
+	$(CC) -o $@ $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+
+LINEARIZE := build/interop/linearize
+LINEARIZE_SRC := $(wildcard interop/go/linearize/*.go) \
+                 interop/go/linearize/go.mod interop/go/linearize/go.sum
+$(LINEARIZE): $(LINEARIZE_SRC)
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/linearize && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
+
+faults-build: all $(FAULTS_CLIENT) $(LINEARIZE)
+
+# The checker must reject crafted bad histories and accept good ones.
+faults-selftest: $(LINEARIZE)
+	@test/faults/selftest.sh
+
+# Every nemesis for SECS seconds, at 3 and 5 nodes (root: network
+# namespaces, veth links, tmpfs mounts). FAULTS_CI=1: the .ci/run plan, one
+# run per nemesis. NEMESES="a b" picks some.
+faults: deps
+	@command -v ip >/dev/null && command -v go >/dev/null || \
+	  scripts/install-deps.sh --faults
+	@$(MAKE) --no-print-directory faults-build faults-selftest
+	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
+	  $(if $(NEMESES),--nemeses "$(NEMESES)")
+
 # go-libp2p-raft v0.5.0 nodes with a control interface (interop/go/raftnode):
 # go-raftnode on hashicorp/raft as go-libp2p-raft's go.mod pins it (1.6.1),
 # go-raftnode-17 on hashicorp/raft 1.7.x (pre-vote) from go17.mod/go17.sum.
@@ -192,9 +225,9 @@ tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 # (scripts/test-install.sh: make install into a temporary prefix, then build
 # programs against it with pkg-config, shared and static).
 test: deps
-	@$(MAKE) --no-print-directory tests-build all
+	@$(MAKE) --no-print-directory tests-build all $(LINEARIZE)
 	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG)) \
-	  scripts/test-install.sh
+	  scripts/test-install.sh test/faults/selftest.sh
 
 # The unit tier alone: codecs, state machines, fuzz corpora. Needs neither
 # Go nor Node (nor the CLI).

@@ -9,19 +9,24 @@
 # libmsgpack-dev (msgpack-c, which only the unit tests link, as an
 # independent decoder of our msgpack output) and valgrind for the tests.
 #
-# Usage: scripts/install-deps.sh [--fuzz] [--go]
-#   --fuzz  also install clang (libFuzzer), for `make fuzz`
-#   --go    install Go from bookworm-backports when no `go` is on PATH; the
-#           tests' go-libp2p peer then fetches the Go toolchain its go.mod
-#           names through the Go module proxy (GOTOOLCHAIN=auto)
+# Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults]
+#   --fuzz    also install clang (libFuzzer), for `make fuzz`
+#   --go      install Go from bookworm-backports when no `go` is on PATH; the
+#             tests' go-libp2p peer then fetches the Go toolchain its go.mod
+#             names through the Go module proxy (GOTOOLCHAIN=auto)
+#   --faults  what `make faults` needs: iproute2 (ip netns, veth links),
+#             util-linux and mount (flock, mountpoint, tmpfs), and Go (--go)
+#             for its porcupine checker
 set -euo pipefail
 
 want_fuzz=0
 want_go=0
+want_faults=0
 for a in "$@"; do
     case "$a" in
         --fuzz) want_fuzz=1 ;;
         --go) want_go=1 ;;
+        --faults) want_faults=1; want_go=1 ;;
         *) echo "install-deps: unknown argument: $a" >&2; exit 2 ;;
     esac
 done
@@ -116,6 +121,9 @@ PKGS="$PKGS libjansson-dev"
 PKGS="$PKGS libmsgpack-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
+fi
+if [ "$want_faults" -eq 1 ]; then
+    PKGS="$PKGS iproute2 util-linux mount"
 fi
 missing=""
 for p in $PKGS; do
