@@ -24,6 +24,9 @@ static void usage(FILE *out)
             "[--snapshot-trailing N]\n"
             "                    [--timeout-ms N] [--api-max-conns N] "
             "[--api-idle-ms N]\n"
+            "                    [--api-max-inflight N] "
+            "[--api-max-requests N]\n"
+            "                    [--client PEERID]... [--clients-file F]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -49,6 +52,16 @@ static void usage(FILE *out)
             "                    BUSY and closed (64)\n"
             "  --api-idle-ms N   an API connection idle this long is closed "
             "(30000)\n"
+            "  --api-max-inflight N  requests and watches in flight on one "
+            "connection;\n"
+            "                    one more is answered BUSY (128)\n"
+            "  --api-max-requests N  the same over the whole node (4096)\n"
+            "  --client PEERID   a remote client that may use the API over "
+            "libp2p\n"
+            "                    (/p2praft/client/1.0.0; p2praft kv --node "
+            "MA --key F)\n"
+            "  --clients-file F  more of them, one peer ID per line ('#' "
+            "comments)\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
             "'api: PATH'\nand 'ready'. On stderr, at the default log level "
             "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
@@ -83,7 +96,7 @@ static int num(const char *s, unsigned *out)
 
 static int run(int argc, char **argv)
 {
-    const char *listen[MAX_ADDRS], *peers[MAX_ADDRS];
+    const char *listen[MAX_ADDRS], *peers[MAX_ADDRS], *clients[MAX_ADDRS];
     struct p2praft_node_config cfg;
     struct p2praft_node *node;
     const char *keyfile = NULL;
@@ -95,6 +108,7 @@ static int run(int argc, char **argv)
     p2praft_node_config_init(&cfg);
     cfg.listen = listen;
     cfg.peers = peers;
+    cfg.clients = clients;
     for (a = 1; a < argc; a++) {
         const char *o = argv[a];
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
@@ -128,6 +142,19 @@ static int run(int argc, char **argv)
                 return 2;
             }
             (is_listen ? listen : peers)[(*cnt)++] = v;
+        } else if (strcmp(o, "--client") == 0) {
+            if (cfg.n_clients == MAX_ADDRS) {
+                fprintf(stderr, "p2praft node: at most %d --client (use "
+                                "--clients-file)\n", MAX_ADDRS);
+                return 2;
+            }
+            clients[cfg.n_clients++] = v;
+        } else if (strcmp(o, "--clients-file") == 0) {
+            cfg.clients_file = v;
+        } else if (strcmp(o, "--api-max-inflight") == 0) {
+            np = &cfg.api_max_inflight;
+        } else if (strcmp(o, "--api-max-requests") == 0) {
+            np = &cfg.api_max_requests;
         } else if (strcmp(o, "--election-ms") == 0) {
             np = &cfg.election_ms;
         } else if (strcmp(o, "--heartbeat-ms") == 0) {

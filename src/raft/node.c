@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/req.h"
+#include "raft/watch.h"
 #include "util/heap.h"
 #include "util/log.h"
 #include "util/sockpath.h"
@@ -59,9 +61,11 @@ struct node_call {
 };
 
 /* The req owner interface for a blocked thread: hand it the body. */
-static void call_reply(void *owner, uint8_t *frame, size_t len)
+static void call_reply(void *owner, struct p2praft__req *r, uint8_t *frame,
+                       size_t len)
 {
     struct node_call *call = owner;
+    (void)r;
     if (frame == NULL) {
         lp2p__loopcall_done(&call->lc, LP2P_ENOMEM);
         return;
@@ -122,6 +126,7 @@ static void tick_cb(uv_timer_t *t)
     p2praft__reqs_tick(n, now);
     p2praft__api_server_tick(n, now);
     p2praft__reqs_catch_up(n);
+    p2praft__clientproto_tick(n, now);
     p2praft__forward_tick(n, now);
     p2praft__health_tick(n, now);
 }
@@ -193,7 +198,9 @@ static void shutdown_node(struct p2praft_node *n)
 {
     n->stopping = true;
     p2praft__reqs_shutdown(n);
+    p2praft__watches_shutdown(n);
     p2praft__api_server_close(n);
+    p2praft__clientproto_close(n);
     p2praft__forward_unserve(n);
     if (n->raft_ok) {
         n->raft_ok = false;
@@ -422,6 +429,9 @@ static int setup_consensus(struct p2praft_node *n)
         return fail(n, rv, "out of memory");
     }
     p2praft_consensus_set_timeout(n->c, n->cfg.timeout_ms);
+    if (p2praft__watches_init(n) != 0) {
+        return fail(n, LP2P_ENOMEM, "out of memory");
+    }
     return 0;
 }
 
@@ -538,6 +548,29 @@ static int setup_forward(struct p2praft_node *n)
     return 0;
 }
 
+/* The remote clients' list, read before anything is opened so that a bad
+ * entry stops the start at once. */
+static int setup_client_list(struct p2praft_node *n)
+{
+    char err[sizeof(n->errmsg)];
+    int rv = p2praft__clientproto_load(n, err, sizeof(err));
+    if (rv != 0) {
+        return fail(n, rv, "%s", err);
+    }
+    return 0;
+}
+
+/* Serve the client protocol to the listed clients. */
+static int setup_clients(struct p2praft_node *n)
+{
+    int rv = p2praft__clientproto_serve(n);
+    if (rv != 0) {
+        return fail(n, rv, "cannot serve %s: %s", P2PRAFT_CLIENT_PROTOCOL,
+                    lp2p_strerror(rv));
+    }
+    return 0;
+}
+
 /* The unix-socket API. */
 static int setup_api_server(struct p2praft_node *n)
 {
@@ -564,6 +597,10 @@ static int setup(struct p2praft_node *n)
         return rv;
     }
     rv = setup_api_path(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_client_list(n);
     if (rv != 0) {
         return rv;
     }
@@ -605,6 +642,10 @@ static int setup(struct p2praft_node *n)
         return rv;
     }
     rv = setup_forward(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_clients(n);
     if (rv != 0) {
         return rv;
     }
@@ -650,6 +691,8 @@ void p2praft_node_config_init(struct p2praft_node_config *cfg)
     cfg->timeout_ms = 5000;
     cfg->api_max_conns = 64;
     cfg->api_idle_ms = 30000;
+    cfg->api_max_inflight = 128;
+    cfg->api_max_requests = 4096;
 }
 
 static char **dup_list(const char *const *v, size_t n)
@@ -684,10 +727,13 @@ static void node_free(struct p2praft_node *n)
     p2praft__reqs_free_all(n);
     p2praft__forward_free_all(n);
     p2praft__health_free(n);
+    p2praft__clientproto_free(&n->clients);
     free_list(n->listen, n->cfg.n_listen);
     free_list(n->peers, n->cfg.n_peers);
+    free_list(n->client_ids, n->cfg.n_clients);
     lp2p__free(n->data_dir);
     lp2p__free(n->api_path);
+    lp2p__free(n->clients_file);
     p2praft__datadir_close(&n->dd); /* last: nothing touches it any more */
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
@@ -700,8 +746,9 @@ int p2praft_node_start(struct p2praft_node **out,
                        size_t errmsg_len)
 {
     struct p2praft_node *n;
+    sigset_t pipe_set, old_set;
     size_t i;
-    int rv;
+    int rv, prv;
     if (errmsg != NULL && errmsg_len > 0) {
         errmsg[0] = '\0';
     }
@@ -726,14 +773,26 @@ int p2praft_node_start(struct p2praft_node **out,
     if (n->cfg.api_idle_ms == 0) {
         n->cfg.api_idle_ms = 30000;
     }
+    if (n->cfg.api_max_inflight == 0) {
+        n->cfg.api_max_inflight = 128;
+    }
+    if (n->cfg.api_max_requests == 0) {
+        n->cfg.api_max_requests = 4096;
+    }
     n->key = *cfg->key;
     p2praft__datadir_init(&n->dd);
     lp2p__list_init(&n->reqs);
+    lp2p__list_init(&n->watches);
     p2praft__api_server_init(&n->api);
+    p2praft__clientproto_init(&n->clients);
     p2praft__forward_init(&n->fwd);
     n->listen = dup_list(cfg->listen, cfg->n_listen);
     n->peers = dup_list(cfg->peers, cfg->n_peers);
+    n->client_ids = dup_list(cfg->clients, cfg->n_clients);
     n->data_dir = lp2p__strdup(cfg->data_dir);
+    if (cfg->clients_file != NULL) {
+        n->clients_file = lp2p__strdup(cfg->clients_file);
+    }
     if (cfg->api_path != NULL) {
         n->api_path = lp2p__strdup(cfg->api_path);
     } else if (n->data_dir != NULL) {
@@ -745,10 +804,14 @@ int p2praft_node_start(struct p2praft_node **out,
     }
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
-    rv = n->listen == NULL || n->peers == NULL || n->data_dir == NULL ||
-                 n->api_path == NULL
+    rv = n->listen == NULL || n->peers == NULL || n->client_ids == NULL ||
+                 n->data_dir == NULL || n->api_path == NULL ||
+                 (cfg->clients_file != NULL && n->clients_file == NULL)
              ? LP2P_ENOMEM
              : 0;
+    for (i = 0; rv == 0 && i < cfg->n_clients; i++) {
+        rv = n->client_ids[i] == NULL ? LP2P_ENOMEM : 0;
+    }
     for (i = 0; rv == 0 && i < cfg->n_listen; i++) {
         rv = n->listen[i] == NULL ? LP2P_ENOMEM : 0;
     }
@@ -765,7 +828,18 @@ int p2praft_node_start(struct p2praft_node **out,
         node_free(n);
         return rv;
     }
-    if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
+    /* The loop thread writes to sockets with libuv (the API socket), which
+     * does not use MSG_NOSIGNAL: a client that went away would raise
+     * SIGPIPE, whose default action kills the whole process. The library
+     * does not touch the process's signal handling; the threads it creates
+     * start with SIGPIPE blocked instead (a blocked SIGPIPE stays pending
+     * on that thread, harmless, and the write fails with EPIPE). */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    prv = pthread_create(&n->thread, NULL, thread_main, n);
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    if (prv != 0) {
         uv_loop_close(&n->loop);
         node_free(n);
         if (errmsg != NULL) {
@@ -852,6 +926,7 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
         errmsg[0] = '\0';
     }
     memset(&q, 0, sizeof(q));
+    q.id = 1; /* one request per call */
     q.op = op;
     q.flags = flags;
     q.key = (char *)key;
