@@ -58,8 +58,8 @@ static int append_apply(const void *op, const void *state, void *new_state,
     return 0;
 }
 
-static const struct p2praft_op_type append_op = {&test_op_type, append_apply,
-                                                 NULL};
+static const struct p2praft_op_type append_op = {
+    .type = &test_op_type, .apply_to = append_apply, .ctx = NULL};
 
 /* badOp: an empty struct whose ApplyTo always fails. */
 struct bad_op {
@@ -79,7 +79,8 @@ static int bad_apply(const void *op, const void *state, void *new_state,
     (void)ctx;
     return -1; /* "whops" */
 }
-static const struct p2praft_op_type bad_op = {&bad_op_type, bad_apply, NULL};
+static const struct p2praft_op_type bad_op = {
+    .type = &bad_op_type, .apply_to = bad_apply, .ctx = NULL};
 
 /* ---- helpers ---- */
 
