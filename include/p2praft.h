@@ -819,7 +819,12 @@ struct p2praft_node_config {
     unsigned heartbeat_ms;       /* 10 (a follower learns of a commit on the
                                   * next heartbeat: this bounds how long a
                                   * write through a follower waits) */
-    unsigned snapshot_threshold; /* 1024 entries */
+    unsigned snapshot_threshold; /* 1024 entries between snapshots, at
+                                  * least: a snapshot encodes the whole
+                                  * store, so a node holding more than 4x
+                                  * as many keys waits for keys / 4
+                                  * entries (each write pays for a few
+                                  * keys of it, whatever the size) */
     unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
     unsigned timeout_ms;         /* bound on one request, 5000 */
     unsigned api_max_conns;      /* API socket connections served at once,

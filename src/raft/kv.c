@@ -123,6 +123,16 @@ bool p2praft__kv_next(struct p2praft__kvmap_iter *it, const char **key,
     return true;
 }
 
+unsigned p2praft__kv_snapshot_threshold(const struct p2praft__kv_state *st,
+                                        unsigned configured)
+{
+    size_t quarter = st != NULL ? st->data.count / 4 : 0;
+    if (quarter > UINT32_MAX) {
+        quarter = UINT32_MAX;
+    }
+    return quarter > configured ? (unsigned)quarter : configured;
+}
+
 /* ---- codec ---------------------------------------------------------------- */
 
 static int flush(struct lp2p_buf *b, p2praft_write_fn write, void *wctx)

@@ -94,4 +94,17 @@ bool p2praft__kv_next(struct p2praft__kvmap_iter *it, const char **key,
 int p2praft__kv_encode(const struct p2praft__kv_state *st,
                        p2praft_write_fn write, void *wctx);
 
+/*
+ * The raft snapshot threshold (entries between snapshots) for a store like
+ * `st` (NULL: no state yet), given the configured one. A snapshot encodes
+ * the whole store, so with a fixed threshold each write would pay
+ * O(keys / threshold) of it: the threshold grows with the store instead
+ * (a quarter of its keys), so that a snapshot is paid for by as many
+ * writes as it holds entries / 4, whatever the size, and the log since the
+ * last snapshot stays about a quarter of the state. Never below
+ * `configured`.
+ */
+unsigned p2praft__kv_snapshot_threshold(const struct p2praft__kv_state *st,
+                                        unsigned configured);
+
 #endif

@@ -519,3 +519,23 @@ TEST(kv, apply_atomic_under_oom)
         ASSERT(test__oom_sweep(atomic_body, (void *)&cases[i]) >= 5);
     }
 }
+
+/* Snapshots are spaced by the store's size: never below the configured
+ * threshold, a quarter of the keys above it. */
+TEST(kv, snapshot_threshold_grows_with_the_store)
+{
+    struct p2praft__kv_state *st = p2praft_value_new(ST);
+    char key[16];
+    unsigned i;
+    ASSERT(st != NULL);
+    ASSERT_EQ(p2praft__kv_snapshot_threshold(NULL, 1024), 1024);
+    ASSERT_EQ(p2praft__kv_snapshot_threshold(st, 1024), 1024);
+    for (i = 0; i < 10000; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        ASSERT_OK(apply(&st, P2PRAFT__KV_SET, key, "v", NULL));
+    }
+    ASSERT_EQ(p2praft__kv_snapshot_threshold(st, 1024), 2500);
+    ASSERT_EQ(p2praft__kv_snapshot_threshold(st, 4000), 4000);
+    ASSERT_EQ(p2praft__kv_snapshot_threshold(st, 8), 2500);
+    p2praft_value_destroy(ST, st);
+}
