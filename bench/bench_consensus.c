@@ -56,7 +56,8 @@ static int bop_apply(const void *op, const void *state, void *new_state,
     ns->Bytes = s->Bytes + o->Data.len;
     return 0;
 }
-static const struct p2praft_op_type bop_optype = {&bop_type, bop_apply, NULL};
+static const struct p2praft_op_type bop_optype = {
+    .type = &bop_type, .apply_to = bop_apply, .ctx = NULL};
 
 struct run {
     struct cluster *cl;

@@ -222,18 +222,66 @@ P2PRAFT_API char *p2praft_strdup(const char *s);
  * ---------------------------------------------------------------------- */
 
 /*
- * An operation type (consensus.Op): its codec plus apply_to.
+ * An operation type (consensus.Op): its codec plus how an op applies, by
+ * copy (apply_to, the seed's ApplyTo) or in place (apply_in_place). Set at
+ * least one; when apply_in_place is set it is the one used. Initialise the
+ * struct with designated initialisers: fields may be added at its end.
+ *
  * apply_to(op, state, new_state, ctx) is called on the loop thread with the
  * decoded op and the current state (both borrowed). It fills the zeroed
  * `new_state` (of the state type) and returns 0, or returns a negative code
  * (the op stays in the log, the node becomes inconsistent, the committer gets
  * P2PRAFT_EAPPLY). Whatever it left in new_state on failure is released.
+ * The commit callback then gets a copy of the new state, and update
+ * subscribers the states before and after: every op costs at least a copy
+ * of the whole state.
+ *
+ * apply_in_place(op, state, result, ctx) (optional) changes the state where
+ * it is instead, and says what it did in `result`: a write then costs what
+ * the op touches, whatever the state holds.
+ *   When: on the loop thread, inside raft's FSM apply, once per committed op,
+ *     in log order, on every node, with the consensus' lock held (another
+ *     thread's get_current_state() copies the state before or after an op,
+ *     never in between). It must not call the consensus.
+ *   Ownership: `op` is the decoded op, borrowed (freed after the update
+ *     subscribers saw it); `state` is the consensus' own current state, to
+ *     change in place (allocate what it owns with p2praft_malloc() and
+ *     friends, free with p2praft_free()); `result` is a zeroed value of
+ *     `result_type` (NULL when result_type is NULL) for apply to fill, and
+ *     must not point into `op` or `state`. Neither op nor state may be kept
+ *     after the call.
+ *   Who sees what: the committer's callback receives `result` as its
+ *     `state` argument (owned by the callee: p2praft_value_destroy() with
+ *     result_type; NULL when result_type is NULL), and so does
+ *     commit_op_wait()'s `agreed`: no copy of the state. Update subscribers
+ *     see the op, its result and the state after (`prev` is NULL). Commits of
+ *     whole states and rollbacks still hand out state copies.
+ *   Failure: return 0, or a negative code leaving `state` exactly as it was
+ *     (all or nothing: allocate what the op needs before changing anything).
+ *     The consensus then does what a failed apply_to does: the op stays in
+ *     the log, the node is marked inconsistent (get_current_state() gives
+ *     P2PRAFT_EINCONSISTENT, no snapshot is taken) until a rollback or a
+ *     snapshot restore, the committer gets P2PRAFT_EAPPLY, `result` is
+ *     released, and no update subscriber sees the op. Later ops still apply,
+ *     as in the seed. An allocation failure happens on one node and not on
+ *     the others: that node's state no longer matches theirs, hence the
+ *     mark.
+ *   Determinism: the outcome depends on op, state and ctx alone (no clock,
+ *     no randomness, no addresses), so that every node ends with the same
+ *     state.
+ *   The state type must still encode (snapshots) and copy
+ *   (get_current_state(), p2praft_oplog_new()'s `initial`); for a state
+ *   that is not a plain field table, custom marshal/unmarshal and copy
+ *   hooks do both without going through a flat copy.
  */
 struct p2praft_op_type {
     const struct p2praft_type *type;
     int (*apply_to)(const void *op, const void *state, void *new_state,
                     void *ctx);
     void *ctx;
+    int (*apply_in_place)(const void *op, void *state, void *result,
+                          void *ctx);
+    const struct p2praft_type *result_type;
 };
 
 struct p2praft_consensus;
@@ -304,8 +352,10 @@ P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
  *     to persist it), P2PRAFT_ETIMEDOUT (not applied in time),
  *     P2PRAFT_ESHUTDOWN (raft or the consensus closed first).
  * `state` on success is a copy of the state right after this commit, owned by
- * the callee (p2praft_value_destroy()); otherwise NULL. `errmsg` is borrowed
- * for the call, NULL on success.
+ * the callee (p2praft_value_destroy()); for an op whose type applies in
+ * place (apply_in_place), it is the op's result instead (destroy it with the
+ * op type's result_type; NULL when that is NULL). Otherwise NULL. `errmsg`
+ * is borrowed for the call, NULL on success.
  */
 typedef void (*p2praft_commit_cb)(void *ctx, int status, void *state,
                                   const char *errmsg);
@@ -334,9 +384,11 @@ P2PRAFT_API int p2praft_consensus_rollback(struct p2praft_consensus *c,
  * Blocking forms, for any thread OTHER than the loop thread, while the loop
  * runs. They queue the commit onto the loop (uv_async) and wait for its
  * completion. Called on the thread that created the consensus (taken to be
- * the loop's), they return P2PRAFT_ESTATE at once instead of deadlocking. Return the status described for p2praft_commit_cb; on success
- * and when `agreed` is not NULL, *agreed receives a copy of the agreed state
- * (caller destroys it). `errmsg` (may be NULL) receives the error message.
+ * the loop's), they return P2PRAFT_ESTATE at once instead of deadlocking.
+ * Return the status described for p2praft_commit_cb; on success and when
+ * `agreed` is not NULL, *agreed receives what the callback's `state` would
+ * (a copy of the agreed state, or an in-place op's result; the caller
+ * destroys it). `errmsg` (may be NULL) receives the error message.
  */
 P2PRAFT_API int p2praft_consensus_commit_state_wait(
     struct p2praft_consensus *c, const void *state, void **agreed,
@@ -394,8 +446,11 @@ enum p2praft_update_kind {
 struct p2praft_update {
     enum p2praft_update_kind kind;
     const void *op;    /* P2PRAFT_UPDATE_OP: the op, else NULL */
-    const void *prev;  /* the state before (NULL when there was none) */
+    const void *prev;  /* the state before (NULL when there was none, and
+                        * for an op applied in place) */
     const void *state; /* the state after */
+    const void *result; /* an op applied in place: its result (NULL when
+                         * the op type has no result_type); else NULL */
 };
 
 /*
@@ -403,7 +458,8 @@ struct p2praft_update {
  * runs on the loop thread, inside the FSM, once for every update applied
  * (an op, a state, a rollback: only those that applied without error) and
  * every snapshot restored, in apply order, before the new state replaces
- * the old. Under libraft the entry's raft index is raft_last_applied() + 1
+ * the old (an op applied in place: right after it changed the state, which
+ * `state` then is, with its `result`). Under libraft the entry's raft index is raft_last_applied() + 1
  * while it runs. It must return quickly and must not commit, subscribe or
  * unsubscribe. Loop thread only; unsubscribe with
  * p2praft_consensus_unsubscribe(). NULL on P2PRAFT_ENOMEM or a NULL
@@ -763,7 +819,12 @@ struct p2praft_node_config {
     unsigned heartbeat_ms;       /* 10 (a follower learns of a commit on the
                                   * next heartbeat: this bounds how long a
                                   * write through a follower waits) */
-    unsigned snapshot_threshold; /* 1024 entries */
+    unsigned snapshot_threshold; /* 1024 entries between snapshots, at
+                                  * least: a snapshot encodes the whole
+                                  * store, so a node holding more than 4x
+                                  * as many keys waits for keys / 4
+                                  * entries (each write pays for a few
+                                  * keys of it, whatever the size) */
     unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
     unsigned timeout_ms;         /* bound on one request, 5000 */
     unsigned api_max_conns;      /* API socket connections served at once,

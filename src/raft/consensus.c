@@ -7,7 +7,8 @@
  *   flush()     (idle phase of the same loop turn) packs every queued commit
  *               into ONE raft entry -- group commit -- and raft_apply()s it;
  *   fsm_apply() applies each sub-entry in order and stores each commit's own
- *               result (status, copy of the state right after it);
+ *               result (status, and a copy of the state right after it, or,
+ *               for an op type that applies in place, the op's result);
  *   apply_cb()  raft confirms the entry: every commit's callback runs.
  *
  * Entry format (version 1):
@@ -32,6 +33,15 @@
  *     the next leader;
  *   - the per-commit deadline (1 s default) -> ETIMEDOUT, outcome unknown,
  *     and a later apply of that entry is simply not reported.
+ *
+ * Two ways to apply an op (struct p2praft_op_type): apply_to builds a new
+ * state from the current one, which then replaces it (every op costs a
+ * state's worth of copying, and the commit callback gets another copy);
+ * apply_in_place changes the current state under `mu` and yields a small
+ * result, which the commit callback and the update subscribers get instead.
+ * Either way a failed apply marks the node inconsistent and answers
+ * EAPPLY; apply_in_place promises to leave the state as it was when it
+ * fails, so no half-applied op is ever visible.
  *
  * Threads: the FSM, the queues and the callbacks live on the loop thread.
  * `mu` guards what other threads read: the state and its flags, and the
@@ -181,18 +191,21 @@ static void run_notify(struct p2praft_consensus *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Show one update to the update subscribers, before the state changes
- * hands (loop thread; `prev` is still the current state). */
+/* Show one update to the update subscribers (loop thread): before the
+ * state changes hands (`prev` is still the current state), or right after
+ * an op applied in place (`prev` NULL, `state` the current one). */
 static void report_update(struct p2praft_consensus *c,
                           enum p2praft_update_kind kind, const void *op,
-                          const void *state)
+                          const void *prev, const void *state,
+                          const void *result)
 {
     struct p2praft_update u;
     struct p2praft_sub *s;
     u.kind = kind;
     u.op = op;
-    u.prev = c->state;
+    u.prev = prev;
     u.state = state;
+    u.result = result;
     /* Other threads may subscribe meanwhile; `mu` is recursive. */
     pthread_mutex_lock(&c->mu);
     for (s = c->subs; s != NULL; s = s->next) {
@@ -232,12 +245,71 @@ static void mark_inconsistent(struct p2praft_consensus *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Apply one sub-entry. Returns 0 or the status for its committer. */
+/* Does this consensus apply ops in place? */
+static bool in_place(const struct p2praft_consensus *c)
+{
+    return c->op != NULL && c->op->apply_in_place != NULL;
+}
+
+/* The type of what a commit of `kind` hands its callback: an in-place op's
+ * result, or a copy of the state. */
+static const struct p2praft_type *answer_type(const struct p2praft_consensus *c,
+                                              uint8_t kind)
+{
+    return kind == P2PRAFT__ENTRY_OP && in_place(c) ? c->op->result_type
+                                                    : c->st;
+}
+
+/* Apply the decoded op `v` (borrowed) in place. On success the op's result
+ * (owned, NULL without a result type) goes to *result. The hook leaves the
+ * state as it was when it fails, so only the mark records the failure. */
+static int apply_op_in_place(struct p2praft_consensus *c, void *v,
+                             void **result)
+{
+    const struct p2praft_op_type *ot = c->op;
+    void *res = NULL;
+    int rv;
+    if (ot->result_type != NULL) {
+        res = p2praft_value_new(ot->result_type);
+        if (res == NULL) {
+            /* Committed, but this node could not apply it: never ENOMEM,
+             * which would say "not applied". */
+            mark_inconsistent(c);
+            return LP2P_EAPPLY;
+        }
+    }
+    /* Under the lock: other threads copy the state (get_current_state). */
+    pthread_mutex_lock(&c->mu);
+    rv = ot->apply_in_place(v, c->state, res, ot->ctx);
+    if (rv == 0) {
+        c->initialized = true;
+    } else {
+        c->inconsistent = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rv != 0) {
+        LOG_WARN(MODULE,
+                 "apply_in_place failed (%d): state marked inconsistent", rv);
+        p2praft_value_destroy(ot->result_type, res);
+        return LP2P_EAPPLY;
+    }
+    report_update(c, P2PRAFT_UPDATE_OP, v, NULL, c->state, res);
+    pthread_mutex_lock(&c->mu);
+    notify_subs(c);
+    pthread_mutex_unlock(&c->mu);
+    run_notify(c);
+    *result = res;
+    return 0;
+}
+
+/* Apply one sub-entry. Returns 0 or the status for its committer; an op
+ * applied in place leaves its result (owned) in *result. */
 static int apply_one(struct p2praft_consensus *c, uint8_t kind,
-                     const uint8_t *p, size_t len)
+                     const uint8_t *p, size_t len, void **result)
 {
     void *v, *ns;
     int rv;
+    *result = NULL;
     switch (kind) {
     case P2PRAFT__ENTRY_STATE:
     case P2PRAFT__ENTRY_ROLLBACK:
@@ -253,7 +325,7 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         report_update(c,
                       kind == P2PRAFT__ENTRY_STATE ? P2PRAFT_UPDATE_STATE
                                                    : P2PRAFT_UPDATE_ROLLBACK,
-                      NULL, v);
+                      NULL, c->state, v, NULL);
         set_state(c, v, true, true);
         return 0;
     case P2PRAFT__ENTRY_OP:
@@ -268,6 +340,11 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
                       lp2p_strerror(rv));
             mark_inconsistent(c);
             return LP2P_EAPPLY;
+        }
+        if (in_place(c)) {
+            rv = apply_op_in_place(c, v, result);
+            p2praft_value_destroy(c->op->type, v);
+            return rv;
         }
         ns = p2praft_value_new(c->st);
         if (ns == NULL) {
@@ -289,7 +366,7 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         }
         /* As in the seed, a later successful op does not clear the
          * inconsistent mark: only a rollback or a restore does. */
-        report_update(c, P2PRAFT_UPDATE_OP, v, ns);
+        report_update(c, P2PRAFT_UPDATE_OP, v, c->state, ns, NULL);
         p2praft_value_destroy(c->op->type, v);
         set_state(c, ns, false, true);
         return 0;
@@ -340,6 +417,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
         uint8_t kind;
         int status;
         struct commit *cm;
+        void *answer;
         if (p >= end) {
             goto malformed;
         }
@@ -349,7 +427,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
             goto malformed;
         }
         p += rv;
-        status = apply_one(c, kind, p, (size_t)len);
+        status = apply_one(c, kind, p, (size_t)len, &answer);
         p += len;
         pthread_mutex_lock(&c->mu);
         c->applied++;
@@ -358,7 +436,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
         if (cm != NULL) {
             cm->applied = true;
             cm->result = status;
-            if (status == 0 && cm->cb != NULL) {
+            if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
+                /* The op's result, not a copy of the whole state. */
+                cm->state = answer;
+                answer = NULL;
+            } else if (status == 0 && cm->cb != NULL) {
                 cm->state = p2praft_value_dup(c->st, c->state);
                 if (cm->state == NULL) {
                     /* Committed and applied, but the committer cannot get
@@ -366,6 +448,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                     cm->result = LP2P_EUNKNOWN;
                 }
             }
+        }
+        if (answer != NULL) {
+            p2praft_value_destroy(c->op->result_type, answer);
         }
     }
     /* Only the zero padding may follow. */
@@ -499,7 +584,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         LOG_ERROR(MODULE, "cannot decode snapshot: %s", lp2p_strerror(rv));
         return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
     }
-    report_update(c, P2PRAFT_UPDATE_RESTORE, NULL, v);
+    report_update(c, P2PRAFT_UPDATE_RESTORE, NULL, c->state, v, NULL);
     set_state(c, v, true, false);
     pthread_mutex_lock(&c->mu);
     c->restored++;
@@ -555,9 +640,9 @@ static void complete(struct p2praft_consensus *c, struct commit *cm,
     if (cm->cb != NULL) {
         cm->cb(cm->ctx, status, st, status == 0 ? NULL : errmsg);
     } else {
-        p2praft_value_destroy(c->st, st);
+        p2praft_value_destroy(answer_type(c, cm->kind), st);
     }
-    p2praft_value_destroy(c->st, cm->state);
+    p2praft_value_destroy(answer_type(c, cm->kind), cm->state);
     lp2p__free(cm->payload);
     lp2p__free(cm);
 }
@@ -982,7 +1067,7 @@ static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
     if (agreed != NULL) {
         *agreed = x.state;
     } else {
-        p2praft_value_destroy(c->st, x.state);
+        p2praft_value_destroy(answer_type(c, kind), x.state);
     }
     return rv;
 }
@@ -1240,7 +1325,8 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
 {
     struct p2praft_consensus *c;
     if (out == NULL || loop == NULL || st == NULL || st->size == 0 ||
-        (op != NULL && (op->type == NULL || op->apply_to == NULL))) {
+        (op != NULL && (op->type == NULL || (op->apply_to == NULL &&
+                                             op->apply_in_place == NULL)))) {
         return LP2P_EINVAL;
     }
     c = lp2p__calloc(1, sizeof(*c));

@@ -28,7 +28,8 @@ struct p2praft_actor {
 struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm);
 
 /* The current state into *out, borrowed: loop thread only, and only until
- * control returns to the loop (the next apply replaces it). 0,
+ * control returns to the loop (the next apply replaces it, or changes it
+ * in place). 0,
  * LP2P_EINCONSISTENT or LP2P_ENOSTATE, as
  * p2praft_consensus_get_current_state(), which makes a copy that a reader
  * on the loop thread does not need. */

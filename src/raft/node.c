@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 
 #include "raft/api.h"
+#include "raft/consensus.h"
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/req.h"
@@ -131,8 +132,20 @@ static void tick_cb(uv_timer_t *t)
     p2praft__health_tick(n, now);
 }
 
+/* Snapshots cost the whole store: space them by its size (kv.h). */
+static void snapshot_policy(struct p2praft_node *n)
+{
+    const struct p2praft__kv_state *st = NULL;
+    if (p2praft__consensus_state(n->c, (const void **)&st) != 0) {
+        st = NULL;
+    }
+    raft_set_snapshot_threshold(
+        &n->raft, p2praft__kv_snapshot_threshold(st, n->cfg.snapshot_threshold));
+}
+
 /* After each loop turn's I/O: applied-index waits; a new leader or term is
- * logged, and the forwards waiting on an older leader move to it. */
+ * logged, and the forwards waiting on an older leader move to it; the
+ * snapshot threshold follows the store's size. */
 static void check_cb(uv_check_t *h)
 {
     struct p2praft_node *n = h->data;
@@ -141,6 +154,7 @@ static void check_cb(uv_check_t *h)
             p2praft__forward_reroute(n);
         }
         p2praft__reqs_check_applied(n);
+        snapshot_policy(n);
     }
 }
 

@@ -10,8 +10,9 @@
  *                  leader; then wait until the local applied index reaches
  *                  the barrier's, then read locally.
  *   SET/DEL/CAS    on the leader commit the op (p2praft_consensus_commit_op)
- *                  and read its outcome from the state copy of the commit
- *                  callback; elsewhere forward it to the leader (forward.c),
+ *                  and read its outcome from the op's result that the
+ *                  commit callback gets (the KV applies in place: no copy
+ *                  of the state); elsewhere forward it to the leader (forward.c),
  *                  then wait until the local applied index reaches the
  *                  commit's.
  *   STATUS         answer with the status text (status.c).
@@ -183,15 +184,15 @@ static bool local_state(struct p2praft__req *r,
 static void read_local(struct p2praft__req *r)
 {
     const struct p2praft__kv_state *st = NULL;
-    const struct p2praft_bytes *v;
+    const uint8_t *v;
+    size_t vlen;
     if (!local_state(r, &st)) {
         return;
     }
-    v = p2praft__kv_lookup(st, r->q.key);
-    if (v == NULL) {
+    if (!p2praft__kv_get(st, r->q.key != NULL ? r->q.key : "", &v, &vlen)) {
         p2praft__req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
     } else {
-        p2praft__req_reply(r, P2PRAFT_API_OK, v->data, v->len);
+        p2praft__req_reply(r, P2PRAFT_API_OK, v, vlen);
     }
 }
 
@@ -200,9 +201,11 @@ static void read_local(struct p2praft__req *r)
 static void list_local(struct p2praft__req *r)
 {
     const struct p2praft__kv_state *st = NULL;
-    const struct p2praft_bytes *vals;
-    const char *prefix = r->q.key != NULL ? r->q.key : "";
-    size_t plen = strlen(prefix), i, end, start, head, bytes = 0;
+    struct p2praft__kvmap_iter it;
+    const char *prefix = r->q.key != NULL ? r->q.key : "", *k;
+    const char *after = r->q.after != NULL ? r->q.after : "";
+    const uint8_t *v;
+    size_t plen = strlen(prefix), klen, vlen, head, bytes = 0;
     uint32_t limit = r->q.limit, count = 0;
     bool keys_only = (r->q.flags & P2PRAFT__API_KEYS_ONLY) != 0, more = false;
     struct lp2p_buf b;
@@ -225,20 +228,22 @@ static void list_local(struct p2praft__req *r)
         lp2p__buf_append(&b, "\0\0\0\0\0", P2PRAFT__API_LS_HEAD) != 0) {
         goto oom;
     }
-    end = st != NULL ? st->data.len : 0;
-    start = st != NULL ? p2praft__kv_lower_bound(st, prefix) : 0;
-    if (st != NULL && r->q.after != NULL && r->q.after[0] != '\0') {
-        size_t a = p2praft__kv_lower_bound(st, r->q.after);
-        if (a < end && strcmp(st->data.keys[a], r->q.after) == 0) {
-            a++;
-        }
-        if (a > start) {
-            start = a;
-        }
+    /* From the first key with the prefix, or past `after` when that is
+     * further: O(log n) to get there, then one step per key listed. */
+    if (after[0] != '\0' && strcmp(after, prefix) >= 0) {
+        p2praft__kv_seek(st, &it, after);
+    } else {
+        after = "";
+        p2praft__kv_seek(st, &it, prefix);
     }
-    vals = st != NULL ? st->data.values : NULL;
-    for (i = start; i < end; i++) {
-        const char *k = st->data.keys[i];
+    while (p2praft__kv_next(&it, &k, &klen, &v, &vlen)) {
+        if (after[0] != '\0') {
+            bool same = strcmp(k, after) == 0;
+            after = ""; /* only the first key can be `after` itself */
+            if (same) {
+                continue; /* it was on the last page */
+            }
+        }
         if (strncmp(k, prefix, plen) != 0) {
             break; /* past the keys with the prefix */
         }
@@ -247,12 +252,11 @@ static void list_local(struct p2praft__req *r)
             more = true;
             break;
         }
-        if (p2praft__api_ls_put(&b, k, strlen(k),
-                                keys_only ? NULL : vals[i].data,
-                                keys_only ? 0 : vals[i].len) != 0) {
+        if (p2praft__api_ls_put(&b, k, klen, keys_only ? NULL : v,
+                                keys_only ? 0 : vlen) != 0) {
             goto oom;
         }
-        bytes += strlen(k) + (keys_only ? 0 : vals[i].len);
+        bytes += klen + (keys_only ? 0 : vlen);
         count++;
     }
     p2praft__api_ls_head(b.data + head, more, count);
@@ -306,19 +310,19 @@ void p2praft__req_wait_applied(struct p2praft__req *r)
 static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
 {
     struct p2praft__req *r = ctx;
-    struct p2praft__kv_state *st = state;
+    struct p2praft__kv_result *res = state; /* the op's result */
     r->pending--;
     if (r->phase == P2PRAFT__REQ_DONE) {
-        p2praft_value_destroy(&p2praft__kv_state_type, st);
+        p2praft_value_destroy(&p2praft__kv_result_type, res);
         p2praft__req_maybe_free(r);
         return;
     }
     if (status == 0) {
         r->index = raft_last_applied(&r->node->raft);
-        r->result = st->ok ? P2PRAFT_API_OK
+        r->result = res != NULL && res->ok ? P2PRAFT_API_OK
                     : r->q.op == P2PRAFT_API_CAS ? P2PRAFT_API_MISMATCH
                                                  : P2PRAFT_API_NOTFOUND;
-        p2praft_value_destroy(&p2praft__kv_state_type, st);
+        p2praft_value_destroy(&p2praft__kv_result_type, res);
         finish(r);
         return;
     }

@@ -4,7 +4,8 @@
  *
  * The node subscribes once to the consensus updates
  * (p2praft_consensus_subscribe_updates()); for each op applied, in apply
- * order, every live watch whose prefix matches gets an event frame with
+ * order, the op and its result (did it change anything?) tell what
+ * changed, never a comparison of states, and every live watch whose prefix matches gets an event frame with
  * the entry's raft index (raft_last_applied() + 1 while the FSM applies
  * it). Ops that change nothing (a failed cas, a del of a missing key, the
  * NOP barrier) are no events. A snapshot restored, or a whole state
@@ -98,7 +99,7 @@ static void on_update(void *ctx, const struct p2praft_update *u)
 {
     struct p2praft_node *n = ctx;
     const struct p2praft__kv_op *op = u->op;
-    const struct p2praft__kv_state *st = u->state;
+    const struct p2praft__kv_result *res = u->result;
     struct lp2p__list *q, *next;
     uint64_t index = raft_last_applied(&n->raft) + 1;
     uint8_t kind;
@@ -116,7 +117,7 @@ static void on_update(void *ctx, const struct p2praft_update *u)
         }
         return;
     }
-    if (!st->ok || op->key == NULL) {
+    if (res == NULL || !res->ok || op->key == NULL) {
         return; /* nothing changed */
     }
     switch (op->kind) {

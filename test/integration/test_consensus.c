@@ -58,8 +58,8 @@ static int append_apply(const void *op, const void *state, void *new_state,
     return 0;
 }
 
-static const struct p2praft_op_type append_op = {&test_op_type, append_apply,
-                                                 NULL};
+static const struct p2praft_op_type append_op = {
+    .type = &test_op_type, .apply_to = append_apply, .ctx = NULL};
 
 /* badOp: an empty struct whose ApplyTo always fails. */
 struct bad_op {
@@ -79,7 +79,8 @@ static int bad_apply(const void *op, const void *state, void *new_state,
     (void)ctx;
     return -1; /* "whops" */
 }
-static const struct p2praft_op_type bad_op = {&bad_op_type, bad_apply, NULL};
+static const struct p2praft_op_type bad_op = {
+    .type = &bad_op_type, .apply_to = bad_apply, .ctx = NULL};
 
 /* ---- helpers ---- */
 
@@ -689,6 +690,119 @@ TEST(consensus, blocking_from_thread)
     mc.cl = &cl;
     mc.want = "rolled back";
     ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    cluster_close(&cl);
+}
+
+/* ---- an op type that applies in place, committed from another thread:
+ * commit_op_wait() hands back the op's result, never a state copy; the
+ * state moves on disk-backed raft and survives a snapshot ---- */
+
+struct iresult {
+    int64_t Len;
+};
+static const struct p2praft_field iresult_fields[] = {
+    {"Len", offsetof(struct iresult, Len), {P2PRAFT_KIND_INT64, 0, 0}}};
+static const struct p2praft_type iresult_type = {
+    "result", sizeof(struct iresult), iresult_fields, 1, NULL, NULL, NULL,
+    NULL};
+
+static int append_in_place(const void *op, void *state, void *result,
+                           void *ctx)
+{
+    const struct test_op *o = op;
+    struct rstate *s = state;
+    struct iresult *r = result;
+    const char *a = s->Msg != NULL ? s->Msg : "";
+    const char *b = o->Append != NULL ? o->Append : "";
+    char *m = p2praft_malloc(strlen(a) + strlen(b) + 1);
+    (void)ctx;
+    if (m == NULL) {
+        return P2PRAFT_ENOMEM; /* nothing changed yet */
+    }
+    strcpy(m, a);
+    strcat(m, b);
+    p2praft_free(s->Msg);
+    s->Msg = m;
+    r->Len = (int64_t)strlen(m);
+    return 0;
+}
+
+static const struct p2praft_op_type append_in_place_op = {
+    .type = &test_op_type,
+    .apply_in_place = append_in_place,
+    .result_type = &iresult_type};
+
+struct ip_thread {
+    struct cluster *cl;
+    int leader;
+    int n;
+    int failures;
+    bool done;
+    uv_async_t wake;
+};
+
+static void *ip_committer(void *arg)
+{
+    struct ip_thread *t = arg;
+    int i;
+    for (i = 0; i < t->n; i++) {
+        struct test_op op = {"x"};
+        void *agreed = NULL;
+        int rv = p2praft_consensus_commit_op_wait(t->cl->nodes[t->leader].c,
+                                                  &op, &agreed, NULL, 0);
+        /* the result: the message's length after this op */
+        if (rv != 0 || agreed == NULL ||
+            ((struct iresult *)agreed)->Len != i + 1) {
+            t->failures++;
+        }
+        p2praft_value_destroy(&iresult_type, agreed);
+        /* without `agreed`, the result is freed for us */
+        if (i == 0) {
+            rv = p2praft_consensus_commit_op_wait(
+                t->cl->nodes[t->leader].c, &(struct test_op){""}, NULL,
+                NULL, 0);
+            t->failures += rv != 0;
+        }
+    }
+    t->done = true;
+    uv_async_send(&t->wake);
+    return NULL;
+}
+
+static bool ip_done(void *ctx)
+{
+    return ((struct ip_thread *)ctx)->done;
+}
+
+TEST(consensus, in_place_blocking_from_thread)
+{
+    struct cluster cl;
+    struct ip_thread t;
+    struct msg_ctx mc;
+    pthread_t th;
+    char want[256];
+    memset(&cl, 0, sizeof(cl));
+    memset(&t, 0, sizeof(t));
+    cl.snapshot_threshold = 16;
+    cl.snapshot_trailing = 4;
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, &append_in_place_op, NULL));
+    t.cl = &cl;
+    t.leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(t.leader >= 0);
+    t.n = cluster_slow() ? 20 : 100;
+    uv_async_init(&cl.loop, &t.wake, wake_cb);
+    ASSERT_OK(pthread_create(&th, NULL, ip_committer, &t));
+    ASSERT(cluster_run_until(&cl, ip_done, &t, WAIT_MS * 3));
+    pthread_join(th, NULL);
+    uv_close((uv_handle_t *)&t.wake, NULL);
+    ASSERT_EQ(t.failures, 0);
+    /* both nodes hold the same state, snapshots taken meanwhile */
+    memset(want, 'x', (size_t)t.n);
+    want[t.n] = '\0';
+    mc.cl = &cl;
+    mc.want = want;
+    ASSERT(cluster_run_until(&cl, all_have_msg, &mc, WAIT_MS));
+    ASSERT(p2praft_consensus_snapshots(cl.nodes[t.leader].c) > 0);
     cluster_close(&cl);
 }
 

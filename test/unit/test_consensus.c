@@ -52,7 +52,8 @@ static int fop_apply(const void *op, const void *state, void *new_state,
     strcat(ns->Msg, b);
     return 0;
 }
-static const struct p2praft_op_type fop_optype = {&fop_type, fop_apply, NULL};
+static const struct p2praft_op_type fop_optype = {
+    .type = &fop_type, .apply_to = fop_apply, .ctx = NULL};
 
 #define N 3
 
@@ -64,15 +65,15 @@ struct fx {
     unsigned leader;
 };
 
-static void fx_setup(struct fx *x)
+static void fx_setup_ops(struct fx *x, const struct p2praft_op_type *ot)
 {
     struct raft_configuration conf;
     unsigned i;
     ASSERT_OK(uv_loop_init(&x->loop));
     ASSERT_OK(raft_fixture_init(&x->f));
     for (i = 0; i < N; i++) {
-        ASSERT_OK(p2praft_oplog_new(&x->c[i], &x->loop, &fstate_type,
-                                    &fop_optype, NULL));
+        ASSERT_OK(p2praft_oplog_new(&x->c[i], &x->loop, &fstate_type, ot,
+                                    NULL));
         ASSERT_OK(raft_fixture_grow(&x->f, p2praft_consensus_fsm(x->c[i])));
         p2praft_raft_trace(raft_fixture_get(&x->f, i));
     }
@@ -91,6 +92,11 @@ static void fx_setup(struct fx *x)
     ASSERT(raft_fixture_step_until_applied(
         &x->f, N, raft_last_index(raft_fixture_get(&x->f, x->leader)),
         10000));
+}
+
+static void fx_setup(struct fx *x)
+{
+    fx_setup_ops(x, &fop_optype);
 }
 
 static void fx_teardown(struct fx *x)
@@ -394,22 +400,30 @@ TEST(fixture, raft_tracer_into_log_hook)
 
 #include "oom.h"
 
+/* Which op type the sweep commits with, and the callback that reads what
+ * its commits hand back (NULL ctx: fop_optype, res_cb). */
+struct oom_ops {
+    const struct p2praft_op_type *ot;
+    p2praft_commit_cb cb;
+};
+
 static int oom_fixture_body(void *ctx)
 {
+    static const struct oom_ops by_copy = {&fop_optype, res_cb};
+    const struct oom_ops *ops = ctx != NULL ? ctx : &by_copy;
     struct fx x;
     struct raft_configuration conf;
     struct res r;
     struct fop op = {"a", false};
     unsigned i, n_c = 0, n_a = 0;
     int rv = 0;
-    (void)ctx;
     memset(&x, 0, sizeof(x));
     memset(&r, 0, sizeof(r));
     if (uv_loop_init(&x.loop) != 0) {
         return P2PRAFT_EIO;
     }
     for (i = 0; i < N && rv == 0; i++) {
-        rv = p2praft_oplog_new(&x.c[i], &x.loop, &fstate_type, &fop_optype,
+        rv = p2praft_oplog_new(&x.c[i], &x.loop, &fstate_type, ops->ot,
                                NULL);
         n_c += rv == 0;
     }
@@ -434,7 +448,7 @@ static int oom_fixture_body(void *ctx)
         raft_fixture_start(&x.f);
         raft_fixture_step_until_has_leader(&x.f, 10000);
         x.leader = raft_fixture_leader_index(&x.f);
-        rv = p2praft_consensus_commit_op(x.c[x.leader], &op, res_cb, &r);
+        rv = p2praft_consensus_commit_op(x.c[x.leader], &op, ops->cb, &r);
         if (rv == 0) {
             struct all_ctx ac;
             ac.x = &x;
@@ -479,5 +493,188 @@ static int oom_fixture_body(void *ctx)
 TEST(fixture, oom_sweep_commit)
 {
     long n = test__oom_sweep(oom_fixture_body, NULL);
+    ASSERT(n > 10);
+}
+
+/* ---- ops applied in place (p2praft_op_type.apply_in_place) ---- */
+
+/* The result of an in-place append: the message's new length. */
+struct iresult {
+    int64_t Len;
+};
+static const struct p2praft_field iresult_fields[] = {
+    {"Len", offsetof(struct iresult, Len), {P2PRAFT_KIND_INT64, 0, 0}}};
+static const struct p2praft_type iresult_type = {
+    "result", sizeof(struct iresult), iresult_fields, 1, NULL, NULL, NULL,
+    NULL};
+
+static int fop_apply_in_place(const void *op, void *state, void *result,
+                              void *ctx)
+{
+    const struct fop *o = op;
+    struct fstate *s = state;
+    struct iresult *r = result;
+    const char *a = s->Msg ? s->Msg : "", *b = o->Append ? o->Append : "";
+    char *m;
+    (void)ctx;
+    if (o->Fail) {
+        return -1;
+    }
+    /* All or nothing: the new message first, then the swap. */
+    m = p2praft_malloc(strlen(a) + strlen(b) + 1);
+    if (m == NULL) {
+        return P2PRAFT_ENOMEM;
+    }
+    strcpy(m, a);
+    strcat(m, b);
+    p2praft_free(s->Msg);
+    s->Msg = m;
+    r->Len = (int64_t)strlen(m);
+    return 0;
+}
+static const struct p2praft_op_type fop_in_place = {
+    .type = &fop_type,
+    .apply_in_place = fop_apply_in_place,
+    .result_type = &iresult_type};
+
+/* The commit's answer is the op's result (msg: its Len). */
+static void ires_cb(void *ctx, int status, void *result, const char *errmsg)
+{
+    struct res *r = ctx;
+    (void)errmsg;
+    r->done++;
+    r->status = status;
+    if (result != NULL) {
+        snprintf(r->msg, sizeof(r->msg), "%lld",
+                 (long long)((struct iresult *)result)->Len);
+        p2praft_value_destroy(&iresult_type, result);
+    }
+}
+
+/* What the update subscriber of one node saw. */
+struct seen {
+    unsigned n;
+    char log[256];
+};
+
+static void seen_update(void *ctx, const struct p2praft_update *u)
+{
+    struct seen *s = ctx;
+    const struct fstate *st = u->state;
+    char line[64];
+    s->n++;
+    if (u->kind == P2PRAFT_UPDATE_OP) {
+        const struct fop *o = u->op;
+        /* in place: no state before, the state after, and the result */
+        ASSERT(u->prev == NULL);
+        ASSERT(u->result != NULL);
+        snprintf(line, sizeof(line), "op %s=%lld:%s;", o->Append,
+                 (long long)((const struct iresult *)u->result)->Len,
+                 st->Msg);
+    } else {
+        ASSERT(u->result == NULL);
+        snprintf(line, sizeof(line), "kind %d:%s;", (int)u->kind,
+                 st->Msg != NULL ? st->Msg : "");
+    }
+    strncat(s->log, line, sizeof(s->log) - strlen(s->log) - 1);
+}
+
+TEST(fixture, in_place_results_updates_failures)
+{
+    struct fx x;
+    struct res r[6];
+    struct fop ops[4] = {{"a", false}, {"bc", false}, {"x", true},
+                         {"d", false}};
+    struct fstate rb = {"R"}, whole = {"W"};
+    struct seen seen[N];
+    struct p2praft_sub *subs[N];
+    struct all_ctx ac;
+    unsigned i;
+    int rv;
+    char *m;
+    memset(&x, 0, sizeof(x));
+    memset(r, 0, sizeof(r));
+    memset(seen, 0, sizeof(seen));
+    fx_setup_ops(&x, &fop_in_place);
+    for (i = 0; i < N; i++) {
+        subs[i] = p2praft_consensus_subscribe_updates(x.c[i], seen_update,
+                                                      &seen[i]);
+        ASSERT(subs[i] != NULL);
+    }
+    for (i = 0; i < 4; i++) {
+        ASSERT_OK(p2praft_consensus_commit_op(x.c[x.leader], &ops[i],
+                                              ires_cb, &r[i]));
+    }
+    uv_run(&x.loop, UV_RUN_NOWAIT);
+    ac.x = &x;
+    ac.want = 4;
+    ac.res = r;
+    ac.nres = 4;
+    ASSERT(raft_fixture_step_until(&x.f, all_done, &ac, 10000));
+    /* each committer gets its op's result, not a state */
+    ASSERT_OK(r[0].status);
+    ASSERT_STR_EQ(r[0].msg, "1");
+    ASSERT_OK(r[1].status);
+    ASSERT_STR_EQ(r[1].msg, "3");
+    /* a failed apply: EAPPLY, the state untouched, no update */
+    ASSERT_EQ(r[2].status, P2PRAFT_EAPPLY);
+    ASSERT_STR_EQ(r[2].msg, "");
+    /* later ops still apply (seed semantics), on the state as it was */
+    ASSERT_OK(r[3].status);
+    ASSERT_STR_EQ(r[3].msg, "4");
+    for (i = 0; i < N; i++) {
+        ASSERT_STR_EQ(seen[i].log, "op a=1:a;op bc=3:abc;op d=4:abcd;");
+        m = head_msg(x.c[i], &rv);
+        ASSERT_EQ(rv, P2PRAFT_EINCONSISTENT);
+        ASSERT(m == NULL);
+    }
+    /* a rollback heals; a whole state still hands out a state copy */
+    ASSERT_OK(p2praft_consensus_rollback(x.c[x.leader], &rb, res_cb, &r[4]));
+    uv_run(&x.loop, UV_RUN_NOWAIT);
+    ac.want = 5;
+    ac.nres = 5;
+    ASSERT(raft_fixture_step_until(&x.f, all_done, &ac, 10000));
+    ASSERT_OK(r[4].status);
+    ASSERT_STR_EQ(r[4].msg, "R");
+    ASSERT_OK(p2praft_consensus_commit_state(x.c[x.leader], &whole, res_cb,
+                                             &r[5]));
+    uv_run(&x.loop, UV_RUN_NOWAIT);
+    ac.want = 6;
+    ac.nres = 6;
+    ASSERT(raft_fixture_step_until(&x.f, all_done, &ac, 10000));
+    ASSERT_OK(r[5].status);
+    ASSERT_STR_EQ(r[5].msg, "W");
+    for (i = 0; i < N; i++) {
+        ASSERT_STR_EQ(seen[i].log, "op a=1:a;op bc=3:abc;op d=4:abcd;"
+                                   "kind 3:R;kind 2:W;");
+        m = head_msg(x.c[i], &rv); /* a copy, as ever */
+        ASSERT_OK(rv);
+        ASSERT_STR_EQ(m, "W");
+        free(m);
+        p2praft_consensus_unsubscribe(x.c[i], subs[i]);
+    }
+    fx_teardown(&x);
+}
+
+TEST(fixture, in_place_needs_a_hook)
+{
+    uv_loop_t loop;
+    struct p2praft_consensus *c = NULL;
+    static const struct p2praft_op_type none = {.type = &fop_type};
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_ERR(p2praft_oplog_new(&c, &loop, &fstate_type, &none, NULL),
+               P2PRAFT_EINVAL);
+    ASSERT(c == NULL);
+    ASSERT_OK(uv_loop_close(&loop));
+}
+
+/* The whole commit path of an in-place op under the OOM sweep: the result
+ * allocation, the hook's own, the copies; nothing leaks, and a node that
+ * could not apply is marked inconsistent rather than serving a stale
+ * state. */
+TEST(fixture, oom_sweep_commit_in_place)
+{
+    static const struct oom_ops in_place = {&fop_in_place, ires_cb};
+    long n = test__oom_sweep(oom_fixture_body, (void *)&in_place);
     ASSERT(n > 10);
 }

@@ -21,8 +21,9 @@ static const struct p2praft_type *ST = &p2praft__kv_state_type;
 /* A kv state with n keys, encoded bare into *out. */
 static void kv_bytes(unsigned n, uint8_t **out, size_t *len)
 {
-    struct p2praft__kv_state *st = p2praft_value_new(ST), *ns;
+    struct p2praft__kv_state *st = p2praft_value_new(ST);
     struct p2praft__kv_op op;
+    struct p2praft__kv_result res;
     char key[16];
     unsigned i;
     ASSERT(st != NULL);
@@ -33,11 +34,7 @@ static void kv_bytes(unsigned n, uint8_t **out, size_t *len)
         op.key = key;
         op.value.data = (uint8_t *)"value";
         op.value.len = 5;
-        ns = p2praft_value_new(ST);
-        ASSERT(ns != NULL);
-        ASSERT_OK(p2praft__kv_op_ops.apply_to(&op, st, ns, NULL));
-        p2praft_value_destroy(ST, st);
-        st = ns;
+        ASSERT_OK(p2praft__kv_op_ops.apply_in_place(&op, st, &res, NULL));
     }
     ASSERT_OK(p2praft_encode_snapshot(ST, st, out, len));
     p2praft_value_destroy(ST, st);
@@ -105,14 +102,14 @@ TEST(snapshot, decode_snapshot_raft_path)
     f = framed(bare, len, &flen);
     /* bare bytes (as go-libp2p-raft writes them) and framed ones decode */
     ASSERT_OK(p2praft_decode_snapshot(ST, st, bare, len));
-    ASSERT_EQ(st->data.len, 100);
+    ASSERT_EQ(p2praft__kv_count(st), 100);
     ASSERT_OK(p2praft_decode_snapshot(ST, st, f, flen));
-    ASSERT_EQ(st->data.len, 100);
+    ASSERT_EQ(p2praft__kv_count(st), 100);
     /* a framed snapshot whose state bytes changed is refused, and the
      * target keeps its value */
     f[flen - 10] ^= 0x01;
     ASSERT_ERR(p2praft_decode_snapshot(ST, st, f, flen), P2PRAFT_ECORRUPT);
-    ASSERT_EQ(st->data.len, 100);
+    ASSERT_EQ(p2praft__kv_count(st), 100);
     f[0] = 0x80; /* damage to the first byte does not make it "bare" */
     ASSERT_ERR(p2praft_decode_snapshot(ST, st, f, flen), P2PRAFT_ECORRUPT);
     p2praft_value_destroy(ST, st);
@@ -173,7 +170,7 @@ TEST(snapshot, fsm_writes_frames_and_refuses_damage)
     ASSERT_EQ(fsm->restore(fsm, &in), RAFT_CORRUPT);
     ASSERT_EQ(p2praft_consensus_restored(c), 1);
     ASSERT_OK(p2praft_consensus_get_current_state(c, (void **)&got));
-    ASSERT_EQ(got->data.len, 100);
+    ASSERT_EQ(p2praft__kv_count(got), 100);
     p2praft_value_destroy(ST, got);
     raft_free(whole); /* raft frees a refused snapshot */
 
