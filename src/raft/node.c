@@ -132,12 +132,11 @@ struct p2praft_node {
     raft_id self_id;
 
     struct lp2p_host *host;
-    struct raft_uv_transport transport;
     struct raft_io io;
     struct raft raft;
     struct p2praft_consensus *c;
     struct p2praft_actor *actor;
-    bool host_ok, transport_ok, io_ok, raft_ok, raft_started;
+    bool host_ok, io_ok, raft_ok, raft_started;
     uint64_t restored_at_boot;
 
     uv_pipe_t api;
@@ -1128,7 +1127,7 @@ static void fwd_handler(struct lp2p_stream *s, void *data)
     struct p2praft_node *n = data;
     const struct lp2p_peer_id *peer = lp2p_stream_peer(s);
     struct fwd_in *f;
-    if (n->stopping || !p2praft_transport_admits(&n->transport, peer) ||
+    if (n->stopping || !p2praft_io_admits(&n->io, peer) ||
         n->n_fwds >= MAX_FWD_IN) {
         char id[LP2P_PEER_ID_STRMAX];
         lp2p_peer_id_to_string(peer, id, sizeof(id));
@@ -1222,12 +1221,8 @@ static void after_raft(struct p2praft_node *n)
 {
     struct fwd_in *f, *fnext;
     if (n->io_ok) {
-        raft_uv_close(&n->io);
+        p2praft_io_close(&n->io);
         n->io_ok = false;
-    }
-    if (n->transport_ok) {
-        p2praft_transport_close(&n->transport);
-        n->transport_ok = false;
     }
     if (n->c != NULL) {
         p2praft_consensus_free(n->c);
@@ -1320,6 +1315,7 @@ static int setup(struct p2praft_node *n)
     struct lp2p_host_config hc;
     struct lp2p_peer_id *members;
     struct raft_configuration conf;
+    struct p2praft_io_config iocfg;
     size_t i, n_members = 0;
     int rv;
 
@@ -1378,30 +1374,26 @@ static int setup(struct p2praft_node *n)
         }
         n_members++;
     }
-    rv = p2praft_transport_init(&n->transport, n->host, 0);
-    if (rv == 0) {
-        n->transport_ok = true;
-        rv = p2praft_transport_set_members(&n->transport, members, n_members);
-    }
-    if (rv != 0) {
-        lp2p__free(members);
-        return fail(n, rv, "cannot set up the raft transport: %s",
-                    lp2p_strerror(rv));
-    }
     if (mkdir(n->data_dir, 0700) != 0 && errno != EEXIST) {
         lp2p__free(members);
         return fail(n, LP2P_EIO, "cannot create %s: %s", n->data_dir,
                     strerror(errno));
     }
-    rv = raft_uv_init(&n->io, &n->loop, n->data_dir, &n->transport);
+    p2praft_io_config_init(&iocfg);
+    iocfg.store = P2PRAFT_STORE_DISK;
+    iocfg.dir = n->data_dir;
+    rv = p2praft_io_init(&n->io, n->host, &iocfg);
     if (rv != 0) {
         lp2p__free(members);
-        return fail(n, LP2P_ERAFT, "cannot open the raft storage in %s: %s",
+        return fail(n, rv, "cannot open the raft storage in %s: %s",
                     n->data_dir, n->io.errmsg);
     }
     n->io_ok = true;
-    raft_uv_set_connect_retry_delay(&n->io, 100);
-    p2praft_raft_uv_trace(&n->io);
+    rv = p2praft_io_set_members(&n->io, members, n_members);
+    if (rv != 0) {
+        lp2p__free(members);
+        return fail(n, rv, "out of memory");
+    }
     rv = p2praft_oplog_new(&n->c, &n->loop, &p2praft__kv_state_type,
                            &p2praft__kv_op_ops, NULL);
     if (rv == 0) {
@@ -1425,7 +1417,6 @@ static int setup(struct p2praft_node *n)
     raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
-    p2praft_transport_set_raft(&n->transport, &n->raft);
     if (n->cfg.bootstrap) {
         raft_configuration_init(&conf);
         rv = 0;

@@ -655,7 +655,7 @@ TEST(transport, snapshots)
     struct cluster cl;
     struct snapshot_harness h = {NULL, NULL, &rstate_type, 0, snap_raft,
                                   snap_consensus, snap_dir, snap_stop,
-                                  snap_start};
+                                  snap_start, NULL, NULL};
     int leader;
     memset(&cl, 0, sizeof(cl));
     cl.snapshot_threshold = 512;
