@@ -15,8 +15,8 @@
  * relies on its own raft_uv to fire them on every loop iteration, through
  * a function it does not export. This io fires them itself after every
  * call into raft, and in a prepare handle as a safety net, reading the
- * queue that struct raft exposes (fire_requests() below: it depends on
- * 0.22's request layout, checked at build time; the build requires 0.22).
+ * queue that struct raft exposes (p2praft__raft_fire_requests() below: it
+ * depends on 0.22's request layout, checked at build time).
  *
  * The snapshot shield: libraft 0.22.1 crashes when an InstallSnapshot
  * arrives while it stores a snapshot it took (takeSnapshotCb clears its
@@ -40,7 +40,7 @@
 #define MOD "transport"
 
 #if RAFT_VERSION_NUMBER / 100 != 22
-#error "fire_requests() reads libraft 0.22's completed-request queue"
+#error "p2praft__raft_fire_requests() reads libraft 0.22's request queue"
 #endif
 
 /* libraft 0.22's internal type code of a raft_transfer request. */
@@ -71,7 +71,7 @@ struct raft *p2praft__io_raft(struct pio *p)
 /* Fire raft's completed requests, oldest first (what libraft's raft_uv
  * does from its prepare and check handles). A callback may submit or
  * close: each request is unlinked before its callback runs. */
-static void fire_requests(struct raft *r)
+void p2praft__raft_fire_requests(struct raft *r)
 {
     void **head = r->legacy.requests;
     while (head[0] != (void *)head) {
@@ -162,7 +162,7 @@ static void after_raft(struct pio *p)
     struct raft *r = p2praft__io_raft(p);
     p->io->capacity = p->store.capacity;
     if (r != NULL) {
-        fire_requests(r);
+        p2praft__raft_fire_requests(r);
         check_members(p);
     }
 }

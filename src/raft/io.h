@@ -100,7 +100,12 @@ struct pio {
     raft_io_close_cb close_cb;
 };
 
-/* ---- io.c, for transport.c ---- */
+/* ---- io.c, for transport.c (and tests) ---- */
+
+/* Fire raft's completed client requests (apply, barrier, change, transfer
+ * callbacks), oldest first: in libraft 0.22's raft_io mode that is the io's
+ * job, after every call into raft. */
+void p2praft__raft_fire_requests(struct raft *r);
 
 /* Queue `w` to run at the end of this loop turn. */
 void p2praft__io_defer(struct pio *p, struct p2praft__work *w);
