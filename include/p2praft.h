@@ -589,6 +589,7 @@ struct p2praft_io_stats {
     uint64_t bad_streams;     /* streams reset for malformed or oversized data */
     uint64_t hints;           /* early-election hints */
     uint64_t fast_starts;     /* first elections started at once */
+    uint64_t installs;        /* InstallSnapshot messages handed to raft */
     uint64_t snapshots_held;  /* InstallSnapshot held while a take was stored */
     uint64_t snapshots_dropped; /* duplicate InstallSnapshot while installing */
     uint64_t peak_peer_bytes; /* most bytes ever queued toward one peer */

@@ -246,6 +246,7 @@ static void deliver(struct pio *p, struct raft_message *m)
     p->stats.received++;
     if (m->type == RAFT_INSTALL_SNAPSHOT) {
         /* A snapshot_put made during this call installs m's snapshot. */
+        p->stats.installs++;
         p->delivering_install = true;
         p->recv_cb(p->io, m);
         p->delivering_install = false;
