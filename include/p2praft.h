@@ -435,8 +435,9 @@ P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
  * into raft messages and handed to raft in the same loop turn. Large
  * AppendEntries and InstallSnapshot messages are streamed with Yamux flow
  * control, and each peer has its own bounded queue: a slow peer holds back
- * its own messages only (past `peer_buffer` bytes, further messages to it
- * are dropped and raft resends them, as it does on a lost connection).
+ * its own messages only (past `peer_buffer` bytes plus one message, further
+ * messages to it are dropped and raft resends them, as it does on a lost
+ * connection).
  *
  * Stores:
  *   P2PRAFT_STORE_MEM   term, vote, log and snapshot in memory (the seed's
@@ -519,7 +520,8 @@ struct p2praft_io_config {
      * P2PRAFT_MAX_MESSAGE. A bigger one resets the stream. */
     uint64_t max_message;
     /* Bytes of messages queued toward one peer before new ones to it are
-     * dropped (one message is always let through); 0: P2PRAFT_PEER_BUFFER. */
+     * dropped (one message past it is let in: a snapshot may be bigger);
+     * 0: P2PRAFT_PEER_BUFFER. */
     size_t peer_buffer;
     /* No early election hint when the leader's connection drops. */
     bool no_hint;

@@ -15,9 +15,11 @@
  * lp2p_stream_writev() queues all of it as one write: no copy here, one
  * flush. A peer without a stream gets a dial (bounded by dial_timeout_ms);
  * its messages wait for it. Each peer's queued bytes are bounded by
- * peer_buffer: beyond it (or during retry_ms after a failed dial) messages
- * are dropped, as on a lost connection, and raft sends again; a slow peer
- * thus costs its own queue only. Refusals complete on the same loop turn,
+ * peer_buffer plus one message: one message that does not fit is let in
+ * (a snapshot may be bigger than the bound, or come behind heartbeats);
+ * beyond that (or during retry_ms after a failed dial) messages are
+ * dropped, as on a lost connection, and raft sends again. A slow peer thus
+ * costs its own queue only. Refusals complete on the same loop turn,
  * never inside send().
  *
  * Receiving: bytes are fed to the stream's decoder, which copies payloads
@@ -54,6 +56,8 @@ struct tpeer {
     struct creq *dial;      /* our dial in flight */
     struct sreq *q, *q_tail; /* messages waiting for a stream */
     size_t bytes;           /* queued: waiting or being written */
+    bool over;              /* a message past peer_buffer is queued */
+    bool installing;        /* an InstallSnapshot is queued or being sent */
     uint64_t retry_at;      /* no dial before this (uv_now) */
 };
 
@@ -77,6 +81,8 @@ struct sreq {
     raft_io_send_cb cb;
     int status;
     size_t bytes;
+    bool over; /* admitted past peer_buffer (the one allowed) */
+    bool install; /* an InstallSnapshot: waits out a dial failure */
     unsigned n_iov;
     struct lp2p_iovec *iov;
     struct lp2p_iovec iov_small[SMALL_IOV];
@@ -236,6 +242,12 @@ static void sreq_finish(struct sreq *s, int status)
     raft_io_send_cb cb = s->cb;
     if (s->peer != NULL) {
         s->peer->bytes -= s->bytes;
+        if (s->over) {
+            s->peer->over = false;
+        }
+        if (s->install) {
+            s->peer->installing = false;
+        }
     }
     sreq_free(s);
     cb(req, status);
@@ -391,19 +403,35 @@ static void creq_done(struct creq *c)
 static void dial_failed(struct tpeer *p, const char *why, bool later)
 {
     struct p2praft__net *n = p->n;
+    struct sreq *keep = NULL, *s;
     LOG_DEBUG(MOD, "connect to %s: %s", p->addr, why);
     p->retry_at = uv_now(n->io->loop) + n->io->cfg.retry_ms;
-    if (!later) {
-        peer_fail_queue(p, RAFT_NOCONNECTION);
-        return;
-    }
-    while (p->q != NULL) {
-        struct sreq *s = p->q;
+    /* Everything fails but the newest InstallSnapshot: libraft would not
+     * send another one before its install timeout (30 s by default), so it
+     * waits for the next dial, which the next message starts once retry_ms
+     * passed. */
+    while ((s = p->q) != NULL) {
         p->q = s->next;
-        if (p->q == NULL) {
-            p->q_tail = NULL;
+        if (s->install && (keep == NULL || keep->install)) {
+            if (keep != NULL) {
+                s->next = NULL;
+                later ? sreq_fail_later(n, keep, RAFT_NOCONNECTION)
+                      : (void)(n->io->stats.dropped++,
+                               sreq_finish(keep, RAFT_NOCONNECTION));
+            }
+            keep = s;
+            continue;
         }
-        sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        if (later) {
+            sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        } else {
+            n->io->stats.dropped++;
+            sreq_finish(s, RAFT_NOCONNECTION);
+        }
+    }
+    p->q = p->q_tail = keep;
+    if (keep != NULL) {
+        keep->next = NULL;
     }
 }
 
@@ -481,6 +509,16 @@ static void peer_dial(struct tpeer *p)
     }
     n->creqs = c;
     p->dial = c;
+}
+
+/* Messages wait for a stream: dial, unless a dial runs or failed less than
+ * retry_ms ago (then the next message tries again). */
+static void peer_kick(struct tpeer *p)
+{
+    if (p->q != NULL && (p->out == NULL || !p->out->writable) &&
+        p->dial == NULL && uv_now(p->n->io->loop) >= p->retry_at) {
+        peer_dial(p);
+    }
 }
 
 /* Encode m into s: header (inline when small) and the borrowed payload. */
@@ -576,9 +614,20 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
         return 0;
     }
     total = hlen + p2praft__rpc_payload_len(m);
-    if (n->drop || (p->bytes > 0 && p->bytes + total > io->cfg.peer_buffer)) {
-        /* Cut off (tests), or the peer does not keep up: raft resends. */
+    s->over = p->bytes + total > io->cfg.peer_buffer;
+    if (m->type == RAFT_INSTALL_SNAPSHOT && p->installing) {
+        /* One snapshot at a time toward a peer: libraft sends it again
+         * whenever the peer looks unreachable, which a peer busy reading
+         * a big snapshot (behind which its heartbeats wait) does. */
         sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        return 0;
+    }
+    if (n->drop || (s->over && p->over)) {
+        /* Cut off (tests), or the peer does not keep up: raft resends. One
+         * message past the bound is let in, so that a snapshot bigger than
+         * the bound (or arriving behind heartbeats) still goes. */
+        sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        peer_kick(p);
         return 0;
     }
     rv = sreq_encode(s, m, hlen);
@@ -588,7 +637,10 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     }
     s->peer = p;
     s->bytes = (size_t)total;
+    s->install = m->type == RAFT_INSTALL_SNAPSHOT;
+    p->installing = p->installing || s->install;
     p->bytes += s->bytes;
+    p->over = p->over || s->over;
     if (p->bytes > io->stats.peak_peer_bytes) {
         io->stats.peak_peer_bytes = p->bytes;
     }
@@ -598,8 +650,12 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     }
     if (p->dial == NULL && (p->out == NULL || !p->out->writable) &&
         uv_now(io->loop) < p->retry_at) {
-        sreq_fail_later(n, s, RAFT_NOCONNECTION);
-        return 0;
+        /* Shortly after a failed dial: drop it, unless it is a snapshot
+         * (see dial_failed()); the next message after retry_ms dials. */
+        if (!s->install) {
+            sreq_fail_later(n, s, RAFT_NOCONNECTION);
+            return 0;
+        }
     }
     s->next = NULL;
     if (p->q_tail != NULL) {
@@ -610,8 +666,8 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     p->q_tail = s;
     if (p->out != NULL && p->out->writable) {
         peer_flush(p);
-    } else if (p->dial == NULL) {
-        peer_dial(p);
+    } else {
+        peer_kick(p);
     }
     return 0;
 }
