@@ -1031,3 +1031,8 @@ void p2praft__io_set_drop(struct raft_io *io, bool drop)
 {
     P(io)->net.drop = drop;
 }
+
+unsigned p2praft__io_streams(struct raft_io *io, unsigned *writable)
+{
+    return p2praft__net_streams(&P(io)->net, writable);
+}

@@ -145,5 +145,8 @@ struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io);
 void p2praft__io_set_shield(struct raft_io *io, bool on);
 /* Cut the node off: every message to or from it is dropped. */
 void p2praft__io_set_drop(struct raft_io *io, bool drop);
+/* Raft streams held (not closing), and those we may write on. */
+unsigned p2praft__io_streams(struct raft_io *io, unsigned *writable);
+unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable);
 
 #endif

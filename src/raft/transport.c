@@ -330,7 +330,7 @@ static struct tstream *stream_new(struct p2praft__net *n, struct tpeer *peer,
  * one opened by the smaller raft ID (its opener half-closes the other). */
 static void peer_adopt(struct tpeer *p, struct tstream *t)
 {
-    struct tstream *cur = p->out;
+    struct tstream *cur = p->out, *loser = NULL;
     raft_id self = p->n->io->id;
     if (cur == NULL || !cur->writable) {
         p->out = t;
@@ -340,12 +340,16 @@ static void peer_adopt(struct tpeer *p, struct tstream *t)
         if (opener_new < opener_cur ||
             (opener_new == opener_cur && t->inbound)) {
             p->out = t;
-            if (!cur->inbound) {
-                /* Ours lost: its queued messages still go, then FIN. */
-                cur->writable = false;
-                lp2p_stream_close_write(cur->s);
-            }
+            loser = cur;
+        } else {
+            loser = t;
         }
+    }
+    if (loser != NULL && !loser->inbound) {
+        /* Ours lost: what is queued on it still goes, then FIN (the peer
+         * half-closes its own losing streams the same way). */
+        loser->writable = false;
+        lp2p_stream_close_write(loser->s);
     }
     peer_flush(p);
 }
@@ -984,4 +988,18 @@ int p2praft__net_observe(struct p2praft__net *n)
         n->observing = true;
     }
     return rv;
+}
+
+unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable)
+{
+    struct tstream *t;
+    unsigned k = 0, w = 0;
+    for (t = n->streams; t != NULL; t = t->next) {
+        k += !t->closing;
+        w += !t->closing && t->writable;
+    }
+    if (writable != NULL) {
+        *writable = w;
+    }
+    return k;
 }

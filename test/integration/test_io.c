@@ -422,3 +422,228 @@ TEST(io, shield_duplicate_install)
         ASSERT_EQ(WEXITSTATUS(ws), CHILD_LEAKED);
     }
 }
+
+/* ---- a fresh cluster elects at once ---- */
+
+static unsigned leader_ms(bool fast, int *leader, uint64_t *fast_starts)
+{
+    static struct nc nc;
+    struct p2praft_io_stats st;
+    uint64_t t0;
+    unsigned i, ms;
+    memset(&nc, 0, sizeof(nc));
+    nc.store = P2PRAFT_STORE_MEM;
+    nc.no_fast_start = !fast;
+    nc.election_ms = nc_slow() ? 4000 : 1000;
+    nc.heartbeat_ms = nc_slow() ? 400 : 100;
+    ASSERT_OK(nc_prepare(&nc, 3, &mstate_type, NULL, NULL));
+    t0 = uv_hrtime();
+    for (i = 0; i < 3; i++) {
+        ASSERT_OK(nc_start(&nc, i, true));
+    }
+    *leader = nc_wait_leader(&nc, WAIT_MS);
+    ms = (unsigned)((uv_hrtime() - t0) / 1000000);
+    ASSERT(*leader >= 0);
+    *fast_starts = 0;
+    for (i = 0; i < 3; i++) {
+        p2praft_io_stats(&nc.nodes[i].io, &st);
+        *fast_starts += st.fast_starts;
+    }
+    /* The voter with the smallest raft ID is the one that starts. */
+    for (i = 0; fast && i < 3; i++) {
+        ASSERT(nc.nodes[i].id >= nc.nodes[*leader].id);
+    }
+    nc_close(&nc);
+    return ms;
+}
+
+TEST(io, fresh_cluster_elects_at_once)
+{
+    unsigned election = nc_slow() ? 4000 : 1000, fast_ms, slow_ms;
+    uint64_t fast_starts;
+    int leader;
+    fast_ms = leader_ms(true, &leader, &fast_starts);
+    ASSERT_EQ_U64(fast_starts, 1);
+    /* Not after a (randomized: 1..2x) election timeout: at once. */
+    ASSERT(fast_ms < election / 2);
+    slow_ms = leader_ms(false, &leader, &fast_starts);
+    ASSERT_EQ_U64(fast_starts, 0);
+    ASSERT(slow_ms >= election);
+    printf("  first leader: %u ms at once, %u ms after a timeout\n", fast_ms,
+           slow_ms);
+}
+
+/* ---- one stream per pair of peers ---- */
+
+TEST(io, one_stream_per_pair)
+{
+    static struct nc nc;
+    unsigned i, total = 0, w;
+    int leader;
+    cluster_config(&nc);
+    ASSERT_OK(nc_init(&nc, 3, &mstate_type, NULL, NULL));
+    leader = nc_wait_leader(&nc, WAIT_MS);
+    ASSERT(leader >= 0);
+    ASSERT(commit_n(&nc, leader, 10));
+    /* The leader opened one stream to each follower; followers answer on
+     * it and open none (the fresh start had the leader-to-be dial). */
+    for (i = 0; i < 3; i++) {
+        unsigned k = p2praft__io_streams(&nc.nodes[i].io, &w);
+        ASSERT_EQ(k, (int)i == leader ? 2 : 1);
+        ASSERT_EQ(w, k);
+        total += k;
+    }
+    ASSERT_EQ(total, 4);
+    nc_close(&nc);
+}
+
+/* ---- both peers dial each other at once: one stream survives ---- */
+
+struct dpeer {
+    struct lp2p_host *h;
+    struct raft_io io;
+    struct lp2p_peer_id pid;
+    char pidstr[LP2P_PEER_ID_STRMAX];
+    char addr[LP2P_MULTIADDR_STRMAX];
+    struct raft_io_send req;
+    struct raft_message m;
+    int received, sent;
+};
+
+static int dial_recv_count;
+
+static void dial_recv(struct raft_io *io, struct raft_message *m)
+{
+    (void)io;
+    (void)m;
+    dial_recv_count++;
+}
+
+static void dial_sent(struct raft_io_send *req, int status)
+{
+    struct dpeer *d = req->data;
+    if (status == 0) {
+        d->sent++;
+    }
+}
+
+static void dial_tick(struct raft_io *io)
+{
+    (void)io;
+}
+
+static void dial_send(struct dpeer *from, struct dpeer *to)
+{
+    memset(&from->m, 0, sizeof(from->m));
+    from->m.type = RAFT_TIMEOUT_NOW;
+    from->m.server_id = p2praft_server_id(&to->pid);
+    from->m.server_address = to->pidstr;
+    from->m.timeout_now.term = 1;
+    from->req.data = from;
+    ASSERT_OK(from->io.send(&from->io, &from->req, &from->m, dial_sent));
+}
+
+struct dial_wait {
+    int recv;
+    struct dpeer *d;
+};
+
+static bool dial_recv_reached(void *ctx)
+{
+    struct dial_wait *w = ctx;
+    return dial_recv_count >= w->recv && w->d[0].sent >= w->recv / 2 &&
+           w->d[1].sent >= w->recv / 2;
+}
+
+static bool dial_converged(void *ctx)
+{
+    struct dial_wait *w = ctx;
+    unsigned wa, wb;
+    return p2praft__io_streams(&w->d[0].io, &wa) == 1 &&
+           p2praft__io_streams(&w->d[1].io, &wb) == 1 && wa == 1 && wb == 1;
+}
+
+static int dial_closed_n;
+
+static void dial_io_closed(struct raft_io *io)
+{
+    (void)io;
+    dial_closed_n++;
+}
+
+static bool dial_both_closed(void *ctx)
+{
+    (void)ctx;
+    return dial_closed_n >= 2;
+}
+
+static void dial_host_closed(struct lp2p_host *h, void *data)
+{
+    (void)h;
+    (*(int *)data)++;
+}
+
+static bool dial_hosts_closed(void *ctx)
+{
+    return *(int *)ctx >= 2;
+}
+
+TEST(io, simultaneous_dials_converge)
+{
+    static struct nc nc; /* its loop and helpers */
+    struct dpeer d[2];
+    struct dial_wait w;
+    struct p2praft_io_config cfg;
+    int i, hclosed = 0;
+    memset(&nc, 0, sizeof(nc));
+    memset(d, 0, sizeof(d));
+    ASSERT_OK(uv_loop_init(&nc.loop));
+    for (i = 0; i < 2; i++) {
+        ASSERT_OK(lp2p_host_new(&d[i].h, &nc.loop, NULL));
+        ASSERT_OK(lp2p_host_listen(d[i].h, "/ip4/127.0.0.1/tcp/0"));
+        ASSERT_OK(lp2p_host_listen_addr(d[i].h, 0, d[i].addr,
+                                        sizeof(d[i].addr)));
+        d[i].pid = *lp2p_host_id(d[i].h);
+        ASSERT_OK(lp2p_peer_id_to_string(&d[i].pid, d[i].pidstr,
+                                         sizeof(d[i].pidstr)));
+    }
+    for (i = 0; i < 2; i++) {
+        struct dpeer *o = &d[1 - i];
+        ASSERT_OK(lp2p_peerstore_add_addr(d[i].h, &o->pid, o->addr,
+                                          LP2P_TTL_PERMANENT));
+        p2praft_io_config_init(&cfg);
+        ASSERT_OK(p2praft_io_init(&d[i].io, d[i].h, &cfg));
+        ASSERT_OK(p2praft_io_set_members(&d[i].io, &o->pid, 1));
+        ASSERT_OK(d[i].io.init(&d[i].io, p2praft_server_id(&d[i].pid),
+                               d[i].pidstr));
+        ASSERT_OK(d[i].io.start(&d[i].io, 1000, dial_tick, dial_recv));
+    }
+    /* Both send in the same turn: both dial. */
+    dial_recv_count = 0;
+    dial_send(&d[0], &d[1]);
+    dial_send(&d[1], &d[0]);
+    w.recv = 2;
+    w.d = d;
+    ASSERT(nc_run_until(&nc, dial_recv_reached, &w, WAIT_MS));
+    /* Each keeps the stream opened by the smaller raft ID; the other one
+     * is half-closed by its opener and goes. */
+    ASSERT(nc_run_until(&nc, dial_converged, &w, WAIT_MS));
+    /* And messages still flow both ways on the survivor. */
+    dial_send(&d[0], &d[1]);
+    dial_send(&d[1], &d[0]);
+    w.recv = 4;
+    ASSERT(nc_run_until(&nc, dial_recv_reached, &w, WAIT_MS));
+    ASSERT(dial_converged(&w));
+    dial_closed_n = 0;
+    for (i = 0; i < 2; i++) {
+        d[i].io.close(&d[i].io, dial_io_closed);
+    }
+    ASSERT(nc_run_until(&nc, dial_both_closed, NULL, WAIT_MS));
+    for (i = 0; i < 2; i++) {
+        p2praft_io_close(&d[i].io);
+        lp2p_host_close(d[i].h, dial_host_closed, &hclosed);
+    }
+    ASSERT(nc_run_until(&nc, dial_hosts_closed, &hclosed, WAIT_MS));
+    uv_run(&nc.loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&nc.loop));
+}
