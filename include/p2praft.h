@@ -418,7 +418,8 @@ P2PRAFT_API bool p2praft_actor_is_leader(struct p2praft_actor *a);
 P2PRAFT_API void p2praft_raft_trace(struct raft *r);
 
 /* The same for raft_uv's own tracer (call after raft_uv_init()); libraft
- * otherwise formats every raft_uv trace message even when nobody reads it. */
+ * otherwise formats every raft_uv trace message even when nobody reads it.
+ * p2praft_io_init() does it for its disk store. */
 P2PRAFT_API void p2praft_raft_uv_trace(struct raft_io *io);
 
 /* The tracer itself. */
@@ -464,11 +465,13 @@ P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
  * raft that uses this io. p2praft_io_set_admit() replaces that rule.
  *
  * Elections: a follower that loses its libp2p connection to the leader
- * shortens its election timer, so that it starts a (pre-)vote within a
- * fraction of the election timeout instead of a whole one (the hint). In a
- * freshly bootstrapped cluster (term 1, no vote, only the bootstrap
- * configuration in the log), the voter with the smallest raft ID starts
- * the first election at once instead of waiting for its timeout.
+ * forgets that leader (so it grants the (pre-)votes of the others) and
+ * shortens its election timer: the surviving voter with the smallest raft
+ * ID starts an election at once, the next one half an election timeout
+ * later, and so on (the hint). In a freshly bootstrapped cluster (term 1,
+ * no vote, only the bootstrap configuration in the log), the voter with the
+ * smallest raft ID starts the first election at once instead of waiting
+ * for its timeout.
  *
  * libraft 0.22.1 mishandles an InstallSnapshot that arrives while the node
  * is storing a snapshot it took (it crashes), or while it is installing

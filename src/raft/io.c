@@ -239,6 +239,13 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
+void p2praft__io_tick_now(struct pio *p)
+{
+    if (p->started && !p->closing) {
+        uv_timer_start(&p->tick, tick_cb, 0, p->tick_ms);
+    }
+}
+
 /* ---- receiving, and the snapshot shield ------------------------------------ */
 
 static void deliver(struct pio *p, struct raft_message *m)
@@ -623,6 +630,7 @@ static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
     }
     p->tick_cb = tick;
     p->recv_cb = recv;
+    p->tick_ms = msecs;
     p->started = true;
     uv_prepare_start(&p->prepare, prepare_cb);
     uv_check_start(&p->check, check_cb);

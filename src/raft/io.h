@@ -39,7 +39,6 @@ struct p2praft__net {
     void *admit_ctx;
     struct lp2p_peer_id *members;
     size_t n_members;
-    uint64_t rng;
     void (*closed_cb)(struct p2praft__net *n);
 };
 
@@ -68,6 +67,7 @@ struct pio {
 
     /* handles */
     uv_timer_t tick;
+    unsigned tick_ms;
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle;
@@ -114,6 +114,9 @@ void p2praft__io_defer(struct pio *p, struct p2praft__work *w);
  * it to raft (now, or once a snapshot being taken is stored). Ownership of
  * what it points at passes to this call. */
 void p2praft__io_recv(struct pio *p, struct raft_message *m);
+
+/* Tick raft now (then every tick period again). */
+void p2praft__io_tick_now(struct pio *p);
 
 /* The raft instance this io serves (io->data once raft_init ran), or NULL. */
 struct raft *p2praft__io_raft(struct pio *p);

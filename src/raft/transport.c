@@ -835,14 +835,18 @@ int p2praft__net_listen(struct p2praft__net *n)
 
 /* ---- early election hint -------------------------------------------------- */
 
-static unsigned net_random(struct p2praft__net *n, unsigned max)
+/* Our rank (0: first) by raft ID among the voters of r's configuration,
+ * leaving out `gone`. */
+static unsigned voter_rank(const struct raft *r, raft_id gone)
 {
-    uint64_t x = n->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    n->rng = x;
-    return (unsigned)(x % ((uint64_t)max + 1));
+    unsigned i, rank = 0;
+    for (i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        if (s->role == RAFT_VOTER && s->id != gone && s->id < r->id) {
+            rank++;
+        }
+    }
+    return rank;
 }
 
 static void net_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
@@ -852,7 +856,7 @@ static void net_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
     struct p2praft__net *n = data;
     struct raft *r = p2praft__io_raft(n->io);
     raft_time now, elapsed;
-    unsigned jitter;
+    unsigned rank, delay;
     char str[LP2P_PEER_ID_STRMAX];
     (void)host;
     if (event != LP2P_CONN_DISCONNECTED || r == NULL || n->closing ||
@@ -879,20 +883,35 @@ static void net_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
      * follower converts to candidate once now >= election_timer_start +
      * follower_state.randomized_election_timeout (both public fields,
      * checked on every tick), and any AppendEntries from a live leader
-     * resets them. So shorten the current timeout to expire within a
-     * random fraction (0..1/2) of the election timeout from now: followers
-     * that all lost the leader start (pre-)votes at different moments, and
-     * a follower whose leader is in fact alive is reset by the next
-     * heartbeat (with pre-vote, a stray candidate cannot depose it).
+     * resets them. So shorten the current timeout: the surviving voter
+     * with the smallest raft ID starts at once (on a tick started now),
+     * the next one half an election timeout later, and so on, so that two
+     * followers do not split the vote by starting on the same tick.
      */
+    rank = voter_rank(r, p2praft_server_id(info->peer));
     now = n->io->io->time(n->io->io);
     elapsed = now >= r->election_timer_start ? now - r->election_timer_start
                                              : 0;
-    jitter = net_random(n, r->election_timeout / 2);
-    if (elapsed + jitter < r->follower_state.randomized_election_timeout) {
+    delay = rank * (r->election_timeout / 2);
+    if (elapsed + delay < r->follower_state.randomized_election_timeout) {
         r->follower_state.randomized_election_timeout =
-            (unsigned)(elapsed + jitter);
-        n->io->stats.hints++;
+            (unsigned)(elapsed + delay);
+    }
+    /*
+     * And forget the leader, as libraft does when a follower steps down
+     * (convertClear): a follower that knows a leader rejects every
+     * (pre-)vote, so the first follower to start an election would be
+     * refused by the others until they started their own. Forgetting it,
+     * they grant it. A leader that is in fact alive is learnt again from
+     * its next AppendEntries (with pre-vote, a stray candidate cannot
+     * depose it).
+     */
+    r->follower_state.current_leader.id = 0;
+    raft_free(r->follower_state.current_leader.address);
+    r->follower_state.current_leader.address = NULL;
+    n->io->stats.hints++;
+    if (rank == 0) {
+        p2praft__io_tick_now(n->io);
     }
 }
 
@@ -905,7 +924,6 @@ void p2praft__net_init(struct p2praft__net *n, struct pio *io,
     n->io = io;
     n->host = host;
     n->hint_enabled = true;
-    n->rng = io->rng ^ 0x9e3779b97f4a7c15ull;
 }
 
 static void net_maybe_closed(struct p2praft__net *n)

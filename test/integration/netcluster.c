@@ -195,14 +195,14 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     return harness_attach_actor(nd->c, &nd->actor, &nd->raft);
 }
 
-static void raft_closed(struct raft *r)
+static void nc_raft_closed(struct raft *r)
 {
     struct nc_node *nd = r->data;
     p2praft_io_close(&nd->io);
     nd->closed = true;
 }
 
-static bool node_closed(void *ctx)
+static bool nc_node_closed(void *ctx)
 {
     return ((struct nc_node *)ctx)->closed;
 }
@@ -212,8 +212,8 @@ void nc_stop(struct nc *nc, unsigned i)
     struct nc_node *nd = &nc->nodes[i];
     if (nd->running) {
         nd->raft.data = nd;
-        raft_close(&nd->raft, raft_closed);
-        nc_run_until(nc, node_closed, nd, 10000);
+        raft_close(&nd->raft, nc_raft_closed);
+        nc_run_until(nc, nc_node_closed, nd, 10000);
         nd->running = false;
     }
     if (nd->c != NULL) {
