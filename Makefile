@@ -1,13 +1,19 @@
 # p2praft: GNU Makefile. `make` builds the libraries and build/p2praft.
-# `make test` runs the unit and integration tiers plus every fuzz corpus;
-# `make check` runs the same under ASan+UBSan, then under valgrind.
+# `make test` runs the unit and integration tiers plus every fuzz corpus,
+# and checks an installed copy; `make test-unit` runs the unit tier alone
+# (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
+# under valgrind.
 # Dependencies come from pkg-config; scripts/install-deps.sh installs them.
 
 PREFIX ?= /usr/local
 CC ?= cc
 BUILD ?= build
 PKG_CONFIG ?= pkg-config
-DEPS_PC := libuv libcrypto msgpack raft
+# What the library needs.
+DEPS_PC := libuv libcrypto raft
+# What only the unit tests need: msgpack-c, an independent msgpack decoder
+# that test/unit/test_codec.c checks our encoder's output with.
+TEST_DEPS_PC := msgpack
 
 # Warnings are errors in CI (CI=true) or with WERROR=1.
 ifeq ($(CI),true)
@@ -30,6 +36,13 @@ endif
 
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null)
+TEST_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_DEPS_PC) 2>/dev/null)
+TEST_PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(TEST_DEPS_PC) 2>/dev/null)
+
+# The version is the header's (LP2P_VERSION, which P2PRAFT_VERSION is);
+# the shared library's SONAME carries its major number.
+VERSION := $(shell sed -n 's/^\#define LP2P_VERSION "\(.*\)"/\1/p' include/lp2p.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANFLAGS) \
              -fPIC -fvisibility=hidden -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
@@ -45,6 +58,7 @@ TESTLIB_SRC := test/lib/runner.c test/lib/oom.c
 UNIT_SRC := $(sort $(wildcard test/unit/*.c)) $(sort $(wildcard test/fuzz/fuzz_*.c))
 INTEG_SRC := $(sort $(wildcard test/integration/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+FAULTS_SRC := test/faults/client.c
 FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -53,27 +67,34 @@ LP2P_OBJ := $(call obj,$(UTIL_SRC) $(P2P_SRC))
 RAFT_OBJ := $(call obj,$(RAFT_SRC))
 LIB_LP2P := $(BUILD)/liblp2p.a
 LIB_P2PRAFT := $(BUILD)/libp2praft.a
-SO_P2PRAFT := $(BUILD)/libp2praft.so
+SONAME := libp2praft.so.$(SOMAJOR)
+SO_P2PRAFT := $(BUILD)/libp2praft.so.$(VERSION)
+SO_LINKS := $(BUILD)/$(SONAME) $(BUILD)/libp2praft.so
 CLI := $(BUILD)/p2praft
 UNIT := $(BUILD)/test-unit
 INTEG := $(BUILD)/test-integration
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test check check-asan check-valgrind fuzz bench interop demo \
-        install clean tests-build
+.PHONY: all deps deps-check test test-unit test-install check check-asan \
+        check-valgrind fuzz bench interop demo install clean tests-build \
+        go-raftnode hc-vectors faults faults-build faults-selftest
 
-all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(CLI) $(EXAMPLES)
+all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
+     $(EXAMPLES)
 
-# Install missing dependencies (only when pkg-config cannot find one).
+# Install missing dependencies (only when pkg-config cannot find one),
+# the unit tests' own among them.
 deps:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) 2>/dev/null && \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TEST_DEPS_PC) 2>/dev/null && \
 	  $(PKG_CONFIG) --atleast-version=0.22 raft || scripts/install-deps.sh
 
 deps-check:
 	@$(PKG_CONFIG) --exists $(DEPS_PC) 2>/dev/null || { \
 	  echo "missing dependencies: run 'make deps' (scripts/install-deps.sh)"; \
 	  exit 1; }
+	@test -n "$(VERSION)" || { \
+	  echo "no LP2P_VERSION in include/lp2p.h"; exit 1; }
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,7 +109,12 @@ $(LIB_P2PRAFT): $(RAFT_OBJ) $(LP2P_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(SO_P2PRAFT): $(RAFT_OBJ) $(LP2P_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ALL)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ALL)
+
+# libp2praft.so.MAJOR (what programs load) and libp2praft.so (what -l
+# finds) both lead to the real file.
+$(SO_LINKS): $(SO_P2PRAFT)
+	ln -sf $(notdir $(SO_P2PRAFT)) $@
 
 $(CLI): $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT)
 	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
@@ -103,10 +129,13 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_P2PRAFT)
 
 TEST_CFLAGS = -Itest/lib
 $(BUILD)/obj/test/%.o: CFLAGS_ALL += $(TEST_CFLAGS)
+$(BUILD)/obj/test/unit/%.o: CFLAGS_ALL += $(TEST_PKG_CFLAGS)
 
 $(UNIT): $(call obj,$(TESTLIB_SRC) $(UNIT_SRC)) $(LIB_P2PRAFT)
+	@$(PKG_CONFIG) --exists $(TEST_DEPS_PC) 2>/dev/null || { \
+	  echo "the unit tests need $(TEST_DEPS_PC): run 'make deps'"; exit 1; }
 	$(CC) -o $@ $(call obj,$(TESTLIB_SRC) $(UNIT_SRC)) $(LIB_P2PRAFT) \
-	  $(LDFLAGS_ALL) $(LIBS_ALL)
+	  $(LDFLAGS_ALL) $(TEST_PKG_LIBS) $(LIBS_ALL)
 
 $(INTEG): $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT)
 	$(CC) -o $@ $(call obj,$(TESTLIB_SRC) $(INTEG_SRC)) $(LIB_P2PRAFT) \
@@ -125,11 +154,85 @@ $(GO_PEER): $(GO_PEER_SRC)
 	cd interop/go/peer && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
 	  -trimpath -o $(CURDIR)/$@ .
 
+# The fault harness (test/faults/): its workload client and the external
+# linearizability checker (porcupine, from the Go module proxy, pinned by
+# go.sum).
+FAULTS_CLIENT := $(BUILD)/faults-client
+$(FAULTS_CLIENT): $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT)
+	$(CC) -o $@ $(call obj,$(FAULTS_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+
+LINEARIZE := build/interop/linearize
+LINEARIZE_SRC := $(wildcard interop/go/linearize/*.go) \
+                 interop/go/linearize/go.mod interop/go/linearize/go.sum
+$(LINEARIZE): $(LINEARIZE_SRC)
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/linearize && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
+
+faults-build: all $(FAULTS_CLIENT) $(LINEARIZE)
+
+# The checker must reject crafted bad histories and accept good ones.
+faults-selftest: $(LINEARIZE)
+	@test/faults/selftest.sh
+
+# Every nemesis for SECS seconds, at 3 and 5 nodes (root: network
+# namespaces, veth links, tmpfs mounts). FAULTS_CI=1: the .ci/run plan, one
+# run per nemesis. NEMESES="a b" picks some.
+faults: deps
+	@command -v ip >/dev/null && command -v go >/dev/null || \
+	  scripts/install-deps.sh --faults
+	@$(MAKE) --no-print-directory faults-build faults-selftest
+	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
+	  $(if $(NEMESES),--nemeses "$(NEMESES)")
+
+# go-libp2p-raft v0.5.0 nodes with a control interface (interop/go/raftnode):
+# go-raftnode on hashicorp/raft as go-libp2p-raft's go.mod pins it (1.6.1),
+# go-raftnode-17 on hashicorp/raft 1.7.x (pre-vote) from go17.mod/go17.sum.
+GO_RAFTNODE := build/interop/go-raftnode
+GO_RAFTNODE17 := build/interop/go-raftnode-17
+GO_RAFTNODE_SRC := $(wildcard interop/go/raftnode/*.go)
+$(GO_RAFTNODE): $(GO_RAFTNODE_SRC) interop/go/raftnode/go.mod \
+                interop/go/raftnode/go.sum
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/raftnode && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -trimpath -o $(CURDIR)/$@ .
+$(GO_RAFTNODE17): $(GO_RAFTNODE_SRC) interop/go/raftnode/go17.mod \
+                  interop/go/raftnode/go17.sum
+	@mkdir -p $(dir $@)
+	@command -v go >/dev/null || scripts/install-deps.sh --go
+	cd interop/go/raftnode && GOFLAGS=-mod=readonly GOTOOLCHAIN=auto go build \
+	  -modfile=go17.mod -tags raft17 -trimpath -o $(CURDIR)/$@ .
+
+go-raftnode: $(GO_RAFTNODE) $(GO_RAFTNODE17)
+
+# Re-capture test/vectors/hashicorp/ from real nodes (see its README.md).
+hc-vectors: go-raftnode
+	interop/go/raftnode/capture.sh $(GO_RAFTNODE) test/vectors/hashicorp/raft-v1.6.1
+	interop/go/raftnode/capture.sh $(GO_RAFTNODE17) test/vectors/hashicorp/raft-v1.7.3
+	rm -rf test/vectors/hashicorp/synthetic
+	$(GO_RAFTNODE) synth -out test/vectors/hashicorp/synthetic
+
 tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 
+# Everything: unit and integration tiers, and the installed copy
+# (scripts/test-install.sh: make install into a temporary prefix, then build
+# programs against it with pkg-config, shared and static).
 test: deps
-	@$(MAKE) --no-print-directory tests-build
-	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG))
+	@$(MAKE) --no-print-directory tests-build all $(LINEARIZE)
+	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG)) \
+	  scripts/test-install.sh test/faults/selftest.sh
+
+# The unit tier alone: codecs, state machines, fuzz corpora. Needs neither
+# Go nor Node (nor the CLI).
+test-unit: deps
+	@$(MAKE) --no-print-directory $(UNIT)
+	@scripts/run-tests.sh $(UNIT)
+
+test-install: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-tests.sh scripts/test-install.sh
 
 check: deps
 	@$(MAKE) --no-print-directory check-asan
@@ -139,6 +242,7 @@ check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests-build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  P2PRAFT_TEST_TIMEOUT_SCALE=$${P2PRAFT_TEST_TIMEOUT_SCALE:-3} \
 	  scripts/run-tests.sh build/asan/test-unit \
 	  $(if $(INTEG_SRC),build/asan/test-integration)
 
@@ -160,21 +264,26 @@ fuzz:
 bench: deps all $(BENCHES)
 	@bench/run.sh
 
-interop: deps all
+interop: deps all go-raftnode
 	@interop/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(CLI) demo
 
+# Headers, both libraries (libp2praft.so as libp2praft.so.VERSION with its
+# SONAME link and the -l link), p2praft.pc and the CLI. Into a system
+# directory, run ldconfig afterwards.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/lp2p.h include/p2praft.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_LP2P) $(LIB_P2PRAFT) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(SO_P2PRAFT) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libp2praft.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libp2praft.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libp2praft.so
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LP2P_VERSION "\(.*\)"/\1/p' include/lp2p.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	  p2praft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/p2praft.pc
 
 clean:

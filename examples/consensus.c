@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -578,6 +579,9 @@ out:
 #ifndef P2PRAFT_EXAMPLE_NO_MAIN
 int main(int argc, char **argv)
 {
+    /* lp2p never raises SIGPIPE, but the raft stream bridge writes with
+     * libuv: a stream that went away must not kill the program. */
+    signal(SIGPIPE, SIG_IGN);
     return consensus_example(argc, argv);
 }
 #endif

@@ -9,6 +9,7 @@
 #ifndef LP2P_H
 #define LP2P_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,10 @@
     X(UNREACHABLE, -28, "peer unreachable")                                   \
     X(STATE, -29, "operation not allowed in the current state")               \
     X(EOF, -30, "end of stream")                                              \
+    X(ADDRINUSE, -31, "address already in use")                               \
+    X(ADDRNOTAVAIL, -32, "address not available on this host")                \
+    X(ACCESS, -33, "permission denied")                                       \
+    X(ISDIR, -34, "is a directory")                                           \
     X(NOSTATE, -40, "no state has been agreed upon yet")                      \
     X(INCONSISTENT, -41, "the state on this node is not consistent")          \
     X(APPLY, -42, "the operation was committed but could not be applied")     \
@@ -68,6 +73,8 @@
     X(SHUTDOWN, -49, "shutting down")                                         \
     X(RAFT, -50, "raft engine error")                                         \
     X(DENIED, -51, "peer not admitted")                                       \
+    X(UNKNOWN, -52, "outcome unknown: it may or may not have been applied")   \
+    X(NOTCAUGHTUP, -53, "this node has not caught up with a leader yet")      \
     X(MISMATCH, -90, "compare-and-set: the value differs")
 
 enum lp2p_errno {
@@ -199,13 +206,16 @@ LP2P_API int lp2p_key_unmarshal(struct lp2p_key *key, const uint8_t *p,
                                 size_t len);
 
 /* Write the PrivateKey protobuf to `path` with mode 0600, through a
- * temporary file in the same directory and an atomic rename. LP2P_EIO
- * (errno is logged at warn level), LP2P_ENOMEM. */
+ * temporary file in the same directory and an atomic rename. Errors
+ * (errno is logged at warn level): LP2P_EISDIR (`path` is a directory),
+ * LP2P_ENOTFOUND (its directory does not exist), LP2P_EACCESS (not
+ * writable), LP2P_EIO (any other failure), LP2P_ENOMEM. */
 LP2P_API int lp2p_key_save(const char *path, const struct lp2p_key *key);
 
 /*
  * Read a key file written by lp2p_key_save() or go-libp2p. Errors:
- * LP2P_ENOTFOUND (no such file), LP2P_EIO (cannot read it),
+ * LP2P_ENOTFOUND (no such file), LP2P_EISDIR (`path` is a directory),
+ * LP2P_EACCESS (not readable), LP2P_EIO (cannot read it otherwise),
  * LP2P_ETOOBIG (over 4 KiB: not a key file), and those of
  * lp2p_key_unmarshal(): LP2P_ETRUNCATED, LP2P_EUNSUPPORTED, LP2P_EBADKEY.
  */
@@ -500,12 +510,20 @@ struct lp2p_host_config {
     /* A connection with no open stream for this long is closed. 120000
      * ms. UINT64_MAX disables it. */
     uint64_t idle_timeout_ms;
-    /* Connections in any state (dialing, upgrading, ready). 256. Inbound
-     * connections beyond this are accepted and closed at once; dials fail
-     * with LP2P_ELIMIT. */
+    /* Connections that are ready or being dialed: slots. 256. A dial
+     * beyond it fails with LP2P_ELIMIT, unless it goes to a protected
+     * peer, which evicts an unprotected inbound connection instead. An
+     * inbound connection that finishes its handshake beyond it is closed,
+     * unless its peer is protected (then the idlest unprotected inbound
+     * connection is evicted). Pending inbound handshakes are bounded
+     * apart (max_pending_handshakes), so at most max_conns +
+     * max_pending_handshakes sockets are open. */
     uint32_t max_conns;
-    /* Connections not yet upgraded (TCP accepted/connecting, handshaking).
-     * 64. Same behaviour as max_conns when reached. */
+    /* Inbound connections whose Noise handshake has not finished (the
+     * peer's identity is not known yet). 64. A new connection beyond it
+     * evicts the oldest pending handshake of the remote IP address that
+     * has the most of them, so a flood from some addresses cannot keep
+     * others out. */
     uint32_t max_pending_handshakes;
     /* Streams the peer may have open on one connection at a time; further
      * SYNs are refused with a Yamux RST. 256. */
@@ -535,6 +553,23 @@ struct lp2p_host_config {
      * always negotiated with multistream afterwards (one round trip more;
      * for peers that mishandle the extension, and for tests). 0. */
     int no_inline_muxer;
+    /*
+     * Limits for strangers. A peer is "protected" once the application
+     * called lp2p_host_protect() for it (p2praft protects the members of
+     * its raft group). The three limits below apply to inbound
+     * connections of unprotected peers only; connections we dial, and
+     * those of protected peers, follow the limits above.
+     */
+    /* Ready inbound connections of unprotected peers. Beyond it, an
+     * unprotected peer is disconnected right after its handshake. 32. */
+    uint32_t max_unprotected_conns;
+    /* Closed after this long without an open stream (or idle_timeout_ms
+     * if shorter). 10000 ms. UINT64_MAX: only idle_timeout_ms applies. */
+    uint64_t unprotected_idle_ms;
+    /* Closed with LP2P_ETIMEDOUT if, this long after its handshake, no
+     * stream on it has negotiated a protocol (one served by a handler
+     * here, or one we opened). 5000 ms. UINT64_MAX disables. */
+    uint64_t protocol_timeout_ms;
 };
 
 /* Fill `cfg` with the defaults above. */
@@ -542,9 +577,9 @@ LP2P_API void lp2p_host_config_init(struct lp2p_host_config *cfg);
 
 /*
  * Create a host on `loop` (borrowed; must outlive the host). `cfg` may be
- * NULL for the defaults; it is copied. The process-wide SIGPIPE
- * disposition is set to ignore (writes to a closed socket then fail with
- * EPIPE instead of killing the process). On success *out holds the host,
+ * NULL for the defaults; it is copied. Signal handling is left alone: the
+ * host writes to its sockets with MSG_NOSIGNAL, so a peer that went away
+ * is an error (LP2P_ECLOSED), never a SIGPIPE. On success *out holds the host,
  * which the caller frees with lp2p_host_close(). Errors: LP2P_ENOMEM,
  * LP2P_EINVAL (bad config), LP2P_EBADKEY, LP2P_ECRYPTO.
  */
@@ -580,8 +615,11 @@ LP2P_API struct uv_loop_s *lp2p_host_loop(const struct lp2p_host *host);
 /*
  * Listen on `maddr`: /ip4/<a>/tcp/<port> or /ip6/<a>/tcp/<port>; port 0
  * picks a free port. May be called several times. Errors: LP2P_EBADADDR
- * (not a TCP listen address), LP2P_EIO (bind or listen failed: address in
- * use, not available), LP2P_ENOMEM, LP2P_ESHUTDOWN (host closing).
+ * (not a TCP listen address), LP2P_EADDRINUSE (the port is taken),
+ * LP2P_EADDRNOTAVAIL (no interface has that address), LP2P_EACCESS (a
+ * privileged port), LP2P_ELIMIT (out of descriptors), LP2P_EIO (any other
+ * socket error, logged at warn level), LP2P_ENOMEM, LP2P_ESHUTDOWN (host
+ * closing).
  */
 LP2P_API int lp2p_host_listen(struct lp2p_host *host, const char *maddr);
 
@@ -656,6 +694,19 @@ LP2P_API int lp2p_host_disconnect(struct lp2p_host *host,
 
 /* The number of connections, in all states. */
 LP2P_API size_t lp2p_host_conn_count(const struct lp2p_host *host);
+
+/*
+ * Protect `peer` (copied) when `on`, or stop protecting it. Protected
+ * peers always get a connection slot: they are exempt from the limits for
+ * strangers (max_unprotected_conns, unprotected_idle_ms,
+ * protocol_timeout_ms), and when the slots are full, one of theirs evicts
+ * the idlest unprotected inbound connection instead of being refused.
+ * Call it for every member as a configuration changes. Takes effect on
+ * existing connections at once. Idempotent. 0, LP2P_ENOMEM (nothing
+ * changed), LP2P_EINVAL (NULL argument).
+ */
+LP2P_API int lp2p_host_protect(struct lp2p_host *h,
+                               const struct lp2p_peer_id *peer, bool on);
 
 enum lp2p_conn_event {
     LP2P_CONN_CONNECTED = 1,   /* a connection became ready (upgraded) */
@@ -768,7 +819,9 @@ typedef void (*lp2p_stream_write_cb)(struct lp2p_stream *stream, int status,
 /*
  * Queue `len` bytes for sending. `buf` is BORROWED until `cb` runs (not
  * copied): keep it alive and unchanged. Writes complete in order. `cb` may
- * be NULL. Back-pressure: completions run only as the peer's window and the
+ * be NULL: then what the stream's window takes is handed on at once and
+ * nothing is scheduled (no loop turn); `buf` is borrowed until
+ * lp2p_stream_write_queue_size() no longer counts it. Back-pressure: completions run only as the peer's window and the
  * socket let the data go, so a writer that waits for each completion (or
  * watches lp2p_stream_write_queue_size()) uses bounded memory. Errors
  * (cb not called): LP2P_ESTATE (write side closed, stream reset or

@@ -24,6 +24,23 @@ enum p2praft_errno {
 /* Same as lp2p_strerror(). */
 P2PRAFT_API const char *p2praft_strerror(int rv);
 
+/*
+ * Did an operation that changes the replicated state (a commit, a node
+ * write) end without its outcome being known? Decide on this, never on
+ * message text. For the status of such an operation:
+ *   0, and P2PRAFT_EAPPLY (committed, apply_to failed): it was committed;
+ *   p2praft_outcome_unknown(rv) true -- P2PRAFT_EUNKNOWN (submitted, then
+ *     leadership or the connection to the leader was lost),
+ *     P2PRAFT_ETIMEDOUT (no answer in time), P2PRAFT_ESHUTDOWN (shut down
+ *     before the answer): it may or may not have been applied, now or
+ *     later. Retrying may apply it twice: read first, or make the
+ *     operation idempotent (compare-and-set);
+ *   any other code (P2PRAFT_ENOTLEADER, P2PRAFT_ENOLEADER, P2PRAFT_ERAFT,
+ *     P2PRAFT_ELIMIT, P2PRAFT_EINVAL, ...): it was surely not applied and
+ *     may be retried.
+ */
+P2PRAFT_API bool p2praft_outcome_unknown(int rv);
+
 /* Same as lp2p_log_set(): one log hook serves both layers. */
 P2PRAFT_API void p2praft_log_set(enum lp2p_log_level level, lp2p_log_cb cb,
                                  void *ctx);
@@ -249,7 +266,9 @@ P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
 
 /*
  * Free a consensus, on the loop thread, after raft using its FSM has been
- * closed. Pending commits complete with P2PRAFT_ESHUTDOWN. The loop must run
+ * closed. Pending commits complete with P2PRAFT_ESHUTDOWN, and so do those
+ * that raft_close() failed (it fails a leader's pending entries): their
+ * outcome is unknown (p2praft_outcome_unknown()). The loop must run
  * afterwards until the internal handles are closed (uv_run until no
  * handles, as usual with libuv).
  */
@@ -269,12 +288,17 @@ P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
 
 /*
  * Completion of a commit, on the loop thread, exactly once, never before the
- * commit call returned. status: 0 when the entry was committed and applied;
- * P2PRAFT_EAPPLY (committed, apply_to failed); P2PRAFT_ENOACTOR,
- * P2PRAFT_ENORAFT, P2PRAFT_ENOTLEADER (not submitted; errmsg names the leader
- * when known); P2PRAFT_ETIMEDOUT (not applied in time: the outcome is
- * UNKNOWN, the entry may still commit later); P2PRAFT_ERAFT (raft refused or
- * lost leadership: outcome unknown); P2PRAFT_ESHUTDOWN.
+ * commit call returned. status (see p2praft_outcome_unknown()):
+ *   0: committed and applied; P2PRAFT_EAPPLY: committed, apply_to failed;
+ *   surely not applied: P2PRAFT_ENOACTOR, P2PRAFT_ENORAFT, P2PRAFT_EINVAL,
+ *     P2PRAFT_ENOTLEADER (this node was not the leader when the entry was
+ *     to be submitted, nothing was; errmsg names the leader when known),
+ *     P2PRAFT_ERAFT (raft refused the entry before taking it: a majority
+ *     lacks disk space), P2PRAFT_ENOMEM (before submitting);
+ *   outcome UNKNOWN (the entry may have been, or may still be, committed):
+ *     P2PRAFT_EUNKNOWN (raft took the entry, then lost leadership or failed
+ *     to persist it), P2PRAFT_ETIMEDOUT (not applied in time),
+ *     P2PRAFT_ESHUTDOWN (raft or the consensus closed first).
  * `state` on success is a copy of the state right after this commit, owned by
  * the callee (p2praft_value_destroy()); otherwise NULL. `errmsg` is borrowed
  * for the call, NULL on success.
@@ -605,14 +629,14 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
 /* ------------------------------------------------------------------------
  * Cluster node: one member of a replicated key-value store
  *
- * A node owns a loop thread that runs a libp2p host, the raft transport
- * over it, libraft with raft_uv storage in `data_dir`, and an OpLog whose
- * ops are set, delete and compare-and-set on a map of string keys to byte
- * values. Snapshots compact the log (threshold configurable), so a node
+ * A node owns a loop thread that runs a libp2p host, p2praft's raft I/O
+ * over it, libraft with raft_uv storage in `data_dir` (or in memory), and
+ * an OpLog whose ops are set, delete and compare-and-set on a map of string
+ * keys to byte values. Snapshots compact the log (threshold configurable), so a node
  * that was away catches up from a snapshot.
  *
  * Writes sent to any node are forwarded to the leader over libp2p, on
- * P2PRAFT_FORWARD_PROTOCOL (only peers the raft transport admits, i.e.
+ * P2PRAFT_FORWARD_PROTOCOL (only peers the raft I/O admits, i.e.
  * members, may use it), and complete once the receiving node has applied
  * them. Reads are local; consistent reads first commit a read barrier (a
  * no-op entry) on the leader and wait until the receiving node applied up to it.
@@ -630,15 +654,33 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *   without NUL, a value at most 1 MiB. Nothing may follow the fields.
  * Response body:
  *   u8 version (1) | u8 status | u64 big-endian raft index | payload
- *   status: 0 OK, 1 NOT FOUND (get, del of a missing key), 2 MISMATCH (cas:
- *   absent or different value), 3 ERROR, 4 BAD REQUEST, 5 NOT LEADER
- *   (forward protocol only), 6 TIMED OUT (outcome unknown).
+ *   status, and what it says about a write (SET, DEL, CAS):
+ *     0 OK            done (applied on this node when answered)
+ *     1 NOT FOUND     get, del of a missing key (del: done, nothing removed)
+ *     2 MISMATCH      cas: absent or different value; nothing changed
+ *     3 FAILED        surely not applied (no leader reachable in time, the
+ *                     state is inconsistent, shutting down before submitting)
+ *     4 BAD REQUEST   malformed or not allowed; not applied
+ *     5 NOT LEADER    forward protocol only: not submitted, ask the leader
+ *     6 UNKNOWN       the outcome is unknown: it may have been applied, or
+ *                     may still be (timed out after submitting, leader lost
+ *                     or replaced while forwarding, shutting down). Retrying
+ *                     blindly may apply it twice.
+ *     7 BUSY          refused before the request was read (too many
+ *                     connections or forwarded requests); not applied
+ *     8 NOT CAUGHT UP a plain GET on a node that has not caught up with a
+ *                     leader since it started (see the status line
+ *                     "caught_up"); retry, or read with the consistent flag
+ *   A client that sent a write and got no answer (timeout, connection
+ *   lost) must treat it as UNKNOWN. A status byte it does not know too.
  *   payload: the value (GET), "key: value" lines (STATUS), or an error
- *   message (statuses 3..6); empty otherwise.
+ *   message (statuses 3..8); empty otherwise.
  *   index: the commit's (writes) or the barrier's raft index.
  * A unix socket connection carries any number of requests, one at a time.
  * A frame over the limit or a malformed body gets status 4 and the
- * connection is closed; an idle connection is closed after 30 s.
+ * connection is closed. An idle connection is closed after api_idle_ms; a
+ * connection beyond api_max_conns gets one BUSY response, unasked, and is
+ * closed (see struct p2praft_node_config).
  * ---------------------------------------------------------------------- */
 
 #define P2PRAFT_FORWARD_PROTOCOL "/p2praft/forward/1.0.0"
@@ -659,10 +701,15 @@ enum p2praft_api_status {
     P2PRAFT_API_OK = 0,
     P2PRAFT_API_NOTFOUND = 1,
     P2PRAFT_API_MISMATCH = 2,
-    P2PRAFT_API_ERROR = 3,
+    P2PRAFT_API_FAILED = 3,
     P2PRAFT_API_BADREQ = 4,
     P2PRAFT_API_NOTLEADER = 5,
-    P2PRAFT_API_TIMEDOUT = 6
+    P2PRAFT_API_UNKNOWN = 6,
+    P2PRAFT_API_BUSY = 7,
+    P2PRAFT_API_NOTCAUGHTUP = 8,
+    /* Former names of 3 and 6. */
+    P2PRAFT_API_ERROR = P2PRAFT_API_FAILED,
+    P2PRAFT_API_TIMEDOUT = P2PRAFT_API_UNKNOWN
 };
 
 struct p2praft_node;
@@ -692,6 +739,16 @@ struct p2praft_node_config {
     unsigned snapshot_threshold; /* 1024 entries */
     unsigned snapshot_trailing;  /* 128 entries kept after a snapshot */
     unsigned timeout_ms;         /* bound on one request, 5000 */
+    unsigned api_max_conns;      /* API socket connections served at once,
+                                  * 64 (0: 64); one more gets BUSY, unasked,
+                                  * and is closed */
+    unsigned api_idle_ms;        /* an API connection idle this long is
+                                  * closed, 30000 (0: 30000) */
+    /* Where raft's state lives: P2PRAFT_STORE_DISK (the default), raft_uv
+     * in data_dir; or P2PRAFT_STORE_MEM, in memory: nothing survives the
+     * process, so a restarted node starts empty (with bootstrap: as a
+     * fresh member that catches up from the others). */
+    enum p2praft_store_kind store;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
@@ -701,8 +758,10 @@ P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
  * Start a node: spawn its loop thread, listen, open the storage, start
  * raft and the API socket; return once it runs or failed. `cfg` is
  * borrowed for the call. On failure `errmsg` (may be NULL) says which step
- * failed. 0, P2PRAFT_EINVAL, P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a
- * host error.
+ * failed. 0, P2PRAFT_EINVAL (also: a peer that names this node itself),
+ * P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. A running
+ * node logs at warn level what an operator must see (leader changes, peers
+ * unreachable or with another key than their /p2p/ ID, refused streams).
  */
 P2PRAFT_API int p2praft_node_start(struct p2praft_node **out,
                                    const struct p2praft_node_config *cfg,
@@ -731,11 +790,15 @@ P2PRAFT_API int p2praft_node_call(struct p2praft_node *node,
 
 /*
  * Blocking key-value calls, from any thread but the node's own. They return
- * 0, P2PRAFT_ENOTFOUND (get/del: no such key), P2PRAFT_EMISMATCH (cas),
- * P2PRAFT_ETIMEDOUT (outcome unknown), P2PRAFT_EINVAL (bad key or value),
- * P2PRAFT_ESHUTDOWN, P2PRAFT_ENOMEM or P2PRAFT_ERAFT (see errmsg, which may
- * be NULL). get: *value (free with p2praft_free(); NULL when empty) and
- * *len; `consistent` reads go through a barrier on the leader.
+ * the code of the response status (errmsg, which may be NULL, gets its
+ * message): 0 OK, P2PRAFT_ENOTFOUND (get/del: no such key),
+ * P2PRAFT_EMISMATCH (cas), P2PRAFT_ERAFT (FAILED: surely not applied),
+ * P2PRAFT_EINVAL (BAD REQUEST, or a bad key or value), P2PRAFT_EUNKNOWN
+ * (UNKNOWN: the outcome is unknown), P2PRAFT_ENOTCAUGHTUP (get),
+ * P2PRAFT_ELIMIT (BUSY); or P2PRAFT_ESHUTDOWN, P2PRAFT_ENOMEM. Decide with
+ * p2praft_outcome_unknown(). get: *value (free with p2praft_free(); NULL
+ * when empty) and *len; `consistent` reads go through a barrier on the
+ * leader.
  */
 P2PRAFT_API int p2praft_node_get(struct p2praft_node *node, const char *key,
                                  bool consistent, uint8_t **value, size_t *len,
@@ -751,7 +814,9 @@ P2PRAFT_API int p2praft_node_cas(struct p2praft_node *node, const char *key,
                                  size_t errmsg_len);
 
 /* The status text ("key: value" lines: peer_id, role, leader, term,
- * commit_index, applied_index, members and one "member:" line each, ...)
+ * commit_index, applied_index, caught_up (yes once this node applied up to
+ * an index learned from a leader since it started: a barrier, or a write
+ * it forwarded or committed), members and one "member:" line each, ...)
  * into *text (free with p2praft_free()). 0, P2PRAFT_ENOMEM,
  * P2PRAFT_ESHUTDOWN. */
 P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);

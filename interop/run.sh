@@ -16,7 +16,10 @@
 #             build/p2praft lists an `interop` command; "none" leaves it out):
 #             run as `$P2PRAFT_DIAL_CMD MA [--expect-agent P]
 #             [--expect-protocol P]...`, same output contract as `peer dial`.
-# Finally runs interop/go/snapshot/run.sh when that file exists.
+# Finally runs interop/go/snapshot/run.sh when that file exists, and the
+# all-Go go-libp2p-raft cluster test (interop/go/raftnode/cluster-test.sh)
+# on both raftnode builds (hashicorp/raft 1.6.1 with raft-boltdb and
+# in-memory stores, 1.7.x in memory) when they are built (make go-raftnode).
 # Prints "interop: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -161,6 +164,19 @@ if [ -f interop/go/snapshot/run.sh ]; then
         fail "snapshot interop/go/snapshot/run.sh"
     fi
 fi
+
+for spec in "go-raftnode bolt" "go-raftnode mem" "go-raftnode-17 mem"; do
+    set -- $spec
+    [ -x "$out/$1" ] || continue
+    echo
+    echo "== interop/go/raftnode/cluster-test.sh $out/$1 $2"
+    if bash interop/go/raftnode/cluster-test.sh "$out/$1" "$2"; then
+        echo "ok raftnode-cluster $1 $2"
+        passed=$((passed + 1))
+    else
+        fail "raftnode-cluster $1 $2"
+    fi
+done
 
 echo
 echo "interop: $passed passed, $failed failed"

@@ -10,7 +10,7 @@ shift
 cc=${FUZZ_CC:-clang}
 flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -DP2PRAFT_LIBFUZZER -Iinclude -Isrc -Itest/lib)
-libs=$(pkg-config --cflags --libs libuv libcrypto msgpack raft)
+libs=$(pkg-config --cflags --libs libuv libcrypto raft)
 srcs=$(ls src/util/*.c src/p2p/*.c src/raft/*.c 2>/dev/null)
 mkdir -p build/fuzz
 fail=0

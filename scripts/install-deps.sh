@@ -4,22 +4,29 @@
 # Idempotent: run it as often as you like. It needs root, or sudo.
 # It enables bookworm-backports beside the machine's existing Debian apt
 # source (reusing that source's URIs and keyring, so no mirror is named
-# here), installs libraft-dev 0.22.x from backports, and the other -dev
-# packages from the main suite.
+# here), installs libraft-dev 0.22.x from backports, and the other
+# packages from the main suite: libuv1-dev and libssl-dev for the library;
+# libmsgpack-dev (msgpack-c, which only the unit tests link, as an
+# independent decoder of our msgpack output) and valgrind for the tests.
 #
-# Usage: scripts/install-deps.sh [--fuzz] [--go]
-#   --fuzz  also install clang (libFuzzer), for `make fuzz`
-#   --go    install Go from bookworm-backports when no `go` is on PATH; the
-#           tests' go-libp2p peer then fetches the Go toolchain its go.mod
-#           names through the Go module proxy (GOTOOLCHAIN=auto)
+# Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults]
+#   --fuzz    also install clang (libFuzzer), for `make fuzz`
+#   --go      install Go from bookworm-backports when no `go` is on PATH; the
+#             tests' go-libp2p peer then fetches the Go toolchain its go.mod
+#             names through the Go module proxy (GOTOOLCHAIN=auto)
+#   --faults  what `make faults` needs: iproute2 (ip netns, veth links),
+#             util-linux and mount (flock, mountpoint, tmpfs), and Go (--go)
+#             for its porcupine checker
 set -euo pipefail
 
 want_fuzz=0
 want_go=0
+want_faults=0
 for a in "$@"; do
     case "$a" in
         --fuzz) want_fuzz=1 ;;
         --go) want_go=1 ;;
+        --faults) want_faults=1; want_go=1 ;;
         *) echo "install-deps: unknown argument: $a" >&2; exit 2 ;;
     esac
 done
@@ -108,9 +115,14 @@ raft_ok() {
 NEED_UPDATE=0
 enable_backports
 
-PKGS="build-essential pkg-config libuv1-dev libssl-dev libmsgpack-dev valgrind"
+# The library, then what only the tests use.
+PKGS="build-essential pkg-config libuv1-dev libssl-dev"
+PKGS="$PKGS libmsgpack-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
+fi
+if [ "$want_faults" -eq 1 ]; then
+    PKGS="$PKGS iproute2 util-linux mount"
 fi
 missing=""
 for p in $PKGS; do
@@ -145,4 +157,4 @@ if ! raft_ok; then
     exit 1
 fi
 echo "install-deps: ok (libuv $(pkg-config --modversion libuv), libcrypto $(pkg-config --modversion libcrypto)," \
-     "msgpack $(pkg-config --modversion msgpack-c 2>/dev/null || pkg-config --modversion msgpack), raft $(pkg-config --modversion raft))"
+     "raft $(pkg-config --modversion raft); for the tests: msgpack $(pkg-config --modversion msgpack))"

@@ -1,11 +1,23 @@
 /*
  * p2praft kv / p2praft status: clients of a node's API socket, in the
- * frame format documented in p2praft.h (cluster node section).
+ * frame format documented in p2praft.h (cluster node section), encoded and
+ * decoded by the node's own codec (src/raft/api.c).
  *
- * Exit status: 0 ok; 1 not found (get, del) or compare-and-set mismatch;
- * 2 usage; 3 the node answered with an error (including a timeout, whose
- * outcome is unknown); 4 the node's API socket cannot be reached or broke
- * the protocol.
+ * Exit status (kv), one per kind of answer, so that a script can tell
+ * "surely not applied" (retry is safe) from "outcome unknown" (it is not):
+ *   0 ok
+ *   1 not found (get, del) or compare-and-set mismatch
+ *   2 usage
+ *   3 outcome unknown: the node said so (UNKNOWN), or no answer came after
+ *     the whole request was sent (--timeout-ms expired, connection lost,
+ *     garbled answer), or a status this CLI does not know. A write may have
+ *     been applied, or may still be.
+ *   4 the node's API socket cannot be reached: nothing was sent
+ *   5 failed, surely not applied (FAILED, BAD REQUEST)
+ *   6 busy: the node refused the connection before reading it; not applied
+ *   7 not caught up: a plain get on a node that has not caught up with a
+ *     leader since it started (retry, or get --consistent)
+ * `status` exits 0, 2, 4 (no answer) or 5.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,17 +31,13 @@
 
 #include "cli.h"
 #include "p2praft.h"
+#include "raft/api.h"
 
-#define EXIT_NODE 3
+#define EXIT_UNKNOWN 3
 #define EXIT_UNREACHABLE 4
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+#define EXIT_FAILED 5
+#define EXIT_BUSY 6
+#define EXIT_NOTCAUGHTUP 7
 
 static uint64_t now_ms(void)
 {
@@ -82,19 +90,53 @@ static int io_all(int fd, uint8_t *p, size_t len, bool wr, uint64_t deadline)
     return 0;
 }
 
+/* Read one response frame from fd into *resp (malloc'd, NUL-terminated)
+ * and parse it into *a (pointing into *resp). 0 or -1 (errno). */
+static int read_answer(int fd, uint64_t deadline, uint8_t **resp,
+                       struct p2praft__api_resp *a)
+{
+    uint8_t hdr[P2PRAFT__API_PREFIX];
+    uint32_t rlen = 0;
+    if (io_all(fd, hdr, sizeof(hdr), false, deadline) != 0) {
+        return -1;
+    }
+    if (p2praft__api_frame(hdr, sizeof(hdr), &rlen) == P2PRAFT_ETOOBIG ||
+        rlen < P2PRAFT__API_RESP_PAYLOAD) {
+        errno = EPROTO;
+        return -1;
+    }
+    *resp = malloc(rlen + 1);
+    if (*resp == NULL) {
+        return -1;
+    }
+    errno = 0;
+    if (io_all(fd, *resp, rlen, false, deadline) != 0 ||
+        p2praft__api_response_parse(a, *resp, rlen) != 0) {
+        free(*resp);
+        *resp = NULL;
+        if (errno == 0) {
+            errno = EPROTO;
+        }
+        return -1;
+    }
+    (*resp)[rlen] = 0;
+    return 0;
+}
+
 /*
- * Send one request body to the node at `path`, read the response body into
- * *resp (malloc'd). Returns 0, or prints why and returns EXIT_UNREACHABLE.
+ * Send one request frame to the node at `path`, read the response body into
+ * *resp (malloc'd, NUL-terminated) and parse it into *a (pointing into
+ * *resp). Returns 0; or prints why and returns EXIT_UNREACHABLE when the
+ * whole request could not be sent (the node cannot have read it), or
+ * `no_answer` when it was sent and no valid answer came back.
  */
-static int call(const char *cmd, const char *path, const uint8_t *body,
-                size_t len, unsigned timeout_ms, uint8_t **resp,
-                size_t *resp_len)
+static int call(const char *cmd, const char *path, const uint8_t *frame,
+                size_t len, unsigned timeout_ms, int no_answer,
+                uint8_t **resp, struct p2praft__api_resp *a)
 {
     struct sockaddr_un sa;
     uint64_t deadline = now_ms() + timeout_ms;
-    uint8_t hdr[4];
-    uint32_t rlen;
-    int fd;
+    int fd, err;
     if (strlen(path) >= sizeof(sa.sun_path)) {
         fprintf(stderr, "p2praft %s: API socket path too long: %s\n", cmd,
                 path);
@@ -115,46 +157,34 @@ static int call(const char *cmd, const char *path, const uint8_t *body,
         }
         return EXIT_UNREACHABLE;
     }
-    put32(hdr, (uint32_t)len);
-    if (io_all(fd, hdr, 4, true, deadline) != 0 ||
-        io_all(fd, (uint8_t *)body, len, true, deadline) != 0 ||
-        io_all(fd, hdr, 4, false, deadline) != 0) {
-        goto broken;
-    }
-    rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-           (uint32_t)hdr[2] << 8 | hdr[3];
-    if (rlen < 10 || rlen > P2PRAFT_API_FRAME_MAX) {
-        errno = EPROTO;
-        goto broken;
-    }
-    *resp = malloc(rlen + 1);
-    if (*resp == NULL) {
-        goto broken;
-    }
-    if (io_all(fd, *resp, rlen, false, deadline) != 0 || (*resp)[0] != 1) {
-        free(*resp);
-        if (errno == 0) {
-            errno = EPROTO;
+    if (io_all(fd, (uint8_t *)frame, len, true, deadline) != 0) {
+        /* Not all of it went: the node cannot have read the request. A
+         * node over its connection limit answers BUSY without reading,
+         * and that answer may be waiting. */
+        err = errno;
+        if (read_answer(fd, deadline, resp, a) == 0) {
+            close(fd);
+            return 0;
         }
-        goto broken;
+        fprintf(stderr,
+                "p2praft %s: could not send the request to %s: %s (nothing "
+                "was done)\n",
+                cmd, path, err == ETIMEDOUT ? "timed out" : strerror(err));
+        close(fd);
+        return EXIT_UNREACHABLE;
     }
-    (*resp)[rlen] = 0;
-    *resp_len = rlen;
+    if (read_answer(fd, deadline, resp, a) != 0) {
+        err = errno;
+        fprintf(stderr, "p2praft %s: no valid answer from %s: %s%s\n", cmd,
+                path, err == ETIMEDOUT ? "timed out" : strerror(err),
+                no_answer == EXIT_UNKNOWN
+                    ? " (the request was sent: the outcome is unknown)"
+                    : "");
+        close(fd);
+        return no_answer;
+    }
     close(fd);
     return 0;
-broken:
-    fprintf(stderr, "p2praft %s: no valid answer from %s: %s\n", cmd, path,
-            errno == ETIMEDOUT ? "timed out" : strerror(errno));
-    close(fd);
-    return EXIT_UNREACHABLE;
-}
-
-static size_t field(uint8_t *p, const char *s)
-{
-    size_t n = strlen(s);
-    put32(p, (uint32_t)n);
-    memcpy(p + 4, s, n);
-    return 4 + n;
 }
 
 static void kv_usage(FILE *out)
@@ -168,10 +198,16 @@ static void kv_usage(FILE *out)
             "  del KEY\n"
             "  cas KEY EXPECTED NEW     set KEY to NEW if it holds EXPECTED\n"
             "Writes go to any node; they are forwarded to the leader and "
-            "return once this\nnode applied them. Exit status: 0 ok, 1 not "
-            "found or cas mismatch, 2 usage,\n3 the node reported an error "
-            "(a timeout means the outcome is unknown),\n4 the node's API "
-            "socket cannot be reached.\n");
+            "return once this\nnode applied them. Exit status:\n"
+            "  0 ok                 1 not found, or cas mismatch    2 usage\n"
+            "  3 OUTCOME UNKNOWN: the node said so, or no answer came after "
+            "the request\n    was sent (--timeout-ms, lost connection): "
+            "a write may have been applied\n"
+            "  4 the node's API socket cannot be reached (nothing sent)\n"
+            "  5 failed, surely not applied     6 busy, not applied: "
+            "try again\n"
+            "  7 not caught up: the node has not heard from a leader since "
+            "it started\n    (try again, or get --consistent)\n");
 }
 
 /* Parse --api/--data-dir/--timeout-ms; returns the index of the first
@@ -210,9 +246,11 @@ static int run_kv(int argc, char **argv)
 {
     char path[4096];
     unsigned timeout_ms = 10000;
-    uint8_t *body, *resp = NULL, op, flags = 0;
+    uint8_t *frame, *resp = NULL, op, flags = 0;
+    struct p2praft__api_req q;
+    struct p2praft__api_resp ans;
     const char *args[3];
-    size_t len = 0, resp_len = 0, n_args = 0, want, i;
+    size_t len = 0, n_args = 0, want, i;
     const char *sub;
     int a, rv;
 
@@ -235,7 +273,7 @@ static int run_kv(int argc, char **argv)
         op = P2PRAFT_API_GET;
         want = 1;
         if (a < argc && strcmp(argv[a], "--consistent") == 0) {
-            flags = 1;
+            flags = P2PRAFT__API_CONSISTENT;
             a++;
         }
     } else if (strcmp(sub, "set") == 0) {
@@ -277,30 +315,33 @@ static int run_kv(int argc, char **argv)
             return 2;
         }
     }
-    body = malloc(3 + 3 * 4 + strlen(args[0]) +
-                  (n_args > 1 ? strlen(args[1]) : 0) +
-                  (n_args > 2 ? strlen(args[2]) : 0));
-    if (body == NULL) {
+    memset(&q, 0, sizeof(q));
+    q.op = op;
+    q.flags = flags;
+    q.key = (char *)args[0];
+    if (op == P2PRAFT_API_SET) {
+        q.val = (uint8_t *)args[1];
+        q.vlen = strlen(args[1]);
+    } else if (op == P2PRAFT_API_CAS) { /* KEY EXPECTED NEW */
+        q.exp = (uint8_t *)args[1];
+        q.elen = strlen(args[1]);
+        q.val = (uint8_t *)args[2];
+        q.vlen = strlen(args[2]);
+    }
+    frame = p2praft__api_request_encode(&q, &len);
+    if (frame == NULL) {
         fprintf(stderr, "p2praft kv: out of memory\n");
         return 1;
     }
-    body[0] = 1;
-    body[1] = op;
-    body[2] = flags;
-    len = 3;
-    for (i = 0; i < n_args; i++) {
-        /* cas: KEY EXPECTED NEW, in wire order already */
-        len += field(body + len, args[i]);
-    }
-    rv = call("kv", path, body, len, timeout_ms, &resp, &resp_len);
-    free(body);
+    rv = call("kv", path, frame, len, timeout_ms, EXIT_UNKNOWN, &resp, &ans);
+    p2praft_free(frame);
     if (rv != 0) {
         return rv;
     }
-    switch (resp[1]) {
+    switch (ans.status) {
     case P2PRAFT_API_OK:
         if (op == P2PRAFT_API_GET) {
-            fwrite(resp + 10, 1, resp_len - 10, stdout);
+            fwrite(ans.payload, 1, ans.len, stdout);
             fputc('\n', stdout);
         } else {
             printf("ok\n");
@@ -316,11 +357,35 @@ static int run_kv(int argc, char **argv)
                         "is absent): not changed\n", args[0]);
         rv = 1;
         break;
+    case P2PRAFT_API_FAILED:
+    case P2PRAFT_API_BADREQ:
+    case P2PRAFT_API_NOTLEADER:
+        fprintf(stderr, "p2praft kv %s: %s%s (not applied)\n", sub,
+                ans.status == P2PRAFT_API_BADREQ ? "bad request: " : "",
+                (const char *)ans.payload);
+        rv = EXIT_FAILED;
+        break;
+    case P2PRAFT_API_BUSY:
+        fprintf(stderr, "p2praft kv %s: %s (not applied)\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_BUSY;
+        break;
+    case P2PRAFT_API_NOTCAUGHTUP:
+        fprintf(stderr, "p2praft kv %s: %s\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_NOTCAUGHTUP;
+        break;
+    case P2PRAFT_API_UNKNOWN:
+        fprintf(stderr, "p2praft kv %s: %s\n", sub,
+                (const char *)ans.payload);
+        rv = EXIT_UNKNOWN;
+        break;
     default:
-        fprintf(stderr, "p2praft kv %s: %s%s\n", sub,
-                resp[1] == P2PRAFT_API_BADREQ ? "bad request: " : "",
-                (const char *)resp + 10);
-        rv = EXIT_NODE;
+        fprintf(stderr,
+                "p2praft kv %s: unknown answer status %u (%s): the outcome "
+                "is unknown\n",
+                sub, ans.status, (const char *)ans.payload);
+        rv = EXIT_UNKNOWN;
         break;
     }
     free(resp);
@@ -331,8 +396,10 @@ static int run_status(int argc, char **argv)
 {
     char path[4096];
     unsigned timeout_ms = 10000;
-    uint8_t body[3] = {1, P2PRAFT_API_STATUS, 0}, *resp = NULL;
-    size_t resp_len = 0;
+    struct p2praft__api_req q;
+    struct p2praft__api_resp ans;
+    uint8_t *frame, *resp = NULL;
+    size_t len = 0;
     int a, rv;
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
@@ -340,7 +407,8 @@ static int run_status(int argc, char **argv)
                    "[--timeout-ms N]\nPrint the node's peer ID, role, "
                    "leader, term, commit and applied index,\nmembers and "
                    "snapshot counters, as 'key: value' lines. Exit status "
-                   "4 when\nthe node cannot be reached.\n");
+                   "4 when\nthe node cannot be reached or does not answer, "
+                   "5 when it answers an error.\n");
             return 0;
         }
     }
@@ -354,17 +422,25 @@ static int run_status(int argc, char **argv)
                         "[--timeout-ms N]\n");
         return 2;
     }
-    rv = call("status", path, body, sizeof(body), timeout_ms, &resp,
-              &resp_len);
+    memset(&q, 0, sizeof(q));
+    q.op = P2PRAFT_API_STATUS;
+    frame = p2praft__api_request_encode(&q, &len);
+    if (frame == NULL) {
+        fprintf(stderr, "p2praft status: out of memory\n");
+        return 1;
+    }
+    rv = call("status", path, frame, len, timeout_ms, EXIT_UNREACHABLE,
+              &resp, &ans);
+    p2praft_free(frame);
     if (rv != 0) {
         return rv;
     }
-    if (resp[1] != P2PRAFT_API_OK) {
-        fprintf(stderr, "p2praft status: %s\n", (const char *)resp + 10);
+    if (ans.status != P2PRAFT_API_OK) {
+        fprintf(stderr, "p2praft status: %s\n", (const char *)ans.payload);
         free(resp);
-        return EXIT_NODE;
+        return EXIT_FAILED;
     }
-    fwrite(resp + 10, 1, resp_len - 10, stdout);
+    fwrite(ans.payload, 1, ans.len, stdout);
     free(resp);
     return 0;
 }

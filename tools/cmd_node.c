@@ -21,12 +21,19 @@ static void usage(FILE *out)
             "                    [--election-ms N] [--heartbeat-ms N]\n"
             "                    [--snapshot-threshold N] "
             "[--snapshot-trailing N]\n"
-            "                    [--timeout-ms N]\n"
+            "                    [--timeout-ms N] [--api-max-conns N] "
+            "[--api-idle-ms N]\n"
+            "                    [--store disk|mem]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
             "  --data-dir DIR    raft log and snapshots (created if "
-            "missing)\n"
+            "missing), the API socket\n"
+            "  --store disk|mem  where raft's state lives: raft_uv in DIR "
+            "(default), or\n"
+            "                    memory (lost with the process: a restart "
+            "is a new member\n"
+            "                    that catches up from the others)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
             "  --bootstrap       first start: the configuration is this node "
@@ -42,8 +49,16 @@ static void usage(FILE *out)
             "  --snapshot-threshold N  entries between snapshots (1024)\n"
             "  --snapshot-trailing N   entries kept after one (128)\n"
             "  --timeout-ms N    bound on one client request (5000)\n"
+            "  --api-max-conns N API connections served at once; one more "
+            "is answered\n"
+            "                    BUSY and closed (64)\n"
+            "  --api-idle-ms N   an API connection idle this long is closed "
+            "(30000)\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
-            "'api: PATH'\nand 'ready'.\n");
+            "'api: PATH'\nand 'ready'. On stderr, at the default log level "
+            "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
+            "configured peers unreachable or with\nanother key than their "
+            "/p2p/ ID, and refused streams, with counts.\n");
 }
 
 static int num(const char *s, unsigned *out)
@@ -96,6 +111,16 @@ static int run(int argc, char **argv)
             cfg.data_dir = v;
         } else if (strcmp(o, "--api") == 0) {
             cfg.api_path = v;
+        } else if (strcmp(o, "--store") == 0) {
+            if (strcmp(v, "disk") == 0) {
+                cfg.store = P2PRAFT_STORE_DISK;
+            } else if (strcmp(v, "mem") == 0) {
+                cfg.store = P2PRAFT_STORE_MEM;
+            } else {
+                fprintf(stderr, "p2praft node: --store is disk or mem, not "
+                                "'%s'\n", v);
+                return 2;
+            }
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
             bool is_listen = o[2] == 'l';
             size_t *cnt = is_listen ? &cfg.n_listen : &cfg.n_peers;
@@ -114,6 +139,10 @@ static int run(int argc, char **argv)
             np = &cfg.snapshot_trailing;
         } else if (strcmp(o, "--timeout-ms") == 0) {
             np = &cfg.timeout_ms;
+        } else if (strcmp(o, "--api-max-conns") == 0) {
+            np = &cfg.api_max_conns;
+        } else if (strcmp(o, "--api-idle-ms") == 0) {
+            np = &cfg.api_idle_ms;
         } else {
             fprintf(stderr, "p2praft node: unknown argument '%s'\n", o);
             usage(stderr);

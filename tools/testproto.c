@@ -167,9 +167,10 @@ int cli_load_key(const char *path, struct lp2p_key *key)
                 lp2p_strerror(rv),
                 rv == LP2P_ENOTFOUND ? " (create one with 'p2praft keygen -o "
                                        "FILE')"
-                : rv == LP2P_EIO     ? " (check the file's permissions)"
-                                     : " (not a libp2p Ed25519 private key "
-                                       "file)");
+                : rv == LP2P_EISDIR  ? " (give the key file inside it)"
+                : rv == LP2P_EACCESS || rv == LP2P_EIO
+                    ? " (check the file's permissions)"
+                    : " (not a libp2p Ed25519 private key file)");
         return 1;
     }
     return 0;

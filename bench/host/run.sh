@@ -9,6 +9,9 @@
 #                that crosses CPUs costs tens of microseconds, so the
 #                unpinned p50 mostly measures where the scheduler put the
 #                two processes; the pinned run measures the stacks.
+#   syscalls     system calls per 64 B round trip, both processes together
+#                (strace -f -c over a 10000-round run; skipped without
+#                strace). Unlike the times, it does not move with the load.
 # The drivers are `build/p2praft interop bench-*` and the go reference peer
 # (interop/go/peer, built through the Go module proxy with go.sum pinned);
 # both print `bench <metric> <value> <unit>` lines (interop/README.md).
@@ -96,6 +99,28 @@ if command -v taskset >/dev/null 2>&1; then
     fi
 fi
 
+# sc_run NAME DIALER LISTENER: system calls per round trip, both sides.
+sc_run() {
+    local name="$1" n=10000 d l
+    command -v strace >/dev/null 2>&1 || return 0
+    start_listener "strace -f -c -o $out/sc-listen $3" || { status=1; return; }
+    # shellcheck disable=SC2086
+    strace -f -c -o "$out/sc-dial" $2 bench-rtt --count $n "$lma" >/dev/null 2>&1
+    # strace detaches on SIGTERM: stop the traced listener itself.
+    for c in $(pgrep -P "$lpid"); do kill -TERM "$c" 2>/dev/null; done
+    wait "$lpid" 2>/dev/null
+    d=$(awk '$NF == "total" {print $4}' "$out/sc-dial")
+    l=$(awk '$NF == "total" {print $4}' "$out/sc-listen")
+    # warm-up rounds: min(1000, count), as both drivers do
+    [ -n "$d" ] && [ -n "$l" ] &&
+        val["$name,syscalls_rtt"]=$(awk -v d="$d" -v l="$l" -v n=$((n + 1000)) \
+                                    'BEGIN{printf "%.2f", (d + l) / n}')
+}
+sc_run p2praft "$root/build/p2praft interop" "$root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0"
+if [ $have_go -eq 1 ]; then
+    sc_run go "$out/go-peer" "$out/go-peer listen"
+fi
+
 printf '%-22s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
 row() { # metric unit higher_is_better target
     local c="${val[p2praft,$1]:-}" g="${val[go,$1]:-}" r="-"
@@ -110,6 +135,7 @@ row rtt_p50 us 0 "<= 60 us"
 row rtt_p99 us 0 ""
 row rtt_p50_1core us 0 "<= 60 us"
 row rtt_p99_1core us 0 ""
+row syscalls_rtt calls 0 "6: send, recv, epoll_wait per side"
 row connect_p50 ms 0 "<= 2 ms"
 row connect_p99 ms 0 ""
 echo "(ratio: p2praft/go for throughput, go/p2praft for latencies: > 1 means p2praft is better)"

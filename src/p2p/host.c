@@ -10,7 +10,6 @@
  * has, and closes when empty (the idle timer does that). Both ends see
  * both connections, so both make the same choice without talking.
  */
-#include <signal.h>
 #include <string.h>
 
 #include "host.h"
@@ -19,34 +18,6 @@
 
 #define MOD "host"
 
-
-/* ---------------------------------------------------------------------
- * Lists
- */
-void lp2p__list_init(struct lp2p_list *l)
-{
-    l->next = l->prev = l;
-}
-
-void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e)
-{
-    e->prev = head->prev;
-    e->next = head;
-    head->prev->next = e;
-    head->prev = e;
-}
-
-void lp2p__list_remove(struct lp2p_list *e)
-{
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    e->next = e->prev = e;
-}
-
-int lp2p__list_empty(const struct lp2p_list *head)
-{
-    return head->next == head;
-}
 
 /* ---------------------------------------------------------------------
  * Configuration and creation
@@ -64,6 +35,9 @@ void lp2p_host_config_init(struct lp2p_host_config *cfg)
     cfg->conn_write_buffer = 4 * 1024 * 1024;
     cfg->negotiate_timeout_ms = 10000;
     cfg->keepalive_ms = 30000;
+    cfg->max_unprotected_conns = 32;
+    cfg->unprotected_idle_ms = 10000;
+    cfg->protocol_timeout_ms = 5000;
 }
 
 static void fill_defaults(struct lp2p_host_config *c)
@@ -92,6 +66,12 @@ static void fill_defaults(struct lp2p_host_config *c)
         c->negotiate_timeout_ms = d.negotiate_timeout_ms;
     if (c->keepalive_ms == 0)
         c->keepalive_ms = d.keepalive_ms;
+    if (c->max_unprotected_conns == 0)
+        c->max_unprotected_conns = d.max_unprotected_conns;
+    if (c->unprotected_idle_ms == 0)
+        c->unprotected_idle_ms = d.unprotected_idle_ms;
+    if (c->protocol_timeout_ms == 0)
+        c->protocol_timeout_ms = d.protocol_timeout_ms;
 }
 
 static void reaper_closed(uv_handle_t *h)
@@ -104,6 +84,7 @@ static void reaper_closed(uv_handle_t *h)
     lp2p__free(host->agent);
     lp2p__free(host->handlers);
     lp2p__free(host->observers);
+    lp2p__free(host->protected_peers);
     if (cb != NULL) {
         /* The host memory is still valid during the callback. */
         cb(host, data);
@@ -114,19 +95,12 @@ static void reaper_closed(uv_handle_t *h)
 static void run_deferred(uv_idle_t *idle)
 {
     struct lp2p_host *host = idle->data;
-    struct lp2p_list batch;
-    lp2p__list_init(&batch);
+    struct lp2p__list batch;
     /* Take the current batch: callbacks may defer more for next time. */
-    if (!lp2p__list_empty(&host->deferred)) {
-        batch.next = host->deferred.next;
-        batch.prev = host->deferred.prev;
-        batch.next->prev = &batch;
-        batch.prev->next = &batch;
-        lp2p__list_init(&host->deferred);
-    }
+    lp2p__list_take(&batch, &host->deferred);
     while (!lp2p__list_empty(&batch)) {
         struct lp2p_deferred *d =
-            LP2P_CONTAINER(batch.next, struct lp2p_deferred, link);
+            LP2P__CONTAINER_OF(batch.next, struct lp2p_deferred, link);
         lp2p__list_remove(&d->link);
         d->fn(host, d->arg, d->status); /* may free d */
     }
@@ -157,7 +131,7 @@ void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
     d->fn = fn;
     d->arg = arg;
     d->status = status;
-    lp2p__list_push(&host->deferred, &d->link);
+    lp2p__list_insert_tail(&host->deferred, &d->link);
     reaper_kick(host);
 }
 
@@ -183,7 +157,6 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     if (out == NULL || loop == NULL) {
         return LP2P_EINVAL;
     }
-    signal(SIGPIPE, SIG_IGN);
     host = lp2p__calloc(1, sizeof(*host));
     if (host == NULL) {
         return LP2P_ENOMEM;
@@ -198,6 +171,7 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     lp2p__list_init(&host->listeners);
     lp2p__list_init(&host->conns);
     lp2p__list_init(&host->dials);
+    lp2p__list_init(&host->pending);
     lp2p__list_init(&host->deferred);
     lp2p__ps_init(&host->ps);
     if (cfg != NULL && cfg->key != NULL) {
@@ -237,6 +211,7 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     }
     uv_idle_init(loop, &host->reaper);
     host->reaper.data = host;
+    lp2p__limits_init(host);
     *out = host;
     return 0;
 err:
@@ -267,10 +242,11 @@ void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
     lp2p__dial_cancel_all(host);
     while (!lp2p__list_empty(&host->conns)) {
         struct lp2p_conn *c =
-            LP2P_CONTAINER(host->conns.next, struct lp2p_conn, link);
+            LP2P__CONTAINER_OF(host->conns.next, struct lp2p_conn, link);
         lp2p__conn_close(c, LP2P_ECANCELED);
     }
     lp2p__ping_free_all(host);
+    lp2p__limits_close(host);
     for (i = 0; i < host->n_handlers; i++) {
         lp2p__free(host->handlers[i].protocol);
     }
@@ -463,10 +439,10 @@ void lp2p__host_notify(struct lp2p_host *host, struct lp2p_conn *c,
 struct lp2p_conn *lp2p__host_find_conn(const struct lp2p_host *host,
                                        const struct lp2p_peer_id *peer)
 {
-    const struct lp2p_list *e;
+    const struct lp2p__list *e;
     struct lp2p_conn *best = NULL;
     for (e = host->conns.next; e != &host->conns; e = e->next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         if (c->state == LP2P_CONN_S_READY && !c->draining &&
             lp2p_peer_id_equal(&c->peer, peer)) {
             best = c;
@@ -498,6 +474,11 @@ void lp2p__host_conn_ready(struct lp2p_conn *c)
     struct lp2p_host *host = c->host;
     struct lp2p_conn *other = lp2p__host_find_conn(host, &c->peer);
     struct lp2p_dial *d = c->dial;
+    if (lp2p__limits_admit(c) != 0) {
+        /* Not announced: no DISCONNECTED event follows. */
+        lp2p__conn_close(c, LP2P_ELIMIT);
+        return;
+    }
     lp2p__conn_ready_timers(c);
     if (other != NULL && other != c) {
         /* Keep the one dialed by the smaller peer ID. */
@@ -538,10 +519,10 @@ int lp2p_host_is_connected(const struct lp2p_host *host,
 int lp2p_host_disconnect(struct lp2p_host *host,
                          const struct lp2p_peer_id *peer)
 {
-    struct lp2p_list *e, *next;
+    struct lp2p__list *e, *next;
     int found = 0;
     for (e = host->conns.next; e != &host->conns; e = next) {
-        struct lp2p_conn *c = LP2P_CONTAINER(e, struct lp2p_conn, link);
+        struct lp2p_conn *c = LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
         next = e->next;
         if (c->state != LP2P_CONN_S_CONNECTING &&
             c->state != LP2P_CONN_S_CLOSING && c->peer.len > 0 &&

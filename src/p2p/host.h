@@ -7,7 +7,7 @@
  *
  * Object graph (all owned by the host, all on the loop thread):
  *
- *   lp2p_host --+-- listeners (uv_tcp_t each)
+ *   lp2p_host --+-- listeners (a socket of ours + uv_poll each)
  *               +-- dials: one per target peer or address in flight
  *               |     (DNS -> TCP connect -> conn upgrade), with a list of
  *               |     waiters (connect callbacks) that join it
@@ -32,29 +32,17 @@
 #include "noise.h"
 #include "yamux.h"
 #include "../util/buf.h"
-
-/* Intrusive doubly linked list. */
-struct lp2p_list {
-    struct lp2p_list *next, *prev;
-};
-
-void lp2p__list_init(struct lp2p_list *l);
-void lp2p__list_push(struct lp2p_list *head, struct lp2p_list *e);
-void lp2p__list_remove(struct lp2p_list *e);
-int lp2p__list_empty(const struct lp2p_list *head);
+#include "../util/list.h"
 
 /* A callback to run on a later loop iteration (never re-entrantly). The
  * owner embeds it, so deferring never allocates and never fails; it must
  * stay valid until `fn` runs, and may be freed inside `fn`. */
 struct lp2p_deferred {
-    struct lp2p_list link;
+    struct lp2p__list link;
     void (*fn)(struct lp2p_host *host, void *arg, int status);
     void *arg;
     int status;
 };
-
-#define LP2P_CONTAINER(ptr, type, member)                                     \
-    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* A multiaddr the host can dial or listen on, decoded from text. */
 enum lp2p_addr_kind {
@@ -168,7 +156,7 @@ enum lp2p_stream_phase {
 };
 
 struct lp2p_swreq {
-    struct lp2p_list link;
+    struct lp2p__list link;
     const uint8_t *buf;
     size_t len, off;
     lp2p_stream_write_cb cb;
@@ -177,7 +165,7 @@ struct lp2p_swreq {
 };
 
 struct lp2p_stream {
-    struct lp2p_list link; /* in conn->streams */
+    struct lp2p__list link; /* in conn->streams */
     struct lp2p_host *host;
     struct lp2p_conn *conn; /* NULL once the connection is gone */
     struct lp2p__yamux_stream *ys; /* NULL once released */
@@ -199,8 +187,8 @@ struct lp2p_stream {
     int rdone;             /* terminal status delivered */
     int remote_fin;
     int reset;             /* non-zero: the status that killed it */
-    struct lp2p_list wq;   /* lp2p_swreq pending */
-    struct lp2p_list wdone;/* completed, callbacks to run */
+    struct lp2p__list wq;   /* lp2p_swreq pending */
+    struct lp2p__list wdone;/* completed, callbacks to run */
     size_t wq_bytes;
     int fin_wanted;        /* close_write() called: FIN after wq */
     int fin_sent;
@@ -230,11 +218,11 @@ struct lp2p_observer {
 };
 
 struct lp2p_listener {
-    struct lp2p_list link;
+    struct lp2p__list link;
     struct lp2p_host *host;
-    uv_tcp_t tcp;
-    uv_tcp_t spare;  /* accepts and drops a connection when out of memory */
-    int spare_busy;
+    int fd;          /* the listening socket, ours */
+    uv_poll_t poll;  /* readable: connections to accept */
+    uv_timer_t pause; /* out of descriptors: accepting resumes later */
     int handles;     /* open uv handles; freed at 0 */
     char addr[LP2P_MULTIADDR_STRMAX]; /* as bound */
     /* What we advertise: `addr`, or for 0.0.0.0 / :: one address per
@@ -248,18 +236,18 @@ const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i);
 
 /* Someone waiting for a connection to a peer. */
 struct lp2p_waiter {
-    struct lp2p_list link;
+    struct lp2p__list link;
     lp2p_connect_cb cb;
     void *data;
 };
 
 /* A dial in flight: resolve, connect, upgrade. */
 struct lp2p_dial {
-    struct lp2p_list link;
+    struct lp2p__list link;
     struct lp2p_host *host;
     struct lp2p_tcp_addr addr;
     char *text;                 /* the multiaddr dialed */
-    struct lp2p_list waiters;   /* lp2p_waiter */
+    struct lp2p__list waiters;   /* lp2p_waiter */
     uv_getaddrinfo_t gai;
     int resolving;
     struct addrinfo *ai_list;   /* results, tried in turn */
@@ -278,33 +266,60 @@ enum lp2p_conn_state {
     LP2P_CONN_S_CLOSING         /* handles closing */
 };
 
+/* Bytes the socket did not take yet; the bytes follow the struct. */
+struct lp2p_chunk {
+    struct lp2p__list link;
+    size_t len, off;
+    uint8_t data[];
+};
+
 struct lp2p_conn {
-    struct lp2p_list link;
+    struct lp2p__list link;
+    struct lp2p__list plink; /* in host->pending while counted_pending */
     struct lp2p_host *host;
-    uv_tcp_t tcp;
-    uv_timer_t timer; /* handshake, then idle */
+    int fd;           /* the TCP socket, ours; -1 once closed */
+    uv_poll_t poll;   /* readiness of fd */
+    int poll_events;  /* UV_READABLE / UV_WRITABLE being watched */
+    uv_timer_t timer; /* handshake, then idle and first-protocol limits */
     uv_timer_t keepalive;
     int ping_outstanding;
-    uv_connect_t connect_req;
-    int handles;      /* open uv handles; freed at 0 */
+    int handles;      /* open uv handles and pending jobs; freed at 0 */
     int inbound;
     enum lp2p_conn_state state;
-    int counted_pending; /* counts against max_pending_handshakes */
+    int counted_pending;     /* inbound handshake: in host->pending */
+    int counted_unprotected; /* inbound, peer not protected: capped */
+    int negotiated;          /* a stream negotiated a protocol on it */
     int draining;        /* lost a simultaneous dial: no new streams */
     int close_status;
+    int fail_status;     /* a write failed: the close is on its way */
+    struct lp2p_deferred job; /* connect refused at once, write failure */
     struct lp2p_dial *dial; /* outbound: the dial that owns this attempt */
     struct lp2p_peer_id peer; /* valid from Noise on */
     int has_expected;
     struct lp2p_peer_id expected;
+    uint8_t ip[16];  /* remote address: 4 bytes (IPv4) or 16 */
+    uint8_t ip_len;
     char local_addr[LP2P_MULTIADDR_STRMAX];
     char remote_addr[LP2P_MULTIADDR_STRMAX];
     struct lp2p_sec *sec;
-    struct lp2p_list streams;
+    struct lp2p__list streams;
     uint32_t n_in_streams, n_out_streams;
-    uint64_t write_queued; /* bytes handed to uv_write, not yet done */
+    struct lp2p__list wq;   /* struct lp2p_chunk, oldest first */
+    uint64_t write_queued; /* bytes in wq */
     uint64_t idle_since;
-    int in_read;  /* inside on_read: defer frees */
+    uint64_t ready_at;     /* uv_now() when the upgrade finished */
     int ready_announced;
+};
+
+/* What the connection limits did (host_limits.c), counted per kind. */
+enum lp2p_limit_kind {
+    LP2P_LIM_EVICTED_PENDING = 0, /* handshakes evicted for newer ones */
+    LP2P_LIM_REFUSED_UNPROTECTED, /* over max_unprotected_conns */
+    LP2P_LIM_REFUSED_FULL,        /* over max_conns, nothing to evict */
+    LP2P_LIM_EVICTED_FOR_PROTECTED, /* unprotected conns closed for one */
+    LP2P_LIM_CLOSED_NO_PROTOCOL,  /* no stream negotiated in time */
+    LP2P_LIM_ACCEPT_FAILED,       /* out of descriptors or memory */
+    LP2P_LIM_N
 };
 
 struct lp2p_host {
@@ -314,26 +329,35 @@ struct lp2p_host {
     struct lp2p_key key;
     struct lp2p_peer_id id;
     char id_str[LP2P_PEER_ID_STRMAX];
-    struct lp2p_list listeners;
-    struct lp2p_list conns;
-    struct lp2p_list dials;
+    struct lp2p__list listeners;
+    struct lp2p__list conns;
+    struct lp2p__list dials;
+    struct lp2p__list pending; /* inbound conns in handshake, oldest first */
     struct lp2p_handler *handlers;
     size_t n_handlers;
     struct lp2p_observer *observers;
     size_t n_observers;
     int notifying;
     struct lp2p_peerstore ps;
-    uint32_t n_conns, n_pending;
+    uint32_t n_conns;       /* every conn, any state */
+    uint32_t n_pending;     /* inbound, handshake not finished */
+    uint32_t n_unprotected; /* inbound, ready, peer not protected */
+    struct lp2p_peer_id *protected_peers; /* lp2p_host_protect() */
+    size_t n_protected;
+    uint64_t lim[LP2P_LIM_N];       /* since the last report */
+    uint64_t lim_total[LP2P_LIM_N]; /* since the host started */
+    uv_timer_t lim_timer;   /* the next report, while counts wait */
+    uint64_t lim_reported;  /* uv_now() of the last report */
+    int lim_ever;           /* a report was made */
     int closing;
     lp2p_host_close_cb close_cb;
     void *close_data;
     int objects;        /* live listeners, conns, dials, timers */
     uv_idle_t reaper;   /* runs deferred callbacks and the final free */
     int reaper_active;
-    struct lp2p_list deferred; /* struct lp2p_deferred */
+    struct lp2p__list deferred; /* struct lp2p_deferred */
     struct lp2p_ping_state *pings;
     uint8_t rbuf[65536 + 1024];
-    int rbuf_busy;
 };
 
 void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
@@ -351,7 +375,36 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
 void lp2p__dial_cancel_all(struct lp2p_host *host);
 void lp2p__listeners_close(struct lp2p_host *host);
 void lp2p__conn_close(struct lp2p_conn *c, int status);
+/* Close `c` with `status` from a deferred job: for failures found inside
+ * an API call, which must not see the connection vanish under it. */
+void lp2p__conn_fail(struct lp2p_conn *c, int status);
 int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len);
+
+/* host_limits.c: connection slots, their timers, and the reports */
+void lp2p__limits_init(struct lp2p_host *host);
+/* Report what is left and close the report timer (host close). */
+void lp2p__limits_close(struct lp2p_host *host);
+int lp2p__host_is_protected(const struct lp2p_host *host,
+                            const struct lp2p_peer_id *peer);
+/* An inbound connection from `ip` is being accepted: make room among the
+ * pending handshakes (evicting the oldest of the busiest address). */
+void lp2p__limits_accept(struct lp2p_host *host, const uint8_t *ip,
+                         size_t ip_len);
+/* The handshake of `c` finished: 0 if it may stay, LP2P_ELIMIT if not
+ * (the caller closes it). May evict an unprotected connection. */
+int lp2p__limits_admit(struct lp2p_conn *c);
+/* A dial to `peer` (NULL: unknown) wants a slot: 0 or LP2P_ELIMIT. */
+int lp2p__limits_dial(struct lp2p_host *host,
+                      const struct lp2p_peer_id *peer);
+/* `c` closes: it leaves the counters. */
+void lp2p__limits_conn_gone(struct lp2p_conn *c);
+/* Count one event of `kind`; reports at warn level, rate-limited. */
+void lp2p__limits_note(struct lp2p_host *host, enum lp2p_limit_kind kind);
+/* The upgrade finished: the conn's timer now watches for idleness and,
+ * for an unprotected inbound one, for a first protocol. */
+void lp2p__conn_ready_timers(struct lp2p_conn *c);
+/* Re-arm the conn's idle/first-protocol timer after a change. */
+void lp2p__conn_timer_arm(struct lp2p_conn *c);
 void lp2p__conn_touch(struct lp2p_conn *c);
 /* No new streams; close DRAIN_GRACE_MS after the last one. */
 void lp2p__conn_drain(struct lp2p_conn *c);
@@ -388,7 +441,6 @@ void lp2p__conn_kick(struct lp2p_conn *c);
 /* Send a Yamux keepalive PING now (its ACK clears ping_outstanding). */
 int lp2p__conn_ping(struct lp2p_conn *c);
 /* host_tcp.c */
-void lp2p__conn_ready_timers(struct lp2p_conn *c);
 void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c);
 
 /* Services */

@@ -86,7 +86,8 @@ static int flush_yamux(struct lp2p_conn *c)
     }
     sec->dirty = 0;
     if (rv != 0 && c->state != LP2P_CONN_S_CLOSING) {
-        lp2p__conn_close(c, rv);
+        /* Streams call this from API calls: never close under them. */
+        lp2p__conn_fail(c, rv);
     }
     return rv;
 }
@@ -439,7 +440,7 @@ void lp2p__conn_streams_abort(struct lp2p_conn *c, int status)
 {
     while (!lp2p__list_empty(&c->streams)) {
         struct lp2p_stream *s =
-            LP2P_CONTAINER(c->streams.next, struct lp2p_stream, link);
+            LP2P__CONTAINER_OF(c->streams.next, struct lp2p_stream, link);
         lp2p__stream_conn_lost(s, status); /* unlinks s */
     }
 }

@@ -123,7 +123,7 @@ static void run_wdone(struct lp2p_stream *s)
 {
     while (!lp2p__list_empty(&s->wdone)) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wdone.next, struct lp2p_swreq, link);
+            LP2P__CONTAINER_OF(s->wdone.next, struct lp2p_swreq, link);
         lp2p__list_remove(&w->link);
         if (w->cb != NULL) {
             w->cb(s, w->status, w->data);
@@ -187,7 +187,7 @@ static struct lp2p_stream *stream_new(struct lp2p_conn *c, int inbound)
     uv_timer_init(c->host->loop, &s->timer);
     s->timer.data = s;
     lp2p__host_ref(c->host);
-    lp2p__list_push(&c->streams, &s->link);
+    lp2p__list_insert_tail(&c->streams, &s->link);
     if (inbound) {
         c->n_in_streams++;
     } else {
@@ -206,16 +206,29 @@ static void credit(struct lp2p_stream *s, size_t n)
     }
 }
 
+/* A write request is done: its callback runs from the stream's job. One
+ * without a callback has nothing to say, and needs no job (nor the loop
+ * turn that a job costs a caller running the loop with UV_RUN_ONCE). */
+static int write_done(struct lp2p_stream *s, struct lp2p_swreq *w,
+                      int status)
+{
+    lp2p__list_remove(&w->link);
+    if (w->cb == NULL) {
+        lp2p__free(w);
+        return 0;
+    }
+    w->status = status;
+    lp2p__list_insert_tail(&s->wdone, &w->link);
+    return 1;
+}
+
 static void fail_writes(struct lp2p_stream *s, int status)
 {
     int any = 0;
     while (!lp2p__list_empty(&s->wq)) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wq.next, struct lp2p_swreq, link);
-        lp2p__list_remove(&w->link);
-        w->status = status;
-        lp2p__list_push(&s->wdone, &w->link);
-        any = 1;
+            LP2P__CONTAINER_OF(s->wq.next, struct lp2p_swreq, link);
+        any |= write_done(s, w, status);
     }
     s->wq_bytes = 0;
     if (any) {
@@ -309,7 +322,7 @@ static void pump(struct lp2p_stream *s)
     int rv;
     while (!lp2p__list_empty(&s->wq) && s->ys != NULL) {
         struct lp2p_swreq *w =
-            LP2P_CONTAINER(s->wq.next, struct lp2p_swreq, link);
+            LP2P__CONTAINER_OF(s->wq.next, struct lp2p_swreq, link);
         size_t acc = 0;
         rv = lp2p__yamux_stream_write(s->ys, w->buf + w->off,
                                       w->len - w->off, &acc);
@@ -324,10 +337,9 @@ static void pump(struct lp2p_stream *s)
         if (w->off < w->len) {
             break; /* send queue full: wait for WRITABLE */
         }
-        lp2p__list_remove(&w->link);
-        w->status = 0;
-        lp2p__list_push(&s->wdone, &w->link);
-        schedule(s, JOB_WDONE);
+        if (write_done(s, w, 0)) {
+            schedule(s, JOB_WDONE);
+        }
     }
     if (lp2p__list_empty(&s->wq) && s->fin_wanted && !s->fin_sent &&
         s->ys != NULL) {
@@ -349,6 +361,24 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
         s->phase != LP2P_STREAM_OPEN) {
         return LP2P_ESTATE;
     }
+    if (cb == NULL && lp2p__list_empty(&s->wq)) {
+        /* Nothing to call back: hand the bytes to Yamux (which copies
+         * what its window takes) without a request; queue the rest. */
+        size_t acc = 0;
+        int rv = lp2p__yamux_stream_write(s->ys, buf, len, &acc);
+        if (rv != 0) {
+            stream_kill(s, rv == LP2P_ECLOSED || rv == LP2P_ERESET
+                               ? rv : LP2P_ECLOSED,
+                        rv != LP2P_ERESET);
+            return 0; /* as a queued write that failed: nobody to tell */
+        }
+        buf += acc;
+        len -= acc;
+        if (len == 0) {
+            lp2p__conn_kick(s->conn);
+            return 0;
+        }
+    }
     w = lp2p__calloc(1, sizeof(*w));
     if (w == NULL) {
         return LP2P_ENOMEM;
@@ -357,7 +387,7 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
     w->len = len;
     w->cb = cb;
     w->data = data;
-    lp2p__list_push(&s->wq, &w->link);
+    lp2p__list_insert_tail(&s->wq, &w->link);
     s->wq_bytes += len;
     pump(s);
     return 0;
@@ -366,7 +396,7 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
 int lp2p_stream_writev(struct lp2p_stream *s, const struct lp2p_iovec *bufs,
                        size_t n, lp2p_stream_write_cb cb, void *data)
 {
-    struct lp2p_list reqs;
+    struct lp2p__list reqs, *q;
     size_t i;
     if (s == NULL || bufs == NULL || n == 0) {
         return LP2P_EINVAL;
@@ -387,10 +417,9 @@ int lp2p_stream_writev(struct lp2p_stream *s, const struct lp2p_iovec *bufs,
         struct lp2p_swreq *w = lp2p__calloc(1, sizeof(*w));
         if (w == NULL) {
             while (!lp2p__list_empty(&reqs)) {
-                struct lp2p_swreq *f =
-                    LP2P_CONTAINER(reqs.next, struct lp2p_swreq, link);
-                lp2p__list_remove(&f->link);
-                lp2p__free(f);
+                q = lp2p__list_first(&reqs);
+                lp2p__list_remove(q);
+                lp2p__free(LP2P__CONTAINER_OF(q, struct lp2p_swreq, link));
             }
             return LP2P_ENOMEM;
         }
@@ -400,12 +429,14 @@ int lp2p_stream_writev(struct lp2p_stream *s, const struct lp2p_iovec *bufs,
             w->cb = cb;
             w->data = data;
         }
-        lp2p__list_push(&reqs, &w->link);
+        lp2p__list_insert_tail(&reqs, &w->link);
     }
     while (!lp2p__list_empty(&reqs)) {
-        struct lp2p_swreq *w = LP2P_CONTAINER(reqs.next, struct lp2p_swreq, link);
-        lp2p__list_remove(&w->link);
-        lp2p__list_push(&s->wq, &w->link);
+        struct lp2p_swreq *w;
+        q = lp2p__list_first(&reqs);
+        w = LP2P__CONTAINER_OF(q, struct lp2p_swreq, link);
+        lp2p__list_remove(q);
+        lp2p__list_insert_tail(&s->wq, &w->link);
         s->wq_bytes += w->len;
     }
     pump(s);
@@ -571,11 +602,17 @@ static void negotiated(struct lp2p_stream *s)
             stream_kill(s, LP2P_ENOPROTO, 1);
             return;
         }
+        if (s->conn != NULL) {
+            s->conn->negotiated = 1; /* a protocol we serve: in use */
+        }
         s->owned = 1;
         h->handler(s, h->data);
     } else {
         lp2p_stream_open_cb cb = s->open_cb;
         s->open_cb = NULL;
+        if (s->conn != NULL) {
+            s->conn->negotiated = 1; /* we use it */
+        }
         s->owned = 1;
         cb(s, 0, s->open_data);
     }
@@ -764,6 +801,14 @@ static int open_on_conn(struct lp2p_conn *c, struct open_req *r)
     if (rv != 0) {
         goto err;
     }
+    /* The stream owns the request from here: should anything kill it
+     * while the proposal goes out, the failure reaches open_cb from a
+     * deferred job. */
+    s->protos = r->protos;
+    s->n_protos = r->n;
+    r->protos = NULL;
+    s->open_cb = r->cb;
+    s->open_data = r->data;
     lp2p__buf_init(&out);
     rv = lp2p__mss_start(s->mss, &out);
     if (rv == 0) {
@@ -773,15 +818,15 @@ static int open_on_conn(struct lp2p_conn *c, struct open_req *r)
     if (rv != 0) {
         goto err;
     }
-    s->protos = r->protos;
-    s->n_protos = r->n;
-    r->protos = NULL;
-    s->open_cb = r->cb;
-    s->open_data = r->data;
-    timer_set(s, TIMER_NEGOTIATE, c->host->cfg.negotiate_timeout_ms);
+    if (s->reset == 0) {
+        timer_set(s, TIMER_NEGOTIATE, c->host->cfg.negotiate_timeout_ms);
+    }
     return 0;
 err:
-    s->reset = rv;
+    s->open_cb = NULL; /* the error is returned instead */
+    if (s->reset == 0) {
+        s->reset = rv;
+    }
     destroy(s);
     return rv;
 }

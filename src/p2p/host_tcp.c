@@ -1,27 +1,42 @@
 /*
  * The TCP layer of the host: listeners, dials (DNS through uv_getaddrinfo,
- * then each resolved address in turn), socket reads and writes, the
- * handshake and idle timers, and the caps on connections and pending
- * handshakes.
+ * then each resolved address in turn), and the sockets of connections.
+ *
+ * The host owns its sockets and watches them with uv_poll: it calls
+ * accept4(), connect(), recv() and send()/sendmsg() itself. Writes go out
+ * with MSG_NOSIGNAL, so a peer that went away gives EPIPE, never SIGPIPE,
+ * and the process's signal dispositions stay as the application set them
+ * (libuv's TCP handles write with write()/writev()).
  *
  * Happy path, outbound: lp2p__dial_start() parses the multiaddr, resolves
- * it if it is a /dns* one, creates a conn and calls uv_tcp_connect(); on
- * connect the conn sets TCP_NODELAY, starts reading and hands over to the
- * upgrade (host_conn.c); when the upgrade finishes, host.c resolves
- * duplicates and completes the dial's waiters.
+ * it if it is a /dns* one, creates a conn, starts a non-blocking connect()
+ * and watches the socket for writability; once connected the conn sets
+ * TCP_NODELAY, watches for input and hands over to the upgrade
+ * (host_conn.c); when the upgrade finishes, host.c admits the connection
+ * (host_limits.c), resolves duplicates and completes the dial's waiters.
+ *
+ * Writing: bytes go to send() at once; what the socket does not take is
+ * copied to the conn's queue, sent with one sendmsg() per writability
+ * event, and streams are held back while the queue is over
+ * conn_write_buffer. Reading: one recv() into the host's buffer per
+ * readiness event (more only while the buffer comes back full).
  *
  * Failure modes: a connect error moves on to the next resolved address;
  * after the last one the waiters get the mapped error. The handshake timer
  * (started with the conn) bounds connect + upgrade; when it fires the conn
- * closes with LP2P_ETIMEDOUT. Inbound connections over the caps are
- * accepted and closed at once (the kernel would otherwise keep them in the
- * backlog). Every close goes through lp2p__conn_close(), which is
- * idempotent; memory is freed when both uv handles have closed.
+ * closes with LP2P_ETIMEDOUT. A write error found inside an API call
+ * closes the conn from a deferred job, never inside that call. Accepting
+ * without descriptors pauses the listener for ACCEPT_PAUSE_MS. Every close
+ * goes through lp2p__conn_close(), which is idempotent; memory is freed
+ * when the uv handles have closed and no job refers to the conn.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "host.h"
 #include "../util/heap.h"
@@ -29,39 +44,47 @@
 
 #define MOD "tcp"
 
-/* A write in flight; the bytes follow the struct. */
-struct conn_wreq {
-    uv_write_t req;
-    struct lp2p_conn *conn;
-    size_t len;
-    uint8_t data[];
-};
+/* Listen backlog, accepts per readiness event, reads per event. */
+#define LISTEN_BACKLOG 128
+#define ACCEPTS_PER_EVENT 32
+#define READS_PER_EVENT 16
+/* Out of descriptors: try accepting again after this long. */
+#define ACCEPT_PAUSE_MS 100
+/* Buffers handed to one sendmsg(). */
+#define IOV_PER_SEND 64
 
-static int map_uv_error(int uverr)
+/* An errno from socket calls, as an LP2P_E* code. */
+static int map_errno(int err)
 {
-    switch (uverr) {
-    case UV_ECONNREFUSED:
+    switch (err) {
+    case ECONNREFUSED:
         return LP2P_ECONNREFUSED;
-    case UV_ETIMEDOUT:
+    case ETIMEDOUT:
         return LP2P_ETIMEDOUT;
-    case UV_ENETUNREACH:
-    case UV_EHOSTUNREACH:
-    case UV_EADDRNOTAVAIL:
-    case UV_EAI_NONAME:
-    case UV_EAI_AGAIN:
-    case UV_EAI_FAIL:
-    case UV_EAI_NODATA:
-    case UV_EAI_FAMILY:
-    case UV_EAI_ADDRFAMILY:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case EHOSTDOWN:
         return LP2P_EUNREACHABLE;
-    case UV_ECANCELED:
+    case EADDRINUSE:
+        return LP2P_EADDRINUSE;
+    case EADDRNOTAVAIL:
+        return LP2P_EADDRNOTAVAIL;
+    case EACCES:
+    case EPERM:
+        return LP2P_EACCESS;
+    case ECANCELED:
         return LP2P_ECANCELED;
-    case UV_ENOMEM:
-    case UV_ENOBUFS:
+    case ENOMEM:
+    case ENOBUFS:
         return LP2P_ENOMEM;
-    case UV_EOF:
-    case UV_ECONNRESET:
-    case UV_EPIPE:
+    case EMFILE:
+    case ENFILE:
+        return LP2P_ELIMIT;
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+    case ESHUTDOWN:
         return LP2P_ECLOSED;
     default:
         return LP2P_EIO;
@@ -72,22 +95,48 @@ static int map_uv_error(int uverr)
  * Connection objects
  */
 
-static void conn_handle_closed(uv_handle_t *h)
+static void conn_unref(struct lp2p_conn *c)
 {
-    struct lp2p_conn *c = h->data;
     struct lp2p_host *host = c->host;
     if (--c->handles > 0) {
         return;
+    }
+    while (!lp2p__list_empty(&c->wq)) {
+        struct lp2p_chunk *ch =
+            LP2P__CONTAINER_OF(c->wq.next, struct lp2p_chunk, link);
+        lp2p__list_remove(&ch->link);
+        lp2p__free(ch);
     }
     lp2p__conn_sec_free(c);
     lp2p__free(c);
     lp2p__host_unref(host);
 }
 
-static void on_handshake_timeout(uv_timer_t *t);
+static void conn_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
 
-/* A new conn with its TCP handle initialised. NULL on error. */
-static struct lp2p_conn *conn_new(struct lp2p_host *host, int inbound)
+static void on_handshake_timeout(uv_timer_t *t);
+static void on_conn_poll(uv_poll_t *p, int status, int events);
+
+/* Watch the socket for `events` (UV_READABLE, UV_WRITABLE, both or 0). */
+static void poll_set(struct lp2p_conn *c, int events)
+{
+    if (events == c->poll_events || c->state == LP2P_CONN_S_CLOSING) {
+        return;
+    }
+    c->poll_events = events;
+    if (events == 0) {
+        uv_poll_stop(&c->poll);
+    } else {
+        uv_poll_start(&c->poll, events, on_conn_poll);
+    }
+}
+
+/* A new conn owning the socket `fd` (which the caller closes if this
+ * returns NULL). Inbound conns count as pending handshakes. */
+static struct lp2p_conn *conn_new(struct lp2p_host *host, int inbound, int fd)
 {
     struct lp2p_conn *c = lp2p__calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -96,22 +145,28 @@ static struct lp2p_conn *conn_new(struct lp2p_host *host, int inbound)
     c->host = host;
     c->inbound = inbound;
     c->state = LP2P_CONN_S_CONNECTING;
+    c->fd = fd;
     lp2p__list_init(&c->streams);
-    if (uv_tcp_init(host->loop, &c->tcp) != 0) {
+    lp2p__list_init(&c->wq);
+    lp2p__list_init(&c->plink);
+    if (uv_poll_init_socket(host->loop, &c->poll, fd) != 0) {
         lp2p__free(c);
         return NULL;
     }
-    c->tcp.data = c;
+    c->poll.data = c;
     uv_timer_init(host->loop, &c->timer);
     c->timer.data = c;
     uv_timer_init(host->loop, &c->keepalive);
     c->keepalive.data = c;
     c->handles = 3;
     lp2p__host_ref(host);
-    lp2p__list_push(&host->conns, &c->link);
+    lp2p__list_insert_tail(&host->conns, &c->link);
     host->n_conns++;
-    host->n_pending++;
-    c->counted_pending = 1;
+    if (inbound) {
+        host->n_pending++;
+        c->counted_pending = 1;
+        lp2p__list_insert_tail(&host->pending, &c->plink);
+    }
     uv_timer_start(&c->timer, on_handshake_timeout,
                    host->cfg.handshake_timeout_ms, 0);
     return c;
@@ -135,17 +190,17 @@ void lp2p__conn_close(struct lp2p_conn *c, int status)
     }
     lp2p__list_remove(&c->link);
     host->n_conns--;
-    if (c->counted_pending) {
-        c->counted_pending = 0;
-        host->n_pending--;
-    }
+    lp2p__limits_conn_gone(c);
     /* Streams learn that the connection is gone (the reason is logged);
      * closing the host says LP2P_ECANCELED. */
     lp2p__conn_streams_abort(c, status == LP2P_ECANCELED ? LP2P_ECANCELED
                                                          : LP2P_ECLOSED);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
     uv_close((uv_handle_t *)&c->keepalive, conn_handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    /* uv_close() stops watching the descriptor first. */
+    uv_close((uv_handle_t *)&c->poll, conn_handle_closed);
+    close(c->fd);
+    c->fd = -1;
     if (prev == LP2P_CONN_S_READY) {
         lp2p__host_conn_gone(c, status);
     }
@@ -157,6 +212,26 @@ void lp2p__conn_close(struct lp2p_conn *c, int status)
     }
 }
 
+static void conn_fail_job(struct lp2p_host *host, void *arg, int status)
+{
+    struct lp2p_conn *c = arg;
+    (void)host;
+    if (c->state != LP2P_CONN_S_CLOSING) {
+        lp2p__conn_close(c, status);
+    }
+    conn_unref(c);
+}
+
+void lp2p__conn_fail(struct lp2p_conn *c, int status)
+{
+    if (c->fail_status != 0 || c->state == LP2P_CONN_S_CLOSING) {
+        return;
+    }
+    c->fail_status = status;
+    c->handles++; /* the job holds the conn */
+    lp2p__host_defer(c->host, &c->job, conn_fail_job, c, status);
+}
+
 static void on_handshake_timeout(uv_timer_t *t)
 {
     struct lp2p_conn *c = t->data;
@@ -164,146 +239,102 @@ static void on_handshake_timeout(uv_timer_t *t)
     lp2p__conn_close(c, LP2P_ETIMEDOUT);
 }
 
-/* A draining connection (superseded, or the peer sent GO_AWAY) closes
- * this long after its last stream. */
-#define DRAIN_GRACE_MS 1000
-
-static void on_idle_timer(uv_timer_t *t)
-{
-    struct lp2p_conn *c = t->data;
-    uint64_t now = uv_now(c->host->loop);
-    uint64_t limit = c->draining ? DRAIN_GRACE_MS : c->host->cfg.idle_timeout_ms;
-    if (!lp2p__list_empty(&c->streams)) {
-        c->idle_since = now;
-    } else if (now - c->idle_since >= limit) {
-        LOG_DEBUG(MOD, "closing idle conn to %s", c->remote_addr);
-        lp2p__conn_close(c, 0);
-        return;
-    }
-    uv_timer_start(&c->timer, on_idle_timer, limit - (now - c->idle_since),
-                   0);
-}
-
-void lp2p__conn_touch(struct lp2p_conn *c)
-{
-    c->idle_since = uv_now(c->host->loop);
-}
-
-void lp2p__conn_drain(struct lp2p_conn *c)
-{
-    if (c->draining || c->state != LP2P_CONN_S_READY) {
-        c->draining = 1;
-        return;
-    }
-    c->draining = 1;
-    c->idle_since = uv_now(c->host->loop);
-    uv_timer_start(&c->timer, on_idle_timer, DRAIN_GRACE_MS, 0);
-}
-
-static void on_keepalive(uv_timer_t *t)
-{
-    struct lp2p_conn *c = t->data;
-    if (c->ping_outstanding) {
-        LOG_INFO(MOD, "%s did not answer a keepalive ping in %llu ms",
-                 c->remote_addr,
-                 (unsigned long long)c->host->cfg.keepalive_ms);
-        lp2p__conn_close(c, LP2P_ETIMEDOUT);
-        return;
-    }
-    if (lp2p__conn_ping(c) == 0) {
-        c->ping_outstanding = 1;
-    }
-}
-
-/* Called by host.c when the upgrade finished: the timer now watches for
- * idleness, and the conn no longer counts as a pending handshake. */
-void lp2p__conn_ready_timers(struct lp2p_conn *c)
-{
-    struct lp2p_host *host = c->host;
-    if (c->counted_pending) {
-        c->counted_pending = 0;
-        host->n_pending--;
-    }
-    uv_timer_stop(&c->timer);
-    if (host->cfg.keepalive_ms != UINT64_MAX) {
-        uv_timer_start(&c->keepalive, on_keepalive, host->cfg.keepalive_ms,
-                       host->cfg.keepalive_ms);
-    }
-    c->idle_since = uv_now(host->loop);
-    if (host->cfg.idle_timeout_ms != UINT64_MAX) {
-        uv_timer_start(&c->timer, on_idle_timer, host->cfg.idle_timeout_ms,
-                       0);
-    }
-}
-
 /* ---------------------------------------------------------------------
  * Reading and writing
  */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* The status to close with when the socket ended: a ready connection that
+ * the peer closed or reset ends normally (0). */
+static int end_status(const struct lp2p_conn *c, int rv)
 {
-    struct lp2p_conn *c = h->data;
-    struct lp2p_host *host = c->host;
-    (void)suggested;
-    if (host->rbuf_busy) {
-        /* Never happens with one reader at a time; be safe anyway. */
-        buf->base = NULL;
-        buf->len = 0;
-        return;
-    }
-    host->rbuf_busy = 1;
-    buf->base = (char *)host->rbuf;
-    buf->len = sizeof(host->rbuf);
+    return rv == LP2P_ECLOSED && c->state == LP2P_CONN_S_READY ? 0 : rv;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void conn_read(struct lp2p_conn *c)
 {
-    struct lp2p_conn *c = s->data;
     struct lp2p_host *host = c->host;
-    int rv;
-    if (buf->base == (char *)host->rbuf) {
-        host->rbuf_busy = 0;
-    }
-    if (nread == 0) {
-        return;
-    }
-    if (c->state == LP2P_CONN_S_CLOSING) {
-        return;
-    }
-    if (nread < 0) {
-        rv = map_uv_error((int)nread);
-        if (nread != UV_EOF) {
+    ssize_t n;
+    int i, rv;
+    for (i = 0; i < READS_PER_EVENT; i++) {
+        n = recv(c->fd, host->rbuf, sizeof(host->rbuf), 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
             LOG_DEBUG(MOD, "read from %s: %s", c->remote_addr,
-                      uv_strerror((int)nread));
+                      strerror(errno));
+            lp2p__conn_close(c, end_status(c, map_errno(errno)));
+            return;
         }
-        lp2p__conn_close(c, rv == LP2P_ECLOSED && c->state ==
-                         LP2P_CONN_S_READY ? 0 : rv);
-        return;
-    }
-    /* host->rbuf is free again for nested reads, but the data we are
-     * processing sits in it: work on it before any other read can run
-     * (reads only run from the loop, never nested inside this call). */
-    rv = lp2p__conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
-    if (rv != 0 && c->state != LP2P_CONN_S_CLOSING) {
-        lp2p__conn_close(c, rv);
+        if (n == 0) {
+            lp2p__conn_close(c, end_status(c, LP2P_ECLOSED));
+            return;
+        }
+        /* Reads never nest (nothing below runs the loop), so the shared
+         * buffer stays ours until the feed returns. */
+        rv = lp2p__conn_feed(c, host->rbuf, (size_t)n);
+        if (c->state == LP2P_CONN_S_CLOSING) {
+            return;
+        }
+        if (rv != 0) {
+            lp2p__conn_close(c, rv);
+            return;
+        }
+        if ((size_t)n < sizeof(host->rbuf)) {
+            return;
+        }
     }
 }
 
-static void on_written(uv_write_t *req, int status)
+/* The socket can take more: send the queue with one sendmsg(). */
+static void conn_flush(struct lp2p_conn *c)
 {
-    struct conn_wreq *w = LP2P_CONTAINER(req, struct conn_wreq, req);
-    struct lp2p_conn *c = w->conn;
     uint64_t limit = c->host->cfg.conn_write_buffer;
+    struct iovec iov[IOV_PER_SEND];
+    struct msghdr m;
+    struct lp2p__list *e;
     int was_full = c->write_queued >= limit;
-    c->write_queued -= w->len;
-    lp2p__free(w);
-    if (status != 0) {
-        if (status != UV_ECANCELED && c->state != LP2P_CONN_S_CLOSING) {
-            LOG_DEBUG(MOD, "write to %s: %s", c->remote_addr,
-                      uv_strerror(status));
-            lp2p__conn_close(c, LP2P_ECLOSED);
+    size_t n = 0, done;
+    ssize_t w;
+    for (e = c->wq.next; e != &c->wq && n < IOV_PER_SEND; e = e->next) {
+        struct lp2p_chunk *ch = LP2P__CONTAINER_OF(e, struct lp2p_chunk, link);
+        iov[n].iov_base = ch->data + ch->off;
+        iov[n].iov_len = ch->len - ch->off;
+        n++;
+    }
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = iov;
+    m.msg_iovlen = n;
+    do {
+        w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
         }
+        LOG_DEBUG(MOD, "write to %s: %s", c->remote_addr, strerror(errno));
+        lp2p__conn_close(c, LP2P_ECLOSED);
         return;
+    }
+    done = (size_t)w;
+    c->write_queued -= done;
+    while (done > 0) {
+        struct lp2p_chunk *ch =
+            LP2P__CONTAINER_OF(c->wq.next, struct lp2p_chunk, link);
+        size_t left = ch->len - ch->off;
+        if (done < left) {
+            ch->off += done;
+            break;
+        }
+        done -= left;
+        lp2p__list_remove(&ch->link);
+        lp2p__free(ch);
+    }
+    if (lp2p__list_empty(&c->wq)) {
+        poll_set(c, UV_READABLE);
     }
     if (was_full && c->write_queued < limit &&
         c->state == LP2P_CONN_S_READY) {
@@ -311,130 +342,19 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
-/* Queue bytes for the socket (copied). 0, LP2P_ENOMEM, LP2P_ECLOSED. */
-int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len)
+static int conn_start(struct lp2p_conn *c);
+
+/* The non-blocking connect() finished, one way or the other. */
+static void conn_connected(struct lp2p_conn *c)
 {
-    struct conn_wreq *w;
-    uv_buf_t b;
-    int rv;
-    if (c->state == LP2P_CONN_S_CLOSING ||
-        c->state == LP2P_CONN_S_CONNECTING) {
-        return LP2P_ECLOSED;
+    int err = 0, rv;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        err = errno;
     }
-    if (len == 0) {
-        return 0;
-    }
-    if (c->write_queued == 0) {
-        b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
-        rv = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (rv > 0) {
-            p += rv;
-            len -= (size_t)rv;
-            if (len == 0) {
-                return 0;
-            }
-        } else if (rv != UV_EAGAIN && rv != UV_ENOSYS) {
-            return LP2P_ECLOSED;
-        }
-    }
-    w = lp2p__malloc(sizeof(*w) + len);
-    if (w == NULL) {
-        return LP2P_ENOMEM;
-    }
-    w->conn = c;
-    w->len = len;
-    memcpy(w->data, p, len);
-    b = uv_buf_init((char *)w->data, (unsigned)len);
-    rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-    if (rv != 0) {
-        lp2p__free(w);
-        return LP2P_ECLOSED;
-    }
-    c->write_queued += len;
-    return 0;
-}
-
-/* Socket set-up common to both directions, then the upgrade. */
-static int conn_start(struct lp2p_conn *c)
-{
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    int rv;
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 60); /* the kernel's probes, as a backstop */
-    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        lp2p__tcp_addr_format((struct sockaddr *)&ss, c->local_addr,
-                              sizeof(c->local_addr));
-    }
-    len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        lp2p__tcp_addr_format((struct sockaddr *)&ss, c->remote_addr,
-                              sizeof(c->remote_addr));
-    }
-    c->state = LP2P_CONN_S_UPGRADING;
-    rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (rv != 0) {
-        return map_uv_error(rv);
-    }
-    return lp2p__conn_upgrade_start(c);
-}
-
-/* ---------------------------------------------------------------------
- * Listeners
- */
-
-static void listener_closed(uv_handle_t *h);
-
-static void spare_closed(uv_handle_t *h)
-{
-    struct lp2p_listener *l = h->data;
-    l->spare_busy = 0;
-    listener_closed(h);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    struct lp2p_listener *l = server->data;
-    struct lp2p_host *host = l->host;
-    struct lp2p_conn *c;
-    int rv;
-    if (status != 0) {
-        LOG_WARN(MOD, "accept on %s: %s", l->addr, uv_strerror(status));
-        return;
-    }
-    c = conn_new(host, 1);
-    if (c == NULL) {
-        /* Accept into the listener's spare handle and drop it: libuv stops
-         * watching the socket until a pending connection is accepted. */
-        LOG_ERROR(MOD, "accept on %s: out of memory, dropping a connection",
-                  l->addr);
-        if (!l->spare_busy && uv_tcp_init(host->loop, &l->spare) == 0) {
-            l->spare.data = l;
-            l->spare_busy = 1;
-            l->handles++;
-            uv_accept(server, (uv_stream_t *)&l->spare);
-            uv_close((uv_handle_t *)&l->spare, spare_closed);
-        }
-        return;
-    }
-    rv = uv_accept(server, (uv_stream_t *)&c->tcp);
-    if (rv != 0) {
-        LOG_WARN(MOD, "accept on %s: %s", l->addr, uv_strerror(rv));
-        lp2p__conn_close(c, LP2P_EIO);
-        return;
-    }
-    if (host->closing) {
-        lp2p__conn_close(c, LP2P_ECANCELED);
-        return;
-    }
-    /* conn_new already counted this one. */
-    if (host->n_conns > host->cfg.max_conns ||
-        host->n_pending > host->cfg.max_pending_handshakes) {
-        LOG_WARN(MOD, "refusing inbound connection: %u conns, %u pending "
-                 "handshakes (limits %u, %u)",
-                 host->n_conns - 1, host->n_pending - 1, host->cfg.max_conns,
-                 host->cfg.max_pending_handshakes);
-        lp2p__conn_close(c, LP2P_ELIMIT);
+    if (err != 0) {
+        LOG_DEBUG(MOD, "connect %s: %s", c->remote_addr, strerror(err));
+        lp2p__conn_close(c, map_errno(err));
         return;
     }
     rv = conn_start(c);
@@ -442,6 +362,113 @@ static void on_connection(uv_stream_t *server, int status)
         lp2p__conn_close(c, rv);
     }
 }
+
+static void on_conn_poll(uv_poll_t *p, int status, int events)
+{
+    struct lp2p_conn *c = p->data;
+    if (c->state == LP2P_CONN_S_CLOSING) {
+        return;
+    }
+    if (c->state == LP2P_CONN_S_CONNECTING) {
+        conn_connected(c);
+        return;
+    }
+    if (status < 0) {
+        /* An error condition (libuv says EBADF for POLLERR): the socket
+         * knows which. */
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        LOG_DEBUG(MOD, "socket of %s: %s", c->remote_addr,
+                  err != 0 ? strerror(err) : uv_strerror(status));
+        lp2p__conn_close(c, end_status(c, err != 0 ? map_errno(err)
+                                                   : LP2P_ECLOSED));
+        return;
+    }
+    if (events & UV_READABLE) {
+        conn_read(c);
+    }
+    if ((events & UV_WRITABLE) && c->state != LP2P_CONN_S_CLOSING &&
+        !lp2p__list_empty(&c->wq)) {
+        conn_flush(c);
+    }
+}
+
+/* Queue bytes for the socket (copied); they are sent at once if the
+ * socket takes them. 0, or LP2P_ECLOSED when the conn is closing or not
+ * connected yet. A send error or a failed allocation does not fail the
+ * call: the conn closes from a deferred job and the bytes are dropped. */
+int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len)
+{
+    struct lp2p_chunk *ch;
+    ssize_t n;
+    if (c->state == LP2P_CONN_S_CLOSING ||
+        c->state == LP2P_CONN_S_CONNECTING) {
+        return LP2P_ECLOSED;
+    }
+    if (len == 0 || c->fail_status != 0) {
+        return 0;
+    }
+    if (lp2p__list_empty(&c->wq)) {
+        do {
+            n = send(c->fd, p, len, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                LOG_DEBUG(MOD, "write to %s: %s", c->remote_addr,
+                          strerror(errno));
+                lp2p__conn_fail(c, LP2P_ECLOSED);
+                return 0;
+            }
+            n = 0;
+        }
+        p += n;
+        len -= (size_t)n;
+        if (len == 0) {
+            return 0;
+        }
+    }
+    ch = lp2p__malloc(sizeof(*ch) + len);
+    if (ch == NULL) {
+        lp2p__conn_fail(c, LP2P_ENOMEM);
+        return 0;
+    }
+    ch->len = len;
+    ch->off = 0;
+    memcpy(ch->data, p, len);
+    lp2p__list_insert_tail(&c->wq, &ch->link);
+    c->write_queued += len;
+    poll_set(c, UV_READABLE | UV_WRITABLE);
+    return 0;
+}
+
+/* Socket set-up common to both directions, then the upgrade. */
+static int conn_start(struct lp2p_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int one = 1, idle = 60;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* The kernel's keepalive probes, as a backstop to Yamux pings. */
+    setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+        lp2p__tcp_addr_format((struct sockaddr *)&ss, c->local_addr,
+                              sizeof(c->local_addr));
+    }
+    len = sizeof(ss);
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+        lp2p__tcp_addr_format((struct sockaddr *)&ss, c->remote_addr,
+                              sizeof(c->remote_addr));
+    }
+    c->state = LP2P_CONN_S_UPGRADING;
+    poll_set(c, UV_READABLE);
+    return lp2p__conn_upgrade_start(c);
+}
+
+/* ---------------------------------------------------------------------
+ * Listeners
+ */
 
 static void listener_closed(uv_handle_t *h)
 {
@@ -457,6 +484,111 @@ static void listener_closed(uv_handle_t *h)
     lp2p__free(l->addrs);
     lp2p__free(l);
     lp2p__host_unref(host);
+}
+
+static void listener_close(struct lp2p_listener *l)
+{
+    lp2p__list_remove(&l->link);
+    uv_close((uv_handle_t *)&l->poll, listener_closed);
+    uv_close((uv_handle_t *)&l->pause, listener_closed);
+    close(l->fd);
+    l->fd = -1;
+}
+
+/* The remote IP of an accepted socket: 4 bytes for IPv4 (also when mapped
+ * into IPv6), 16 for IPv6. */
+static void remote_ip(const struct sockaddr_storage *ss, uint8_t ip[16],
+                      uint8_t *ip_len)
+{
+    if (ss->ss_family == AF_INET) {
+        memcpy(ip, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        *ip_len = 4;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            memcpy(ip, a->s6_addr + 12, 4);
+            *ip_len = 4;
+        } else {
+            memcpy(ip, a->s6_addr, 16);
+            *ip_len = 16;
+        }
+    } else {
+        *ip_len = 0;
+    }
+}
+
+static void on_listen_poll(uv_poll_t *p, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    struct lp2p_listener *l = t->data;
+    if (l->fd >= 0) {
+        uv_poll_start(&l->poll, UV_READABLE, on_listen_poll);
+    }
+}
+
+static void accepted(struct lp2p_listener *l, int fd,
+                     const struct sockaddr_storage *ss)
+{
+    struct lp2p_host *host = l->host;
+    struct lp2p_conn *c;
+    uint8_t ip[16];
+    uint8_t ip_len;
+    int rv;
+    remote_ip(ss, ip, &ip_len);
+    /* Room among the pending handshakes, evicting one if needed. */
+    lp2p__limits_accept(host, ip, ip_len);
+    c = conn_new(host, 1, fd);
+    if (c == NULL) {
+        close(fd);
+        lp2p__limits_note(host, LP2P_LIM_ACCEPT_FAILED);
+        return;
+    }
+    memcpy(c->ip, ip, sizeof(ip));
+    c->ip_len = ip_len;
+    rv = conn_start(c);
+    if (rv != 0) {
+        lp2p__conn_close(c, rv);
+    }
+}
+
+static void on_listen_poll(uv_poll_t *p, int status, int events)
+{
+    struct lp2p_listener *l = p->data;
+    struct lp2p_host *host = l->host;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int i, fd;
+    (void)events;
+    if (status < 0) {
+        LOG_WARN(MOD, "listener %s: %s", l->addr, uv_strerror(status));
+        return;
+    }
+    for (i = 0; i < ACCEPTS_PER_EVENT && l->fd >= 0; i++) {
+        len = sizeof(ss);
+        fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            /* Out of descriptors or memory: the connection stays in the
+             * backlog; stop watching for a while instead of spinning. */
+            LOG_DEBUG(MOD, "accept on %s: %s", l->addr, strerror(errno));
+            lp2p__limits_note(host, LP2P_LIM_ACCEPT_FAILED);
+            uv_poll_stop(&l->poll);
+            uv_timer_start(&l->pause, on_accept_resume, ACCEPT_PAUSE_MS, 0);
+            return;
+        }
+        if (host->closing) {
+            close(fd);
+            continue;
+        }
+        accepted(l, fd, &ss);
+    }
 }
 
 static int listener_push(struct lp2p_listener *l, const char *text)
@@ -525,7 +657,8 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
     struct sockaddr_storage ss;
     struct lp2p_listener *l;
     char err[128];
-    int len, rv;
+    socklen_t len;
+    int rv, fd, one = 1;
     if (host == NULL || maddr == NULL) {
         return LP2P_EINVAL;
     }
@@ -545,8 +678,10 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
     memset(&ss, 0, sizeof(ss));
     if (a.kind == LP2P_ADDR_IP4) {
         rv = uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)&ss);
+        len = sizeof(struct sockaddr_in);
     } else {
         rv = uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)&ss);
+        len = sizeof(struct sockaddr_in6);
     }
     if (rv != 0) {
         return LP2P_EBADADDR;
@@ -556,57 +691,72 @@ int lp2p_host_listen(struct lp2p_host *host, const char *maddr)
         return LP2P_ENOMEM;
     }
     l->host = host;
-    rv = uv_tcp_init(host->loop, &l->tcp);
-    if (rv != 0) {
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                IPPROTO_TCP);
+    if (fd < 0) {
+        rv = map_errno(errno);
+        LOG_WARN(MOD, "listen %s: %s", maddr, strerror(errno));
         lp2p__free(l);
-        return LP2P_EIO;
+        return rv;
     }
-    l->tcp.data = l;
-    l->handles = 1;
+    /* As libuv does: a restarted node can bind its port at once. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a.kind == LP2P_ADDR_IP6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        rv = map_errno(errno);
+        LOG_WARN(MOD, "listen %s: %s", maddr, strerror(errno));
+        close(fd);
+        lp2p__free(l);
+        return rv;
+    }
+    if (uv_poll_init_socket(host->loop, &l->poll, fd) != 0) {
+        close(fd);
+        lp2p__free(l);
+        return LP2P_ENOMEM;
+    }
+    l->fd = fd;
+    l->poll.data = l;
+    uv_timer_init(host->loop, &l->pause);
+    l->pause.data = l;
+    l->handles = 2;
     lp2p__host_ref(host);
-    lp2p__list_push(&host->listeners, &l->link);
-    rv = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
-                     a.kind == LP2P_ADDR_IP6 ? UV_TCP_IPV6ONLY : 0);
-    if (rv == 0) {
-        rv = uv_listen((uv_stream_t *)&l->tcp, 128, on_connection);
-    }
-    if (rv != 0) {
-        LOG_WARN(MOD, "listen %s: %s", maddr, uv_strerror(rv));
-        goto err;
-    }
+    lp2p__list_insert_tail(&host->listeners, &l->link);
     len = sizeof(ss);
-    rv = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
-    if (rv != 0 || lp2p__tcp_addr_format((struct sockaddr *)&ss, l->addr,
-                                         sizeof(l->addr)) != 0) {
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        lp2p__tcp_addr_format((struct sockaddr *)&ss, l->addr,
+                              sizeof(l->addr)) != 0) {
+        rv = LP2P_EIO;
         goto err;
     }
-    if (listener_expand(l, (struct sockaddr *)&ss) != 0) {
+    rv = listener_expand(l, (struct sockaddr *)&ss);
+    if (rv != 0) {
         goto err;
     }
+    uv_poll_start(&l->poll, UV_READABLE, on_listen_poll);
     LOG_INFO(MOD, "listening on %s", l->addr);
     return 0;
 err:
-    lp2p__list_remove(&l->link);
-    uv_close((uv_handle_t *)&l->tcp, listener_closed);
-    return LP2P_EIO;
+    listener_close(l);
+    return rv;
 }
 
 void lp2p__listeners_close(struct lp2p_host *host)
 {
     while (!lp2p__list_empty(&host->listeners)) {
-        struct lp2p_listener *l =
-            LP2P_CONTAINER(host->listeners.next, struct lp2p_listener, link);
-        lp2p__list_remove(&l->link);
-        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        listener_close(LP2P__CONTAINER_OF(host->listeners.next,
+                                      struct lp2p_listener, link));
     }
 }
 
 const char *lp2p__listen_addr(const struct lp2p_host *host, size_t i)
 {
-    const struct lp2p_list *e;
+    const struct lp2p__list *e;
     for (e = host->listeners.next; e != &host->listeners; e = e->next) {
         const struct lp2p_listener *l =
-            LP2P_CONTAINER(e, const struct lp2p_listener, link);
+            LP2P__CONTAINER_OF(e, const struct lp2p_listener, link);
         if (i < l->n_addrs) {
             return l->addrs[i];
         }
@@ -668,7 +818,7 @@ static void dial_finish(struct lp2p_dial *d, int status,
     lp2p__list_remove(&d->link);
     while (!lp2p__list_empty(&d->waiters)) {
         struct lp2p_waiter *w =
-            LP2P_CONTAINER(d->waiters.next, struct lp2p_waiter, link);
+            LP2P__CONTAINER_OF(d->waiters.next, struct lp2p_waiter, link);
         lp2p__list_remove(&w->link);
         if (w->cb != NULL) {
             w->cb(host, status, status == 0 ? peer : NULL, w->data);
@@ -690,38 +840,28 @@ void lp2p__dial_done(struct lp2p_dial *d, struct lp2p_conn *c)
 
 static int dial_next(struct lp2p_dial *d);
 
-static void on_connect(uv_connect_t *req, int status)
-{
-    struct lp2p_conn *c = req->data;
-    int rv;
-    if (c->state == LP2P_CONN_S_CLOSING) {
-        return;
-    }
-    if (status != 0) {
-        LOG_DEBUG(MOD, "connect %s: %s", c->dial ? c->dial->text : "?",
-                  uv_strerror(status));
-        lp2p__conn_close(c, map_uv_error(status));
-        return;
-    }
-    rv = conn_start(c);
-    if (rv != 0) {
-        lp2p__conn_close(c, rv);
-    }
-}
-
 /* Try the next resolved address; 0 if an attempt started. */
 static int dial_try(struct lp2p_dial *d, const struct sockaddr *sa)
 {
     struct lp2p_host *host = d->host;
     struct lp2p_conn *c;
-    int rv;
-    if (host->n_conns >= host->cfg.max_conns ||
-        host->n_pending >= host->cfg.max_pending_handshakes) {
+    socklen_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    int fd, rv;
+    rv = lp2p__limits_dial(host, d->addr.has_peer ? &d->addr.peer : NULL);
+    if (rv != 0) {
         LOG_WARN(MOD, "dial %s: connection limits reached", d->text);
-        return LP2P_ELIMIT;
+        return rv;
     }
-    c = conn_new(host, 0);
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                IPPROTO_TCP);
+    if (fd < 0) {
+        LOG_INFO(MOD, "dial %s: %s", d->text, strerror(errno));
+        return map_errno(errno);
+    }
+    c = conn_new(host, 0, fd);
     if (c == NULL) {
+        close(fd);
         return LP2P_ENOMEM;
     }
     c->dial = d;
@@ -731,15 +871,26 @@ static int dial_try(struct lp2p_dial *d, const struct sockaddr *sa)
         c->expected = d->addr.peer;
     }
     lp2p__tcp_addr_format(sa, c->remote_addr, sizeof(c->remote_addr));
-    c->connect_req.data = c;
-    rv = uv_tcp_connect(&c->connect_req, &c->tcp, sa, on_connect);
-    if (rv != 0) {
-        c->dial = NULL;
-        d->conn = NULL;
-        lp2p__conn_close(c, map_uv_error(rv));
-        return map_uv_error(rv);
+    do {
+        rv = connect(fd, sa, salen);
+    } while (rv != 0 && errno == EINTR);
+    if (rv == 0 || errno == EINPROGRESS) {
+        /* Writable once connected or failed; never finished in here, so
+         * the waiters are never called inside the dialing call. */
+        poll_set(c, UV_WRITABLE);
+        return 0;
     }
-    return 0;
+    if (errno == ECONNREFUSED) {
+        /* Loopback refuses at once; report it as the kernel would later. */
+        lp2p__conn_fail(c, LP2P_ECONNREFUSED);
+        return 0;
+    }
+    rv = map_errno(errno);
+    LOG_DEBUG(MOD, "connect %s: %s", d->text, strerror(errno));
+    c->dial = NULL;
+    d->conn = NULL;
+    lp2p__conn_close(c, rv);
+    return rv;
 }
 
 static void dial_attempt_failed(struct lp2p_dial *d, int status)
@@ -876,9 +1027,9 @@ static int dial_resolve(struct lp2p_dial *d)
 static struct lp2p_dial *dial_find(struct lp2p_host *host,
                                    const struct lp2p_peer_id *peer)
 {
-    struct lp2p_list *e;
+    struct lp2p__list *e;
     for (e = host->dials.next; e != &host->dials; e = e->next) {
-        struct lp2p_dial *d = LP2P_CONTAINER(e, struct lp2p_dial, link);
+        struct lp2p_dial *d = LP2P__CONTAINER_OF(e, struct lp2p_dial, link);
         if (d->addr.has_peer && lp2p_peer_id_equal(&d->addr.peer, peer)) {
             return d;
         }
@@ -959,7 +1110,7 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
             }
             w->cb = cb;
             w->data = data;
-            lp2p__list_push(&d->waiters, &w->link);
+            lp2p__list_insert_tail(&d->waiters, &w->link);
             goto out_fallback;
         }
     }
@@ -978,8 +1129,8 @@ int lp2p__dial_start(struct lp2p_host *host, const char *text,
     lp2p__list_init(&d->waiters);
     w->cb = cb;
     w->data = data;
-    lp2p__list_push(&d->waiters, &w->link);
-    lp2p__list_push(&host->dials, &d->link);
+    lp2p__list_insert_tail(&d->waiters, &w->link);
+    lp2p__list_insert_tail(&host->dials, &d->link);
     lp2p__host_ref(host);
     rv = dial_resolve(d);
     if (rv != 0) {
@@ -1007,9 +1158,9 @@ err_fallback:
 
 void lp2p__dial_cancel_all(struct lp2p_host *host)
 {
-    struct lp2p_list *e, *next;
+    struct lp2p__list *e, *next;
     for (e = host->dials.next; e != &host->dials; e = next) {
-        struct lp2p_dial *d = LP2P_CONTAINER(e, struct lp2p_dial, link);
+        struct lp2p_dial *d = LP2P__CONTAINER_OF(e, struct lp2p_dial, link);
         next = e->next;
         if (d->resolving) {
             /* on_resolved will finish it with ECANCELED. */

@@ -253,6 +253,23 @@ fail:
     return rv;
 }
 
+/* An errno of a key file operation, as an LP2P_E* code. */
+static int file_error(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+        return LP2P_ENOTFOUND;
+    case EACCES:
+    case EPERM:
+        return LP2P_EACCESS;
+    case EISDIR:
+        return LP2P_EISDIR;
+    default:
+        return LP2P_EIO;
+    }
+}
+
 /* Make the rename durable: fsync the directory holding `path`. Best
  * effort (some file systems refuse); `buf` has room for path + 1. */
 static void sync_dir(const char *path, char *buf)
@@ -293,9 +310,10 @@ int lp2p_key_save(const char *path, const struct lp2p_key *key)
     memcpy(tmp + plen, ".XXXXXX", sizeof(".XXXXXX"));
     fd = mkstemp(tmp); /* mode 0600 */
     if (fd < 0) {
+        rv = file_error(errno);
         LOG_WARN("key", "cannot create %s: %s", tmp, strerror(errno));
         lp2p__free(tmp);
-        return LP2P_EIO;
+        return rv;
     }
     lp2p_key_marshal(key, pb);
     while (off < sizeof(pb)) {
@@ -320,6 +338,7 @@ int lp2p_key_save(const char *path, const struct lp2p_key *key)
     }
     fd = -1;
     if (rename(tmp, path) != 0) {
+        rv = file_error(errno); /* EISDIR: the path is a directory */
         LOG_WARN("key", "cannot rename %s to %s: %s", tmp, path,
                  strerror(errno));
         goto out_unlink;
@@ -341,13 +360,21 @@ int lp2p_key_load(const char *path, struct lp2p_key *key)
 {
     uint8_t buf[KEY_FILE_MAX + 1];
     size_t len = 0;
+    struct stat st;
     int fd, rv;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rv = errno == ENOENT ? LP2P_ENOTFOUND : LP2P_EIO;
+        rv = file_error(errno);
         LOG_WARN("key", "cannot open key file %s: %s", path, strerror(errno));
         lp2p_key_wipe(key);
         return rv;
+    }
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* open() takes a directory for reading; say what it is. */
+        LOG_WARN("key", "key file %s is a directory", path);
+        close(fd);
+        lp2p_key_wipe(key);
+        return LP2P_EISDIR;
     }
     while (len < sizeof(buf)) {
         ssize_t n = read(fd, buf + len, sizeof(buf) - len);
@@ -355,12 +382,13 @@ int lp2p_key_load(const char *path, struct lp2p_key *key)
             continue;
         }
         if (n < 0) {
+            rv = file_error(errno);
             LOG_WARN("key", "cannot read key file %s: %s", path,
                      strerror(errno));
             close(fd);
             OPENSSL_cleanse(buf, len);
             lp2p_key_wipe(key);
-            return LP2P_EIO;
+            return rv;
         }
         if (n == 0) {
             break;

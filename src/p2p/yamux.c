@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "lp2p.h"
+#include "util/byteorder.h"
 #include "util/heap.h"
 #include "util/log.h"
 #include "yamux.h"
@@ -102,27 +103,14 @@ struct lp2p__yamux_session {
 
 /* --- small helpers ------------------------------------------------------ */
 
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           (uint32_t)p[3];
-}
-
 static void put_hdr(uint8_t *p, uint8_t type, uint16_t flags, uint32_t id,
                     uint32_t len)
 {
     p[0] = 0;
     p[1] = type;
-    p[2] = (uint8_t)(flags >> 8);
-    p[3] = (uint8_t)flags;
-    p[4] = (uint8_t)(id >> 24);
-    p[5] = (uint8_t)(id >> 16);
-    p[6] = (uint8_t)(id >> 8);
-    p[7] = (uint8_t)id;
-    p[8] = (uint8_t)(len >> 24);
-    p[9] = (uint8_t)(len >> 16);
-    p[10] = (uint8_t)(len >> 8);
-    p[11] = (uint8_t)len;
+    lp2p__put16(p + 2, flags);
+    lp2p__put32(p + 4, id);
+    lp2p__put32(p + 8, len);
 }
 
 static size_t min_sz(size_t a, size_t b)
@@ -759,7 +747,7 @@ static void on_header(struct lp2p__yamux_session *s, const uint8_t *h)
     uint8_t type = h[1];
     /* Unknown flag bits are ignored (and kept out of cur_flags' marker). */
     uint16_t flags = (uint16_t)(h[3] & 0x0fu);
-    uint32_t id = get32(h + 4), len = get32(h + 8);
+    uint32_t id = lp2p__get32(h + 4), len = lp2p__get32(h + 8);
     uint32_t i;
     if (h[0] != 0) {
         fail(s, LP2P_EPROTO);

@@ -17,6 +17,7 @@
 #include "raft/codec.h"
 #include "util/buf.h"
 #include "util/heap.h"
+#include "util/mpack.h"
 
 #define MAX_DEPTH 64
 
@@ -142,102 +143,8 @@ void p2praft_value_release(const struct p2praft_type *t, void *value)
 
 /* ---- encoding ----------------------------------------------------------- */
 
-static int put_be(struct lp2p_buf *b, uint8_t tag, uint64_t v, unsigned n)
-{
-    uint8_t tmp[9];
-    unsigned i;
-    tmp[0] = tag;
-    for (i = 0; i < n; i++) {
-        tmp[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    }
-    return lp2p__buf_append(b, tmp, 1 + n);
-}
-
-/* ugorji EncodeUint: fixint, then uint8..uint64. */
-static int put_uint(struct lp2p_buf *b, uint64_t u)
-{
-    if (u <= 0x7f) {
-        return lp2p__buf_append_byte(b, (uint8_t)u);
-    }
-    if (u <= 0xff) {
-        return put_be(b, 0xcc, u, 1);
-    }
-    if (u <= 0xffff) {
-        return put_be(b, 0xcd, u, 2);
-    }
-    if (u <= 0xffffffffu) {
-        return put_be(b, 0xce, u, 4);
-    }
-    return put_be(b, 0xcf, u, 8);
-}
-
-/* ugorji EncodeInt: positive values above 127 use the signed int16..int64
- * forms; -32..127 is a fixint. */
-static int put_int(struct lp2p_buf *b, int64_t i)
-{
-    if (i > 127) {
-        if (i <= 32767) {
-            return put_be(b, 0xd1, (uint64_t)i, 2);
-        }
-        if (i <= 2147483647) {
-            return put_be(b, 0xd2, (uint64_t)i, 4);
-        }
-        return put_be(b, 0xd3, (uint64_t)i, 8);
-    }
-    if (i >= -32) {
-        return lp2p__buf_append_byte(b, (uint8_t)(int8_t)i);
-    }
-    if (i >= -128) {
-        return put_be(b, 0xd0, (uint64_t)i & 0xff, 1);
-    }
-    if (i >= -32768) {
-        return put_be(b, 0xd1, (uint64_t)i & 0xffff, 2);
-    }
-    if (i >= -2147483647 - 1) {
-        return put_be(b, 0xd2, (uint64_t)i & 0xffffffffu, 4);
-    }
-    return put_be(b, 0xd3, (uint64_t)i, 8);
-}
-
-/* Raw str header as ugorji writes it without WriteExt: no str8. */
-static int put_str_hdr(struct lp2p_buf *b, size_t len)
-{
-    if (len < 32) {
-        return lp2p__buf_append_byte(b, (uint8_t)(0xa0 | len));
-    }
-    if (len <= 0xffff) {
-        return put_be(b, 0xda, len, 2);
-    }
-    if ((uint64_t)len <= 0xffffffffu) {
-        return put_be(b, 0xdb, len, 4);
-    }
-    return LP2P_ETOOBIG;
-}
-
-static int put_str(struct lp2p_buf *b, const void *p, size_t len)
-{
-    int rv = put_str_hdr(b, len);
-    if (rv != 0) {
-        return rv;
-    }
-    return lp2p__buf_append(b, p, len);
-}
-
-static int put_container_hdr(struct lp2p_buf *b, size_t n, uint8_t fix,
-                             uint8_t t16, uint8_t t32)
-{
-    if (n < 16) {
-        return lp2p__buf_append_byte(b, (uint8_t)(fix | n));
-    }
-    if (n <= 0xffff) {
-        return put_be(b, t16, n, 2);
-    }
-    if ((uint64_t)n <= 0xffffffffu) {
-        return put_be(b, t32, n, 4);
-    }
-    return LP2P_ETOOBIG;
-}
-
+/* The msgpack primitives are Go's rules, shared with the raft wire codec:
+ * util/mpack.h. */
 static int encode_struct(const struct p2praft_type *t, const void *v,
                          struct lp2p_buf *b, int depth);
 
@@ -255,17 +162,18 @@ static int encode_value(const struct p2praft_desc *d, const void *p,
     case P2PRAFT_KIND_BOOL:
         return lp2p__buf_append_byte(b, *(const bool *)p ? 0xc3 : 0xc2);
     case P2PRAFT_KIND_INT64:
-        return put_int(b, *(const int64_t *)p);
+        return lp2p__mp_put_int(b, *(const int64_t *)p);
     case P2PRAFT_KIND_UINT64:
-        return put_uint(b, *(const uint64_t *)p);
+        return lp2p__mp_put_uint(b, *(const uint64_t *)p);
     case P2PRAFT_KIND_DOUBLE: {
         uint64_t bits;
         memcpy(&bits, p, sizeof(bits));
-        return put_be(b, 0xcb, bits, 8);
+        return lp2p__mp_put_be(b, 0xcb, bits, 8);
     }
     case P2PRAFT_KIND_STRING: {
         const char *s = *(char *const *)p;
-        return put_str(b, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+        return lp2p__mp_put_raw(b, s != NULL ? s : "",
+                                s != NULL ? strlen(s) : 0);
     }
     case P2PRAFT_KIND_BYTES: {
         const struct p2praft_bytes *bs = p;
@@ -273,7 +181,7 @@ static int encode_value(const struct p2praft_desc *d, const void *p,
             return bs->len == 0 ? lp2p__buf_append_byte(b, 0xc0)
                                 : LP2P_EINVAL;
         }
-        return put_str(b, bs->data, bs->len);
+        return lp2p__mp_put_raw(b, bs->data, bs->len);
     }
     case P2PRAFT_KIND_STRUCT:
         if (d->type == NULL || d->type->fields == NULL) {
@@ -288,7 +196,7 @@ static int encode_value(const struct p2praft_desc *d, const void *p,
         if (a->items == NULL) {
             return a->len == 0 ? lp2p__buf_append_byte(b, 0xc0) : LP2P_EINVAL;
         }
-        rv = put_container_hdr(b, a->len, 0x90, 0xdc, 0xdd);
+        rv = lp2p__mp_put_array_hdr(b, a->len);
         es = kind_size(d->elem);
         for (i = 0; rv == 0 && i < a->len; i++) {
             rv = encode_value(d->elem, (const uint8_t *)a->items + i * es, b,
@@ -307,11 +215,11 @@ static int encode_value(const struct p2praft_desc *d, const void *p,
         if (m->values == NULL && m->len > 0) {
             return LP2P_EINVAL;
         }
-        rv = put_container_hdr(b, m->len, 0x80, 0xde, 0xdf);
+        rv = lp2p__mp_put_map_hdr(b, m->len);
         es = kind_size(d->elem);
         for (i = 0; rv == 0 && i < m->len; i++) {
             const char *k = m->keys[i] != NULL ? m->keys[i] : "";
-            rv = put_str(b, k, strlen(k));
+            rv = lp2p__mp_put_raw(b, k, strlen(k));
             if (rv == 0) {
                 rv = encode_value(d->elem, (const uint8_t *)m->values + i * es,
                                   b, depth + 1);
@@ -327,10 +235,10 @@ static int encode_struct(const struct p2praft_type *t, const void *v,
                          struct lp2p_buf *b, int depth)
 {
     size_t i;
-    int rv = put_container_hdr(b, t->n_fields, 0x80, 0xde, 0xdf);
+    int rv = lp2p__mp_put_map_hdr(b, t->n_fields);
     for (i = 0; rv == 0 && i < t->n_fields; i++) {
         const struct p2praft_field *f = &t->fields[i];
-        rv = put_str(b, f->name, strlen(f->name));
+        rv = lp2p__mp_put_raw(b, f->name, strlen(f->name));
         if (rv == 0) {
             rv = encode_value(&f->desc, (const uint8_t *)v + f->offset, b,
                               depth);

@@ -18,16 +18,25 @@
  * plus a counter) lets the FSM find the leader's waiting commits without
  * relying on raft's result pointer, which followers would leak.
  *
- * Failure modes: no actor/raft/leadership -> the callbacks get the error
- * without anything being submitted; raft_apply() refusing or raft losing
- * leadership -> P2PRAFT_ERAFT/ENOTLEADER (outcome unknown for the latter);
- * the per-commit deadline (1 s default) -> P2PRAFT_ETIMEDOUT, outcome
- * unknown, and a later apply of that entry is simply not reported.
+ * Failure modes, and what each says about the outcome (the one rule:
+ * P2PRAFT_ENOTLEADER and the other "not applied" codes only where nothing
+ * reached raft's log; see p2praft_outcome_unknown()):
+ *   - no actor/raft/leadership when the group is flushed -> ENOACTOR,
+ *     ENORAFT, ENOTLEADER: nothing submitted;
+ *   - raft_apply() refusing in its early checks (not leader, no disk space
+ *     on a majority) -> ENOTLEADER / ERAFT: nothing submitted; failing
+ *     later (the entry may sit in raft's log and be replicated) ->
+ *     EUNKNOWN;
+ *   - raft failing a submitted entry (leadership lost, I/O) -> EUNKNOWN, or
+ *     ESHUTDOWN when raft is closing: the entry may still be committed by
+ *     the next leader;
+ *   - the per-commit deadline (1 s default) -> ETIMEDOUT, outcome unknown,
+ *     and a later apply of that entry is simply not reported.
  *
  * Threads: the FSM, the queues and the callbacks live on the loop thread.
  * `mu` guards what other threads read: the state and its flags, and the
- * subscribers. Blocking commits from other threads go through `xq` and a
- * uv_async handle.
+ * subscribers. Blocking commits from other threads cross over on a
+ * loop-call bridge (util/bridge.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,8 +45,11 @@
 
 #include "raft/codec.h"
 #include "raft/consensus.h"
+#include "util/bridge.h"
 #include "util/buf.h"
+#include "util/byteorder.h"
 #include "util/heap.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/varint.h"
 
@@ -46,9 +58,8 @@
 struct batch;
 
 struct commit {
-    struct commit *prev, *next; /* all live commits, in deadline order */
-    struct commit *qnext;       /* queue waiting for the next flush */
-    bool queued;
+    struct lp2p__list link;  /* all live commits, in deadline order */
+    struct lp2p__list qlink; /* in a queue waiting to be flushed, if linked */
     struct p2praft_actor *actor; /* submits it */
     struct batch *batch;
     size_t slot;
@@ -65,28 +76,21 @@ struct commit {
 
 struct batch {
     struct raft_apply req;
-    struct batch *prev, *next;
+    struct lp2p__list link; /* in c->batches once submitted */
     struct p2praft_consensus *c;
     uint64_t id;
     size_t n;
     struct commit **commits;
 };
 
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-    void *state;
-    char errmsg[256];
-};
-
-struct xreq {
-    struct xreq *next;
+/* One blocking commit from another thread, on the caller's stack. */
+struct xcall {
+    struct lp2p__loopcall lc;
     uint8_t kind;
-    uint8_t *payload;
+    uint8_t *payload; /* owned until the loop takes it (then NULL) */
     size_t len;
-    struct waiter *w;
+    void *state; /* the answer */
+    char errmsg[256];
 };
 
 struct p2praft_sub {
@@ -118,19 +122,16 @@ struct p2praft_consensus {
     uint64_t snapshots;
     struct p2praft_sub *subs;
 
-    struct commit *head, *tail;   /* all live commits */
-    struct commit *qhead, *qtail; /* queued, not yet flushed */
-    struct batch *bhead, *btail;  /* submitted to raft */
+    struct lp2p__list commits; /* all live commits (struct commit) */
+    struct lp2p__list queue;   /* queued, not yet flushed (qlink) */
+    struct lp2p__list batches; /* submitted to raft (struct batch) */
     uint64_t nonce;
     uint64_t next_id;
 
     uv_idle_t idle;
     uv_timer_t timer;
-    uv_async_t async;
+    struct lp2p__bridge calls; /* blocking commits from other threads */
     int open_handles;
-
-    pthread_mutex_t xmu;
-    struct xreq *xhead, *xtail;
     bool closing;
 };
 
@@ -238,10 +239,11 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         ns = p2praft_value_new(c->st);
         if (ns == NULL) {
             /* Out of memory while applying: this node can no longer vouch
-             * for its state. */
+             * for its state. The entry IS committed: never ENOMEM, which
+             * would say "not applied". */
             p2praft_value_destroy(c->op->type, v);
             mark_inconsistent(c);
-            return LP2P_ENOMEM;
+            return LP2P_EAPPLY;
         }
         rv = c->op->apply_to(v, c->state, ns, c->op->ctx);
         p2praft_value_destroy(c->op->type, v);
@@ -265,8 +267,9 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
 
 static struct batch *find_batch(struct p2praft_consensus *c, uint64_t id)
 {
-    struct batch *b;
-    for (b = c->bhead; b != NULL; b = b->next) {
+    struct lp2p__list *q, *next;
+    LP2P__LIST_FOREACH_SAFE(q, next, &c->batches) {
+        struct batch *b = LP2P__CONTAINER_OF(q, struct batch, link);
         if (b->id == id) {
             return b;
         }
@@ -287,9 +290,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     if (buf->len < 10 || p[0] != P2PRAFT__ENTRY_V1) {
         goto malformed;
     }
-    for (i = 0; i < 8; i++) {
-        id = (id << 8) | p[1 + i];
-    }
+    id = lp2p__get64(p + 1);
     p += 9;
     rv = lp2p__varint_decode(p, (size_t)(end - p), &n);
     if (rv <= 0) {
@@ -325,7 +326,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
             if (status == 0 && cm->cb != NULL) {
                 cm->state = p2praft_value_dup(c->st, c->state);
                 if (cm->state == NULL) {
-                    cm->result = LP2P_ENOMEM;
+                    /* Committed and applied, but the committer cannot get
+                     * its copy: never a "not applied" code. */
+                    cm->result = LP2P_EUNKNOWN;
                 }
             }
         }
@@ -436,33 +439,17 @@ static const char *status_msg(int status)
     return lp2p_strerror(status);
 }
 
+static struct commit *first_commit(struct p2praft_consensus *c)
+{
+    struct lp2p__list *q = lp2p__list_first(&c->commits);
+    return q != NULL ? LP2P__CONTAINER_OF(q, struct commit, link) : NULL;
+}
+
 static void unlink_commit(struct p2praft_consensus *c, struct commit *cm)
 {
-    if (cm->prev != NULL) {
-        cm->prev->next = cm->next;
-    } else {
-        c->head = cm->next;
-    }
-    if (cm->next != NULL) {
-        cm->next->prev = cm->prev;
-    } else {
-        c->tail = cm->prev;
-    }
-    cm->prev = cm->next = NULL;
-    if (cm->queued) {
-        struct commit **pp = &c->qhead, *prev = NULL;
-        while (*pp != NULL && *pp != cm) {
-            prev = *pp;
-            pp = &(*pp)->qnext;
-        }
-        if (*pp == cm) {
-            *pp = cm->qnext;
-            if (c->qtail == cm) {
-                c->qtail = prev;
-            }
-        }
-        cm->queued = false;
-    }
+    (void)c;
+    lp2p__list_remove(&cm->link);
+    lp2p__list_remove(&cm->qlink); /* from whichever queue holds it */
     if (cm->batch != NULL) {
         cm->batch->commits[cm->slot] = NULL;
         cm->batch = NULL;
@@ -495,16 +482,18 @@ static void timer_cb(uv_timer_t *t);
 
 static void rearm(struct p2praft_consensus *c)
 {
+    struct commit *cm;
     uint64_t now, wait;
     if (c->closing) {
         return;
     }
-    if (c->head == NULL) {
+    cm = first_commit(c);
+    if (cm == NULL) {
         uv_timer_stop(&c->timer);
         return;
     }
     now = uv_now(c->loop);
-    wait = c->head->deadline > now ? c->head->deadline - now : 0;
+    wait = cm->deadline > now ? cm->deadline - now : 0;
     uv_timer_start(&c->timer, timer_cb, wait, 0);
 }
 
@@ -512,53 +501,58 @@ static void timer_cb(uv_timer_t *t)
 {
     struct p2praft_consensus *c = t->data;
     uint64_t now = uv_now(c->loop);
-    while (c->head != NULL && c->head->deadline <= now) {
+    struct commit *cm;
+    while ((cm = first_commit(c)) != NULL && cm->deadline <= now) {
         LOG_DEBUG(MODULE, "commit timed out after %u ms", c->timeout_ms);
-        complete(c, c->head, LP2P_ETIMEDOUT,
+        complete(c, cm, LP2P_ETIMEDOUT,
                  "commit timed out: the outcome is unknown");
     }
     rearm(c);
 }
 
-static int map_raft_error(int rv)
+/* raft_apply() returned rv: did the entry reach raft's log? Only its early
+ * checks (leadership, disk capacity of a majority) return before the entry
+ * was appended (libraft 0.22 ClientSubmit); any later failure leaves the
+ * entry possibly in the log, to be replicated by this or the next leader. */
+static int map_submit_error(int rv)
 {
     switch (rv) {
     case RAFT_NOTLEADER:
-    case RAFT_LEADERSHIPLOST:
         return LP2P_ENOTLEADER;
-    case RAFT_NOMEM:
-        return LP2P_ENOMEM;
-    case RAFT_SHUTDOWN:
-    case RAFT_CANCELED:
-        return LP2P_ESHUTDOWN;
-    default:
+    case RAFT_NOSPACE:
         return LP2P_ERAFT;
+    default:
+        return LP2P_EUNKNOWN;
     }
 }
 
-static void fail_all(struct p2praft_consensus *c, struct commit *list,
+/* Raft failed a submitted entry (apply callback, status rv != 0): its
+ * outcome is unknown; ESHUTDOWN when raft is closing (raft_close() fails a
+ * leader's pending entries with RAFT_LEADERSHIPLOST). */
+static int map_apply_error(struct raft *r, int rv)
+{
+    if (rv == RAFT_SHUTDOWN || rv == RAFT_CANCELED ||
+        (r != NULL && r->legacy.closing)) {
+        return LP2P_ESHUTDOWN;
+    }
+    return LP2P_EUNKNOWN;
+}
+
+/* Fail every commit of the queue `group` (the first one each time: a
+ * callback may complete others). */
+static void fail_all(struct p2praft_consensus *c, struct lp2p__list *group,
                      int status, const char *msg)
 {
-    struct commit *cm, *next;
-    for (cm = list; cm != NULL; cm = next) {
-        next = cm->qnext;
-        cm->queued = false;
-        complete(c, cm, status, msg);
+    struct lp2p__list *q;
+    while ((q = lp2p__list_first(group)) != NULL) {
+        complete(c, LP2P__CONTAINER_OF(q, struct commit, qlink), status, msg);
     }
 }
 
 static void batch_free(struct p2praft_consensus *c, struct batch *b)
 {
-    if (b->prev != NULL) {
-        b->prev->next = b->next;
-    } else {
-        c->bhead = b->next;
-    }
-    if (b->next != NULL) {
-        b->next->prev = b->prev;
-    } else {
-        c->btail = b->prev;
-    }
+    (void)c;
+    lp2p__list_remove(&b->link);
     lp2p__free(b->commits);
     lp2p__free(b);
 }
@@ -582,10 +576,17 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
                          ? "committed, but apply_to failed: state inconsistent"
                          : NULL);
         } else {
-            int st = status == 0 ? LP2P_ERAFT : map_raft_error(status);
+            struct raft *r = cm->actor != NULL ? cm->actor->raft : NULL;
+            int st = map_apply_error(r, status);
             char msg[256];
-            snprintf(msg, sizeof(msg), "raft: %s (the outcome is unknown)",
-                     raft_strerror(status));
+            if (st == LP2P_ESHUTDOWN) {
+                snprintf(msg, sizeof(msg),
+                         "shutting down: the outcome is unknown");
+            } else {
+                snprintf(msg, sizeof(msg), "raft: %s: the outcome is unknown",
+                         status != 0 ? raft_strerror(status)
+                                     : "entry confirmed but not applied");
+            }
             complete(c, cm, st, msg);
         }
     }
@@ -606,6 +607,11 @@ static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
         snprintf(msg, len, "%s", lp2p_strerror(LP2P_ENORAFT));
         return LP2P_ENORAFT;
     }
+    if (a->raft->legacy.closing) {
+        /* libraft 0.22 must not be handed entries once raft_close() ran. */
+        snprintf(msg, len, "raft is shutting down");
+        return LP2P_ESHUTDOWN;
+    }
     if (p2praft__fsm_consensus(a->raft->fsm) != c) {
         snprintf(msg, len, "the actor's raft does not run this consensus' FSM");
         return LP2P_EINVAL;
@@ -624,24 +630,26 @@ static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
     return 0;
 }
 
-static void flush_group(struct p2praft_consensus *c, struct commit *list,
+/* Submit the commits of the queue `list` (all of `actor`) as one entry;
+ * each leaves `list`, for its batch or its callback. */
+static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
                         struct p2praft_actor *actor)
 {
-    struct commit *cm;
+    struct lp2p__list *q, *next;
     struct lp2p_buf e;
     struct batch *b = NULL;
     struct raft_buffer rb;
     uint8_t hdr[9 + LP2P_VARINT_MAX], vi[LP2P_VARINT_MAX];
     size_t n = 0, i;
     char msg[256];
-    int rv;
+    int rv, st;
 
     rv = check_actor(c, actor, msg, sizeof(msg));
     if (rv != 0) {
         fail_all(c, list, rv, msg);
         return;
     }
-    for (cm = list; cm != NULL; cm = cm->qnext) {
+    LP2P__LIST_FOREACH_SAFE(q, next, list) {
         n++;
     }
     b = lp2p__calloc(1, sizeof(*b));
@@ -659,12 +667,14 @@ static void flush_group(struct p2praft_consensus *c, struct commit *list,
     b->n = n;
     b->id = c->nonce + c->next_id++;
     hdr[0] = P2PRAFT__ENTRY_V1;
-    for (i = 0; i < 8; i++) {
-        hdr[1 + i] = (uint8_t)(b->id >> (56 - 8 * i));
-    }
+    lp2p__put64(hdr + 1, b->id);
     lp2p__buf_init(&e);
     rv = lp2p__buf_append(&e, hdr, 9 + lp2p__varint_encode(n, hdr + 9));
-    for (cm = list; rv == 0 && cm != NULL; cm = cm->qnext) {
+    LP2P__LIST_FOREACH_SAFE(q, next, list) {
+        struct commit *cm = LP2P__CONTAINER_OF(q, struct commit, qlink);
+        if (rv != 0) {
+            break;
+        }
         rv = lp2p__buf_append_byte(&e, cm->kind);
         if (rv == 0) {
             rv = lp2p__buf_append(&e, vi, lp2p__varint_encode(cm->len, vi));
@@ -695,22 +705,19 @@ static void flush_group(struct p2praft_consensus *c, struct commit *list,
         if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
             raft_free(rb.base);
         }
-        snprintf(msg, sizeof(msg), "raft_apply: %s", raft_strerror(rv));
+        st = map_submit_error(rv);
+        snprintf(msg, sizeof(msg), "raft_apply: %s%s", raft_strerror(rv),
+                 st == LP2P_EUNKNOWN ? ": the outcome is unknown" : "");
         lp2p__free(b->commits);
         lp2p__free(b);
-        fail_all(c, list, map_raft_error(rv), msg);
+        fail_all(c, list, st, msg);
         return;
     }
     /* Registered only now: the FSM cannot apply it before we return. */
-    b->prev = c->btail;
-    if (c->btail != NULL) {
-        c->btail->next = b;
-    } else {
-        c->bhead = b;
-    }
-    c->btail = b;
-    for (cm = list, i = 0; cm != NULL; cm = cm->qnext, i++) {
-        cm->queued = false;
+    lp2p__list_insert_tail(&c->batches, &b->link);
+    for (i = 0; (q = lp2p__list_first(list)) != NULL; i++) {
+        struct commit *cm = LP2P__CONTAINER_OF(q, struct commit, qlink);
+        lp2p__list_remove(&cm->qlink);
         cm->batch = b;
         cm->slot = i;
         b->commits[i] = cm;
@@ -730,16 +737,18 @@ err:
  * (normally the whole queue). */
 static void flush(struct p2praft_consensus *c)
 {
-    struct commit *list = c->qhead, *cm, *rest;
-    c->qhead = c->qtail = NULL;
-    while (list != NULL) {
-        for (cm = list; cm->qnext != NULL && cm->qnext->actor == list->actor;
-             cm = cm->qnext) {
+    struct lp2p__list rest, group, *q;
+    lp2p__list_take(&rest, &c->queue);
+    while ((q = lp2p__list_first(&rest)) != NULL) {
+        struct p2praft_actor *actor =
+            LP2P__CONTAINER_OF(q, struct commit, qlink)->actor;
+        lp2p__list_init(&group);
+        while ((q = lp2p__list_first(&rest)) != NULL &&
+               LP2P__CONTAINER_OF(q, struct commit, qlink)->actor == actor) {
+            lp2p__list_remove(q);
+            lp2p__list_insert_tail(&group, q);
         }
-        rest = cm->qnext;
-        cm->qnext = NULL;
-        flush_group(c, list, list->actor);
-        list = rest;
+        flush_group(c, &group, actor);
     }
 }
 
@@ -772,20 +781,8 @@ static int enqueue(struct p2praft_consensus *c, struct p2praft_actor *actor,
     cm->cb = cb;
     cm->ctx = ctx;
     cm->deadline = uv_now(c->loop) + c->timeout_ms;
-    cm->prev = c->tail;
-    if (c->tail != NULL) {
-        c->tail->next = cm;
-    } else {
-        c->head = cm;
-    }
-    c->tail = cm;
-    cm->queued = true;
-    if (c->qtail != NULL) {
-        c->qtail->qnext = cm;
-    } else {
-        c->qhead = cm;
-    }
-    c->qtail = cm;
+    lp2p__list_insert_tail(&c->commits, &cm->link);
+    lp2p__list_insert_tail(&c->queue, &cm->qlink);
     if (!uv_is_active((uv_handle_t *)&c->idle)) {
         uv_idle_start(&c->idle, idle_cb);
     }
@@ -843,34 +840,27 @@ int p2praft_consensus_rollback(struct p2praft_consensus *c, const void *state,
 
 /* ---- blocking forms ------------------------------------------------------ */
 
-static void waiter_cb(void *ctx, int status, void *state, const char *errmsg)
+/* The commit of an xcall completed: wake its thread. */
+static void xcall_cb(void *ctx, int status, void *state, const char *errmsg)
 {
-    struct waiter *w = ctx;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->state = state;
-    snprintf(w->errmsg, sizeof(w->errmsg), "%s", errmsg != NULL ? errmsg : "");
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    struct xcall *x = ctx;
+    x->state = state;
+    snprintf(x->errmsg, sizeof(x->errmsg), "%s", errmsg != NULL ? errmsg : "");
+    lp2p__loopcall_done(&x->lc, status);
 }
 
-static void async_cb(uv_async_t *h)
+/* Loop thread: queue the commit of a blocked thread. */
+static void xcall_run(struct lp2p__bridge *b, struct lp2p__loopcall *lc)
 {
-    struct p2praft_consensus *c = h->data;
-    struct xreq *x, *next;
+    struct p2praft_consensus *c =
+        LP2P__CONTAINER_OF(b, struct p2praft_consensus, calls);
+    struct xcall *x = LP2P__CONTAINER_OF(lc, struct xcall, lc);
+    uint8_t *payload = x->payload;
     int rv;
-    pthread_mutex_lock(&c->xmu);
-    x = c->xhead;
-    c->xhead = c->xtail = NULL;
-    pthread_mutex_unlock(&c->xmu);
-    for (; x != NULL; x = next) {
-        next = x->next;
-        rv = enqueue(c, c->actor, x->kind, x->payload, x->len, waiter_cb, x->w);
-        if (rv != 0) {
-            waiter_cb(x->w, rv, NULL, NULL);
-        }
-        lp2p__free(x);
+    x->payload = NULL; /* enqueue() takes it, even when it fails */
+    rv = enqueue(c, c->actor, x->kind, payload, x->len, xcall_cb, x);
+    if (rv != 0) {
+        xcall_cb(x, rv, NULL, NULL);
     }
 }
 
@@ -878,8 +868,7 @@ static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
                        const struct p2praft_type *t, const void *value,
                        void **agreed, char *errmsg, size_t errmsg_len)
 {
-    struct waiter w;
-    struct xreq *x;
+    struct xcall x;
     int rv;
 
     if (errmsg != NULL && errmsg_len > 0) {
@@ -895,55 +884,22 @@ static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
         /* Waiting here would block the very loop that must answer. */
         return LP2P_ESTATE;
     }
-    x = lp2p__calloc(1, sizeof(*x));
-    if (x == NULL) {
-        return LP2P_ENOMEM;
-    }
-    rv = p2praft_encode(t, value, &x->payload, &x->len);
+    memset(&x, 0, sizeof(x));
+    rv = p2praft_encode(t, value, &x.payload, &x.len);
     if (rv != 0) {
-        lp2p__free(x);
         return rv;
     }
-    memset(&w, 0, sizeof(w));
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    x->kind = kind;
-    x->w = &w;
-
-    pthread_mutex_lock(&c->xmu);
-    if (c->closing) {
-        pthread_mutex_unlock(&c->xmu);
-        lp2p__free(x->payload);
-        lp2p__free(x);
-        rv = LP2P_ESHUTDOWN;
-        goto out;
-    }
-    if (c->xtail != NULL) {
-        c->xtail->next = x;
-    } else {
-        c->xhead = x;
-    }
-    c->xtail = x;
-    uv_async_send(&c->async);
-    pthread_mutex_unlock(&c->xmu);
-
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) {
-        pthread_cond_wait(&w.cv, &w.mu);
-    }
-    pthread_mutex_unlock(&w.mu);
-    rv = w.status;
+    x.kind = kind;
+    rv = lp2p__bridge_call(&c->calls, &x.lc);
+    lp2p__free(x.payload); /* not taken: the bridge was shut */
     if (errmsg != NULL && errmsg_len > 0) {
-        snprintf(errmsg, errmsg_len, "%s", w.errmsg);
+        snprintf(errmsg, errmsg_len, "%s", x.errmsg);
     }
     if (agreed != NULL) {
-        *agreed = w.state;
+        *agreed = x.state;
     } else {
-        p2praft_value_destroy(c->st, w.state);
+        p2praft_value_destroy(c->st, x.state);
     }
-out:
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
     return rv;
 }
 
@@ -1037,7 +993,7 @@ uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c)
     return n;
 }
 
-/* ---- subscribers ---------------------------------------------------------- */
+/* ---- subscribers --------------------------------------------------------- */
 
 struct p2praft_sub *p2praft_consensus_subscribe(
     struct p2praft_consensus *c, unsigned capacity,
@@ -1137,7 +1093,7 @@ uint64_t p2praft_sub_dropped(struct p2praft_sub *sub)
     return n;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static uint64_t random_nonce(void)
 {
@@ -1176,6 +1132,15 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
         lp2p__free(c);
         return LP2P_ENOMEM;
     }
+    if (lp2p__bridge_init(&c->calls, loop, xcall_run, NULL) != 0) {
+        p2praft_value_destroy(st, c->state);
+        lp2p__free(c);
+        return LP2P_EIO;
+    }
+    uv_unref((uv_handle_t *)&c->calls.async);
+    lp2p__list_init(&c->commits);
+    lp2p__list_init(&c->queue);
+    lp2p__list_init(&c->batches);
     c->loop = loop;
     c->loop_thread = pthread_self();
     c->st = st;
@@ -1195,15 +1160,11 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
         pthread_mutex_init(&c->mu, &attr);
         pthread_mutexattr_destroy(&attr);
     }
-    pthread_mutex_init(&c->xmu, NULL);
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_unref((uv_handle_t *)&c->timer);
-    uv_async_init(loop, &c->async, async_cb);
-    c->async.data = c;
-    uv_unref((uv_handle_t *)&c->async);
     c->open_handles = 3;
     *out = c;
     return 0;
@@ -1227,9 +1188,10 @@ int p2praft_oplog_new(struct p2praft_consensus **out, uv_loop_t *loop,
     return consensus_new(out, loop, state_type, op_type, initial);
 }
 
-static void handle_closed(uv_handle_t *h)
+/* One of the three handles (idle, timer, bridge) closed: free `c` after
+ * the last. */
+static void closed_one(struct p2praft_consensus *c)
 {
-    struct p2praft_consensus *c = h->data;
     struct p2praft_sub *s, *next;
     if (--c->open_handles > 0) {
         return;
@@ -1241,39 +1203,39 @@ static void handle_closed(uv_handle_t *h)
     }
     p2praft_value_destroy(c->st, c->state);
     pthread_mutex_destroy(&c->mu);
-    pthread_mutex_destroy(&c->xmu);
     lp2p__free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
+}
+
+static void bridge_closed(struct lp2p__bridge *b)
+{
+    closed_one(LP2P__CONTAINER_OF(b, struct p2praft_consensus, calls));
 }
 
 void p2praft_consensus_free(struct p2praft_consensus *c)
 {
-    struct xreq *x, *next;
+    struct commit *cm;
+    struct lp2p__list *q;
     if (c == NULL) {
         return;
     }
-    pthread_mutex_lock(&c->xmu);
     c->closing = true;
-    x = c->xhead;
-    c->xhead = c->xtail = NULL;
-    pthread_mutex_unlock(&c->xmu);
-    for (; x != NULL; x = next) {
-        next = x->next;
-        waiter_cb(x->w, LP2P_ESHUTDOWN, NULL, NULL);
-        lp2p__free(x->payload);
-        lp2p__free(x);
+    /* Queued blocking commits fail with P2PRAFT_ESHUTDOWN; new ones too. */
+    lp2p__bridge_close(&c->calls, bridge_closed);
+    while ((cm = first_commit(c)) != NULL) {
+        complete(c, cm, LP2P_ESHUTDOWN, NULL);
     }
-    while (c->head != NULL) {
-        complete(c, c->head, LP2P_ESHUTDOWN, NULL);
-    }
-    c->qhead = c->qtail = NULL;
-    while (c->bhead != NULL) {
-        batch_free(c, c->bhead);
+    while ((q = lp2p__list_first(&c->batches)) != NULL) {
+        batch_free(c, LP2P__CONTAINER_OF(q, struct batch, link));
     }
     uv_timer_stop(&c->timer);
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
-    uv_close((uv_handle_t *)&c->async, handle_closed);
 }
 
 struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c)

@@ -109,35 +109,87 @@ void p2praft__raft_fire_requests(struct raft *r)
 
 /* ---- members ------------------------------------------------------------- */
 
-/*
- * THE call site for lp2p_host_protect() (members always get connection
- * slots; non-members get a small cap). That function is being added to the
- * lp2p host on another branch; until it lands this only logs. Once it
- * exists: `(void)lp2p_host_protect(p->host, peer, on);` here, nothing else.
- */
+/* The one call site of lp2p_host_protect(): members always get connection
+ * slots, and their connections are never closed as a stranger's would be. */
 static void protect(struct pio *p, const struct lp2p_peer_id *peer, bool on)
 {
     char s[LP2P_PEER_ID_STRMAX];
-    (void)p; /* p->host, once lp2p_host_protect() exists */
-    if (lp2p_peer_id_to_string(peer, s, sizeof(s)) == 0) {
-        LOG_DEBUG(MOD, "%s member %s", on ? "protect" : "unprotect", s);
+    int rv = lp2p_host_protect(p->host, peer, on);
+    if (rv != 0 && lp2p_peer_id_to_string(peer, s, sizeof(s)) == 0) {
+        LOG_WARN(MOD, "cannot %sprotect member %s: %s", on ? "" : "un", s,
+                 lp2p_strerror(rv));
     }
 }
 
-static void protect_conf(struct pio *p, const struct raft_configuration *c,
-                         bool on)
+static bool pid_in(const struct lp2p_peer_id *set, size_t n,
+                   const struct lp2p_peer_id *pid)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (lp2p_peer_id_equal(&set[i], pid)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Add the servers of c (but us) to set; false when out of memory. */
+static bool add_conf(struct pio *p, const struct raft_configuration *c,
+                     struct lp2p_peer_id **set, size_t *n)
 {
     unsigned i;
     for (i = 0; i < c->n; i++) {
-        struct lp2p_peer_id pid;
-        if (c->servers[i].id != p->id && c->servers[i].address != NULL &&
-            lp2p_peer_id_parse(&pid, c->servers[i].address) == 0) {
-            protect(p, &pid, on);
+        struct lp2p_peer_id pid, *grown;
+        if (c->servers[i].id == p->id || c->servers[i].address == NULL ||
+            lp2p_peer_id_parse(&pid, c->servers[i].address) != 0 ||
+            pid_in(*set, *n, &pid)) {
+            continue;
         }
+        grown = lp2p__realloc(*set, (*n + 1) * sizeof(**set));
+        if (grown == NULL) {
+            return false;
+        }
+        *set = grown;
+        (*set)[(*n)++] = pid;
     }
+    return true;
 }
 
-/* Protect the members of raft's configuration whenever it changes. */
+/* The members are the explicit member set and the servers of raft's
+ * current and last committed configurations: protect who joined, stop
+ * protecting who left (every one of them when `none`, at close). */
+static void protect_members(struct pio *p, bool none)
+{
+    struct raft *r = p2praft__io_raft(p);
+    struct lp2p_peer_id *set = NULL;
+    size_t n = 0, i;
+    if (!none) {
+        set = lp2p__memdup(p->net.members,
+                           p->net.n_members * sizeof(*p->net.members));
+        n = set != NULL ? p->net.n_members : 0;
+        if (r != NULL && (!add_conf(p, &r->configuration, &set, &n) ||
+                          !add_conf(p, &r->configuration_committed, &set,
+                                    &n))) {
+            lp2p__free(set);
+            return; /* out of memory: keep what is protected */
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (!pid_in(p->prot, p->n_prot, &set[i])) {
+            protect(p, &set[i], true);
+        }
+    }
+    for (i = 0; i < p->n_prot; i++) {
+        if (!pid_in(set, n, &p->prot[i])) {
+            protect(p, &p->prot[i], false);
+        }
+    }
+    lp2p__free(p->prot);
+    p->prot = set;
+    p->n_prot = n;
+}
+
+/* ... whenever raft's configuration changes. */
 static void check_members(struct pio *p)
 {
     struct raft *r = p2praft__io_raft(p);
@@ -151,8 +203,7 @@ static void check_members(struct pio *p)
     p->conf_committed_seen = r->configuration_committed_index;
     p->conf_uncommitted_seen = r->configuration_uncommitted_index;
     p->conf_n_seen = r->configuration.n;
-    protect_conf(p, &r->configuration, true);
-    protect_conf(p, &r->configuration_committed, true);
+    protect_members(p, false);
 }
 
 /* After every call into raft: complete requests, track the store's
@@ -726,6 +777,7 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
     }
     p->closing = true;
     p->close_cb = cb;
+    protect_members(p, true);
     if (!p->inited) {
         /* raft never initialised us: nothing runs. */
         p->net_closed = p->store_closed = true;
@@ -844,6 +896,7 @@ static void pio_free(struct pio *p)
         p2praft_memstore_free(p->mem);
     }
     p2praft__net_free(&p->net);
+    lp2p__free(p->prot);
     lp2p__free(p->null_tp);
     lp2p__free(p->dir);
     lp2p__free(p);
@@ -969,7 +1022,6 @@ int p2praft_io_set_members(struct raft_io *io, const struct lp2p_peer_id *peers,
 {
     struct p2praft__net *net;
     struct lp2p_peer_id *m = NULL;
-    size_t i;
     if (io == NULL || io->impl == NULL || (n > 0 && peers == NULL)) {
         return LP2P_EINVAL;
     }
@@ -980,15 +1032,10 @@ int p2praft_io_set_members(struct raft_io *io, const struct lp2p_peer_id *peers,
             return LP2P_ENOMEM;
         }
     }
-    for (i = 0; i < net->n_members; i++) {
-        protect(P(io), &net->members[i], false);
-    }
     lp2p__free(net->members);
     net->members = m;
     net->n_members = n;
-    for (i = 0; i < n; i++) {
-        protect(P(io), &m[i], true);
-    }
+    protect_members(P(io), false);
     return 0;
 }
 

@@ -90,6 +90,8 @@ struct pio {
     /* members, for lp2p_host_protect() */
     raft_index conf_committed_seen, conf_uncommitted_seen;
     unsigned conf_n_seen;
+    struct lp2p_peer_id *prot; /* the peers this io protects */
+    size_t n_prot;
 
     uint64_t rng;
     struct p2praft_io_stats stats;

@@ -51,3 +51,9 @@ void lp2p__errmsg_set(char *err, size_t cap, const char *fmt, ...)
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
 }
+
+bool p2praft_outcome_unknown(int rv)
+{
+    return rv == LP2P_EUNKNOWN || rv == LP2P_ETIMEDOUT ||
+           rv == LP2P_ESHUTDOWN;
+}

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host_harness.h"
 #include "test.h"
@@ -66,7 +67,7 @@ struct lp2p_host *th_host(uv_loop_t *loop, const struct lp2p_host_config *cfg,
     return h;
 }
 
-static void on_host_closed(struct lp2p_host *h, void *data)
+void th_on_host_closed(struct lp2p_host *h, void *data)
 {
     (void)h;
     *(int *)data = 1;
@@ -75,7 +76,7 @@ static void on_host_closed(struct lp2p_host *h, void *data)
 void th_host_close(uv_loop_t *loop, struct lp2p_host *host)
 {
     int closed = 0;
-    lp2p_host_close(host, on_host_closed, &closed);
+    lp2p_host_close(host, th_on_host_closed, &closed);
     ASSERT(th_run_until(loop, &closed, 5000));
 }
 
@@ -112,6 +113,31 @@ int th_fd_count(void)
     }
     closedir(d);
     return n - 1; /* the directory's own fd */
+}
+
+int th_socket_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    char path[300], link[64];
+    int n = 0;
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        ssize_t k;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            n += strncmp(link, "socket:", 7) == 0;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 struct conn_wait {

@@ -23,6 +23,9 @@ int th_run_until_fn(uv_loop_t *loop, int (*pred)(void *), void *arg,
 struct lp2p_host *th_host(uv_loop_t *loop, const struct lp2p_host_config *cfg,
                           char addr[LP2P_MULTIADDR_STRMAX]);
 
+/* A close callback that sets the int at `data` to 1. */
+void th_on_host_closed(struct lp2p_host *h, void *data);
+
 /* Close the host and run the loop until its close callback ran. */
 void th_host_close(uv_loop_t *loop, struct lp2p_host *host);
 
@@ -32,6 +35,10 @@ void th_loop_close(uv_loop_t *loop);
 
 /* Open file descriptors of this process (/proc/self/fd). */
 int th_fd_count(void);
+
+/* Open sockets of this process (libuv opens other descriptors lazily,
+ * once per loop, so sockets are what a test can compare). */
+int th_socket_count(void);
 
 /* Connect `a` to the address `addr`; returns the status. */
 int th_connect(uv_loop_t *loop, struct lp2p_host *a, const char *addr);

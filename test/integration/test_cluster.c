@@ -13,6 +13,15 @@
  *   cluster/five_nodes    loses two nodes (one the leader), keeps
  *                         committing.
  *   cluster/cli_and_api   exit codes of kv/status, malformed API clients.
+ *   cluster/paused_leader_reroutes  requests through a follower while the
+ *                         leader is SIGSTOPped: answered within 3 s (re-
+ *                         routed, or UNKNOWN for a write that had reached
+ *                         it), not at the 5 s deadline.
+ *   cluster/kv_exit_codes 3 (CLI timeout after sending: applied later),
+ *                         6 BUSY, 5 FAILED (no leader), 7 not caught up.
+ *   cluster/misconfigured_logs  wrong /p2p/ ID, unreachable peer, refused
+ *                         raft streams with counts: lines at the default
+ *                         log level; --peer naming the node itself refused.
  *
  * No fixed sleeps: every wait polls a node's status (or the API) until a
  * condition holds, within a bound. Ports are picked by binding port 0
@@ -39,16 +48,25 @@
 
 #include "harness_util.h"
 #include "p2praft.h"
+#include "raft/api.h"
 #include "test.h"
+#include "util/byteorder.h"
 
 #define MAXN 5
 #define MAXKV 512
 
 struct tnode {
     pid_t pid;
+    bool paused; /* SIGSTOPped: its API cannot answer */
     int port;
     char id[LP2P_PEER_ID_STRMAX];
     char key[300], dir[300], api[300], log[300];
+    /* non-zero: these --peer values instead of the other members */
+    unsigned n_peer_args;
+    char peer_args[4][400];
+    /* more arguments for `p2praft node` */
+    unsigned n_extra;
+    const char *extra[8];
 };
 
 struct tcl {
@@ -101,15 +119,7 @@ static unsigned scale(unsigned ms)
     return harness_slow() ? ms * 3 : ms;
 }
 
-/* ---- the API, as a client ------------------------------------------------ */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+/* ---- the API, as a client (frames from the node's codec) ----------------- */
 
 static int api_connect(const char *path)
 {
@@ -149,21 +159,21 @@ static int read_full(int fd, uint8_t *p, size_t len, int timeout_ms)
 static long api_raw(const char *path, const uint8_t *body, size_t len,
                     uint8_t *resp, size_t cap)
 {
-    uint8_t hdr[4];
-    uint32_t rlen;
+    uint8_t hdr[P2PRAFT__API_PREFIX];
+    uint32_t rlen = 0;
     int fd = api_connect(path);
     uint8_t *tmp;
     if (fd < 0) {
         return -1;
     }
-    put32(hdr, (uint32_t)len);
-    if (write(fd, hdr, 4) != 4 || write(fd, body, len) != (ssize_t)len ||
-        read_full(fd, hdr, 4, 15000) != 0) {
+    p2praft__api_frame_prefix(hdr, (uint32_t)len);
+    if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+        write(fd, body, len) != (ssize_t)len ||
+        read_full(fd, hdr, sizeof(hdr), 15000) != 0) {
         close(fd);
         return -1;
     }
-    rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-           (uint32_t)hdr[2] << 8 | hdr[3];
+    (void)p2praft__api_frame(hdr, sizeof(hdr), &rlen);
     tmp = malloc(rlen + 1);
     if (tmp == NULL || read_full(fd, tmp, rlen, 15000) != 0) {
         free(tmp);
@@ -182,40 +192,57 @@ struct answer {
     char payload[8192];
 };
 
+/* A request body of `op`: a is the key, then (cas) b the expected value
+ * and c the new one, or (set) b the value. Into body (owned, lp2p heap). */
+static size_t api_body(uint8_t op, uint8_t flags, const char *a,
+                       const char *b, const char *c, uint8_t **body)
+{
+    struct p2praft__api_req q;
+    uint8_t *frame;
+    size_t len = 0;
+    memset(&q, 0, sizeof(q));
+    q.op = op;
+    q.flags = flags;
+    q.key = (char *)a;
+    if (op == P2PRAFT_API_CAS) {
+        q.exp = (uint8_t *)b;
+        q.elen = strlen(b);
+        q.val = (uint8_t *)c;
+        q.vlen = strlen(c);
+    } else if (op == P2PRAFT_API_SET) {
+        q.val = (uint8_t *)b;
+        q.vlen = strlen(b);
+    }
+    frame = p2praft__api_request_encode(&q, &len);
+    ASSERT(frame != NULL);
+    memmove(frame, frame + P2PRAFT__API_PREFIX, len - P2PRAFT__API_PREFIX);
+    *body = frame;
+    return len - P2PRAFT__API_PREFIX;
+}
+
 static void api_call(const char *path, uint8_t op, uint8_t flags,
                      const char *a, const char *b, const char *c,
                      struct answer *ans)
 {
-    uint8_t body[1024], resp[8200];
-    size_t len = 3;
-    const char *f[3] = {a, b, c};
+    uint8_t *body, resp[8200];
+    struct p2praft__api_resp r;
+    size_t len = api_body(op, flags, a, b, c, &body);
     long rlen;
-    int i;
-    body[0] = 1;
-    body[1] = op;
-    body[2] = flags;
-    for (i = 0; i < 3 && f[i] != NULL; i++) {
-        size_t n = strlen(f[i]);
-        put32(body + len, (uint32_t)n);
-        memcpy(body + len + 4, f[i], n);
-        len += 4 + n;
-    }
     memset(ans, 0, sizeof(*ans));
     ans->status = -1;
     rlen = api_raw(path, body, len, resp, sizeof(resp) - 1);
-    if (rlen < 10) {
-        return;
-    }
-    ans->status = resp[1];
-    ans->index = 0;
-    for (i = 0; i < 8; i++) {
-        ans->index = ans->index << 8 | resp[2 + i];
-    }
+    p2praft_free(body);
     if (rlen > (long)sizeof(resp) - 1) {
         rlen = sizeof(resp) - 1;
     }
-    memcpy(ans->payload, resp + 10, (size_t)rlen - 10);
-    ans->payload[rlen - 10] = '\0';
+    if (rlen < 0 ||
+        p2praft__api_response_parse(&r, resp, (size_t)rlen) != 0) {
+        return;
+    }
+    ans->status = r.status;
+    ans->index = r.index;
+    memcpy(ans->payload, r.payload, r.len);
+    ans->payload[r.len] = '\0';
 }
 
 /* A field of a status text, or "" (copied to out). */
@@ -408,7 +435,7 @@ static void start(struct tcl *cl, unsigned i, bool bootstrap)
     argv[k++] = thr;
     argv[k++] = "--snapshot-trailing";
     argv[k++] = trl;
-    for (j = 0; j < cl->n; j++) {
+    for (j = 0; j < cl->n && nd->n_peer_args == 0; j++) {
         if (j == i) {
             continue;
         }
@@ -416,6 +443,13 @@ static void start(struct tcl *cl, unsigned i, bool bootstrap)
                  cl->nodes[j].port, cl->nodes[j].id);
         argv[k++] = "--peer";
         argv[k++] = peers[j];
+    }
+    for (j = 0; j < nd->n_peer_args; j++) {
+        argv[k++] = "--peer";
+        argv[k++] = nd->peer_args[j];
+    }
+    for (j = 0; j < nd->n_extra; j++) {
+        argv[k++] = (char *)nd->extra[j];
     }
     if (bootstrap) {
         argv[k++] = "--bootstrap";
@@ -477,7 +511,7 @@ static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
         bool agree = true;
         leader[0] = '\0';
         for (i = 0; i < cl->n && agree; i++) {
-            if (cl->nodes[i].pid <= 0) {
+            if (cl->nodes[i].pid <= 0 || cl->nodes[i].paused) {
                 continue;
             }
             status_of(cl, i, &a);
@@ -508,16 +542,19 @@ static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
     }
 }
 
-/* Wait until node i applied at least `index`. */
+/* Wait until node i applied at least `index` and has caught up (it
+ * serves plain reads from then on). */
 static void wait_applied(struct tcl *cl, unsigned i, uint64_t index,
                          unsigned timeout_ms)
 {
     uint64_t end = now_ms() + scale(timeout_ms);
     struct answer a;
+    char v[16];
     for (;;) {
         status_of(cl, i, &a);
         if (a.status == P2PRAFT_API_OK &&
-            field_u64(a.payload, "applied_index") >= index) {
+            field_u64(a.payload, "applied_index") >= index &&
+            strcmp(field(a.payload, "caught_up", v, sizeof(v)), "yes") == 0) {
             return;
         }
         if (now_ms() > end) {
@@ -605,7 +642,8 @@ static unsigned other(struct tcl *cl, unsigned not1, unsigned not2)
 {
     unsigned i;
     for (i = 0; i < cl->n; i++) {
-        if (i != not1 && i != not2 && cl->nodes[i].pid > 0) {
+        if (i != not1 && i != not2 && cl->nodes[i].pid > 0 &&
+            !cl->nodes[i].paused) {
             return i;
         }
     }
@@ -614,7 +652,8 @@ static unsigned other(struct tcl *cl, unsigned not1, unsigned not2)
 
 /* ---- tests ---------------------------------------------------------------- */
 
-TEST(cluster, three_nodes)
+/* Several kill -9 and restart rounds: about 8 s on a quiet machine. */
+TEST_TIMEOUT(cluster, three_nodes, 120)
 {
     struct tcl *cl = cl_new(3, 32, 8);
     struct answer a;
@@ -798,42 +837,95 @@ TEST(cluster, five_nodes)
     cl_destroy(cl);
 }
 
-/* Run the CLI; its exit status, stdout (first line) in out. */
-static int run_cli(char *const argv[], char *out, size_t cap)
+/* Send a raw body: the node must answer BAD REQUEST. */
+static void expect_badreq(const char *api, const uint8_t *body, size_t len)
 {
-    int fds[2], st = 0;
+    uint8_t resp[512];
+    struct p2praft__api_resp r;
+    long rlen = api_raw(api, body, len, resp, sizeof(resp) - 1);
+    ASSERT(rlen >= 0 && rlen < (long)sizeof(resp));
+    ASSERT_OK(p2praft__api_response_parse(&r, resp, (size_t)rlen));
+    ASSERT_EQ(r.status, P2PRAFT_API_BADREQ);
+}
+
+/* Run the CLI; its exit status; stdout in out, stderr in err (NULL: to
+ * /dev/null). */
+static int run_cli_full(char *const argv[], char *out, size_t cap, char *err,
+                        size_t errcap)
+{
+    int fds[2], efds[2] = {-1, -1}, st = 0;
     pid_t pid;
-    size_t len = 0;
+    size_t len = 0, elen = 0;
     ASSERT(pipe(fds) == 0);
+    if (err != NULL) {
+        ASSERT(pipe(efds) == 0);
+    }
     pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(fds[1], 1);
-        dup2(null, 2);
+        dup2(err != NULL ? efds[1] : null, 2);
         close(fds[0]);
         close(fds[1]);
+        if (err != NULL) {
+            close(efds[0]);
+            close(efds[1]);
+        }
         execv(cli_path(), argv);
         _exit(127);
     }
     close(fds[1]);
+    if (err != NULL) {
+        close(efds[1]);
+    }
     for (;;) {
-        struct pollfd p = {fds[0], POLLIN, 0};
+        struct pollfd p[2] = {{fds[0], POLLIN, 0}, {efds[0], POLLIN, 0}};
+        bool open_out = fds[0] >= 0, open_err = efds[0] >= 0;
         ssize_t n;
-        if (poll(&p, 1, scale(15000)) <= 0) {
+        if (!open_out && !open_err) {
             break;
         }
-        n = read(fds[0], out + len, cap - 1 - len);
-        if (n <= 0) {
+        if (poll(p, 2, (int)scale(15000)) <= 0) {
             break;
         }
-        len += (size_t)n;
+        if (open_out && (p[0].revents & (POLLIN | POLLHUP)) != 0) {
+            n = read(fds[0], out + len, cap - 1 - len);
+            if (n <= 0) {
+                close(fds[0]);
+                fds[0] = -1;
+            } else {
+                len += (size_t)n;
+            }
+        }
+        if (open_err && (p[1].revents & (POLLIN | POLLHUP)) != 0) {
+            n = read(efds[0], err + elen, errcap - 1 - elen);
+            if (n <= 0) {
+                close(efds[0]);
+                efds[0] = -1;
+            } else {
+                elen += (size_t)n;
+            }
+        }
     }
     out[len] = '\0';
-    close(fds[0]);
+    if (err != NULL) {
+        err[elen] = '\0';
+    }
+    if (fds[0] >= 0) {
+        close(fds[0]);
+    }
+    if (efds[0] >= 0) {
+        close(efds[0]);
+    }
     ASSERT(waitpid(pid, &st, 0) == pid);
     ASSERT(WIFEXITED(st));
     return WEXITSTATUS(st);
+}
+
+static int run_cli(char *const argv[], char *out, size_t cap)
+{
+    return run_cli_full(argv, out, cap, NULL, 0);
 }
 
 TEST(cluster, cli_and_api)
@@ -841,9 +933,10 @@ TEST(cluster, cli_and_api)
     struct tcl *cl = cl_new(1, 1024, 128);
     struct tnode *nd = &cl->nodes[0];
     char out[4096];
-    uint8_t body[64], resp[512];
+    uint8_t body[64], resp[512], *valid;
+    size_t len;
+    uint32_t rlen32 = 0;
     struct answer a;
-    long rlen;
     int fd;
 
     start(cl, 0, true);
@@ -888,50 +981,49 @@ TEST(cluster, cli_and_api)
         ASSERT_EQ(run_cli(nostatus, out, sizeof(out)), 4);
     }
 
-    /* malformed clients get BAD REQUEST and a closed connection */
-    body[0] = 9; /* version */
-    body[1] = 1;
-    body[2] = 0;
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[0] = 1;
-    body[1] = 77; /* op */
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_GET; /* key length beyond the body */
-    put32(body + 3, 1000);
-    rlen = api_raw(nd->api, body, 7, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_BARRIER; /* not for clients */
-    rlen = api_raw(nd->api, body, 3, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    body[1] = P2PRAFT_API_STATUS; /* trailing bytes */
-    rlen = api_raw(nd->api, body, 5, resp, sizeof(resp) - 1);
-    ASSERT(rlen >= 10);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
+    /* malformed clients get BAD REQUEST and a closed connection: valid
+     * bodies from the codec, each spoilt in one place */
+    len = api_body(P2PRAFT_API_GET, 0, "k", NULL, NULL, &valid);
+    ASSERT(len <= sizeof(body));
+    memcpy(body, valid, len);
+    p2praft_free(valid);
+    body[P2PRAFT__API_REQ_VERSION] = 9;
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_VERSION] = P2PRAFT__API_VERSION;
+    body[P2PRAFT__API_REQ_OP] = 77;
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_GET; /* key beyond the body */
+    lp2p__put32(body + P2PRAFT__API_REQ_FIELDS, 1000);
+    expect_badreq(nd->api, body, len);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_BARRIER; /* not for clients */
+    expect_badreq(nd->api, body, P2PRAFT__API_REQ_FIELDS);
+    body[P2PRAFT__API_REQ_OP] = P2PRAFT_API_STATUS; /* trailing bytes */
+    expect_badreq(nd->api, body, P2PRAFT__API_REQ_FIELDS + 2);
     /* a frame length over the limit: answered without reading it */
     fd = api_connect(nd->api);
     ASSERT(fd >= 0);
-    put32(body, 0x7fffffff);
-    ASSERT(write(fd, body, 4) == 4);
-    ASSERT(read_full(fd, resp, 4, 5000) == 0);
-    rlen = (long)((uint32_t)resp[2] << 8 | resp[3]);
-    ASSERT(rlen >= 10 && rlen < (long)sizeof(resp));
-    ASSERT(read_full(fd, resp, (size_t)rlen, 5000) == 0);
-    ASSERT_EQ(resp[1], P2PRAFT_API_BADREQ);
-    ASSERT(strstr((char *)resp + 10, "exceeds") != NULL ||
-           memcmp(resp + 10, "request", 7) == 0);
+    p2praft__api_frame_prefix(body, 0x7fffffff);
+    ASSERT(write(fd, body, P2PRAFT__API_PREFIX) == P2PRAFT__API_PREFIX);
+    ASSERT(read_full(fd, resp, P2PRAFT__API_PREFIX, 5000) == 0);
+    ASSERT_EQ(p2praft__api_frame(resp, P2PRAFT__API_PREFIX, &rlen32),
+              P2PRAFT_EAGAIN);
+    ASSERT(rlen32 >= P2PRAFT__API_RESP_PAYLOAD && rlen32 < sizeof(resp));
+    ASSERT(read_full(fd, resp, rlen32, 5000) == 0);
+    {
+        struct p2praft__api_resp r;
+        ASSERT_OK(p2praft__api_response_parse(&r, resp, rlen32));
+        ASSERT_EQ(r.status, P2PRAFT_API_BADREQ);
+        resp[rlen32] = '\0';
+        ASSERT(strstr((const char *)r.payload, "exceeds") != NULL);
+    }
     ASSERT(read(fd, resp, 1) == 0); /* closed */
     close(fd);
     /* a client that hangs up mid-frame does not disturb the node */
     fd = api_connect(nd->api);
     ASSERT(fd >= 0);
-    put32(body, 100);
-    ASSERT(write(fd, body, 6) == 6);
+    p2praft__api_frame_prefix(body, 100);
+    ASSERT(write(fd, body, P2PRAFT__API_PREFIX + 2) ==
+           P2PRAFT__API_PREFIX + 2);
     close(fd);
     api_call(nd->api, P2PRAFT_API_SET, 0, "still", "alive", NULL, &a);
     ASSERT_EQ(a.status, P2PRAFT_API_OK);
@@ -939,5 +1031,357 @@ TEST(cluster, cli_and_api)
     ASSERT_EQ(a.status, P2PRAFT_API_OK);
     ASSERT_STR_EQ(a.payload, "alive");
     stop(cl, 0);
+    cl_destroy(cl);
+}
+
+/* ---- outcomes, re-routing, exit codes, what the log says ------------------ */
+
+/* Send a request on a new connection without waiting: the fd. A node
+ * that refused the connection (BUSY) may have closed it already: the send
+ * then fails, and the answer tells. */
+static int api_send(const char *path, uint8_t op, uint8_t flags,
+                    const char *a, const char *b)
+{
+    uint8_t *body, hdr[P2PRAFT__API_PREFIX];
+    size_t len = api_body(op, flags, a, b, NULL, &body);
+    int fd = api_connect(path);
+    ASSERT(fd >= 0);
+    p2praft__api_frame_prefix(hdr, (uint32_t)len);
+    if (send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == (ssize_t)sizeof(hdr)) {
+        (void)!send(fd, body, len, MSG_NOSIGNAL);
+    }
+    p2praft_free(body);
+    return fd;
+}
+
+/* Read the answer of api_send() into ans (status -1: none in time). */
+static void api_recv(int fd, unsigned timeout_ms, struct answer *ans)
+{
+    uint8_t hdr[P2PRAFT__API_PREFIX], body[8200];
+    uint32_t rlen = 0;
+    struct p2praft__api_resp r;
+    memset(ans, 0, sizeof(*ans));
+    ans->status = -1;
+    if (read_full(fd, hdr, sizeof(hdr), (int)timeout_ms) != 0) {
+        return;
+    }
+    (void)p2praft__api_frame(hdr, sizeof(hdr), &rlen);
+    if (rlen > sizeof(body) || read_full(fd, body, rlen, 5000) != 0 ||
+        p2praft__api_response_parse(&r, body, rlen) != 0) {
+        return;
+    }
+    ans->status = r.status;
+    ans->index = r.index;
+    memcpy(ans->payload, r.payload, r.len);
+    ans->payload[r.len] = '\0';
+}
+
+/* Does node i's log (its stderr) hold a line with all of the needles? */
+static bool log_has(struct tcl *cl, unsigned i, const char *const *needles,
+                    size_t n)
+{
+    FILE *f = fopen(cl->nodes[i].log, "r");
+    char line[1024];
+    bool found = false;
+    if (f == NULL) {
+        return false;
+    }
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        size_t k;
+        found = true;
+        for (k = 0; k < n && found; k++) {
+            found = strstr(line, needles[k]) != NULL;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void wait_log(struct tcl *cl, unsigned i, const char *const *needles,
+                     size_t n, unsigned timeout_ms)
+{
+    uint64_t end = now_ms() + scale(timeout_ms);
+    while (!log_has(cl, i, needles, n)) {
+        if (now_ms() > end) {
+            dump_logs(cl);
+            test__fail(__FILE__, __LINE__,
+                       "node %u logged no line with '%s'%s%s in %u ms", i,
+                       needles[0], n > 1 ? " and '" : "",
+                       n > 1 ? needles[1] : "", timeout_ms);
+        }
+        poll_pause();
+    }
+}
+
+static void pause_node(struct tcl *cl, unsigned i, bool paused)
+{
+    ASSERT(kill(cl->nodes[i].pid, paused ? SIGSTOP : SIGCONT) == 0);
+    cl->nodes[i].paused = paused;
+}
+
+/* The leader is paused (SIGSTOP) just as requests reach a follower, which
+ * forwards them to it. A new leader is up in a few hundred milliseconds:
+ * reads and barriers, and writes that never reached the paused leader, go
+ * to it; a write that had reached it is answered UNKNOWN at once. None
+ * waits for the node's 5 s deadline. */
+TEST(cluster, paused_leader_reroutes)
+{
+    struct tcl *cl = cl_new(3, 1024, 128);
+    struct answer a;
+    char key[32];
+    int fds[6];
+    uint64_t t0, took[6];
+    unsigned i, leader, f, next, n_ok = 0, n_unknown = 0;
+    const char *needles[2];
+
+    for (i = 0; i < 3; i++) {
+        start(cl, i, true);
+    }
+    leader = wait_leader(cl, 10000);
+    f = (leader + 1) % 3;
+    put(cl, f, "warm", "1"); /* the forward path is up */
+
+    pause_node(cl, leader, true);
+    t0 = now_ms();
+    for (i = 0; i < 6; i++) {
+        snprintf(key, sizeof(key), "p%u", i);
+        fds[i] = i % 2 == 0
+                     ? api_send(cl->nodes[f].api, P2PRAFT_API_GET, 1, "warm",
+                                NULL)
+                     : api_send(cl->nodes[f].api, P2PRAFT_API_SET, 0, key,
+                                "v");
+    }
+    for (i = 0; i < 6; i++) {
+        api_recv(fds[i], scale(15000), &a);
+        took[i] = now_ms() - t0;
+        close(fds[i]);
+        snprintf(key, sizeof(key), "p%u", i);
+        printf("  %s via a follower, leader paused: status %d after %llu "
+               "ms%s%s\n",
+               i % 2 == 0 ? "consistent get" : "set", a.status,
+               (unsigned long long)took[i], a.status != 0 ? ": " : "",
+               a.status != 0 ? a.payload : "");
+        if (i % 2 == 0) {
+            ASSERT_EQ(a.status, P2PRAFT_API_OK);
+            ASSERT_STR_EQ(a.payload, "1");
+        } else if (a.status == P2PRAFT_API_OK) {
+            remember(cl, key, "v", true);
+            n_ok++;
+        } else {
+            ASSERT_EQ(a.status, P2PRAFT_API_UNKNOWN);
+            n_unknown++;
+        }
+        /* well before the node's 5 s request deadline */
+        ASSERT(took[i] < scale(3000));
+    }
+    printf("  writes: %u ok, %u unknown\n", n_ok, n_unknown);
+    next = wait_leader(cl, 10000);
+    ASSERT(next != leader);
+    /* each said who leads now, and in which term */
+    needles[0] = "leader is now";
+    needles[1] = cl->nodes[next].id;
+    wait_log(cl, other(cl, leader, next), needles, 2, 5000);
+    needles[0] = "this node is now the leader (term";
+    wait_log(cl, next, needles, 1, 5000);
+
+    pause_node(cl, leader, false);
+    wait_leader(cl, 10000);
+    put(cl, leader, "after-pause", "ok");
+    for (i = 0; i < 3; i++) {
+        check_all(cl, i, true);
+    }
+    for (i = 0; i < 3; i++) {
+        stop(cl, i);
+    }
+    cl_destroy(cl);
+}
+
+/* The exit codes of `p2praft kv`, one per kind of answer: 3 when the
+ * CLI's own --timeout-ms expires after it sent the request (the write is
+ * then applied: its outcome was unknown, not "unreachable"), 6 BUSY (not
+ * applied), 5 FAILED (no leader: not applied), 7 NOT CAUGHT UP. */
+TEST(cluster, kv_exit_codes)
+{
+    struct tcl *cl = cl_new(3, 1024, 128);
+    struct tnode *n0 = &cl->nodes[0];
+    char out[4096], err[4096], v[16];
+    struct answer a;
+    uint64_t end;
+    unsigned i, leader;
+    int held[2];
+
+    n0->extra[n0->n_extra++] = "--api-max-conns";
+    n0->extra[n0->n_extra++] = "2";
+    n0->extra[n0->n_extra++] = "--timeout-ms";
+    n0->extra[n0->n_extra++] = harness_slow() ? "3000" : "1000";
+    for (i = 0; i < 3; i++) {
+        start(cl, i, true);
+    }
+    leader = wait_leader(cl, 10000);
+    put(cl, 0, "k", "v");
+    {
+        /* 3: the node is paused, the request sent, no answer in time */
+        char *set[] = {"p2praft", "kv", "--api", n0->api, "--timeout-ms",
+                       "300", "set", "late", "1", NULL};
+        unsigned p = leader == 0 ? 1 : 0;
+        char *setp[] = {"p2praft", "kv", "--api", cl->nodes[p].api,
+                        "--timeout-ms", "300", "set", "late", "1", NULL};
+        pause_node(cl, p, true);
+        ASSERT_EQ(run_cli_full(p == 0 ? set : setp, out, sizeof(out), err,
+                               sizeof(err)),
+                  3);
+        ASSERT(strstr(err, "outcome is unknown") != NULL);
+        pause_node(cl, p, false);
+        /* ... and it was applied once the node woke up */
+        end = now_ms() + scale(10000);
+        for (;;) {
+            api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
+                     &a);
+            if (a.status == P2PRAFT_API_OK) {
+                break;
+            }
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        ASSERT_STR_EQ(a.payload, "1");
+    }
+    {
+        /* 6: both connection slots held; nothing is applied */
+        char *set[] = {"p2praft", "kv", "--api", n0->api, "set", "busy", "1",
+                       NULL};
+        end = now_ms() + scale(10000);
+        for (i = 0; i < 2; i++) {
+            /* held: a STATUS answered on it proves the node serves it (a
+             * slot freed just before may be seen a moment late) */
+            for (;;) {
+                held[i] = api_send(n0->api, P2PRAFT_API_STATUS, 0, NULL,
+                                   NULL);
+                api_recv(held[i], scale(5000), &a);
+                if (a.status == P2PRAFT_API_OK) {
+                    break;
+                }
+                ASSERT(a.status == P2PRAFT_API_BUSY || a.status == -1);
+                close(held[i]);
+                ASSERT(now_ms() < end);
+                poll_pause();
+            }
+        }
+        ASSERT_EQ(run_cli_full(set, out, sizeof(out), err, sizeof(err)), 6);
+        ASSERT(strstr(err, "busy") != NULL);
+        close(held[0]);
+        close(held[1]);
+        end = now_ms() + scale(10000);
+        for (;;) {
+            api_call(n0->api, P2PRAFT_API_GET, 1, "busy", NULL, NULL, &a);
+            if (a.status != P2PRAFT_API_BUSY) {
+                break;
+            }
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        ASSERT_EQ(a.status, P2PRAFT_API_NOTFOUND);
+    }
+    /* 5: the others stopped, node 0 knows no leader: a write fails, and
+     * surely was not applied */
+    stop(cl, 1);
+    stop(cl, 2);
+    end = now_ms() + scale(10000);
+    for (;;) {
+        status_of(cl, 0, &a);
+        if (a.status == P2PRAFT_API_OK &&
+            strcmp(field(a.payload, "leader", v, sizeof(v)), "none") == 0) {
+            break;
+        }
+        ASSERT(now_ms() < end);
+        poll_pause();
+    }
+    {
+        char *set[] = {"p2praft", "kv", "--api", n0->api, "set", "nol", "1",
+                       NULL};
+        ASSERT_EQ(run_cli_full(set, out, sizeof(out), err, sizeof(err)), 5);
+        ASSERT(strstr(err, "no leader") != NULL);
+    }
+    /* 7: node 0 restarted alone has not caught up; status says so */
+    stop(cl, 0);
+    start(cl, 0, false);
+    {
+        char *get[] = {"p2praft", "kv", "--api", n0->api, "get", "k", NULL};
+        char *status[] = {"p2praft", "status", "--api", n0->api, NULL};
+        ASSERT_EQ(run_cli_full(get, out, sizeof(out), err, sizeof(err)), 7);
+        ASSERT(strstr(err, "caught up") != NULL);
+        ASSERT_EQ(run_cli(status, out, sizeof(out)), 0);
+        ASSERT(strstr(out, "caught_up: no\n") != NULL);
+        start(cl, 1, false);
+        wait_applied(cl, 0, 0, 10000);
+        ASSERT_EQ(run_cli(get, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "v\n");
+    }
+    stop(cl, 0);
+    stop(cl, 1);
+    cl_destroy(cl);
+}
+
+/* A misconfigured node used to print `ready`, then nothing, and stay a
+ * candidate for ever. At the default log level it now says which peer has
+ * another key than its /p2p/ ID, which one is unreachable (and for how
+ * long), and how many raft streams it refused; a --peer naming the node
+ * itself is refused at start. */
+TEST(cluster, misconfigured_logs)
+{
+    struct tcl *cl = cl_new(2, 1024, 128);
+    struct tnode *a = &cl->nodes[0], *b = &cl->nodes[1];
+    char ghost[2][LP2P_PEER_ID_STRMAX], out[4096], err[4096], dir[320];
+    char listen[64], self[400];
+    const char *needles[3];
+    unsigned i;
+    int port;
+
+    for (i = 0; i < 2; i++) {
+        struct lp2p_key key;
+        struct lp2p_peer_id pid;
+        ASSERT_OK(lp2p_key_generate(&key));
+        ASSERT_OK(lp2p_peer_id_from_key(&key, &pid));
+        lp2p_key_wipe(&key);
+        ASSERT_OK(lp2p_peer_id_to_string(&pid, ghost[i], sizeof(ghost[i])));
+    }
+    port = harness_free_port(); /* nobody listens there */
+    ASSERT(port > 0);
+    /* b lists a correctly; a lists b's address with another ID, and a peer
+     * at a dead port */
+    snprintf(a->peer_args[0], sizeof(a->peer_args[0]),
+             "/ip4/127.0.0.1/tcp/%d/p2p/%s", b->port, ghost[0]);
+    snprintf(a->peer_args[1], sizeof(a->peer_args[1]),
+             "/ip4/127.0.0.1/tcp/%d/p2p/%s", port, ghost[1]);
+    a->n_peer_args = 2;
+    start(cl, 1, true);
+    start(cl, 0, true);
+
+    needles[0] = "another key than this /p2p/ ID";
+    needles[1] = ghost[0];
+    wait_log(cl, 0, needles, 2, 10000);
+    needles[0] = "unreachable for";
+    needles[1] = ghost[1];
+    wait_log(cl, 0, needles, 2, 10000);
+    /* b's raft streams are refused by a (b is not among a's members) */
+    needles[0] = "refused";
+    needles[1] = P2PRAFT_PROTOCOL;
+    needles[2] = "in all";
+    wait_log(cl, 0, needles, 3, 15000);
+
+    /* --peer naming the node itself */
+    snprintf(dir, sizeof(dir), "%s/self", cl->base);
+    snprintf(listen, sizeof(listen), "/ip4/127.0.0.1/tcp/%d",
+             harness_free_port());
+    snprintf(self, sizeof(self), "%s/p2p/%s", listen, a->id);
+    {
+        char *argv[] = {"p2praft", "node",   "--key",  a->key, "--data-dir",
+                        dir,       "--listen", listen, "--peer", self,
+                        "--bootstrap", NULL};
+        ASSERT_EQ(run_cli_full(argv, out, sizeof(out), err, sizeof(err)), 1);
+        ASSERT(strstr(err, "names this node itself") != NULL);
+        ASSERT(strstr(out, "ready") == NULL);
+    }
+    stop(cl, 0);
+    stop(cl, 1);
     cl_destroy(cl);
 }

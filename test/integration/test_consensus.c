@@ -551,6 +551,75 @@ struct thread_ctx {
     uv_async_t wake;
 };
 
+/* A leader that cannot reach a majority steps down with a commit pending:
+ * raft took the entry, which the next leader may still commit, so the
+ * status must say "unknown", never ENOTLEADER ("not submitted"). */
+TEST(consensus, leadership_lost_is_unknown)
+{
+    struct cluster cl;
+    struct result r;
+    int leader;
+    struct rstate st = mkstate("maybe");
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    cluster_stop(&cl, (unsigned)(1 - leader));
+    /* The commit must not time out first: leadership is lost after one
+     * election timeout without contact. */
+    p2praft_consensus_set_timeout(cl.nodes[leader].c, WAIT_MS * 2);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_EQ(r.done, 1);
+    ASSERT_ERR(r.status, P2PRAFT_EUNKNOWN);
+    ASSERT(p2praft_outcome_unknown(r.status));
+    ASSERT(raft_state(&cl.nodes[leader].raft) != RAFT_LEADER);
+    /* Now a follower: a new commit is surely not submitted. */
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &r));
+    ASSERT(cluster_run_until(&cl, result_done, &r, WAIT_MS));
+    ASSERT_ERR(r.status, P2PRAFT_ENOTLEADER);
+    ASSERT(!p2praft_outcome_unknown(r.status));
+    free(r.state_msg);
+    cluster_close(&cl);
+}
+
+/* Raft closed under a pending commit, then the consensus freed with one
+ * queued: both complete with ESHUTDOWN (as p2praft_consensus_free()
+ * documents), an outcome-unknown code. */
+TEST(consensus, shutdown_pending_is_unknown)
+{
+    struct cluster cl;
+    struct result submitted, queued;
+    int leader;
+    struct rstate st = mkstate("maybe");
+    memset(&cl, 0, sizeof(cl));
+    memset(&submitted, 0, sizeof(submitted));
+    memset(&queued, 0, sizeof(queued));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    cluster_stop(&cl, (unsigned)(1 - leader));
+    p2praft_consensus_set_timeout(cl.nodes[leader].c, WAIT_MS * 2);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &submitted));
+    uv_run(&cl.loop, UV_RUN_NOWAIT); /* flushed: raft holds the entry */
+    ASSERT_EQ(submitted.done, 0);
+    ASSERT(raft_state(&cl.nodes[leader].raft) == RAFT_LEADER);
+    ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                             result_cb, &queued));
+    cluster_stop(&cl, (unsigned)leader);
+    ASSERT_EQ(submitted.done, 1);
+    ASSERT_ERR(submitted.status, P2PRAFT_ESHUTDOWN);
+    ASSERT(p2praft_outcome_unknown(submitted.status));
+    ASSERT_EQ(queued.done, 1);
+    ASSERT_ERR(queued.status, P2PRAFT_ESHUTDOWN);
+    cluster_close(&cl);
+}
+
 static void *committer(void *arg)
 {
     struct thread_ctx *t = arg;

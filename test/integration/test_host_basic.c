@@ -1,6 +1,8 @@
 /* Two hosts on 127.0.0.1: connect, ping, identify, echo streams. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host_harness.h"
 #include "test.h"
@@ -297,4 +299,33 @@ TEST(host, yamux_negotiated_without_inlining)
         th_host_close(&loop, b);
         th_loop_close(&loop);
     }
+}
+
+/* Listening on a port in use, or on an address of no interface, and a
+ * key path that is a directory: specific codes, not LP2P_EIO. */
+TEST(host, specific_listen_and_key_errors)
+{
+    uv_loop_t loop;
+    struct lp2p_host *a, *b;
+    struct lp2p_key key;
+    char la[LP2P_MULTIADDR_STRMAX];
+    char dir[] = "/tmp/p2praft-key-XXXXXX";
+    uv_loop_init(&loop);
+    a = th_host(&loop, NULL, NULL);
+    ASSERT_OK(lp2p_host_listen_addr(a, 0, la, sizeof(la)));
+    ASSERT_OK(lp2p_host_new(&b, &loop, NULL));
+    ASSERT_ERR(lp2p_host_listen(b, la), LP2P_EADDRINUSE);
+    ASSERT_STR_EQ(lp2p_strerror(LP2P_EADDRINUSE), "address already in use");
+    ASSERT_ERR(lp2p_host_listen(b, "/ip4/192.0.2.1/tcp/0"),
+               LP2P_EADDRNOTAVAIL);
+    ASSERT_EQ(lp2p_host_listen_count(b), 0);
+    th_host_close(&loop, b);
+    th_host_close(&loop, a);
+    th_loop_close(&loop);
+    ASSERT(mkdtemp(dir) != NULL);
+    ASSERT_ERR(lp2p_key_load(dir, &key), LP2P_EISDIR);
+    ASSERT_OK(lp2p_key_generate(&key));
+    ASSERT_ERR(lp2p_key_save(dir, &key), LP2P_EISDIR);
+    lp2p_key_wipe(&key);
+    ASSERT_EQ(rmdir(dir), 0); /* nothing left behind in it */
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "host_harness.h"
+#include "p2p/host.h"
 #include "oom.h"
 #include "test.h"
 
@@ -49,6 +50,13 @@ static int host_lifecycle(void *ctx)
     }
     if (rv == 0) {
         rv = lp2p_peerstore_add_addr(h, &p, "/dns/x.example/tcp/9", 1000);
+    }
+    if (rv == 0) {
+        rv = lp2p_host_protect(h, &p, true);
+        /* A failed protect changed nothing. */
+        if (rv != 0 && h->n_protected != 0) {
+            rv = -998;
+        }
     }
     lp2p_host_close(h, closed_cb, &closed);
     uv_run(&loop, UV_RUN_DEFAULT);

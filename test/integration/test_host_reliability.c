@@ -5,334 +5,20 @@
  * connection cap. Each must cost bounded memory and end in a clean close
  * (the sanitizers and valgrind check the "clean" part).
  *
- * The raw peer drives the sans-I/O codecs itself over a libuv TCP handle
- * on the same loop, so it can stop or misbehave at any step.
+ * The raw peer (raw_peer.h) drives the sans-I/O codecs itself, so it can
+ * stop or misbehave at any step.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host_harness.h"
+#include "p2p/host.h"
+#include "raw_peer.h"
 #include "test.h"
-#include "p2p/multistream.h"
-#include "p2p/noise.h"
-#include "util/buf.h"
-
-enum raw_goal {
-    RAW_STALL_TCP,        /* connect, send nothing */
-    RAW_STALL_MSS,        /* send the multistream header only */
-    RAW_STALL_NOISE,      /* negotiate /noise, send Noise msg 1, stop */
-    RAW_HANDSHAKE         /* complete Noise, then `after` */
-};
-
-enum raw_after {
-    RAW_NOTHING = 0,
-    RAW_GARBAGE_CLEAR,    /* unencrypted garbage */
-    RAW_GARBAGE_SEALED,   /* encrypted garbage instead of multistream */
-    RAW_PARTIAL_FRAME,    /* half a Noise frame, then close */
-    RAW_PING_FLOOD,       /* negotiate yamux, flood PINGs, never read */
-    RAW_SILENT            /* negotiate yamux, then read nothing, say nothing */
-};
-
-struct raw {
-    uv_loop_t *loop;
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    enum raw_goal goal;
-    enum raw_after after;
-    int connected, eof, closed, done;
-    int phase; /* 0 mss, 1 noise, 2 secure */
-    struct lp2p_mss mss;
-    struct lp2p_noise_hs hs;
-    int hs_init;
-    struct lp2p_noise_transport tr;
-    int tr_init;
-    struct lp2p_key key;
-    size_t flood_sent;
-    size_t flood_target;
-    int fail;
-};
-
-static const char *const noise_p[] = {"/noise"};
-
-static void raw_closed(uv_handle_t *h)
-{
-    struct raw *r = h->data;
-    r->closed = 1;
-}
-
-static void raw_close(struct raw *r)
-{
-    if (!uv_is_closing((uv_handle_t *)&r->tcp)) {
-        uv_close((uv_handle_t *)&r->tcp, raw_closed);
-    }
-}
-
-static void raw_write_done(uv_write_t *w, int status)
-{
-    (void)status;
-    free(w);
-}
-
-static void raw_send(struct raw *r, const uint8_t *p, size_t n)
-{
-    uv_write_t *w;
-    uv_buf_t b;
-    char *copy;
-    if (n == 0 || uv_is_closing((uv_handle_t *)&r->tcp)) {
-        return;
-    }
-    w = malloc(sizeof(*w) + n);
-    copy = (char *)(w + 1);
-    memcpy(copy, p, n);
-    b = uv_buf_init(copy, (unsigned)n);
-    if (uv_write(w, (uv_stream_t *)&r->tcp, &b, 1, raw_write_done) != 0) {
-        free(w);
-    }
-}
-
-static void raw_send_buf(struct raw *r, struct lp2p_buf *b)
-{
-    raw_send(r, b->data, b->len);
-    b->len = 0;
-}
-
-static void raw_send_sealed(struct raw *r, const uint8_t *p, size_t n)
-{
-    struct lp2p_buf out;
-    lp2p__buf_init(&out);
-    if (lp2p__noise_transport_encrypt(&r->tr, p, n, &out) != 0) {
-        r->fail = 1;
-    }
-    raw_send_buf(r, &out);
-    lp2p__buf_free(&out);
-}
-
-static void flood_more(struct raw *r);
-
-static void flood_written(uv_write_t *w, int status)
-{
-    struct raw *r = w->data;
-    free(w);
-    if (status == 0 && r->flood_sent < r->flood_target) {
-        flood_more(r);
-    }
-}
-
-/* 64 KiB of yamux PING|SYN frames per write, one write at a time. */
-static void flood_more(struct raw *r)
-{
-    uint8_t plain[12 * 5000];
-    struct lp2p_buf out;
-    uv_write_t *w;
-    uv_buf_t b;
-    size_t i;
-    for (i = 0; i < 5000; i++) {
-        uint8_t *f = plain + 12 * i;
-        memset(f, 0, 12);
-        f[1] = 2; /* PING */
-        f[3] = 1; /* SYN */
-        f[11] = (uint8_t)i;
-    }
-    lp2p__buf_init(&out);
-    lp2p__noise_transport_encrypt(&r->tr, plain, sizeof(plain), &out);
-    w = malloc(sizeof(*w) + out.len);
-    memcpy(w + 1, out.data, out.len);
-    b = uv_buf_init((char *)(w + 1), (unsigned)out.len);
-    w->data = r;
-    r->flood_sent += sizeof(plain);
-    if (uv_is_closing((uv_handle_t *)&r->tcp) ||
-        uv_write(w, (uv_stream_t *)&r->tcp, &b, 1, flood_written) != 0) {
-        free(w);
-    }
-    lp2p__buf_free(&out);
-}
-
-static void raw_secure(struct raw *r)
-{
-    struct lp2p_buf msg;
-    r->phase = 2;
-    r->done = 1;
-    switch (r->after) {
-    case RAW_NOTHING:
-        break;
-    case RAW_GARBAGE_CLEAR: {
-        /* A well-framed Noise message whose tag cannot verify. */
-        uint8_t frame[2 + 32];
-        frame[0] = 0;
-        frame[1] = 32;
-        memset(frame + 2, 'x', 32);
-        raw_send(r, frame, sizeof(frame));
-        break;
-    }
-    case RAW_GARBAGE_SEALED: {
-        /* Sealed properly, but a multistream message that is garbage. */
-        static const uint8_t bad[] = {6, 'g', 'a', 'r', 'b', 'a', 'g'};
-        raw_send_sealed(r, bad, sizeof(bad));
-        break;
-    }
-    case RAW_PARTIAL_FRAME: {
-        /* A frame header announcing 1000 bytes, then 10 of them. */
-        uint8_t part[12] = {0x03, 0xe8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-        raw_send(r, part, sizeof(part));
-        raw_close(r);
-        break;
-    }
-    case RAW_SILENT:
-    case RAW_PING_FLOOD: {
-        static const char *const y[] = {"/yamux/1.0.0"};
-        struct lp2p_mss m;
-        lp2p__buf_init(&msg);
-        lp2p__mss_init_initiator(&m, y, 1);
-        lp2p__mss_start(&m, &msg);
-        raw_send_sealed(r, msg.data, msg.len);
-        lp2p__buf_free(&msg);
-        uv_read_stop((uv_stream_t *)&r->tcp); /* never read again */
-        if (r->after == RAW_PING_FLOOD) {
-            flood_more(r);
-        }
-        break;
-    }
-    }
-}
-
-static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(s);
-    b->len = s;
-}
-
-static void raw_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    struct raw *r = st->data;
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t len = n > 0 ? (size_t)n : 0;
-    struct lp2p_buf out;
-    int k;
-    if (n < 0) {
-        r->eof = 1;
-        free(buf->base);
-        raw_close(r);
-        return;
-    }
-    lp2p__buf_init(&out);
-    while (len > 0 && r->phase < 2) {
-        if (r->phase == 0) {
-            k = lp2p__mss_feed(&r->mss, p, len, &out);
-            raw_send_buf(r, &out);
-            if (k < 0) {
-                r->fail = 1;
-                break;
-            }
-            p += k;
-            len -= (size_t)k;
-            if (!lp2p__mss_done(&r->mss)) {
-                break;
-            }
-            if (r->goal == RAW_STALL_MSS) {
-                r->done = 1;
-                break;
-            }
-            {
-                struct lp2p_noise_config cfg;
-                memset(&cfg, 0, sizeof(cfg));
-                cfg.identity = &r->key;
-                lp2p__noise_hs_init(&r->hs, 1, &cfg);
-                r->hs_init = 1;
-                lp2p__noise_hs_start(&r->hs, &out);
-                raw_send_buf(r, &out);
-                r->phase = 1;
-                if (r->goal == RAW_STALL_NOISE) {
-                    r->done = 1;
-                    r->phase = 3; /* stop */
-                }
-            }
-        } else {
-            k = lp2p__noise_hs_feed(&r->hs, p, len, &out);
-            raw_send_buf(r, &out);
-            if (k < 0) {
-                r->fail = 1;
-                break;
-            }
-            p += k;
-            len -= (size_t)k;
-            if (lp2p__noise_hs_done(&r->hs)) {
-                lp2p__noise_hs_split(&r->hs, &r->tr);
-                r->tr_init = 1;
-                raw_secure(r);
-            }
-        }
-    }
-    lp2p__buf_free(&out);
-    free(buf->base);
-}
-
-static void raw_connected(uv_connect_t *req, int status)
-{
-    struct raw *r = req->data;
-    struct lp2p_buf out;
-    if (status != 0) {
-        r->fail = 1;
-        raw_close(r);
-        return;
-    }
-    r->connected = 1;
-    uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
-    if (r->goal == RAW_STALL_TCP) {
-        r->done = 1;
-        return;
-    }
-    lp2p__buf_init(&out);
-    if (r->goal == RAW_STALL_MSS) {
-        lp2p__mss_write_msg(&out, LP2P_MSS_HEADER, strlen(LP2P_MSS_HEADER));
-        raw_send_buf(r, &out);
-        r->done = 1;
-        r->phase = 3;
-    } else {
-        lp2p__mss_init_initiator(&r->mss, noise_p, 1);
-        lp2p__mss_start(&r->mss, &out);
-        raw_send_buf(r, &out);
-    }
-    lp2p__buf_free(&out);
-}
-
-/* Start a raw peer toward the TCP port of `host`'s first listen address. */
-static void raw_start(struct raw *r, uv_loop_t *loop, struct lp2p_host *host,
-                      enum raw_goal goal, enum raw_after after)
-{
-    char la[LP2P_MULTIADDR_STRMAX];
-    struct sockaddr_in sa;
-    const char *port;
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->goal = goal;
-    r->after = after;
-    ASSERT_OK(lp2p_key_generate(&r->key));
-    ASSERT_OK(lp2p_host_listen_addr(host, 0, la, sizeof(la)));
-    port = strstr(la, "/tcp/") + 5;
-    uv_ip4_addr("127.0.0.1", atoi(port), &sa);
-    uv_tcp_init(loop, &r->tcp);
-    r->tcp.data = r;
-    r->creq.data = r;
-    ASSERT_OK(uv_tcp_connect(&r->creq, &r->tcp, (struct sockaddr *)&sa,
-                             raw_connected));
-}
-
-static void raw_free(struct raw *r)
-{
-    raw_close(r);
-    while (!r->closed) {
-        uv_run(r->loop, UV_RUN_ONCE);
-    }
-    if (r->hs_init) {
-        lp2p__noise_hs_close(&r->hs);
-    }
-    if (r->tr_init) {
-        lp2p__noise_transport_close(&r->tr);
-    }
-    lp2p_key_wipe(&r->key);
-}
 
 struct host_pred {
     struct lp2p_host *h;
@@ -343,6 +29,18 @@ static int conn_count_is(void *arg)
 {
     struct host_pred *p = arg;
     return lp2p_host_conn_count(p->h) == p->n;
+}
+
+struct raw_host {
+    struct raw *r;
+    struct lp2p_host *h;
+};
+
+/* The host has a ready connection to the raw peer. */
+static int raw_connected_to(void *arg)
+{
+    struct raw_host *p = arg;
+    return lp2p_host_is_connected(p->h, &p->r->id);
 }
 
 static struct lp2p_host *quick_host(uv_loop_t *loop, uint64_t hs_timeout,
@@ -479,7 +177,19 @@ TEST(host_reliability, ping_flood_never_reading)
     th_loop_close(&loop);
 }
 
-/* max_conns: the third dialer is refused, the first two work. */
+/* max_conns: the third dialer is disconnected right after its handshake
+ * (only then is its identity known), the first two stay. */
+struct not_connected {
+    struct lp2p_host *h;
+    const struct lp2p_peer_id *peer;
+};
+
+static int not_connected(void *arg)
+{
+    struct not_connected *p = arg;
+    return !lp2p_host_is_connected(p->h, p->peer);
+}
+
 TEST(host_reliability, connection_cap)
 {
     uv_loop_t loop;
@@ -496,8 +206,15 @@ TEST(host_reliability, connection_cap)
     }
     ASSERT_OK(th_connect(&loop, d[0], addr_b));
     ASSERT_OK(th_connect(&loop, d[1], addr_b));
-    ASSERT(th_connect(&loop, d[2], addr_b) != 0);
-    ASSERT_EQ(lp2p_host_conn_count(b), 2);
+    th_connect(&loop, d[2], addr_b);
+    ASSERT(th_run_until_fn(&loop, not_connected,
+                           &(struct not_connected){d[2], lp2p_host_id(b)},
+                           5000));
+    ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 2},
+                           5000));
+    ASSERT(lp2p_host_is_connected(d[0], lp2p_host_id(b)));
+    ASSERT(lp2p_host_is_connected(d[1], lp2p_host_id(b)));
+    ASSERT_EQ(b->lim_total[LP2P_LIM_REFUSED_FULL], 1);
     for (i = 0; i < 3; i++) {
         th_host_close(&loop, d[i]);
     }
@@ -615,4 +332,201 @@ TEST(host_reliability, keepalive)
     raw_free(&r);
     th_host_close(&loop, b);
     th_loop_close(&loop);
+}
+
+/* lp2p_stream_open() always calls back: a peer that holds the connection
+ * but never answers the stream's negotiation, then goes away (ECLOSED),
+ * or stays silent until negotiate_timeout_ms (ETIMEDOUT), or the host
+ * closes under the open (ECANCELED). */
+struct open_wait {
+    int calls;
+    int status;
+    struct lp2p_stream *s;
+};
+
+static void open_cb(struct lp2p_stream *s, int status, void *data)
+{
+    struct open_wait *w = data;
+    w->calls++;
+    w->status = status;
+    w->s = s;
+}
+
+static const char *const silent_protos[] = {"/never/answered"};
+
+/* B (cfg) with a raw peer connected, holding the connection, reading but
+ * answering nothing; an open toward it is pending. */
+static struct lp2p_host *open_pending(uv_loop_t *loop, struct raw *r,
+                                      struct open_wait *w,
+                                      uint64_t negotiate_ms)
+{
+    struct lp2p_host_config cfg;
+    struct lp2p_host *b;
+    lp2p_host_config_init(&cfg);
+    cfg.negotiate_timeout_ms = negotiate_ms;
+    b = th_host(loop, &cfg, NULL);
+    raw_start(r, loop, b, RAW_HANDSHAKE, RAW_HOLD);
+    ASSERT(th_run_until(loop, &r->done, 5000));
+    ASSERT(th_run_until_fn(loop, conn_count_is, &(struct host_pred){b, 1},
+                           5000));
+    ASSERT(th_run_until_fn(loop, raw_connected_to, &(struct raw_host){r, b},
+                           5000));
+    memset(w, 0, sizeof(*w));
+    ASSERT_OK(lp2p_stream_open(b, &r->id, silent_protos, 1, open_cb, w));
+    if (negotiate_ms >= 5000) {
+        /* The proposal reached the peer, and nothing answers it. */
+        ASSERT(!th_run_until(loop, &w->calls, 50));
+    }
+    return b;
+}
+
+TEST(host_reliability, open_calls_back_when_peer_closes)
+{
+    uv_loop_t loop;
+    struct lp2p_host *b;
+    struct raw r;
+    struct open_wait w;
+    uv_loop_init(&loop);
+    b = open_pending(&loop, &r, &w, 10000);
+    raw_free(&r); /* the peer closes the connection during the open */
+    ASSERT(th_run_until(&loop, &w.calls, 5000));
+    ASSERT_EQ(w.calls, 1);
+    ASSERT_ERR(w.status, LP2P_ECLOSED);
+    ASSERT(w.s == NULL);
+    ASSERT(th_run_until_fn(&loop, conn_count_is, &(struct host_pred){b, 0},
+                           5000));
+    th_host_close(&loop, b);
+    ASSERT_EQ(w.calls, 1);
+    th_loop_close(&loop);
+}
+
+TEST(host_reliability, open_times_out)
+{
+    uv_loop_t loop;
+    struct lp2p_host *b;
+    struct raw r;
+    struct open_wait w;
+    uint64_t t0, limit = th_valgrind() ? 3000 : 300;
+    uv_loop_init(&loop);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    b = open_pending(&loop, &r, &w, limit);
+    ASSERT(th_run_until(&loop, &w.calls, 5000));
+    ASSERT_EQ(w.calls, 1);
+    ASSERT_ERR(w.status, LP2P_ETIMEDOUT);
+    ASSERT(uv_now(&loop) - t0 >= limit - 10);
+    raw_free(&r);
+    th_host_close(&loop, b);
+    ASSERT_EQ(w.calls, 1);
+    th_loop_close(&loop);
+}
+
+TEST(host_reliability, open_canceled_by_host_close)
+{
+    uv_loop_t loop;
+    struct lp2p_host *b;
+    struct raw r;
+    struct open_wait w;
+    int closed = 0;
+    uv_loop_init(&loop);
+    b = open_pending(&loop, &r, &w, 10000);
+    lp2p_host_close(b, th_on_host_closed, &closed);
+    ASSERT_EQ(w.calls, 0); /* never inside lp2p_host_close() */
+    ASSERT(th_run_until(&loop, &closed, 5000));
+    ASSERT_EQ(w.calls, 1);
+    ASSERT_ERR(w.status, LP2P_ECANCELED);
+    raw_free(&r);
+    th_loop_close(&loop);
+}
+
+/* The peer reset the connection, and the host has not read the reset yet
+ * when the open writes its proposal: the write fails inside
+ * lp2p_stream_open(). The open still calls back, later, with ECLOSED. */
+static int conn_fd(struct lp2p_host *h)
+{
+    struct lp2p_conn *c = LP2P__CONTAINER_OF(h->conns.next, struct lp2p_conn,
+                                         link);
+    ASSERT(h->conns.next != &h->conns);
+    return c->fd;
+}
+
+TEST(host_reliability, open_calls_back_when_write_fails_at_once)
+{
+    uv_loop_t loop;
+    struct lp2p_host *b;
+    struct raw r;
+    struct open_wait w;
+    struct pollfd pfd;
+    int i;
+    uv_loop_init(&loop);
+    b = th_host(&loop, NULL, NULL);
+    raw_start(&r, &loop, b, RAW_HANDSHAKE, RAW_HOLD);
+    ASSERT(th_run_until_fn(&loop, raw_connected_to, &(struct raw_host){&r, b},
+                           5000));
+    pfd.fd = conn_fd(b);
+    pfd.events = POLLIN;
+    raw_reset(&r);
+    /* Wait (without running the loop) until the reset reached B's socket. */
+    for (i = 0; i < 5000 && !(poll(&pfd, 1, 1) == 1 && (pfd.revents &
+                                                         (POLLERR | POLLHUP)));
+         i++) {
+    }
+    ASSERT(pfd.revents & (POLLERR | POLLHUP));
+    memset(&w, 0, sizeof(w));
+    ASSERT_OK(lp2p_stream_open(b, &r.id, silent_protos, 1, open_cb, &w));
+    ASSERT_EQ(w.calls, 0);
+    ASSERT(th_run_until(&loop, &w.calls, 5000));
+    ASSERT_EQ(w.calls, 1);
+    ASSERT_ERR(w.status, LP2P_ECLOSED);
+    raw_free(&r);
+    th_host_close(&loop, b);
+    ASSERT_EQ(w.calls, 1);
+    th_loop_close(&loop);
+}
+
+/* The host leaves SIGPIPE alone: its disposition is the same after
+ * lp2p_host_new(), and with the default disposition (which kills the
+ * process) a write to a peer that went away is only an error. */
+TEST(host_reliability, sigpipe_left_alone)
+{
+    uv_loop_t loop;
+    struct lp2p_host *b;
+    struct raw r;
+    struct open_wait w;
+    struct sigaction saved, now;
+    struct pollfd pfd;
+    int i, err = 0, fd;
+    socklen_t len = sizeof(err);
+    ASSERT_EQ(sigaction(SIGPIPE, NULL, &saved), 0);
+    signal(SIGPIPE, SIG_DFL);
+    uv_loop_init(&loop);
+    b = th_host(&loop, NULL, NULL);
+    ASSERT_EQ(sigaction(SIGPIPE, NULL, &now), 0);
+    ASSERT(now.sa_handler == SIG_DFL);
+    raw_start(&r, &loop, b, RAW_HANDSHAKE, RAW_HOLD);
+    ASSERT(th_run_until_fn(&loop, raw_connected_to, &(struct raw_host){&r, b},
+                           5000));
+    fd = conn_fd(b);
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    raw_reset(&r);
+    for (i = 0; i < 5000 && !(poll(&pfd, 1, 1) == 1 && (pfd.revents &
+                                                         (POLLERR | POLLHUP)));
+         i++) {
+    }
+    /* Take the reset, so that the next send finds the socket shut: EPIPE,
+     * which raises SIGPIPE unless the sender says MSG_NOSIGNAL. */
+    ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    ASSERT_EQ(err, ECONNRESET);
+    ASSERT(send(fd, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE);
+    memset(&w, 0, sizeof(w));
+    ASSERT_OK(lp2p_stream_open(b, &r.id, silent_protos, 1, open_cb, &w));
+    ASSERT(th_run_until(&loop, &w.calls, 5000));
+    ASSERT_ERR(w.status, LP2P_ECLOSED);
+    raw_free(&r);
+    th_host_close(&loop, b);
+    th_loop_close(&loop);
+    ASSERT_EQ(sigaction(SIGPIPE, NULL, &now), 0);
+    ASSERT(now.sa_handler == SIG_DFL);
+    ASSERT_EQ(sigaction(SIGPIPE, &saved, NULL), 0);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "host_harness.h"
+#include "p2p/host.h"
 #include "test.h"
 
 #define ECHO_PROTO "/test/echo/1.0.0"
@@ -231,6 +232,37 @@ TEST(host_stream, echo_1mib_backpressure)
     ASSERT_EQ(c.closed, 1); /* exactly once */
     free(c.rx);
     free(data);
+}
+
+/* A write without a completion callback is handed on at once and
+ * schedules nothing: a caller running the loop with UV_RUN_ONCE then
+ * blocks until the answer, with no empty loop turn before it. */
+static int rx_len_is(void *arg)
+{
+    struct client *c = arg;
+    return c->rx_len >= 6;
+}
+
+TEST(host_stream, write_without_callback_schedules_nothing)
+{
+    struct pair p;
+    struct client c;
+    static const uint8_t msg[] = "abcdef";
+    pair_up(&p, NULL);
+    open_stream(&p, ECHO_PROTO, &c);
+    ASSERT_OK(c.open_status);
+    ASSERT_OK(lp2p_stream_read_start(c.s, on_read));
+    uv_run(&p.loop, UV_RUN_NOWAIT); /* let earlier jobs run */
+    ASSERT(lp2p__list_empty(&p.a->deferred));
+    ASSERT_OK(lp2p_stream_write(c.s, msg, 3, NULL, NULL));
+    ASSERT_OK(lp2p_stream_write(c.s, msg + 3, 3, NULL, NULL));
+    ASSERT(lp2p__list_empty(&p.a->deferred));
+    ASSERT_EQ(lp2p_stream_write_queue_size(c.s), 0);
+    ASSERT(th_run_until_fn(&p.loop, rx_len_is, &c, 5000));
+    ASSERT_MEM_EQ(c.rx, msg, 6);
+    lp2p_stream_close(c.s, NULL, NULL);
+    free(c.rx);
+    pair_down(&p);
 }
 
 TEST(host_stream, half_close_both_ways)

@@ -24,18 +24,19 @@
 #define WAIT_MS (nc_slow() ? 60000u : 10000u)
 
 /* A cluster test run once per store: TEST(p2p_transport, name_mem) and
- * TEST(p2p_transport, name_disk) share the body. */
-#define BOTH_STORES(name)                                                     \
+ * TEST(p2p_transport, name_disk) share the body (_T: with a time limit). */
+#define BOTH_STORES_T(name, seconds)                                          \
     static void name##_body(enum p2praft_store_kind store);                   \
-    TEST(p2p_transport, name##_mem)                                           \
+    TEST_TIMEOUT(p2p_transport, name##_mem, seconds)                          \
     {                                                                         \
         name##_body(P2PRAFT_STORE_MEM);                                       \
     }                                                                         \
-    TEST(p2p_transport, name##_disk)                                          \
+    TEST_TIMEOUT(p2p_transport, name##_disk, seconds)                         \
     {                                                                         \
         name##_body(P2PRAFT_STORE_DISK);                                      \
     }                                                                         \
     static void name##_body(enum p2praft_store_kind store)
+#define BOTH_STORES(name) BOTH_STORES_T(name, TEST_DEFAULT_TIMEOUT_S)
 
 struct tstate {
     char *Msg;
@@ -684,7 +685,8 @@ static bool node_has_big(void *ctx)
     return ok;
 }
 
-BOTH_STORES(snapshot_install_big_state)
+/* A 4 MiB state installed by snapshot over libp2p. */
+BOTH_STORES_T(snapshot_install_big_state, 120)
 {
     struct nc nc;
     struct result r;

@@ -4,6 +4,12 @@
  * contains one of the command-line patterns, and prints
  * "N passed, N failed" as its last line.
  *
+ * Each test runs in a child process of its own, under a time limit: a test
+ * still running at its limit is killed (with every process it started) and
+ * named as failed, and the run goes on. A crash or a sanitizer report fails
+ * only the test that caused it. Under valgrind (or P2PRAFT_TEST_FORK=0) the
+ * tests share the runner's process: a hung test is named and ends the run.
+ *
  * A failed assertion reports file:line and leaves the test at once
  * (longjmp). Assertions are only for use inside the test's own thread.
  */
@@ -18,22 +24,43 @@ struct test_case {
     const char *suite;
     const char *name;
     void (*fn)(void);
+    double timeout_s; /* its own limit; 0: the runner's default */
+    int hidden;       /* run only when its full name is given */
     struct test_case *next;
 };
+
+/* The default limit of one test, in seconds, when P2PRAFT_TEST_TIMEOUT does
+ * not set another (0 there: no limit). Every limit is multiplied by
+ * P2PRAFT_TEST_TIMEOUT_SCALE, which is 20 by default when
+ * P2PRAFT_VALGRIND=1, else 1. */
+#define TEST_DEFAULT_TIMEOUT_S 30
 
 void test__register(struct test_case *tc);
 void test__fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 
-#define TEST(suite, name)                                                     \
+#define TEST__DEFINE(suite, name, timeout_s, hidden)                          \
     static void test_##suite##__##name(void);                                 \
     static struct test_case tc_##suite##__##name = {                          \
-        #suite, #name, test_##suite##__##name, NULL};                         \
+        #suite, #name, test_##suite##__##name, (timeout_s), (hidden), NULL};  \
     __attribute__((constructor)) static void reg_##suite##__##name(void)      \
     {                                                                         \
         test__register(&tc_##suite##__##name);                                \
     }                                                                         \
     static void test_##suite##__##name(void)
+
+/* A test under the default time limit. */
+#define TEST(suite, name) TEST__DEFINE(suite, name, 0, 0)
+
+/* A test that legitimately needs longer than the default: its own limit in
+ * seconds, which replaces the default (P2PRAFT_TEST_TIMEOUT_SCALE still
+ * applies). */
+#define TEST_TIMEOUT(suite, name, seconds) TEST__DEFINE(suite, name, seconds, 0)
+
+/* A test that runs only when its exact "suite/name" is given on the command
+ * line, never in a plain run nor in -l: for the runner's own self-tests,
+ * whose hidden tests must fail. */
+#define TEST_HIDDEN(suite, name, seconds) TEST__DEFINE(suite, name, seconds, 1)
 
 #define ASSERT(cond)                                                          \
     do {                                                                      \
@@ -91,7 +118,9 @@ void test__fail(const char *file, int line, const char *fmt, ...)
                        #a, #b, (size_t)(n));                                  \
     } while (0)
 
-/* Directory of ../shared/vectors (env P2PRAFT_VECTORS overrides). */
+/* Directory of the test vectors: test/vectors, relative to the directory
+ * the runner starts in (the top of the repository); a non-empty
+ * P2PRAFT_VECTORS overrides it. */
 const char *test__vectors_dir(void);
 
 /* Read a whole file; the caller frees with free(). Fails the test if the

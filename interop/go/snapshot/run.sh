@@ -14,7 +14,7 @@ make -C "$root" --no-print-directory build/libp2praft.a >/dev/null
 (cd "$here" && GOFLAGS=-mod=readonly GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" go build -o "$out/snapshot-go" .)
 cc -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -I"$root/include" \
    -o "$out/snapcheck" "$here/c/snapcheck.c" "$root/build/libp2praft.a" \
-   $(pkg-config --libs libuv libcrypto msgpack raft 2>/dev/null) -lpthread -lm
+   $(pkg-config --libs libuv libcrypto raft 2>/dev/null) -lpthread -lm
 
 "$out/snapshot-go" write "$out/go.snap"
 "$out/snapcheck" write "$out/c.snap"

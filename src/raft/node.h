@@ -1,0 +1,64 @@
+/*
+ * What the parts of a node share: struct p2praft_node. node.c owns its
+ * lifecycle; req.c, forward.c, api_server.c and status.c work on it from
+ * the loop thread. Only the fields under `mu` are read by other threads.
+ */
+#ifndef P2PRAFT_RAFT_NODE_H
+#define P2PRAFT_RAFT_NODE_H
+
+#include <pthread.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "p2praft.h"
+#include "raft/api_server.h"
+#include "raft/forward.h"
+#include "raft/health.h"
+#include "util/bridge.h"
+#include "util/list.h"
+
+struct p2praft_node {
+    uv_loop_t loop;
+    pthread_t thread;
+    struct p2praft_node_config cfg; /* its pointers are not kept: below */
+    struct lp2p_key key;
+    char **listen, **peers;
+    char *data_dir, *api_path;
+    char self[LP2P_PEER_ID_STRMAX];
+    raft_id self_id;
+
+    struct lp2p_host *host;
+    struct raft_io io; /* p2praft's raft I/O: messages over the host */
+    struct raft raft;
+    struct p2praft_consensus *c;
+    struct p2praft_actor *actor;
+    bool io_ok, raft_ok, raft_started;
+    uint64_t restored_at_boot;
+
+    struct lp2p__bridge calls; /* blocking calls from other threads */
+    uv_timer_t tick;
+    uv_check_t check;
+    bool handles_ok;
+
+    /* Caught up: this node applied up to an index learned from a leader
+     * since it started (a barrier, a write it forwarded or committed).
+     * Until then plain reads get NOT CAUGHT UP, since a restarted node's
+     * state may lack what it acknowledged before. */
+    bool caught_up;
+    bool catching_up; /* the internal catch-up barrier is in flight */
+
+    struct lp2p__list reqs; /* struct p2praft__req, newest first */
+    struct p2praft__api_server api;
+    struct p2praft__forward fwd;
+    struct p2praft__health health;
+    bool stopping; /* shutdown_node() ran */
+
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;
+    bool started;
+    int start_rv;
+    char errmsg[256];
+};
+
+#endif

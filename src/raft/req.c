@@ -1,0 +1,391 @@
+/*
+ * The node's request state machine. A request (struct p2praft__req) comes
+ * from an API connection, a forward stream or another thread (its owner,
+ * see req.h), and goes through these steps:
+ *   GET            read the local state, answer.
+ *   GET consistent barrier: on the leader commit a NOP op (not
+ *                  raft_barrier(), whose libraft 0.22 entry carries
+ *                  uninitialised bytes), elsewhere forward BARRIER to the
+ *                  leader; then wait until the local applied index reaches
+ *                  the barrier's, then read locally.
+ *   SET/DEL/CAS    on the leader commit the op (p2praft_consensus_commit_op)
+ *                  and read its outcome from the state copy of the commit
+ *                  callback; elsewhere forward it to the leader (forward.c),
+ *                  then wait until the local applied index reaches the
+ *                  commit's.
+ *   STATUS         answer with the status text (status.c).
+ * When there is no leader yet, the leader cannot be reached, or the peer
+ * answers NOT LEADER or BUSY, nothing was submitted and the request is
+ * retried every RETRY_MS until its deadline, then answered FAILED. Every
+ * decision is made on codes (p2praft_outcome_unknown()), never on message
+ * text. A write that was handed to raft or to a leader (maybe_applied) and
+ * then has no answer -- timed out, leadership lost, leader replaced or
+ * connection lost while forwarding, shutting down -- is answered UNKNOWN,
+ * never FAILED and never retried: it may have been applied. Reads and
+ * barriers are simply retried.
+ *
+ * A plain GET is served only once the node has caught up (node.h): until
+ * then it gets NOT CAUGHT UP, since a restarted node's state may miss
+ * writes it had acknowledged before. An internal barrier request
+ * (p2praft__reqs_catch_up) gets it there as soon as a leader answers.
+ *
+ * A request is freed once it has answered AND its commit callback (if any)
+ * ran: `pending` counts it. A forwarding attempt lives on its own
+ * (forward.c) and lets go of the request when it ends. The owner may go
+ * away earlier (p2praft__req_detach); the answer is then dropped.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "raft/forward.h"
+#include "raft/kv.h"
+#include "raft/node.h"
+#include "raft/req.h"
+#include "raft/status.h"
+#include "util/heap.h"
+#include "util/log.h"
+
+#define MODULE "node"
+#define RETRY_MS 40
+
+struct p2praft__req *p2praft__req_new(struct p2praft_node *n,
+                                      const struct p2praft__req_owner_ops *ops,
+                                      void *owner)
+{
+    struct p2praft__req *r = lp2p__calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+    r->node = n;
+    r->owner_ops = ops;
+    r->owner = owner;
+    uv_update_time(&n->loop);
+    r->deadline = uv_now(&n->loop) + n->cfg.timeout_ms;
+    lp2p__list_insert_head(&n->reqs, &r->link);
+    return r;
+}
+
+void p2praft__req_detach(struct p2praft__req *r)
+{
+    r->owner = NULL;
+}
+
+void p2praft__req_maybe_free(struct p2praft__req *r)
+{
+    if (r->phase != P2PRAFT__REQ_DONE || r->pending > 0) {
+        return;
+    }
+    lp2p__list_remove(&r->link);
+    p2praft__api_req_release(&r->q);
+    lp2p__free(r);
+}
+
+void p2praft__req_reply(struct p2praft__req *r, uint8_t status,
+                        const void *payload, size_t len)
+{
+    uint8_t *frame;
+    size_t flen = 0;
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        return;
+    }
+    r->phase = P2PRAFT__REQ_DONE;
+    p2praft__forward_abort(r); /* an attempt still running lets go */
+    frame = p2praft__api_response_encode(status, r->index, payload, len, &flen);
+    if (r->owner != NULL) {
+        void *owner = r->owner;
+        r->owner = NULL;
+        r->owner_ops->reply(owner, frame, flen);
+        frame = NULL;
+    }
+    lp2p__free(frame);
+    p2praft__req_maybe_free(r);
+}
+
+void p2praft__req_error(struct p2praft__req *r, uint8_t status,
+                        const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    p2praft__req_reply(r, status, msg, strlen(msg));
+}
+
+void p2praft__req_retry(struct p2praft__req *r)
+{
+    /* Every path here knows that nothing was submitted, and one that may
+     * have submitted a write never comes here (it answers UNKNOWN): so no
+     * earlier attempt of this request was submitted either. */
+    r->maybe_applied = false;
+    r->phase = P2PRAFT__REQ_RETRY;
+    r->retry_at = uv_now(&r->node->loop) + RETRY_MS;
+}
+
+void p2praft__req_fail(struct p2praft__req *r, const char *why)
+{
+    if (p2praft__req_is_write(r->q.op) && r->maybe_applied) {
+        p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
+                           "%s: the outcome is unknown", why);
+    } else {
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "%s", why);
+    }
+}
+
+bool p2praft__req_is_write(uint8_t op)
+{
+    return op == P2PRAFT_API_SET || op == P2PRAFT_API_DEL ||
+           op == P2PRAFT_API_CAS;
+}
+
+/* Answer a GET from the local state. */
+static void read_local(struct p2praft__req *r)
+{
+    struct p2praft__kv_state *st = NULL;
+    const struct p2praft_bytes *v;
+    int rv;
+    if (!r->node->caught_up) {
+        p2praft__req_error(r, P2PRAFT_API_NOTCAUGHTUP,
+                           "this node has not caught up with a leader since "
+                           "it started: its state may be stale; retry, or "
+                           "read with --consistent");
+        return;
+    }
+    rv = p2praft_consensus_get_current_state(r->node->c, (void **)&st);
+    if (rv == P2PRAFT_ENOSTATE) {
+        p2praft__req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
+        return;
+    }
+    if (rv != 0) {
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "cannot read the state: %s",
+                           p2praft_strerror(rv));
+        return;
+    }
+    if (r->index == 0) {
+        r->index = raft_last_applied(&r->node->raft);
+    }
+    v = p2praft__kv_lookup(st, r->q.key);
+    if (v == NULL) {
+        p2praft__req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
+    } else {
+        p2praft__req_reply(r, P2PRAFT_API_OK, v->data, v->len);
+    }
+    p2praft_value_destroy(&p2praft__kv_state_type, st);
+}
+
+/* The outcome is known and applied here up to r->index: answer. The index
+ * came from a leader (its commit or its barrier), so this node has now
+ * caught up. */
+static void finish(struct p2praft__req *r)
+{
+    if (!r->node->caught_up) {
+        r->node->caught_up = true;
+        LOG_WARN(MODULE, "caught up with the leader at index %llu",
+                 (unsigned long long)r->index);
+    }
+    if (r->q.op == P2PRAFT_API_GET) {
+        read_local(r);
+    } else {
+        p2praft__req_reply(r, r->result, NULL, 0);
+    }
+}
+
+void p2praft__req_wait_applied(struct p2praft__req *r)
+{
+    if (raft_last_applied(&r->node->raft) >= r->index) {
+        finish(r);
+    } else {
+        r->phase = P2PRAFT__REQ_APPLIED;
+    }
+}
+
+static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct p2praft__req *r = ctx;
+    struct p2praft__kv_state *st = state;
+    r->pending--;
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        p2praft_value_destroy(&p2praft__kv_state_type, st);
+        p2praft__req_maybe_free(r);
+        return;
+    }
+    if (status == 0) {
+        r->index = raft_last_applied(&r->node->raft);
+        r->result = st->ok ? P2PRAFT_API_OK
+                    : r->q.op == P2PRAFT_API_CAS ? P2PRAFT_API_MISMATCH
+                                                 : P2PRAFT_API_NOTFOUND;
+        p2praft_value_destroy(&p2praft__kv_state_type, st);
+        finish(r);
+        return;
+    }
+    if (status == P2PRAFT_ENOTLEADER || status == P2PRAFT_ENOLEADER ||
+        !p2praft__req_is_write(r->q.op)) {
+        /* Not submitted, or a barrier (which may be repeated): try again,
+         * here or through the new leader. */
+        p2praft__req_retry(r);
+        return;
+    }
+    p2praft__req_error(r,
+                       p2praft_outcome_unknown(status) ? P2PRAFT_API_UNKNOWN
+                                                       : P2PRAFT_API_FAILED,
+                       "commit failed: %s", errmsg != NULL ? errmsg : "");
+}
+
+/* On the leader: commit the op (a NOP for a read barrier). */
+static void commit(struct p2praft__req *r)
+{
+    struct p2praft__kv_op op;
+    int rv;
+    /* A read barrier is a NOP op: committed and applied, it shows that
+     * this node still leads and has applied everything before it. */
+    op.kind = r->q.op == P2PRAFT_API_SET   ? P2PRAFT__KV_SET
+              : r->q.op == P2PRAFT_API_DEL ? P2PRAFT__KV_DEL
+              : r->q.op == P2PRAFT_API_CAS ? P2PRAFT__KV_CAS
+                                           : P2PRAFT__KV_NOP;
+    op.key = op.kind == P2PRAFT__KV_NOP ? NULL : r->q.key;
+    op.value.data = r->q.val;
+    op.value.len = r->q.vlen;
+    op.expect.data = r->q.exp;
+    op.expect.len = r->q.elen;
+    rv = p2praft_consensus_commit_op(r->node->c, &op, commit_cb, r);
+    if (rv != 0) {
+        /* The callback will not run: nothing was queued. */
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "cannot commit: %s",
+                           p2praft_strerror(rv));
+        return;
+    }
+    r->pending++;
+    r->maybe_applied = true;
+    r->phase = P2PRAFT__REQ_BUSY;
+}
+
+void p2praft__req_step(struct p2praft__req *r)
+{
+    struct p2praft_node *n = r->node;
+    raft_id leader_id = 0;
+    const char *leader = NULL;
+
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        return;
+    }
+    if (n->stopping) {
+        p2praft__req_fail(r, "shutting down");
+        return;
+    }
+    if (r->q.op == P2PRAFT_API_STATUS) {
+        struct lp2p_buf b;
+        lp2p__buf_init(&b);
+        p2praft__status_text(n, &b);
+        p2praft__req_reply(r, P2PRAFT_API_OK, b.data, b.len);
+        lp2p__buf_free(&b);
+        return;
+    }
+    if (r->q.op == P2PRAFT_API_GET &&
+        (r->q.flags & P2PRAFT__API_CONSISTENT) == 0) {
+        read_local(r);
+        return;
+    }
+    if (raft_state(&n->raft) == RAFT_LEADER) {
+        commit(r);
+        return;
+    }
+    if (r->local_only) {
+        p2praft__req_error(r, P2PRAFT_API_NOTLEADER, "not the leader");
+        return;
+    }
+    raft_leader(&n->raft, &leader_id, &leader);
+    if (leader_id == 0 || leader == NULL || leader_id == n->self_id) {
+        p2praft__req_retry(r);
+        return;
+    }
+    p2praft__forward_send(r, leader);
+}
+
+void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now)
+{
+    struct lp2p__list *q, *next;
+    LP2P__LIST_FOREACH_SAFE(q, next, &n->reqs) {
+        struct p2praft__req *r = LP2P__CONTAINER_OF(q, struct p2praft__req,
+                                                    link);
+        if (r->phase == P2PRAFT__REQ_DONE) {
+            continue;
+        }
+        if (now >= r->deadline) {
+            char why[128];
+            if (r->phase == P2PRAFT__REQ_RETRY) {
+                snprintf(why, sizeof(why), "no leader reachable within %u ms",
+                         n->cfg.timeout_ms);
+            } else {
+                snprintf(why, sizeof(why), "timed out after %u ms",
+                         n->cfg.timeout_ms);
+            }
+            p2praft__req_fail(r, why);
+        } else if (r->phase == P2PRAFT__REQ_RETRY && now >= r->retry_at) {
+            r->phase = P2PRAFT__REQ_NEW;
+            p2praft__req_step(r);
+        }
+    }
+}
+
+void p2praft__reqs_check_applied(struct p2praft_node *n)
+{
+    struct lp2p__list *q, *next;
+    raft_index applied = raft_last_applied(&n->raft);
+    LP2P__LIST_FOREACH_SAFE(q, next, &n->reqs) {
+        struct p2praft__req *r = LP2P__CONTAINER_OF(q, struct p2praft__req,
+                                                    link);
+        if (r->phase == P2PRAFT__REQ_APPLIED && applied >= r->index) {
+            finish(r);
+        }
+    }
+}
+
+void p2praft__reqs_shutdown(struct p2praft_node *n)
+{
+    struct lp2p__list *q, *next;
+    LP2P__LIST_FOREACH_SAFE(q, next, &n->reqs) {
+        struct p2praft__req *r = LP2P__CONTAINER_OF(q, struct p2praft__req,
+                                                    link);
+        p2praft__req_fail(r, "shutting down");
+    }
+}
+
+/* The catch-up barrier answered (or gave up): nothing to hand anyone. */
+static void catchup_reply(void *owner, uint8_t *frame, size_t len)
+{
+    struct p2praft_node *n = owner;
+    (void)len;
+    lp2p__free(frame);
+    n->catching_up = false;
+}
+
+static const struct p2praft__req_owner_ops catchup_owner = {catchup_reply};
+
+void p2praft__reqs_catch_up(struct p2praft_node *n)
+{
+    struct p2praft__req *r;
+    if (n->caught_up || n->catching_up || n->stopping) {
+        return;
+    }
+    r = p2praft__req_new(n, &catchup_owner, n);
+    if (r == NULL) {
+        return; /* the next tick tries again */
+    }
+    r->q.op = P2PRAFT_API_BARRIER;
+    n->catching_up = true;
+    p2praft__req_step(r);
+}
+
+void p2praft__reqs_free_all(struct p2praft_node *n)
+{
+    struct lp2p__list *q;
+    /* Nothing is pending once the loop ran dry; free stragglers anyway. */
+    while ((q = lp2p__list_first(&n->reqs)) != NULL) {
+        struct p2praft__req *r = LP2P__CONTAINER_OF(q, struct p2praft__req,
+                                                    link);
+        r->phase = P2PRAFT__REQ_DONE;
+        r->pending = 0;
+        p2praft__req_maybe_free(r);
+    }
+}

@@ -1,0 +1,29 @@
+/* util/buf.c: the growable byte buffer. */
+#include "lp2p.h"
+#include "test.h"
+#include "util/buf.h"
+#include "util/heap.h"
+
+TEST(buf, append_consume_detach)
+{
+    struct lp2p_buf b;
+    uint8_t *p;
+    size_t n;
+    int i;
+    lp2p__buf_init(&b);
+    for (i = 0; i < 1000; i++) {
+        ASSERT_OK(lp2p__buf_append_byte(&b, (uint8_t)i));
+    }
+    ASSERT_EQ(b.len, 1000);
+    lp2p__buf_consume(&b, 998);
+    ASSERT_EQ(b.len, 2);
+    ASSERT_EQ(b.data[0], (uint8_t)998);
+    ASSERT_OK(lp2p__buf_append_varint(&b, 300));
+    ASSERT_EQ(b.len, 4);
+    ASSERT_EQ(b.data[2], 0xac);
+    ASSERT_EQ(b.data[3], 0x02);
+    p = lp2p__buf_detach(&b, &n);
+    ASSERT_EQ(n, 4);
+    ASSERT(b.data == NULL && b.len == 0);
+    lp2p__free(p);
+}
