@@ -16,11 +16,13 @@
 #include <string.h>
 #include <uv.h>
 
+#include "oom.h"
 #include "p2praft.h"
 #include "raft/io.h"
 #include "raft/memstore.h"
 #include "raft/rpc.h"
 #include "test.h"
+#include "util/heap.h"
 
 /* ---- part 1: the storage raft_io ---------------------------------------- */
 
@@ -1063,4 +1065,161 @@ TEST(memstore, raft_restart_in_process)
     loaded_free(&before);
     vnet_close(net);
     free(net);
+}
+
+/* ---- OOM sweep: every allocation of the store (lp2p heap) and of what it
+ * hands to raft (raft heap, routed through the same counting heap) fails
+ * in turn; each operation reports RAFT_NOMEM and nothing leaks ---- */
+
+static void *rh_malloc(void *d, size_t n)
+{
+    (void)d;
+    return lp2p__malloc(n);
+}
+static void rh_free(void *d, void *p)
+{
+    (void)d;
+    lp2p__free(p);
+}
+static void *rh_calloc(void *d, size_t n, size_t m)
+{
+    (void)d;
+    return lp2p__calloc(n, m);
+}
+static void *rh_realloc(void *d, void *p, size_t n)
+{
+    (void)d;
+    return lp2p__realloc(p, n);
+}
+static void *rh_aligned_alloc(void *d, size_t a, size_t n)
+{
+    (void)d;
+    (void)a;
+    return lp2p__malloc(n);
+}
+static void rh_aligned_free(void *d, size_t a, void *p)
+{
+    (void)d;
+    (void)a;
+    lp2p__free(p);
+}
+static struct raft_heap routed_heap = {NULL, rh_malloc, rh_free, rh_calloc,
+                                       rh_realloc, rh_aligned_alloc,
+                                       rh_aligned_free};
+
+static int oom_status;
+
+static void oom_append_cb(struct raft_io_append *req, int status)
+{
+    (void)req;
+    if (status != 0 && oom_status == 0) {
+        oom_status = status;
+    }
+}
+
+static void oom_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    (void)req;
+    if (status != 0 && oom_status == 0) {
+        oom_status = status;
+    }
+}
+
+static void oom_get_cb(struct raft_io_snapshot_get *req,
+                       struct raft_snapshot *s, int status)
+{
+    (void)req;
+    snapshot_free(s);
+    if (status != 0 && oom_status == 0) {
+        oom_status = status;
+    }
+}
+
+/* Bootstrap, append, snapshot put and get, load, close: 0, or
+ * LP2P_ENOMEM when an operation ran out of memory. */
+static int memstore_oom_body(void *ctx)
+{
+    uv_loop_t *loop = ctx;
+    struct p2praft_memstore *m;
+    struct raft_io io;
+    struct raft_configuration conf;
+    struct raft_io_append ar;
+    struct raft_io_snapshot_put pr;
+    struct raft_io_snapshot_get gr;
+    struct raft_entry e[2];
+    struct raft_snapshot snap;
+    struct raft_buffer buf;
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *ls;
+    raft_index start;
+    struct raft_entry *le;
+    size_t ln;
+    int rv;
+    oom_status = 0;
+    rv = p2praft_memstore_new(&m);
+    if (rv != 0) {
+        return rv;
+    }
+    if (p2praft__memstore_io_init(&io, loop, m) != 0) {
+        p2praft_memstore_free(m);
+        return LP2P_ENOMEM;
+    }
+    io.init(&io, 1, "one");
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, 1, "one", RAFT_VOTER);
+    if (rv == 0) {
+        rv = io.bootstrap(&io, &conf);
+    }
+    if (rv == 0) {
+        e[0] = mk_entry(1, "first");
+        e[1] = mk_entry(1, "second");
+        rv = io.append(&io, &ar, e, 2, oom_append_cb);
+    }
+    if (rv == 0) {
+        memset(&snap, 0, sizeof(snap));
+        snap.index = 2;
+        snap.term = 1;
+        snap.configuration = conf;
+        snap.configuration_index = 1;
+        buf.base = (void *)"data";
+        buf.len = 4;
+        snap.bufs = &buf;
+        snap.n_bufs = 1;
+        rv = io.snapshot_put(&io, 1, &pr, &snap, oom_put_cb);
+    }
+    if (rv == 0) {
+        rv = io.snapshot_get(&io, &gr, oom_get_cb);
+    }
+    if (rv == 0) {
+        rv = io.load(&io, &term, &vote, &ls, &start, &le, &ln);
+        if (rv == 0) {
+            if (le != NULL) {
+                raft_free(le[0].batch);
+                raft_free(le);
+            }
+            snapshot_free(ls);
+        }
+    }
+    uv_run(loop, UV_RUN_NOWAIT);
+    raft_configuration_close(&conf);
+    io_shut(&io, loop);
+    p2praft_memstore_free(m);
+    if (rv == 0) {
+        rv = oom_status;
+    }
+    return rv == 0 ? 0 : rv == RAFT_NOMEM ? LP2P_ENOMEM : LP2P_EINVAL;
+}
+
+TEST(memstore, oom_sweep)
+{
+    uv_loop_t loop;
+    long swept;
+    ASSERT_OK(uv_loop_init(&loop));
+    raft_heap_set(&routed_heap);
+    swept = test__oom_sweep(memstore_oom_body, &loop);
+    raft_heap_set_default();
+    ASSERT(swept >= 10);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
 }
