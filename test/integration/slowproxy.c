@@ -89,13 +89,22 @@ static void conn_close(struct sp_conn *c)
     uv_close((uv_handle_t *)&c->b, conn_handle_closed);
 }
 
+/* A read buffer: 64 KiB, or what is left of the tick's budget when paced
+ * (so that no read overshoots the pace). */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    struct sp_write *w = malloc(sizeof(*w) + 65536);
-    (void)h;
+    struct sp_conn *c = h->data;
+    struct sp_dir *d = h == (uv_handle_t *)&c->a ? &c->ab : &c->ba;
+    size_t size = 65536;
+    struct sp_write *w;
     (void)hint;
+    if (d->paced && c->sp->budget - d->used < size) {
+        size = d->used < c->sp->budget ? (size_t)(c->sp->budget - d->used)
+                                       : 1;
+    }
+    w = malloc(sizeof(*w) + size);
     buf->base = w != NULL ? w->data : NULL;
-    buf->len = w != NULL ? 65536 : 0;
+    buf->len = w != NULL ? size : 0;
 }
 
 static void write_cb(uv_write_t *req, int status)

@@ -1227,9 +1227,9 @@ static void slow_reader_install(size_t len, uint64_t rate)
     /* Its queue toward any peer stayed within the bound: peer_buffer plus
      * one message (what came past it was dropped). */
     p2praft_io_stats(&nc.nodes[leader].io, &st);
-    printf("  %zu MiB snapshot to a reader paced at %llu MB/s: %llu ms; "
+    printf("  %zu KiB snapshot to a reader paced at %llu KB/s: %llu ms; "
            "%d commits meanwhile (slowest %llu ms); peak queue %llu KiB\n",
-           len >> 20, (unsigned long long)(rate / 1000000),
+           len >> 10, (unsigned long long)(rate / 1000),
            (unsigned long long)took_ms, tk.done,
            (unsigned long long)(tk.max_ns / 1000000),
            (unsigned long long)(st.peak_peer_bytes >> 10));
