@@ -224,6 +224,18 @@ void p2praft__rpc_header_write(const struct raft_message *m, uint8_t *out)
     put32(out, (uint32_t)(p - out - 4));
 }
 
+void p2praft__rpc_fix_stale_reject(struct raft_message *m, raft_term ae_term,
+                                   raft_index last_index)
+{
+    struct raft_append_entries_result *r = &m->append_entries_result;
+    if (m->type != RAFT_APPEND_ENTRIES_RESULT || r->rejected == 0 ||
+        r->term <= ae_term) {
+        return;
+    }
+    r->last_log_index = last_index < r->rejected ? last_index
+                                                 : r->rejected - 1;
+}
+
 /* ---- decoding --------------------------------------------------------- */
 
 void p2praft__rpc_message_release(struct raft_message *m)

@@ -108,6 +108,18 @@ int p2praft__rpc_dec_idle(const struct p2praft__rpc_dec *d);
 int p2praft__rpc_dec_feed(struct p2praft__rpc_dec *d, const uint8_t *p,
                           size_t n, size_t *consumed, struct raft_message *out);
 
+/*
+ * libraft 0.22.1 answers an AppendEntries of a stale term with a rejection
+ * whose last_log_index it never sets (whatever its stack held: garbage on
+ * the wire, and memory that leaves the process). When `m` is such a result
+ * (rejected, of a term above `ae_term`, the term of the last AppendEntries
+ * from its destination), set last_log_index as libraft's other rejections
+ * do: min(last_index, rejected - 1). The receiver steps down on the term
+ * anyway; the field just becomes defined.
+ */
+void p2praft__rpc_fix_stale_reject(struct raft_message *m, raft_term ae_term,
+                                   raft_index last_index);
+
 /* Free what a decoded message owns (entries and batch, or conf and data). */
 void p2praft__rpc_message_release(struct raft_message *m);
 

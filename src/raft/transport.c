@@ -58,6 +58,7 @@ struct tpeer {
     size_t bytes;           /* queued: waiting or being written */
     bool over;              /* a message past peer_buffer is queued */
     bool installing;        /* an InstallSnapshot is queued or being sent */
+    raft_term ae_term;      /* term of its last AppendEntries to us */
     uint64_t retry_at;      /* no dial before this (uv_now) */
 };
 
@@ -579,6 +580,7 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
                       const struct raft_message *m, raft_io_send_cb cb)
 {
     struct pio *io = n->io;
+    struct raft_message fixed;
     struct tpeer *p;
     struct sreq *s;
     size_t hlen;
@@ -609,6 +611,14 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
             lp2p__free(s);
             return RAFT_NOMEM;
         }
+    }
+    if (m->type == RAFT_APPEND_ENTRIES_RESULT) {
+        /* Encode from a copy whose fields are all defined (see rpc.h). */
+        struct raft *r = p2praft__io_raft(io);
+        fixed = *m;
+        p2praft__rpc_fix_stale_reject(&fixed, p->ae_term,
+                                      r != NULL ? raft_last_index(r) : 0);
+        m = &fixed;
     }
     rv = p2praft__rpc_header_len(m, &hlen);
     if (rv != 0) {
@@ -753,6 +763,8 @@ static void stream_read_cb(struct lp2p_stream *s, int status,
             m.server_address = t->peer->addr;
             if (m.type == RAFT_REQUEST_VOTE) {
                 m.request_vote.candidate_id = t->peer->id;
+            } else if (m.type == RAFT_APPEND_ENTRIES) {
+                t->peer->ae_term = m.append_entries.term;
             }
             if (n->drop || n->closing) {
                 p2praft__rpc_message_release(&m);

@@ -376,6 +376,7 @@ struct vnode {
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
     raft_io_close_cb close_cb;
+    raft_term ae_term[VN]; /* of the last AppendEntries from each node */
     bool running, closed, cut;
 };
 
@@ -549,6 +550,11 @@ static int v_send(struct raft_io *io, struct raft_io_send *req,
     x->req = req;
     x->cb = cb;
     msg_copy(m, &x->m);
+    if (x->to < VN) {
+        /* As p2praft's io does (rpc.h). */
+        p2praft__rpc_fix_stale_reject(&x->m, v->ae_term[x->to],
+                                      raft_last_index(&v->raft));
+    }
     if (net->q_tail != NULL) {
         net->q_tail->next = x;
     } else {
@@ -707,6 +713,8 @@ static void vnet_step(struct vnet *net)
             x->m.server_address = from->addr;
             if (x->m.type == RAFT_REQUEST_VOTE) {
                 x->m.request_vote.candidate_id = from->id;
+            } else if (x->m.type == RAFT_APPEND_ENTRIES) {
+                to->ae_term[x->from] = x->m.append_entries.term;
             }
             to->recv(&to->io, &x->m);
             p2praft__raft_fire_requests(&to->raft);
