@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -579,9 +578,8 @@ out:
 #ifndef P2PRAFT_EXAMPLE_NO_MAIN
 int main(int argc, char **argv)
 {
-    /* lp2p never raises SIGPIPE, but the raft stream bridge writes with
-     * libuv: a stream that went away must not kill the program. */
-    signal(SIGPIPE, SIG_IGN);
+    /* No SIGPIPE handling: raft's messages go through lp2p, which sends
+     * with MSG_NOSIGNAL, and raft_uv (--store disk) only writes files. */
     return consensus_example(argc, argv);
 }
 #endif
