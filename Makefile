@@ -11,6 +11,9 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 # What the library needs.
 DEPS_PC := libuv libcrypto raft
+# What only the CLI needs: jansson, for its JSON output (--json). The
+# libraries do not link it.
+TOOL_PC := jansson
 # What only the unit tests need: msgpack-c, an independent msgpack decoder
 # that test/unit/test_codec.c checks our encoder's output with.
 TEST_DEPS_PC := msgpack
@@ -34,8 +37,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) $(TOOL_PC) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null)
+TOOL_LIBS = $(shell $(PKG_CONFIG) --libs $(TOOL_PC) 2>/dev/null)
 TEST_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_DEPS_PC) 2>/dev/null)
 TEST_PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(TEST_DEPS_PC) 2>/dev/null)
 
@@ -86,11 +90,11 @@ all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
 # Install missing dependencies (only when pkg-config cannot find one),
 # the unit tests' own among them.
 deps:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TEST_DEPS_PC) 2>/dev/null && \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) $(TEST_DEPS_PC) 2>/dev/null && \
 	  $(PKG_CONFIG) --atleast-version=0.22 raft || scripts/install-deps.sh
 
 deps-check:
-	@$(PKG_CONFIG) --exists $(DEPS_PC) 2>/dev/null || { \
+	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null || { \
 	  echo "missing dependencies: run 'make deps' (scripts/install-deps.sh)"; \
 	  exit 1; }
 	@test -n "$(VERSION)" || { \
@@ -117,7 +121,8 @@ $(SO_LINKS): $(SO_P2PRAFT)
 	ln -sf $(notdir $(SO_P2PRAFT)) $@
 
 $(CLI): $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT)
-	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+	$(CC) -o $@ $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL) \
+	  $(TOOL_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_P2PRAFT)
 	@mkdir -p $(dir $@)

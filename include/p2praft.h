@@ -173,7 +173,11 @@ P2PRAFT_API int p2praft_decode(const struct p2praft_type *t, void *value,
                                const uint8_t *data, size_t len);
 
 /* EncodeSnapshot / DecodeSnapshot: the snapshot bytes are the state's codec
- * output, so they are what go-libp2p-raft writes for the same state. */
+ * output, so they are what go-libp2p-raft writes for the same state.
+ * Snapshots that raft stores and sends carry these bytes behind a frame
+ * with a SHA-256 (see README, "Operating a node"); DecodeSnapshot accepts
+ * both: framed bytes (a snapshot-* file's contents) are checked first, and
+ * damaged ones give P2PRAFT_ECORRUPT. */
 P2PRAFT_API int p2praft_encode_snapshot(const struct p2praft_type *t,
                                         const void *state, uint8_t **out,
                                         size_t *len);
@@ -376,6 +380,38 @@ P2PRAFT_API uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c);
 P2PRAFT_API struct p2praft_sub *p2praft_consensus_subscribe(
     struct p2praft_consensus *c, unsigned capacity,
     void (*notify)(void *ctx, struct p2praft_sub *sub), void *ctx);
+
+/* One applied update as an update subscriber sees it; every pointer is
+ * borrowed for the callback only. */
+enum p2praft_update_kind {
+    P2PRAFT_UPDATE_OP = 1,       /* an op applied (op log) */
+    P2PRAFT_UPDATE_STATE = 2,    /* a whole state committed */
+    P2PRAFT_UPDATE_ROLLBACK = 3, /* a rollback */
+    P2PRAFT_UPDATE_RESTORE = 4   /* a snapshot restored: no op tells what
+                                  * changed since the previous state */
+};
+
+struct p2praft_update {
+    enum p2praft_update_kind kind;
+    const void *op;    /* P2PRAFT_UPDATE_OP: the op, else NULL */
+    const void *prev;  /* the state before (NULL when there was none) */
+    const void *state; /* the state after */
+};
+
+/*
+ * Subscribe to the updates themselves, not just their count: `on_update`
+ * runs on the loop thread, inside the FSM, once for every update applied
+ * (an op, a state, a rollback: only those that applied without error) and
+ * every snapshot restored, in apply order, before the new state replaces
+ * the old. Under libraft the entry's raft index is raft_last_applied() + 1
+ * while it runs. It must return quickly and must not commit, subscribe or
+ * unsubscribe. Loop thread only; unsubscribe with
+ * p2praft_consensus_unsubscribe(). NULL on P2PRAFT_ENOMEM or a NULL
+ * argument.
+ */
+P2PRAFT_API struct p2praft_sub *p2praft_consensus_subscribe_updates(
+    struct p2praft_consensus *c,
+    void (*on_update)(void *ctx, const struct p2praft_update *u), void *ctx);
 
 /* Unsubscribe and free `sub` (no other thread may be waiting on it). */
 P2PRAFT_API void p2praft_consensus_unsubscribe(struct p2praft_consensus *c,
@@ -641,19 +677,36 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  * them. Reads are local; consistent reads first commit a read barrier (a
  * no-op entry) on the leader and wait until the receiving node applied up to it.
  *
- * API wire format (the unix socket of `api_path`, the forward protocol and
- * p2praft_node_call() share it). Every message is a frame:
+ * API wire format, version 2 (P2PRAFT_API_VERSION). The unix socket of
+ * `api_path`, the client protocol (P2PRAFT_CLIENT_PROTOCOL, the same bytes
+ * over a libp2p stream), the forward protocol and p2praft_node_call()
+ * share it; struct p2praft_client speaks it for you. Every message is a
+ * frame:
  *   u32 big-endian body length | body           (body <= P2PRAFT_API_FRAME_MAX)
  * Request body:
- *   u8 version (1) | u8 op | u8 flags | fields
+ *   u8 version (2) | u8 op | u8 flags | u32 big-endian id | [u32] | fields
+ *   id: chosen by the client, not 0, distinct among its requests in flight
+ *       on the connection; every frame of the answer carries it
  *   op: 1 GET (key), 2 SET (key, value), 3 DEL (key),
  *       4 CAS (key, expected, value), 5 STATUS (none),
- *       6 BARRIER (none; forward protocol only)
- *   flags: bit 0 = consistent read (GET); other bits must be 0
+ *       6 BARRIER (none; forward protocol only),
+ *       7 LS (u32 limit; prefix, after): the keys that start with prefix,
+ *         after `after` ("" : from the first), in byte order, at most
+ *         `limit` (0: a full page) and at most one page,
+ *       8 WATCH (prefix): changes as they are applied (below),
+ *       9 UNWATCH (u32 id of a watch on this connection): end it,
+ *      10 HELLO (none): answered OK with the node's peer ID, once the node
+ *         admitted the connection (a client sends it first)
+ *   flags: bit 0 = consistent read (GET, LS), bit 1 = keys only (LS: the
+ *   values come back empty); other bits must be 0
  *   each field: u32 big-endian length | bytes; a key is 1..4096 bytes
- *   without NUL, a value at most 1 MiB. Nothing may follow the fields.
+ *   without NUL, a prefix or `after` 0..4096 bytes without NUL, a value at
+ *   most P2PRAFT_KV_VALUE_MAX (4 MiB), any bytes. Nothing may follow.
  * Response body:
- *   u8 version (1) | u8 status | u64 big-endian raft index | payload
+ *   u8 version (2) | u8 type | u8 code | u32 big-endian id
+ *   | u64 big-endian raft index | payload
+ *   type 0 ANSWER: code is the status; the last frame for that id
+ *   type 1 EVENT: code is a watch event kind; more frames follow
  *   status, and what it says about a write (SET, DEL, CAS):
  *     0 OK            done (applied on this node when answered)
  *     1 NOT FOUND     get, del of a missing key (del: done, nothing removed)
@@ -666,27 +719,54 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *                     may still be (timed out after submitting, leader lost
  *                     or replaced while forwarding, shutting down). Retrying
  *                     blindly may apply it twice.
- *     7 BUSY          refused before the request was read (too many
- *                     connections or forwarded requests); not applied
- *     8 NOT CAUGHT UP a plain GET on a node that has not caught up with a
- *                     leader since it started (see the status line
+ *     7 BUSY          refused before it was started (too many connections,
+ *                     requests in flight or forwarded requests), or a read
+ *                     not served because 16 MiB of earlier answers wait
+ *                     for the client to read them; not applied
+ *     8 NOT CAUGHT UP a plain GET or LS on a node that has not caught up
+ *                     with a leader since it started (see the status line
  *                     "caught_up"); retry, or read with the consistent flag
  *   A client that sent a write and got no answer (timeout, connection
  *   lost) must treat it as UNKNOWN. A status byte it does not know too.
- *   payload: the value (GET), "key: value" lines (STATUS), or an error
- *   message (statuses 3..8); empty otherwise.
- *   index: the commit's (writes) or the barrier's raft index.
- * A unix socket connection carries any number of requests, one at a time.
- * A frame over the limit or a malformed body gets status 4 and the
- * connection is closed. An idle connection is closed after api_idle_ms; a
- * connection beyond api_max_conns gets one BUSY response, unasked, and is
- * closed (see struct p2praft_node_config).
+ *   payload: the value (GET), "key: value" lines (STATUS), the peer ID
+ *   (HELLO), a page (LS: u8 more | u32 big-endian n | n x (key field,
+ *   value field); more = 1 when further keys match: ask again after the
+ *   last one), or an error message (statuses 3..8); empty otherwise.
+ *   index: the commit's (writes), the barrier's, or the applied index the
+ *   read was served at.
+ * Watch: a WATCH is answered by EVENT frames: STARTED (index: the applied
+ *   index it starts after), then, for each change applied on this node in
+ *   apply order, SET or CAS (key field, value field; a successful
+ *   compare-and-set) or DEL (key field; a delete that removed a key), with
+ *   the raft index of the entry. Changes that change nothing (a failed cas,
+ *   a del of a missing key) are not events. DROPPED (u64 big-endian count;
+ *   0 = unknown) says events were lost -- the client read too slowly and
+ *   the node's bounded queue for this watch filled, or a snapshot from the
+ *   leader replaced the state -- and comes before any later event: re-read
+ *   (LS) to resync. A watch follows local applies, so it survives leader
+ *   changes. It ends with an ANSWER: OK after UNWATCH, FAILED when the node
+ *   shuts down, BUSY or BAD REQUEST when refused.
+ * Connections: the requests of one connection run concurrently and are
+ *   answered as each completes, in any order (a write that must follow
+ *   another waits for its answer before it is sent). At most
+ *   api_max_inflight requests and watches per connection and
+ *   api_max_requests on the node run at once; one more is answered BUSY. A
+ *   request of version 1 (the former format, without an id) is answered
+ *   BAD REQUEST in the version 1 format (u8 1 | u8 status | u64 index |
+ *   message) naming the versions, and the connection closed. A frame over
+ *   the limit or a malformed body gets BAD REQUEST (id 0 when it cannot be
+ *   read) and the connection is closed. An idle connection (nothing in
+ *   flight) is closed after api_idle_ms; a connection beyond api_max_conns
+ *   gets one BUSY frame, unasked, in the version 1 format (which clients of
+ *   both versions read), and is closed (see struct p2praft_node_config).
  * ---------------------------------------------------------------------- */
 
 #define P2PRAFT_FORWARD_PROTOCOL "/p2praft/forward/1.0.0"
-#define P2PRAFT_API_FRAME_MAX (2 * 1024 * 1024 + 8192)
+#define P2PRAFT_CLIENT_PROTOCOL "/p2praft/client/1.0.0"
+#define P2PRAFT_API_VERSION 2
 #define P2PRAFT_KV_KEY_MAX 4096
-#define P2PRAFT_KV_VALUE_MAX (1024 * 1024)
+#define P2PRAFT_KV_VALUE_MAX (4 * 1024 * 1024)
+#define P2PRAFT_API_FRAME_MAX (2 * P2PRAFT_KV_VALUE_MAX + 16384)
 
 enum p2praft_api_op {
     P2PRAFT_API_GET = 1,
@@ -694,8 +774,19 @@ enum p2praft_api_op {
     P2PRAFT_API_DEL = 3,
     P2PRAFT_API_CAS = 4,
     P2PRAFT_API_STATUS = 5,
-    P2PRAFT_API_BARRIER = 6
+    P2PRAFT_API_BARRIER = 6,
+    P2PRAFT_API_LS = 7,
+    P2PRAFT_API_WATCH = 8,
+    P2PRAFT_API_UNWATCH = 9,
+    P2PRAFT_API_HELLO = 10
 };
+
+enum p2praft_api_flag {
+    P2PRAFT_API_FLAG_CONSISTENT = 0x01,
+    P2PRAFT_API_FLAG_KEYS_ONLY = 0x02
+};
+
+enum p2praft_api_type { P2PRAFT_API_ANSWER = 0, P2PRAFT_API_EVENT = 1 };
 
 enum p2praft_api_status {
     P2PRAFT_API_OK = 0,
@@ -712,6 +803,17 @@ enum p2praft_api_status {
     P2PRAFT_API_TIMEDOUT = P2PRAFT_API_UNKNOWN
 };
 
+/* Watch event kinds (EVENT frames), and END, which only the client library
+ * reports (the watch's ANSWER). */
+enum p2praft_watch_kind {
+    P2PRAFT_WATCH_STARTED = 1,
+    P2PRAFT_WATCH_SET = 2,
+    P2PRAFT_WATCH_DEL = 3,
+    P2PRAFT_WATCH_CAS = 4,
+    P2PRAFT_WATCH_DROPPED = 5,
+    P2PRAFT_WATCH_END = 6
+};
+
 struct p2praft_node;
 
 struct p2praft_node_config {
@@ -725,10 +827,10 @@ struct p2praft_node_config {
     /* The other members, as multiaddrs ending in /p2p/<peer id>. */
     const char *const *peers;
     size_t n_peers;
-    /* Bootstrap the configuration self + peers when data_dir holds no
-     * state (existing state wins). Without it existing state is loaded;
-     * starting without state and without bootstrap fails (P2PRAFT_EINVAL):
-     * joining a running cluster is not supported. */
+    /* First start only: bootstrap the configuration self + peers. Refused
+     * (P2PRAFT_EEXIST) when data_dir already holds raft state. Without it
+     * the state is loaded; starting without state and without bootstrap
+     * fails (P2PRAFT_EINVAL): joining a running cluster is not supported. */
     bool bootstrap;
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;
@@ -744,6 +846,23 @@ struct p2praft_node_config {
                                   * and is closed */
     unsigned api_idle_ms;        /* an API connection idle this long is
                                   * closed, 30000 (0: 30000) */
+    unsigned api_max_inflight;   /* requests and watches in flight on one
+                                  * API connection (unix socket or client
+                                  * protocol), 128 (0: 128); one more is
+                                  * answered BUSY */
+    unsigned api_max_requests;   /* the same over all connections of the
+                                  * node, 4096 (0: 4096) */
+    /* Remote clients: the peer IDs (strings, borrowed during start) that may
+     * open P2PRAFT_CLIENT_PROTOCOL on the node's libp2p host and send it
+     * what the unix socket takes. Any other peer's stream is reset,
+     * counted and logged (at most a line per 10 s). Clients are not
+     * members: their connections take the host's unprotected slots
+     * (lp2p_host_config.max_unprotected_conns). */
+    const char *const *clients;
+    size_t n_clients;
+    /* More of them: a file with one peer ID per line; blank lines and
+     * lines starting with '#' are skipped. NULL: none. Read at start. */
+    const char *clients_file;
     /* Where raft's state lives: P2PRAFT_STORE_DISK (the default), raft_uv
      * in data_dir; or P2PRAFT_STORE_MEM, in memory: nothing survives the
      * process, so a restarted node starts empty (with bootstrap: as a
@@ -754,12 +873,48 @@ struct p2praft_node_config {
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
 P2PRAFT_API void p2praft_node_config_init(struct p2praft_node_config *cfg);
 
+/* What p2praft_datadir_check() found in a data directory. */
+struct p2praft_datadir_info {
+    uint64_t term;            /* current term */
+    uint64_t entries;         /* log entries raft will load */
+    uint64_t last_index;      /* of the last entry, or of the snapshot */
+    unsigned segments;        /* log segment files */
+    unsigned snapshots;       /* complete snapshots */
+    unsigned unframed;        /* snapshots without a checksum (older
+                               * p2praft): not verifiable */
+    uint64_t bytes_read;
+    char torn[320];           /* "" or the torn write raft will drop */
+};
+
 /*
- * Start a node: spawn its loop thread, listen, open the storage, start
- * raft and the API socket; return once it runs or failed. `cfg` is
- * borrowed for the call. On failure `errmsg` (may be NULL) says which step
- * failed. 0, P2PRAFT_EINVAL (also: a peer that names this node itself),
- * P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. A running
+ * Check a node's data directory offline, as p2praft_node_start() checks it
+ * before raft loads it: take its lock, verify every raft file (checksums
+ * of segments and snapshots, metadata, indexes and terms across files),
+ * release the lock. `dir` is borrowed; `info` may be NULL. 0;
+ * P2PRAFT_EBUSY while a node (or another check) holds the directory;
+ * P2PRAFT_ECORRUPT when a file is damaged or missing (errmsg names it and
+ * says how to recover); P2PRAFT_ENOTFOUND, P2PRAFT_EIO, P2PRAFT_ENOMEM.
+ * errmsg may be NULL.
+ */
+P2PRAFT_API int p2praft_datadir_check(const char *dir,
+                                      struct p2praft_datadir_info *info,
+                                      char *errmsg, size_t errmsg_len);
+
+/*
+ * Start a node: spawn its loop thread, lock and check the data directory
+ * (see p2praft_datadir_check(); the lock is held until the node is
+ * stopped), listen, open the storage, start raft and the API socket;
+ * return once it runs or failed. `cfg` is borrowed for the call. On
+ * failure `errmsg` (may be NULL, 512 bytes hold any message) says which
+ * step failed and what to do. 0, P2PRAFT_EINVAL (also: a peer that names
+ * this node itself, a data directory that belongs to another peer ID),
+ * P2PRAFT_EBUSY (another process holds the data directory or serves the
+ * API socket), P2PRAFT_ECORRUPT (a damaged raft file: errmsg names it),
+ * P2PRAFT_EEXIST (bootstrap on a directory with state, or a file that is
+ * not a socket at the API path), P2PRAFT_ENOSPACE (no room for one log
+ * segment), P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error.
+ * The data directory and the key are checked before anything listens;
+ * a directory open to group or others is logged at warn level. A running
  * node logs at warn level what an operator must see (leader changes, peers
  * unreachable or with another key than their /p2p/ ID, refused streams).
  */
@@ -820,5 +975,198 @@ P2PRAFT_API int p2praft_node_cas(struct p2praft_node *node, const char *key,
  * into *text (free with p2praft_free()). 0, P2PRAFT_ENOMEM,
  * P2PRAFT_ESHUTDOWN. */
 P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
+
+/* ------------------------------------------------------------------------
+ * Client: a node's API from another process, here or on another machine
+ *
+ * A client holds one connection to one node: its unix socket (api_path),
+ * or its libp2p host (node: a multiaddr ending in /p2p/<peer id>) on
+ * P2PRAFT_CLIENT_PROTOCOL, where the node must list the client's peer ID
+ * (struct p2praft_node_config.clients). It pipelines: any number of
+ * requests may be submitted at once, from any thread; at most
+ * max_inflight are sent and unanswered, the rest wait in the client, and
+ * answers come back in any order. A client owns a thread (SIGPIPE blocked
+ * in it; the process's signal handling is left alone) that runs the
+ * callbacks. It does not reconnect: once its connection is lost, requests
+ * fail with P2PRAFT_ECLOSED; open a new client.
+ *
+ *   struct p2praft_client_config cfg;
+ *   p2praft_client_config_init(&cfg);
+ *   cfg.api_path = "n1/api.sock";
+ *   p2praft_client_open(&c, &cfg, err, sizeof(err));
+ *   struct p2praft_request rq = {.op = P2PRAFT_API_SET, .key = "k",
+ *                                .value = "v", .len = 1};
+ *   rv = p2praft_client_call(c, &rq, &res);   blocking; or
+ *   p2praft_client_send(c, &rq, on_result, ctx, &id);   async
+ *   if (p2praft_outcome_unknown(rv)) ...       read before retrying a write
+ *   p2praft_result_free(res);
+ *   p2praft_client_close(c);
+ * ---------------------------------------------------------------------- */
+
+struct p2praft_client;
+
+struct p2praft_client_config {
+    /* Where: a node's unix socket path, or a node's multiaddr ending in
+     * /p2p/<peer id> (libp2p). Exactly one. Borrowed during open. */
+    const char *api_path;
+    const char *node;
+    /* The client's libp2p identity, for `node` (borrowed, copied). NULL: a
+     * fresh key, which no node lists. */
+    const struct lp2p_key *key;
+    unsigned timeout_ms;   /* connecting, and each request until its
+                            * answer (a watch until it started): 10000 */
+    unsigned max_inflight; /* requests sent and not yet answered: 64 (0:
+                            * 64); more wait in the client, unsent */
+};
+
+/* Fill `cfg` with the defaults above (pointers NULL). */
+P2PRAFT_API void p2praft_client_config_init(struct p2praft_client_config *cfg);
+
+/*
+ * Connect and greet the node (a HELLO request): returns once the node
+ * admitted the connection, or failed. `cfg` is borrowed for the call;
+ * `errmsg` (may be NULL) says why it failed. Nothing was sent to the store
+ * in any case. 0; P2PRAFT_EINVAL (bad config, bad multiaddr);
+ * P2PRAFT_EDENIED (over libp2p: the node reset the stream, as it does when
+ * it does not list this client's peer ID); P2PRAFT_ECLOSED (the node closed
+ * the connection); P2PRAFT_ECONNREFUSED (no node on that socket);
+ * P2PRAFT_ELIMIT (the node refused the connection: BUSY);
+ * P2PRAFT_ETIMEDOUT; P2PRAFT_EPROTO (the node speaks another API version);
+ * P2PRAFT_ENOMEM; P2PRAFT_EIO, or a host error of lp2p_stream_open()
+ * (connection refused, peer ID mismatch...).
+ */
+P2PRAFT_API int p2praft_client_open(struct p2praft_client **out,
+                                    const struct p2praft_client_config *cfg,
+                                    char *errmsg, size_t errmsg_len);
+
+/*
+ * Close the connection, join the thread and free `c`. Requests not sent
+ * yet get P2PRAFT_ECANCELED (not applied), requests sent and unanswered
+ * P2PRAFT_ESHUTDOWN (outcome unknown), watches their END; those callbacks
+ * run before this returns. Not from a callback (the client's thread).
+ * NULL is ignored.
+ */
+P2PRAFT_API void p2praft_client_close(struct p2praft_client *c);
+
+/* The node's peer ID, as it answered the greeting (borrowed from c). */
+P2PRAFT_API const char *p2praft_client_node_id(const struct p2praft_client *c);
+
+/* One request. Every pointer is borrowed for the call (copied). */
+struct p2praft_request {
+    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS or LS */
+    /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
+     * LS: the prefix (NULL or "": every key) */
+    const char *key;
+    const void *value; /* SET, CAS: the new value (any bytes) */
+    size_t len;
+    const void *expected; /* CAS: the value it must hold now */
+    size_t expected_len;
+    bool consistent;   /* GET, LS: through a read barrier on the leader */
+    const char *after; /* LS: the keys after this one (NULL: from the first) */
+    uint32_t limit;    /* LS: at most this many (0, or over a page: a page) */
+    bool keys_only;    /* LS: leave the values out */
+};
+
+/* An LS entry: key (NUL-terminated) and value. */
+struct p2praft_kv {
+    char *key;
+    uint8_t *value;
+    size_t len;
+};
+
+/*
+ * The result of one request, answered or not. `rv` is 0 or the code of
+ * the answer's status (P2PRAFT_ENOTFOUND, P2PRAFT_EMISMATCH, P2PRAFT_ERAFT
+ * = FAILED, P2PRAFT_EINVAL = BAD REQUEST, P2PRAFT_ELIMIT = BUSY,
+ * P2PRAFT_ENOTCAUGHTUP, P2PRAFT_EUNKNOWN = UNKNOWN or a status this build
+ * does not know), or says why no answer came: P2PRAFT_ECLOSED or
+ * P2PRAFT_ECANCELED (not sent: surely not applied), P2PRAFT_ELIMIT (not sent
+ * before its timeout: the client had max_inflight requests in flight),
+ * P2PRAFT_EUNKNOWN (the connection was lost after it was sent, or the
+ * node's answers became unreadable), P2PRAFT_ETIMEDOUT (sent, no answer in
+ * time), P2PRAFT_ESHUTDOWN (sent, client closed): for a write, these last
+ * three mean the outcome is unknown (outcome_unknown); for a read, only
+ * that no answer came. P2PRAFT_EPROTO: an LS page that did not parse.
+ */
+struct p2praft_result {
+    uint32_t id;
+    int rv;
+    int status;           /* the answer's status (P2PRAFT_API_*); -1: none */
+    bool outcome_unknown; /* p2praft_outcome_unknown(rv): a write may have
+                           * been applied, or may still be */
+    uint64_t index;       /* the answer's raft index */
+    /* GET: the value; STATUS: the text; HELLO: the peer ID; an error: its
+     * message. A NUL byte follows (not counted in len). */
+    uint8_t *data;
+    size_t len;
+    /* LS: the entries, and whether more keys match (ask again with
+     * `after` = the last key) */
+    struct p2praft_kv *entries;
+    size_t n_entries;
+    bool more;
+};
+
+/* Runs once per request, on the client's thread, never inside the call
+ * that submitted it. `res` is borrowed for the call. */
+typedef void (*p2praft_result_cb)(void *ctx, const struct p2praft_result *res);
+
+/*
+ * Submit `rq` (copied) from any thread, the client's own included. 0: `cb`
+ * (required) will run once; *id (may be NULL) gets the request's id. On
+ * error `cb` never runs and nothing was sent: P2PRAFT_EINVAL (bad request:
+ * key, sizes, op), P2PRAFT_ECLOSED (the connection is lost),
+ * P2PRAFT_ESHUTDOWN (closing), P2PRAFT_ENOMEM.
+ */
+P2PRAFT_API int p2praft_client_send(struct p2praft_client *c,
+                                    const struct p2praft_request *rq,
+                                    p2praft_result_cb cb, void *ctx,
+                                    uint32_t *id);
+
+/*
+ * Submit `rq` and wait for its result, from any thread but the client's:
+ * returns res->rv, with *res (owned: p2praft_result_free()) set whenever
+ * the request was submitted; when it was not (the errors of
+ * p2praft_client_send(), and P2PRAFT_EINVAL from the client's thread),
+ * *res is NULL.
+ */
+P2PRAFT_API int p2praft_client_call(struct p2praft_client *c,
+                                    const struct p2praft_request *rq,
+                                    struct p2praft_result **res);
+
+/* Free a result of p2praft_client_call(). NULL is ignored. */
+P2PRAFT_API void p2praft_result_free(struct p2praft_result *res);
+
+/* One event of a watch; every pointer is borrowed for the callback. */
+struct p2praft_watch_event {
+    uint32_t watch;              /* the watch's id */
+    enum p2praft_watch_kind kind;
+    uint64_t index;              /* raft index of the change (STARTED: the
+                                  * applied index it starts after) */
+    const char *key;             /* SET, CAS, DEL */
+    const uint8_t *value;        /* SET, CAS (a NUL byte follows) */
+    size_t len;
+    uint64_t dropped;            /* DROPPED: events lost, 0 when unknown
+                                  * (a snapshot replaced the state): re-read
+                                  * to resync */
+    const struct p2praft_result *end; /* END: why it ended (rv 0 after
+                                       * p2praft_client_unwatch()) */
+};
+
+typedef void (*p2praft_watch_cb)(void *ctx,
+                                 const struct p2praft_watch_event *ev);
+
+/*
+ * Watch the keys that start with `prefix` (NULL or "": all; copied): `cb`
+ * runs on the client's thread for STARTED, then for each change applied on
+ * the node (SET, CAS, DEL) and each loss (DROPPED), and last, once, for
+ * END. Errors as p2praft_client_send() (cb then never runs).
+ */
+P2PRAFT_API int p2praft_client_watch(struct p2praft_client *c,
+                                     const char *prefix, p2praft_watch_cb cb,
+                                     void *ctx, uint32_t *id);
+
+/* End the watch `id` (any thread): its END follows (rv 0). 0, or the
+ * errors of p2praft_client_send(). */
+P2PRAFT_API int p2praft_client_unwatch(struct p2praft_client *c, uint32_t id);
 
 #endif /* P2PRAFT_H */

@@ -115,8 +115,9 @@ raft_ok() {
 NEED_UPDATE=0
 enable_backports
 
-# The library, then what only the tests use.
+# The library, the CLI (jansson: --json), then what only the tests use.
 PKGS="build-essential pkg-config libuv1-dev libssl-dev"
+PKGS="$PKGS libjansson-dev"
 PKGS="$PKGS libmsgpack-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
@@ -157,4 +158,5 @@ if ! raft_ok; then
     exit 1
 fi
 echo "install-deps: ok (libuv $(pkg-config --modversion libuv), libcrypto $(pkg-config --modversion libcrypto)," \
-     "raft $(pkg-config --modversion raft); for the tests: msgpack $(pkg-config --modversion msgpack))"
+     "raft $(pkg-config --modversion raft); for the CLI: jansson $(pkg-config --modversion jansson);" \
+     "for the tests: msgpack $(pkg-config --modversion msgpack))"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "p2praft.h"
@@ -23,6 +24,9 @@ static void usage(FILE *out)
             "[--snapshot-trailing N]\n"
             "                    [--timeout-ms N] [--api-max-conns N] "
             "[--api-idle-ms N]\n"
+            "                    [--api-max-inflight N] "
+            "[--api-max-requests N]\n"
+            "                    [--client PEERID]... [--clients-file F]\n"
             "                    [--store disk|mem]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
@@ -36,11 +40,11 @@ static void usage(FILE *out)
             "                    that catches up from the others)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
-            "  --bootstrap       first start: the configuration is this node "
-            "+ the peers\n"
-            "                    (ignored when DIR already holds state; "
-            "without it the\n"
-            "                    node loads its state from DIR)\n"
+            "  --bootstrap       first start only: the configuration is this "
+            "node + the\n"
+            "                    peers (refused when DIR already holds "
+            "state; without it\n"
+            "                    the node loads its state from DIR)\n"
             "  --api PATH        unix socket of the client API (default "
             "DIR/api.sock)\n"
             "  --election-ms N   election timeout, randomized in [N, 2N) "
@@ -54,11 +58,35 @@ static void usage(FILE *out)
             "                    BUSY and closed (64)\n"
             "  --api-idle-ms N   an API connection idle this long is closed "
             "(30000)\n"
+            "  --api-max-inflight N  requests and watches in flight on one "
+            "connection;\n"
+            "                    one more is answered BUSY (128)\n"
+            "  --api-max-requests N  the same over the whole node (4096)\n"
+            "  --client PEERID   a remote client that may use the API over "
+            "libp2p\n"
+            "                    (/p2praft/client/1.0.0; p2praft kv --node "
+            "MA --key F)\n"
+            "  --clients-file F  more of them, one peer ID per line ('#' "
+            "comments)\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
             "'api: PATH'\nand 'ready'. On stderr, at the default log level "
             "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
             "configured peers unreachable or with\nanother key than their "
             "/p2p/ ID, and refused streams, with counts.\n");
+}
+
+/* Warn, as etcd does, when group or others may read the key file: it is
+ * the node's identity. */
+static void warn_key_mode(const char *path)
+{
+    struct stat st;
+    if (lp2p_log_level() <= LP2P_LOG_WARN && stat(path, &st) == 0 &&
+        (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        fprintf(stderr,
+                "warn  node: key file %s is accessible by group or others "
+                "(mode %04o); it is this node's identity: chmod 600 %s\n",
+                path, (unsigned)(st.st_mode & 07777), path);
+    }
 }
 
 static int num(const char *s, unsigned *out)
@@ -74,18 +102,19 @@ static int num(const char *s, unsigned *out)
 
 static int run(int argc, char **argv)
 {
-    const char *listen[MAX_ADDRS], *peers[MAX_ADDRS];
+    const char *listen[MAX_ADDRS], *peers[MAX_ADDRS], *clients[MAX_ADDRS];
     struct p2praft_node_config cfg;
     struct p2praft_node *node;
     const char *keyfile = NULL;
     struct lp2p_key key;
-    char err[256], *status = NULL, id[LP2P_PEER_ID_STRMAX];
+    char err[512], *status = NULL, id[LP2P_PEER_ID_STRMAX];
     sigset_t set;
     int a, rv, sig = 0;
 
     p2praft_node_config_init(&cfg);
     cfg.listen = listen;
     cfg.peers = peers;
+    cfg.clients = clients;
     for (a = 1; a < argc; a++) {
         const char *o = argv[a];
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
@@ -129,6 +158,19 @@ static int run(int argc, char **argv)
                 return 2;
             }
             (is_listen ? listen : peers)[(*cnt)++] = v;
+        } else if (strcmp(o, "--client") == 0) {
+            if (cfg.n_clients == MAX_ADDRS) {
+                fprintf(stderr, "p2praft node: at most %d --client (use "
+                                "--clients-file)\n", MAX_ADDRS);
+                return 2;
+            }
+            clients[cfg.n_clients++] = v;
+        } else if (strcmp(o, "--clients-file") == 0) {
+            cfg.clients_file = v;
+        } else if (strcmp(o, "--api-max-inflight") == 0) {
+            np = &cfg.api_max_inflight;
+        } else if (strcmp(o, "--api-max-requests") == 0) {
+            np = &cfg.api_max_requests;
         } else if (strcmp(o, "--election-ms") == 0) {
             np = &cfg.election_ms;
         } else if (strcmp(o, "--heartbeat-ms") == 0) {
@@ -174,6 +216,7 @@ static int run(int argc, char **argv)
     if (cli_load_key(keyfile, &key) != 0) {
         return 1;
     }
+    warn_key_mode(keyfile);
     cfg.key = &key;
     /* The node's thread inherits the blocked signals: only sigwait()
      * below sees them. */

@@ -2,7 +2,6 @@
  * p2praft: the command-line tool. Each subcommand lives in its own file
  * (tools/cmd_*.c) and registers in the table below.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,11 +29,6 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     size_t i;
-    /* A program's choice, not the library's: lp2p never raises SIGPIPE
-     * (MSG_NOSIGNAL), but the node's API socket and the raft stream
-     * bridge write with libuv, and a client or stream that went away must
-     * not kill a node. */
-    signal(SIGPIPE, SIG_IGN);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

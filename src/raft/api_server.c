@@ -1,18 +1,15 @@
 /*
- * The unix-socket API server. Each connection (struct conn) carries any
- * number of request frames, one at a time: reading stops while a request
- * runs and resumes once its answer is written. The connection owns its
- * current request through the req owner interface; when it closes first,
- * it detaches the request, whose answer is then dropped.
+ * The unix-socket API server: it listens on the node's socket and hands
+ * each connection to a session (session.c), which reads its requests,
+ * runs them, several at once, and writes their answers.
  *
- * Failure modes: a frame over P2PRAFT_API_FRAME_MAX or a malformed body is
- * answered BAD REQUEST and the connection closed; a client that hangs up
- * mid-request only loses its answer; a connection idle for cfg.api_idle_ms
- * is closed (and freed: its slot returns); beyond cfg.api_max_conns a new
- * connection is answered BUSY before anything is read from it, then closed,
- * so that its client knows nothing was done (a bare close after the client
- * sent a write would look like an unknown outcome). Refusals are counted
- * and logged at a bounded rate.
+ * Failure modes: beyond cfg.api_max_conns a new connection is answered
+ * BUSY before anything is read from it, then closed, so that its client
+ * knows nothing was done (a bare close after the client sent a write would
+ * look like an unknown outcome); refusals are counted and logged at a
+ * bounded rate. A connection idle for cfg.api_idle_ms is closed (and
+ * freed: its slot returns). The rest (bad frames, bounds on requests in
+ * flight, clients that vanish) is the session's.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,25 +22,13 @@
 #include "raft/forward.h"
 #include "raft/node.h"
 #include "raft/req.h"
+#include "raft/session.h"
 #include "util/buf.h"
 #include "util/heap.h"
 #include "util/log.h"
 
 #define MODULE "node"
 #define BACKLOG 128
-
-struct conn {
-    uv_pipe_t pipe;
-    struct lp2p__list link; /* in node->api.conns */
-    struct p2praft_node *node;
-    struct lp2p_buf in;
-    struct p2praft__req *cur;
-    uint8_t *out; /* response being written */
-    uv_write_t wreq;
-    uint64_t last;
-    bool writing, close_after, closing;
-    char rbuf[65536];
-};
 
 /* A connection refused for lack of room: it gets the BUSY frame (static
  * storage) and is closed. */
@@ -104,174 +89,26 @@ void p2praft__api_server_init(struct p2praft__api_server *s)
     lp2p__list_init(&s->conns);
 }
 
-static void conn_closed(uv_handle_t *h)
+/* The session owner interface: the slot returns as soon as the close
+ * starts, not after it: a client that reconnects as soon as it saw its
+ * connection end finds it free. Closing handles are few and short-lived. */
+static void session_closing(struct p2praft__session *s)
 {
-    struct conn *c = h->data;
-    if (c->cur != NULL) {
-        p2praft__req_detach(c->cur);
-    }
-    lp2p__list_remove(&c->link);
-    lp2p__buf_free(&c->in);
-    lp2p__free(c->out);
-    lp2p__free(c);
+    s->node->api.n_conns--;
 }
 
-static void conn_close(struct conn *c)
+static void session_freed(struct p2praft__session *s)
 {
-    if (!c->closing) {
-        c->closing = true;
-        /* The slot returns now, not after the close callback: a client
-         * that reconnects as soon as it saw its connection end finds it
-         * free. Closing handles are few and short-lived. */
-        c->node->api.n_conns--;
-        if (c->cur != NULL) {
-            p2praft__req_detach(c->cur);
-            c->cur = NULL;
-        }
-        uv_close((uv_handle_t *)&c->pipe, conn_closed);
-    }
+    lp2p__list_remove(&s->link);
 }
 
-static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
-static void conn_parse(struct conn *c);
-
-static void conn_written(uv_write_t *w, int status)
-{
-    struct conn *c = w->data;
-    c->writing = false;
-    lp2p__free(c->out);
-    c->out = NULL;
-    if (c->closing) {
-        return;
-    }
-    if (status != 0 || c->close_after) {
-        conn_close(c);
-        return;
-    }
-    c->last = uv_now(&c->node->loop);
-    conn_parse(c);
-    if (!c->closing && c->cur == NULL && !c->writing) {
-        uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read);
-    }
-}
-
-static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    struct conn *c = h->data;
-    (void)hint;
-    buf->base = c->rbuf;
-    buf->len = sizeof(c->rbuf);
-}
-
-/* Write `frame` (owned; NULL: out of memory, close instead). */
-static void conn_send(struct conn *c, uint8_t *frame, size_t len)
-{
-    uv_buf_t b;
-    if (c->closing) {
-        lp2p__free(frame);
-        return;
-    }
-    if (frame == NULL) {
-        conn_close(c);
-        return;
-    }
-    c->out = frame;
-    b = uv_buf_init((char *)frame, (unsigned)len);
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, conn_written) !=
-        0) {
-        lp2p__free(c->out);
-        c->out = NULL;
-        conn_close(c);
-        return;
-    }
-    c->writing = true;
-}
-
-/* The req owner interface: the current request answered. */
-static void conn_reply(void *owner, uint8_t *frame, size_t len)
-{
-    struct conn *c = owner;
-    c->cur = NULL;
-    conn_send(c, frame, len);
-}
-
-static const struct p2praft__req_owner_ops conn_owner = {conn_reply};
-
-/* A bad request: answer with BAD REQUEST, then close. */
-static void conn_reject(struct conn *c, const char *msg)
-{
-    size_t len = 0;
-    uint8_t *f =
-        p2praft__api_response_encode(P2PRAFT_API_BADREQ, 0, msg, strlen(msg),
-                                     &len);
-    uv_read_stop((uv_stream_t *)&c->pipe);
-    c->close_after = true;
-    conn_send(c, f, len);
-}
-
-/* Take one complete request from c->in, if any. */
-static void conn_parse(struct conn *c)
-{
-    uint32_t flen = 0;
-    struct p2praft__req *r;
-    char err[256];
-    int rv = p2praft__api_frame(c->in.data, c->in.len, &flen);
-    if (rv == LP2P_ETOOBIG) {
-        snprintf(err, sizeof(err),
-                 "request of %" PRIu32 " bytes exceeds the limit of %d", flen,
-                 P2PRAFT_API_FRAME_MAX);
-        conn_reject(c, err);
-        return;
-    }
-    if (rv != 0) {
-        return;
-    }
-    uv_read_stop((uv_stream_t *)&c->pipe);
-    r = p2praft__req_new(c->node, &conn_owner, c);
-    if (r == NULL) {
-        conn_reject(c, "out of memory");
-        return;
-    }
-    if (p2praft__api_request_parse(&r->q, c->in.data + P2PRAFT__API_PREFIX,
-                                   flen, err, sizeof(err)) != 0 ||
-        r->q.op == P2PRAFT_API_BARRIER) {
-        if (r->q.op == P2PRAFT_API_BARRIER) {
-            snprintf(err, sizeof(err), "BARRIER is for the forward protocol");
-        }
-        p2praft__req_detach(r);
-        p2praft__req_reply(r, P2PRAFT_API_BADREQ, NULL, 0);
-        conn_reject(c, err);
-        return;
-    }
-    lp2p__buf_consume(&c->in, P2PRAFT__API_PREFIX + (size_t)flen);
-    c->cur = r;
-    p2praft__req_step(r);
-}
-
-static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct conn *c = s->data;
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    if (nread == 0) {
-        return;
-    }
-    c->last = uv_now(&c->node->loop);
-    if (lp2p__buf_append(&c->in, buf->base, (size_t)nread) != 0) {
-        conn_close(c);
-        return;
-    }
-    conn_parse(c);
-}
+static const struct p2praft__session_owner owner = {session_closing,
+                                                    session_freed};
 
 static void on_connection(uv_stream_t *server, int status)
 {
     struct p2praft_node *n = server->data;
-    struct conn *c;
+    struct p2praft__session *s;
     if (status != 0) {
         return;
     }
@@ -279,30 +116,30 @@ static void on_connection(uv_stream_t *server, int status)
         refuse(n, server);
         return;
     }
-    c = lp2p__calloc(1, sizeof(*c));
-    if (c == NULL || uv_pipe_init(&n->loop, &c->pipe, 0) != 0) {
-        lp2p__free(c);
+    s = p2praft__session_new(n, &owner, NULL);
+    if (s == NULL) {
         refuse(n, server);
         return;
     }
-    c->node = n;
-    c->pipe.data = c;
-    lp2p__buf_init(&c->in);
-    c->last = uv_now(&n->loop);
-    lp2p__list_insert_head(&n->api.conns, &c->link);
-    n->api.n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
-        conn_close(c);
+    if (p2praft__apiconn_pipe_init(&s->conn, &n->loop,
+                                   &p2praft__session_conn_ops, s) != 0) {
+        lp2p__free(s);
+        refuse(n, server);
         return;
     }
-    uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read);
+    lp2p__list_insert_head(&n->api.conns, &s->link);
+    n->api.n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&s->conn.pipe) != 0) {
+        p2praft__session_close(s, false);
+        return;
+    }
+    p2praft__session_start(s);
 }
 
 int p2praft__api_server_start(struct p2praft_node *n, char *err,
                               size_t errlen)
 {
     struct p2praft__api_server *s = &n->api;
-    struct stat sb;
     int rv;
     if (n->api_path[0] == '\0') {
         return 0;
@@ -311,9 +148,10 @@ int p2praft__api_server_start(struct p2praft_node *n, char *err,
         snprintf(err, errlen, "API socket path too long: %s", n->api_path);
         return LP2P_EINVAL;
     }
-    /* A socket left by a node that died; never remove anything else. */
-    if (lstat(n->api_path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-        unlink(n->api_path);
+    /* Only a stale socket goes; anything else there stops the start. */
+    rv = lp2p__sockpath_prepare(n->api_path, err, errlen);
+    if (rv != 0) {
+        return rv;
     }
     uv_pipe_init(&n->loop, &s->pipe, 0);
     s->pipe.data = n;
@@ -328,6 +166,7 @@ int p2praft__api_server_start(struct p2praft_node *n, char *err,
         return LP2P_EIO;
     }
     chmod(n->api_path, 0600);
+    lp2p__sockpath_bound(&s->path, n->api_path);
     return 0;
 }
 
@@ -335,11 +174,8 @@ void p2praft__api_server_tick(struct p2praft_node *n, uint64_t now)
 {
     struct lp2p__list *q, *next;
     LP2P__LIST_FOREACH_SAFE(q, next, &n->api.conns) {
-        struct conn *c = LP2P__CONTAINER_OF(q, struct conn, link);
-        if (!c->closing && c->cur == NULL && !c->writing &&
-            now - c->last >= n->cfg.api_idle_ms) {
-            conn_close(c);
-        }
+        p2praft__session_tick(
+            LP2P__CONTAINER_OF(q, struct p2praft__session, link), now);
     }
 }
 
@@ -354,9 +190,10 @@ void p2praft__api_server_close(struct p2praft_node *n)
     if (n->api.ok) {
         uv_close((uv_handle_t *)&n->api.pipe, listener_closed);
         n->api.ok = false;
-        unlink(n->api_path);
+        lp2p__sockpath_remove(&n->api.path, n->api_path);
     }
     LP2P__LIST_FOREACH_SAFE(q, next, &n->api.conns) {
-        conn_close(LP2P__CONTAINER_OF(q, struct conn, link));
+        p2praft__session_close(
+            LP2P__CONTAINER_OF(q, struct p2praft__session, link), false);
     }
 }

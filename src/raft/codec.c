@@ -15,6 +15,7 @@
 
 #include "p2praft.h"
 #include "raft/codec.h"
+#include "raft/snapshot.h"
 #include "util/buf.h"
 #include "util/heap.h"
 #include "util/mpack.h"
@@ -798,6 +799,19 @@ int p2praft_decode(const struct p2praft_type *t, void *value,
 int p2praft_decode_snapshot(const struct p2praft_type *t, void *state,
                             const uint8_t *data, size_t len)
 {
+    /* The raft path: the bytes of a snapshot raft stored or sent carry a
+     * frame (raft/snapshot.h) whose checks must pass. Bare bytes are the
+     * state's own encoding, as go-libp2p-raft writes it. */
+    if (data != NULL && p2praft__snapshot_is_framed(data, len)) {
+        const uint8_t *payload;
+        size_t plen;
+        int rv = p2praft__snapshot_unframe(data, len, &payload, &plen, NULL,
+                                           0);
+        if (rv != 0) {
+            return rv;
+        }
+        return p2praft_decode(t, state, payload, plen);
+    }
     return p2praft_decode(t, state, data, len);
 }
 

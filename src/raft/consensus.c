@@ -45,6 +45,7 @@
 
 #include "raft/codec.h"
 #include "raft/consensus.h"
+#include "raft/snapshot.h"
 #include "util/bridge.h"
 #include "util/buf.h"
 #include "util/byteorder.h"
@@ -101,6 +102,9 @@ struct p2praft_sub {
     uint64_t dropped;
     pthread_cond_t cv;
     void (*notify)(void *ctx, struct p2praft_sub *sub);
+    /* An update subscriber (p2praft_consensus_subscribe_updates()) has no
+     * queue: it sees each update as it is applied. */
+    void (*on_update)(void *ctx, const struct p2praft_update *u);
     void *ctx;
 };
 
@@ -145,6 +149,9 @@ static void notify_subs(struct p2praft_consensus *c)
     struct p2praft_sub *s;
     /* Called with c->mu held. */
     for (s = c->subs; s != NULL; s = s->next) {
+        if (s->on_update != NULL) {
+            continue;
+        }
         if (s->pending < s->cap) {
             s->pending++;
             pthread_cond_broadcast(&s->cv);
@@ -169,6 +176,28 @@ static void run_notify(struct p2praft_consensus *c)
         next = s->next;
         if (s->notify != NULL) {
             s->notify(s->ctx, s);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Show one update to the update subscribers, before the state changes
+ * hands (loop thread; `prev` is still the current state). */
+static void report_update(struct p2praft_consensus *c,
+                          enum p2praft_update_kind kind, const void *op,
+                          const void *state)
+{
+    struct p2praft_update u;
+    struct p2praft_sub *s;
+    u.kind = kind;
+    u.op = op;
+    u.prev = c->state;
+    u.state = state;
+    /* Other threads may subscribe meanwhile; `mu` is recursive. */
+    pthread_mutex_lock(&c->mu);
+    for (s = c->subs; s != NULL; s = s->next) {
+        if (s->on_update != NULL) {
+            s->on_update(s->ctx, &u);
         }
     }
     pthread_mutex_unlock(&c->mu);
@@ -221,6 +250,10 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         }
         /* A whole state replaces the log head exactly: it heals an
          * inconsistent node, whether sent as a state or a rollback. */
+        report_update(c,
+                      kind == P2PRAFT__ENTRY_STATE ? P2PRAFT_UPDATE_STATE
+                                                   : P2PRAFT_UPDATE_ROLLBACK,
+                      NULL, v);
         set_state(c, v, true, true);
         return 0;
     case P2PRAFT__ENTRY_OP:
@@ -246,8 +279,8 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
             return LP2P_EAPPLY;
         }
         rv = c->op->apply_to(v, c->state, ns, c->op->ctx);
-        p2praft_value_destroy(c->op->type, v);
         if (rv != 0) {
+            p2praft_value_destroy(c->op->type, v);
             LOG_WARN(MODULE, "apply_to failed (%d): state marked inconsistent",
                      rv);
             p2praft_value_destroy(c->st, ns);
@@ -256,6 +289,8 @@ static int apply_one(struct p2praft_consensus *c, uint8_t kind,
         }
         /* As in the seed, a later successful op does not clear the
          * inconsistent mark: only a rollback or a restore does. */
+        report_update(c, P2PRAFT_UPDATE_OP, v, ns);
+        p2praft_value_destroy(c->op->type, v);
         set_state(c, ns, false, true);
         return 0;
     default:
@@ -352,12 +387,25 @@ malformed:
     return 0;
 }
 
+/*
+ * The one place that decides how this consensus lays out its raft
+ * snapshots. Framed (snapshot.h): the state's bytes behind a header with a
+ * SHA-256, so damage is refused on load and on install. A cluster that
+ * must share snapshots with hashicorp/raft nodes would choose bare bytes
+ * here (and lose the check).
+ */
+static bool snapshot_framed(const struct p2praft_consensus *c)
+{
+    (void)c;
+    return true;
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct p2praft_consensus *c = fsm->data;
     struct raft_buffer *b;
-    uint8_t *data;
+    uint8_t *data, *hdr = NULL;
     size_t len;
     int rv;
 
@@ -376,18 +424,33 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         LOG_ERROR(MODULE, "cannot encode snapshot: %s", lp2p_strerror(rv));
         return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_INVALID;
     }
-    b = lp2p__malloc(sizeof(*b));
+    /* Framed: two buffers, header then state, which raft writes one after
+     * the other (no copy of the state). */
+    if (snapshot_framed(c)) {
+        hdr = lp2p__malloc(P2PRAFT__SNAP_HEADER);
+        rv = hdr == NULL ? LP2P_ENOMEM
+                         : p2praft__snapshot_header(hdr, data, len);
+        if (rv != 0) {
+            lp2p__free(hdr);
+            lp2p__free(data);
+            return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_INVALID;
+        }
+    }
+    b = lp2p__calloc(2, sizeof(*b));
     if (b == NULL) {
+        lp2p__free(hdr);
         lp2p__free(data);
         return RAFT_NOMEM;
     }
-    b->base = data;
-    b->len = len;
+    *n_bufs = 0;
+    if (hdr != NULL) {
+        b[(*n_bufs)++] = (struct raft_buffer){hdr, P2PRAFT__SNAP_HEADER};
+    }
+    b[(*n_bufs)++] = (struct raft_buffer){data, len};
     pthread_mutex_lock(&c->mu);
     c->snapshots++;
     pthread_mutex_unlock(&c->mu);
     *bufs = b;
-    *n_bufs = 1;
     return 0;
 }
 
@@ -407,15 +470,36 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm,
     return 0;
 }
 
+/* Raft hands over a snapshot it loaded from disk at start, or one the
+ * leader sent (install). A framed one must pass its checks; a bare one is
+ * taken as it is only where snapshot_framed() says so, or when it was
+ * written before frames existed (then a warning says it went unchecked). */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct p2praft_consensus *c = fsm->data;
+    const uint8_t *payload = buf->base;
+    size_t plen = buf->len;
+    char why[128];
     void *v;
-    int rv = p2praft__decode_new(c->st, buf->base, buf->len, &v);
+    int rv;
+    if (p2praft__snapshot_is_framed(buf->base, buf->len)) {
+        rv = p2praft__snapshot_unframe(buf->base, buf->len, &payload, &plen,
+                                       why, sizeof(why));
+        if (rv != 0) {
+            LOG_ERROR(MODULE, "snapshot refused, it is damaged: %s", why);
+            return RAFT_CORRUPT;
+        }
+    } else if (snapshot_framed(c)) {
+        LOG_WARN(MODULE,
+                 "snapshot without a checksum (written by an older "
+                 "p2praft): loaded unchecked");
+    }
+    rv = p2praft__decode_new(c->st, payload, plen, &v);
     if (rv != 0) {
         LOG_ERROR(MODULE, "cannot decode snapshot: %s", lp2p_strerror(rv));
         return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
     }
+    report_update(c, P2PRAFT_UPDATE_RESTORE, NULL, v);
     set_state(c, v, true, false);
     pthread_mutex_lock(&c->mu);
     c->restored++;
@@ -1017,6 +1101,43 @@ struct p2praft_sub *p2praft_consensus_subscribe(
     c->subs = s;
     pthread_mutex_unlock(&c->mu);
     return s;
+}
+
+struct p2praft_sub *p2praft_consensus_subscribe_updates(
+    struct p2praft_consensus *c,
+    void (*on_update)(void *ctx, const struct p2praft_update *u), void *ctx)
+{
+    struct p2praft_sub *s;
+    if (c == NULL || on_update == NULL) {
+        return NULL;
+    }
+    s = lp2p__calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->c = c;
+    s->on_update = on_update;
+    s->ctx = ctx;
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_lock(&c->mu);
+    s->next = c->subs;
+    c->subs = s;
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
+int p2praft__consensus_state(struct p2praft_consensus *c, const void **out)
+{
+    /* The loop thread is the only writer: no lock to read. */
+    *out = NULL;
+    if (c->inconsistent) {
+        return LP2P_EINCONSISTENT;
+    }
+    if (!c->initialized) {
+        return LP2P_ENOSTATE;
+    }
+    *out = c->state;
+    return 0;
 }
 
 void p2praft_consensus_unsubscribe(struct p2praft_consensus *c,

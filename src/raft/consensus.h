@@ -27,6 +27,13 @@ struct p2praft_actor {
 /* Is `fsm` the FSM of a p2praft consensus? Then its data is the consensus. */
 struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm);
 
+/* The current state into *out, borrowed: loop thread only, and only until
+ * control returns to the loop (the next apply replaces it). 0,
+ * LP2P_EINCONSISTENT or LP2P_ENOSTATE, as
+ * p2praft_consensus_get_current_state(), which makes a copy that a reader
+ * on the loop thread does not need. */
+int p2praft__consensus_state(struct p2praft_consensus *c, const void **out);
+
 /* Describe the leader for an ENOTLEADER message ("" when unknown). */
 void p2praft__actor_leader_msg(struct p2praft_actor *a, char *out, size_t len);
 

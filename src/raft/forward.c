@@ -139,7 +139,7 @@ static void fwd_response(struct p2praft__req *r, const uint8_t *body,
         p2praft__req_retry(r); /* surely not submitted */
         return;
     }
-    if (r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_BARRIER) {
+    if (!p2praft__req_is_write(r->q.op)) { /* GET, LS, BARRIER */
         if (ans.status != P2PRAFT_API_OK) {
             p2praft__req_retry(r); /* a barrier may be repeated */
             return;
@@ -201,7 +201,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         return;
     }
     fwd_end(a, true);
-    if (r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_BARRIER) {
+    if (!p2praft__req_is_write(r->q.op)) {
         p2praft__req_retry(r); /* a barrier may be repeated */
         return;
     }
@@ -210,14 +210,16 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
     p2praft__req_fail(r, why);
 }
 
-/* The request as it goes to the leader: a consistent GET is a BARRIER. */
+/* The request as it goes to the leader: a consistent read (GET, LS) is a
+ * BARRIER. One request per stream: its id only has to be valid. */
 static uint8_t *encode_forward(const struct p2praft__req *r, size_t *len)
 {
     struct p2praft__api_req q = r->q;
-    if (q.op == P2PRAFT_API_GET) {
+    if (!p2praft__req_is_write(q.op)) {
         q.op = P2PRAFT_API_BARRIER;
         q.flags = 0;
     }
+    q.id = 1;
     return p2praft__api_request_encode(&q, len);
 }
 
@@ -407,9 +409,11 @@ static void served_written(struct lp2p_stream *s, int status, void *data)
 }
 
 /* The req owner interface: write the answer, then close. */
-static void served_reply(void *owner, uint8_t *frame, size_t len)
+static void served_reply(void *owner, struct p2praft__req *r, uint8_t *frame,
+                         size_t len)
 {
     struct served *f = owner;
+    (void)r;
     f->cur = NULL;
     if (f->stream == NULL || frame == NULL) {
         lp2p__free(frame);
@@ -467,6 +471,17 @@ static void served_read(struct lp2p_stream *s, int status, const uint8_t *buf,
     f->node->fwd.served_fwd++;
     if (p2praft__api_request_parse(&r->q, f->in.data + P2PRAFT__API_PREFIX,
                                    flen, err, sizeof(err)) != 0) {
+        if (r->q.version == P2PRAFT__API_VERSION_1) {
+            /* A member of an older release: answer in its format, so that
+             * it knows its write was not applied. */
+            size_t vlen = 0;
+            uint8_t *v1 = p2praft__api_v1_answer_encode(P2PRAFT_API_BADREQ,
+                                                        err, &vlen);
+            p2praft__req_detach(r);
+            p2praft__req_reply(r, P2PRAFT_API_BADREQ, NULL, 0);
+            served_reply(f, NULL, v1, vlen);
+            return;
+        }
         p2praft__req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
     }

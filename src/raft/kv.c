@@ -53,6 +53,13 @@ static ptrdiff_t find(const struct p2praft_map *m, const char *key)
     return -(ptrdiff_t)lo - 1;
 }
 
+size_t p2praft__kv_lower_bound(const struct p2praft__kv_state *st,
+                               const char *key)
+{
+    ptrdiff_t i = find(&st->data, key);
+    return i >= 0 ? (size_t)i : (size_t)(-i - 1);
+}
+
 const struct p2praft_bytes *p2praft__kv_lookup(
     const struct p2praft__kv_state *st, const char *key)
 {

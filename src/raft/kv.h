@@ -27,8 +27,8 @@ enum {
     P2PRAFT__KV_NOP = 4
 };
 
-#define P2PRAFT__KV_KEY_MAX 4096
-#define P2PRAFT__KV_VALUE_MAX (1024 * 1024)
+#define P2PRAFT__KV_KEY_MAX P2PRAFT_KV_KEY_MAX
+#define P2PRAFT__KV_VALUE_MAX P2PRAFT_KV_VALUE_MAX
 
 struct p2praft__kv_state {
     struct p2praft_map data; /* char * keys, struct p2praft_bytes values */
@@ -50,5 +50,10 @@ extern const struct p2praft_op_type p2praft__kv_op_ops;
 /* The value of `key` in `st` (borrowed), or NULL when absent. */
 const struct p2praft_bytes *p2praft__kv_lookup(
     const struct p2praft__kv_state *st, const char *key);
+
+/* The position in st->data of the first key not below `key` (byte order;
+ * st->data.len when none). */
+size_t p2praft__kv_lower_bound(const struct p2praft__kv_state *st,
+                               const char *key);
 
 #endif

@@ -13,7 +13,9 @@
  * Start: p2praft_node_start() spawns the thread, which runs setup() (one
  * step function per resource, in order) and reports back. A failed step
  * leaves n->errmsg saying why; shutdown_node() then closes whatever the
- * steps opened, as it does on a normal stop.
+ * steps opened, as it does on a normal stop. The first step locks and
+ * checks the data directory (datadir.c); the lock goes last, in
+ * node_free(), once nothing can touch the directory any more.
  *
  * Running: the loop timer drives request deadlines and retries, idle API
  * connections, the catch-up barrier (req.c) and the health log (health.c);
@@ -29,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +41,10 @@
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/req.h"
+#include "raft/watch.h"
 #include "util/heap.h"
 #include "util/log.h"
+#include "util/sockpath.h"
 
 #define MODULE "node"
 #define TICK_MS 20
@@ -56,9 +61,11 @@ struct node_call {
 };
 
 /* The req owner interface for a blocked thread: hand it the body. */
-static void call_reply(void *owner, uint8_t *frame, size_t len)
+static void call_reply(void *owner, struct p2praft__req *r, uint8_t *frame,
+                       size_t len)
 {
     struct node_call *call = owner;
+    (void)r;
     if (frame == NULL) {
         lp2p__loopcall_done(&call->lc, LP2P_ENOMEM);
         return;
@@ -119,6 +126,7 @@ static void tick_cb(uv_timer_t *t)
     p2praft__reqs_tick(n, now);
     p2praft__api_server_tick(n, now);
     p2praft__reqs_catch_up(n);
+    p2praft__clientproto_tick(n, now);
     p2praft__forward_tick(n, now);
     p2praft__health_tick(n, now);
 }
@@ -186,7 +194,9 @@ static void shutdown_node(struct p2praft_node *n)
 {
     n->stopping = true;
     p2praft__reqs_shutdown(n);
+    p2praft__watches_shutdown(n);
     p2praft__api_server_close(n);
+    p2praft__clientproto_close(n);
     p2praft__forward_unserve(n);
     if (n->raft_ok) {
         n->raft_ok = false;
@@ -230,6 +240,55 @@ static int setup_handles(struct p2praft_node *n)
     uv_check_init(&n->loop, &n->check);
     n->tick.data = n->check.data = n;
     n->handles_ok = true;
+    return 0;
+}
+
+/* The data directory, before anything else touches it (datadir.h):
+ * locked for this node, and refused when it is damaged, in use, another
+ * peer's, or not in the state --bootstrap expects. */
+static int setup_datadir(struct p2praft_node *n)
+{
+    struct p2praft__datadir_opts o;
+    struct p2praft__disk_report r;
+    struct lp2p_peer_id pid;
+    char self[LP2P_PEER_ID_STRMAX];
+    uint64_t t0 = uv_hrtime();
+    int rv = lp2p_peer_id_from_key(&n->key, &pid);
+    if (rv == 0) {
+        rv = lp2p_peer_id_to_string(&pid, self, sizeof(self));
+    }
+    if (rv != 0) {
+        return fail(n, rv, "unusable key: %s", lp2p_strerror(rv));
+    }
+    o.dir = n->data_dir;
+    o.self = self;
+    o.bootstrap = n->cfg.bootstrap;
+    rv = p2praft__datadir_open(&n->dd, &o, &r, n->errmsg, sizeof(n->errmsg));
+    if (rv != 0) {
+        return rv;
+    }
+    LOG_INFO(MODULE,
+             "%s checked in %llu ms: term %llu, %llu entries up to index "
+             "%llu, %u segments, %u snapshots, %llu KiB read",
+             n->data_dir, (unsigned long long)((uv_hrtime() - t0) / 1000000),
+             (unsigned long long)r.term, (unsigned long long)r.entries,
+             (unsigned long long)r.last_index, r.segments, r.snapshots,
+             (unsigned long long)(r.bytes / 1024));
+    return 0;
+}
+
+/* The API socket's path, checked before raft writes anything, so that a
+ * bad --api fails a first start before it bootstraps (the server binds
+ * it last, in setup_api_server()). Only a stale socket is removed. */
+static int setup_api_path(struct p2praft_node *n)
+{
+    if (n->api_path[0] != '\0') {
+        int rv = lp2p__sockpath_prepare(n->api_path, n->errmsg,
+                                        sizeof(n->errmsg));
+        if (rv != 0) {
+            return rv;
+        }
+    }
     return 0;
 }
 
@@ -357,6 +416,9 @@ static int setup_consensus(struct p2praft_node *n)
         return fail(n, rv, "out of memory");
     }
     p2praft_consensus_set_timeout(n->c, n->cfg.timeout_ms);
+    if (p2praft__watches_init(n) != 0) {
+        return fail(n, LP2P_ENOMEM, "out of memory");
+    }
     return 0;
 }
 
@@ -440,12 +502,56 @@ static int setup_start_raft(struct p2praft_node *n)
     return 0;
 }
 
+/* The configuration raft loaded must list this node. A directory made
+ * before owners were recorded gets its owner only now, so that a wrong key
+ * cannot claim it (and lock the right one out). */
+static int setup_owner(struct p2praft_node *n)
+{
+    unsigned i;
+    for (i = 0; i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == n->self_id) {
+            break;
+        }
+    }
+    if (i == n->raft.configuration.n) {
+        return fail(n, LP2P_EINVAL,
+                    "%s holds a cluster of which this key (peer %s) is not "
+                    "a member: start it with the key that created it",
+                    n->data_dir, n->self);
+    }
+    return p2praft__datadir_record_owner(&n->dd, n->data_dir, n->self,
+                                        n->errmsg, sizeof(n->errmsg));
+}
+
 /* Serve the forward protocol to the members. */
 static int setup_forward(struct p2praft_node *n)
 {
     int rv = p2praft__forward_serve(n);
     if (rv != 0) {
         return fail(n, rv, "cannot serve %s: %s", P2PRAFT_FORWARD_PROTOCOL,
+                    lp2p_strerror(rv));
+    }
+    return 0;
+}
+
+/* The remote clients' list, read before anything is opened so that a bad
+ * entry stops the start at once. */
+static int setup_client_list(struct p2praft_node *n)
+{
+    char err[sizeof(n->errmsg)];
+    int rv = p2praft__clientproto_load(n, err, sizeof(err));
+    if (rv != 0) {
+        return fail(n, rv, "%s", err);
+    }
+    return 0;
+}
+
+/* Serve the client protocol to the listed clients. */
+static int setup_clients(struct p2praft_node *n)
+{
+    int rv = p2praft__clientproto_serve(n);
+    if (rv != 0) {
+        return fail(n, rv, "cannot serve %s: %s", P2PRAFT_CLIENT_PROTOCOL,
                     lp2p_strerror(rv));
     }
     return 0;
@@ -469,6 +575,18 @@ static int setup(struct p2praft_node *n)
     int rv;
 
     rv = setup_handles(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_datadir(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_api_path(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_client_list(n);
     if (rv != 0) {
         return rv;
     }
@@ -501,7 +619,15 @@ static int setup(struct p2praft_node *n)
     if (rv != 0) {
         return rv;
     }
+    rv = setup_owner(n);
+    if (rv != 0) {
+        return rv;
+    }
     rv = setup_forward(n);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = setup_clients(n);
     if (rv != 0) {
         return rv;
     }
@@ -548,6 +674,8 @@ void p2praft_node_config_init(struct p2praft_node_config *cfg)
     cfg->api_max_conns = 64;
     cfg->api_idle_ms = 30000;
     cfg->store = P2PRAFT_STORE_DISK;
+    cfg->api_max_inflight = 128;
+    cfg->api_max_requests = 4096;
 }
 
 static char **dup_list(const char *const *v, size_t n)
@@ -582,10 +710,14 @@ static void node_free(struct p2praft_node *n)
     p2praft__reqs_free_all(n);
     p2praft__forward_free_all(n);
     p2praft__health_free(n);
+    p2praft__clientproto_free(&n->clients);
     free_list(n->listen, n->cfg.n_listen);
     free_list(n->peers, n->cfg.n_peers);
+    free_list(n->client_ids, n->cfg.n_clients);
     lp2p__free(n->data_dir);
     lp2p__free(n->api_path);
+    lp2p__free(n->clients_file);
+    p2praft__datadir_close(&n->dd); /* last: nothing touches it any more */
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     lp2p_key_wipe(&n->key);
@@ -597,8 +729,9 @@ int p2praft_node_start(struct p2praft_node **out,
                        size_t errmsg_len)
 {
     struct p2praft_node *n;
+    sigset_t pipe_set, old_set;
     size_t i;
-    int rv;
+    int rv, prv;
     if (errmsg != NULL && errmsg_len > 0) {
         errmsg[0] = '\0';
     }
@@ -623,13 +756,26 @@ int p2praft_node_start(struct p2praft_node **out,
     if (n->cfg.api_idle_ms == 0) {
         n->cfg.api_idle_ms = 30000;
     }
+    if (n->cfg.api_max_inflight == 0) {
+        n->cfg.api_max_inflight = 128;
+    }
+    if (n->cfg.api_max_requests == 0) {
+        n->cfg.api_max_requests = 4096;
+    }
     n->key = *cfg->key;
+    p2praft__datadir_init(&n->dd);
     lp2p__list_init(&n->reqs);
+    lp2p__list_init(&n->watches);
     p2praft__api_server_init(&n->api);
+    p2praft__clientproto_init(&n->clients);
     p2praft__forward_init(&n->fwd);
     n->listen = dup_list(cfg->listen, cfg->n_listen);
     n->peers = dup_list(cfg->peers, cfg->n_peers);
+    n->client_ids = dup_list(cfg->clients, cfg->n_clients);
     n->data_dir = lp2p__strdup(cfg->data_dir);
+    if (cfg->clients_file != NULL) {
+        n->clients_file = lp2p__strdup(cfg->clients_file);
+    }
     if (cfg->api_path != NULL) {
         n->api_path = lp2p__strdup(cfg->api_path);
     } else if (n->data_dir != NULL) {
@@ -641,10 +787,14 @@ int p2praft_node_start(struct p2praft_node **out,
     }
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
-    rv = n->listen == NULL || n->peers == NULL || n->data_dir == NULL ||
-                 n->api_path == NULL
+    rv = n->listen == NULL || n->peers == NULL || n->client_ids == NULL ||
+                 n->data_dir == NULL || n->api_path == NULL ||
+                 (cfg->clients_file != NULL && n->clients_file == NULL)
              ? LP2P_ENOMEM
              : 0;
+    for (i = 0; rv == 0 && i < cfg->n_clients; i++) {
+        rv = n->client_ids[i] == NULL ? LP2P_ENOMEM : 0;
+    }
     for (i = 0; rv == 0 && i < cfg->n_listen; i++) {
         rv = n->listen[i] == NULL ? LP2P_ENOMEM : 0;
     }
@@ -661,7 +811,18 @@ int p2praft_node_start(struct p2praft_node **out,
         node_free(n);
         return rv;
     }
-    if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
+    /* The loop thread writes to sockets with libuv (the API socket), which
+     * does not use MSG_NOSIGNAL: a client that went away would raise
+     * SIGPIPE, whose default action kills the whole process. The library
+     * does not touch the process's signal handling; the threads it creates
+     * start with SIGPIPE blocked instead (a blocked SIGPIPE stays pending
+     * on that thread, harmless, and the write fails with EPIPE). */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    prv = pthread_create(&n->thread, NULL, thread_main, n);
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    if (prv != 0) {
         uv_loop_close(&n->loop);
         node_free(n);
         if (errmsg != NULL) {
@@ -748,6 +909,7 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
         errmsg[0] = '\0';
     }
     memset(&q, 0, sizeof(q));
+    q.id = 1; /* one request per call */
     q.op = op;
     q.flags = flags;
     q.key = (char *)key;

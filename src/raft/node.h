@@ -13,6 +13,8 @@
 
 #include "p2praft.h"
 #include "raft/api_server.h"
+#include "raft/datadir.h"
+#include "raft/clientproto.h"
 #include "raft/forward.h"
 #include "raft/health.h"
 #include "util/bridge.h"
@@ -23,8 +25,9 @@ struct p2praft_node {
     pthread_t thread;
     struct p2praft_node_config cfg; /* its pointers are not kept: below */
     struct lp2p_key key;
-    char **listen, **peers;
-    char *data_dir, *api_path;
+    char **listen, **peers, **client_ids;
+    char *data_dir, *api_path, *clients_file;
+    struct p2praft__datadir dd; /* locked from the first setup step on */
     char self[LP2P_PEER_ID_STRMAX];
     raft_id self_id;
 
@@ -49,7 +52,13 @@ struct p2praft_node {
     bool catching_up; /* the internal catch-up barrier is in flight */
 
     struct lp2p__list reqs; /* struct p2praft__req, newest first */
+    unsigned api_reqs;      /* of them, from client connections */
+    uint64_t api_busy;      /* requests answered BUSY (bounds in flight) */
+    struct lp2p__list watches; /* live watches (watch.c) */
+    unsigned n_watches;
+    struct p2praft_sub *watch_sub;
     struct p2praft__api_server api;
+    struct p2praft__clientproto clients;
     struct p2praft__forward fwd;
     struct p2praft__health health;
     bool stopping; /* shutdown_node() ran */
@@ -58,7 +67,7 @@ struct p2praft_node {
     pthread_cond_t cv;
     bool started;
     int start_rv;
-    char errmsg[256];
+    char errmsg[512];
 };
 
 #endif

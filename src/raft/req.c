@@ -2,8 +2,9 @@
  * The node's request state machine. A request (struct p2praft__req) comes
  * from an API connection, a forward stream or another thread (its owner,
  * see req.h), and goes through these steps:
- *   GET            read the local state, answer.
- *   GET consistent barrier: on the leader commit a NOP op (not
+ *   GET, LS        read the local state (borrowed, never copied), answer.
+ *   GET, LS consistent
+ *                  barrier: on the leader commit a NOP op (not
  *                  raft_barrier(), whose libraft 0.22 entry carries
  *                  uninitialised bytes), elsewhere forward BARRIER to the
  *                  leader; then wait until the local applied index reaches
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "raft/consensus.h"
 #include "raft/forward.h"
 #include "raft/kv.h"
 #include "raft/node.h"
@@ -60,6 +62,7 @@ struct p2praft__req *p2praft__req_new(struct p2praft_node *n,
     r->node = n;
     r->owner_ops = ops;
     r->owner = owner;
+    lp2p__list_init(&r->olink);
     uv_update_time(&n->loop);
     r->deadline = uv_now(&n->loop) + n->cfg.timeout_ms;
     lp2p__list_insert_head(&n->reqs, &r->link);
@@ -77,29 +80,43 @@ void p2praft__req_maybe_free(struct p2praft__req *r)
         return;
     }
     lp2p__list_remove(&r->link);
+    if (r->api_counted) {
+        r->node->api_reqs--;
+    }
     p2praft__api_req_release(&r->q);
     lp2p__free(r);
+}
+
+/* Answer with `frame` (owned; NULL when out of memory or when nobody is
+ * listening), once. */
+static void reply_frame(struct p2praft__req *r, uint8_t *frame, size_t flen)
+{
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        lp2p__free(frame);
+        return;
+    }
+    r->phase = P2PRAFT__REQ_DONE;
+    p2praft__forward_abort(r); /* an attempt still running lets go */
+    if (r->owner != NULL) {
+        void *owner = r->owner;
+        r->owner = NULL;
+        r->owner_ops->reply(owner, r, frame, flen);
+        frame = NULL;
+    }
+    lp2p__free(frame);
+    p2praft__req_maybe_free(r);
 }
 
 void p2praft__req_reply(struct p2praft__req *r, uint8_t status,
                         const void *payload, size_t len)
 {
-    uint8_t *frame;
+    uint8_t *frame = NULL;
     size_t flen = 0;
-    if (r->phase == P2PRAFT__REQ_DONE) {
-        return;
+    if (r->phase != P2PRAFT__REQ_DONE && r->owner != NULL) {
+        frame = p2praft__api_response_encode(status, r->q.id, r->index,
+                                             payload, len, &flen);
     }
-    r->phase = P2PRAFT__REQ_DONE;
-    p2praft__forward_abort(r); /* an attempt still running lets go */
-    frame = p2praft__api_response_encode(status, r->index, payload, len, &flen);
-    if (r->owner != NULL) {
-        void *owner = r->owner;
-        r->owner = NULL;
-        r->owner_ops->reply(owner, frame, flen);
-        frame = NULL;
-    }
-    lp2p__free(frame);
-    p2praft__req_maybe_free(r);
+    reply_frame(r, frame, flen);
 }
 
 void p2praft__req_error(struct p2praft__req *r, uint8_t status,
@@ -133,37 +150,42 @@ void p2praft__req_fail(struct p2praft__req *r, const char *why)
     }
 }
 
-bool p2praft__req_is_write(uint8_t op)
+/* The local state for a read (borrowed, may be NULL: no state yet), or
+ * an answer (NOT CAUGHT UP, FAILED) and false. */
+static bool local_state(struct p2praft__req *r,
+                        const struct p2praft__kv_state **st)
 {
-    return op == P2PRAFT_API_SET || op == P2PRAFT_API_DEL ||
-           op == P2PRAFT_API_CAS;
-}
-
-/* Answer a GET from the local state. */
-static void read_local(struct p2praft__req *r)
-{
-    struct p2praft__kv_state *st = NULL;
-    const struct p2praft_bytes *v;
     int rv;
     if (!r->node->caught_up) {
         p2praft__req_error(r, P2PRAFT_API_NOTCAUGHTUP,
                            "this node has not caught up with a leader since "
                            "it started: its state may be stale; retry, or "
                            "read with --consistent");
-        return;
+        return false;
     }
-    rv = p2praft_consensus_get_current_state(r->node->c, (void **)&st);
+    rv = p2praft__consensus_state(r->node->c, (const void **)st);
     if (rv == P2PRAFT_ENOSTATE) {
-        p2praft__req_reply(r, P2PRAFT_API_NOTFOUND, NULL, 0);
-        return;
+        *st = NULL;
+        rv = 0;
     }
     if (rv != 0) {
         p2praft__req_error(r, P2PRAFT_API_FAILED, "cannot read the state: %s",
                            p2praft_strerror(rv));
-        return;
+        return false;
     }
     if (r->index == 0) {
         r->index = raft_last_applied(&r->node->raft);
+    }
+    return true;
+}
+
+/* Answer a GET from the local state (borrowed: no copy of the state). */
+static void read_local(struct p2praft__req *r)
+{
+    const struct p2praft__kv_state *st = NULL;
+    const struct p2praft_bytes *v;
+    if (!local_state(r, &st)) {
+        return;
     }
     v = p2praft__kv_lookup(st, r->q.key);
     if (v == NULL) {
@@ -171,7 +193,88 @@ static void read_local(struct p2praft__req *r)
     } else {
         p2praft__req_reply(r, P2PRAFT_API_OK, v->data, v->len);
     }
-    p2praft_value_destroy(&p2praft__kv_state_type, st);
+}
+
+/* Answer an LS from the local state: one page of the keys that start with
+ * the prefix and sort after `after`, built straight into its frame. */
+static void list_local(struct p2praft__req *r)
+{
+    const struct p2praft__kv_state *st = NULL;
+    const struct p2praft_bytes *vals;
+    const char *prefix = r->q.key != NULL ? r->q.key : "";
+    size_t plen = strlen(prefix), i, end, start, head, bytes = 0;
+    uint32_t limit = r->q.limit, count = 0;
+    bool keys_only = (r->q.flags & P2PRAFT__API_KEYS_ONLY) != 0, more = false;
+    struct lp2p_buf b;
+    size_t fstart, flen = 0;
+    if (!local_state(r, &st)) {
+        return;
+    }
+    if (r->owner == NULL) {
+        p2praft__req_reply(r, P2PRAFT_API_OK, NULL, 0); /* nobody to tell */
+        return;
+    }
+    if (limit == 0 || limit > P2PRAFT__API_LS_PAGE_MAX) {
+        limit = P2PRAFT__API_LS_PAGE_MAX;
+    }
+    lp2p__buf_init(&b);
+    fstart = p2praft__api_frame_start(&b, P2PRAFT_API_ANSWER, P2PRAFT_API_OK,
+                                      r->q.id, r->index);
+    head = b.len;
+    if (fstart == (size_t)-1 ||
+        lp2p__buf_append(&b, "\0\0\0\0\0", P2PRAFT__API_LS_HEAD) != 0) {
+        goto oom;
+    }
+    end = st != NULL ? st->data.len : 0;
+    start = st != NULL ? p2praft__kv_lower_bound(st, prefix) : 0;
+    if (st != NULL && r->q.after != NULL && r->q.after[0] != '\0') {
+        size_t a = p2praft__kv_lower_bound(st, r->q.after);
+        if (a < end && strcmp(st->data.keys[a], r->q.after) == 0) {
+            a++;
+        }
+        if (a > start) {
+            start = a;
+        }
+    }
+    vals = st != NULL ? st->data.values : NULL;
+    for (i = start; i < end; i++) {
+        const char *k = st->data.keys[i];
+        if (strncmp(k, prefix, plen) != 0) {
+            break; /* past the keys with the prefix */
+        }
+        if (count == limit ||
+            (count > 0 && bytes >= P2PRAFT__API_LS_PAGE_BYTES)) {
+            more = true;
+            break;
+        }
+        if (p2praft__api_ls_put(&b, k, strlen(k),
+                                keys_only ? NULL : vals[i].data,
+                                keys_only ? 0 : vals[i].len) != 0) {
+            goto oom;
+        }
+        bytes += strlen(k) + (keys_only ? 0 : vals[i].len);
+        count++;
+    }
+    p2praft__api_ls_head(b.data + head, more, count);
+    p2praft__api_frame_end(&b, fstart);
+    {
+        uint8_t *frame = lp2p__buf_detach(&b, &flen);
+        reply_frame(r, frame, flen);
+    }
+    return;
+oom:
+    lp2p__buf_free(&b);
+    p2praft__req_error(r, P2PRAFT_API_FAILED, "out of memory");
+}
+
+/* A read served locally: GET or LS. */
+static void serve_read(struct p2praft__req *r)
+{
+    if (r->q.op == P2PRAFT_API_LS) {
+        list_local(r);
+    } else {
+        read_local(r);
+    }
 }
 
 /* The outcome is known and applied here up to r->index: answer. The index
@@ -184,8 +287,8 @@ static void finish(struct p2praft__req *r)
         LOG_WARN(MODULE, "caught up with the leader at index %llu",
                  (unsigned long long)r->index);
     }
-    if (r->q.op == P2PRAFT_API_GET) {
-        read_local(r);
+    if (r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_LS) {
+        serve_read(r);
     } else {
         p2praft__req_reply(r, r->result, NULL, 0);
     }
@@ -281,9 +384,15 @@ void p2praft__req_step(struct p2praft__req *r)
         lp2p__buf_free(&b);
         return;
     }
-    if (r->q.op == P2PRAFT_API_GET &&
+    if ((r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_LS) &&
         (r->q.flags & P2PRAFT__API_CONSISTENT) == 0) {
-        read_local(r);
+        serve_read(r);
+        return;
+    }
+    if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
+        r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op)) {
+        p2praft__req_error(r, P2PRAFT_API_BADREQ,
+                           "operation %u is not served here", r->q.op);
         return;
     }
     if (raft_state(&n->raft) == RAFT_LEADER) {
@@ -352,9 +461,11 @@ void p2praft__reqs_shutdown(struct p2praft_node *n)
 }
 
 /* The catch-up barrier answered (or gave up): nothing to hand anyone. */
-static void catchup_reply(void *owner, uint8_t *frame, size_t len)
+static void catchup_reply(void *owner, struct p2praft__req *r,
+                          uint8_t *frame, size_t len)
 {
     struct p2praft_node *n = owner;
+    (void)r;
     (void)len;
     lp2p__free(frame);
     n->catching_up = false;

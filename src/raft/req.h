@@ -30,11 +30,12 @@ enum p2praft__req_phase {
  * more about them than this.
  */
 struct p2praft__req_owner_ops {
-    /* The request answered. `frame` is the whole response frame, prefix
+    /* The request `r` answered. `frame` is the whole response frame, prefix
      * included (owned: free it with lp2p__free), or NULL when it could not
      * be built (out of memory). Runs once, on the loop thread; the request
-     * forgets its owner at this point. */
-    void (*reply)(void *owner, uint8_t *frame, size_t len);
+     * forgets its owner at this point (r stays valid during the call). */
+    void (*reply)(void *owner, struct p2praft__req *r, uint8_t *frame,
+                  size_t len);
 };
 
 struct p2praft__req {
@@ -42,6 +43,10 @@ struct p2praft__req {
     struct p2praft_node *node;
     const struct p2praft__req_owner_ops *owner_ops;
     void *owner; /* NULL once detached or answered */
+    struct lp2p__list olink; /* the owner's to use (a session's list) */
+    /* Counted in node->api_reqs (a client connection's request) until it
+     * is freed, answered or not: the node-wide bound. */
+    bool api_counted;
     struct p2praft__api_req q;
     bool local_only; /* came over the forward protocol: never forward */
     enum p2praft__req_phase phase;
@@ -91,7 +96,8 @@ void p2praft__req_wait_applied(struct p2praft__req *r);
 /* Free `r` if it answered and nothing is pending (after a pending-- ). */
 void p2praft__req_maybe_free(struct p2praft__req *r);
 
-bool p2praft__req_is_write(uint8_t op);
+/* Is op a write (SET, DEL, CAS)? */
+#define p2praft__req_is_write p2praft__api_is_write
 
 /* Loop timer: deadlines and retries of every request. */
 void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now);

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "raft/consensus.h"
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/status.h"
@@ -34,7 +35,7 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
 {
     raft_id lid = 0;
     const char *laddr = NULL;
-    struct p2praft__kv_state *st = NULL;
+    const struct p2praft__kv_state *st = NULL;
     char addr[LP2P_MULTIADDR_STRMAX];
     unsigned i;
     size_t k;
@@ -70,14 +71,20 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
     bprintf(b, "peers_reachable: %zu\n", p2praft__health_reachable(n));
     bprintf(b, "api_connections: %u\n", n->api.n_conns);
     bprintf(b, "api_refused_busy: %" PRIu64 "\n", n->api.refused.total);
+    bprintf(b, "api_requests: %u\n", n->api_reqs);
+    bprintf(b, "api_watches: %u\n", n->n_watches);
+    bprintf(b, "api_busy: %" PRIu64 "\n", n->api_busy);
+    bprintf(b, "clients: %zu\n", n->clients.n_allowed);
+    bprintf(b, "client_connections: %u\n", n->clients.n_sessions);
+    bprintf(b, "client_refused: %" PRIu64 "\n",
+            n->clients.refused_peer.total + n->clients.refused_busy.total);
     bprintf(b, "forward_refused: %" PRIu64 "\n",
             n->fwd.refused_member.total + n->fwd.refused_busy.total);
     bprintf(b, "raft_refused: %" PRIu64 "\n",
             p2praft_io_refused(&n->io));
-    if (p2praft_consensus_get_current_state(n->c, (void **)&st) == 0) {
+    if (p2praft__consensus_state(n->c, (const void **)&st) == 0) {
         bprintf(b, "keys: %zu\n", st->data.len);
         bprintf(b, "ops_applied: %" PRIu64 "\n", st->seq);
-        p2praft_value_destroy(&p2praft__kv_state_type, st);
     } else {
         bprintf(b, "keys: 0\nops_applied: 0\n");
     }

@@ -217,10 +217,14 @@ static void call(const char *path, const struct p2praft__api_req *q,
     size_t len, sent = 0;
     uint32_t rlen;
     int fd;
+    struct p2praft__api_req wire = *q;
 
     memset(res, 0, offsetof(struct result, value));
     res->msg[0] = '\0';
-    frame = p2praft__api_request_encode(q, &len);
+    /* API version 2: every request carries an id (not 0); one request per
+     * connection here, so any will do. */
+    wire.id = 1;
+    frame = p2praft__api_request_encode(&wire, &len);
     if (frame == NULL) {
         res->out = OUT_FAIL;
         snprintf(res->msg, sizeof(res->msg), "out of memory");

@@ -1,7 +1,8 @@
-/* Fuzz the cluster node's API request parser (unix socket and forward
- * protocol bodies): any bytes either parse into a request within the
- * documented bounds, or fail with a message; nothing leaks. A request that
- * parses encodes back to exactly the bytes it came from. */
+/* Fuzz the cluster node's API request parser (version 2: unix socket,
+ * client protocol and forward protocol bodies): any bytes either parse
+ * into a request within the documented bounds, or fail with a message;
+ * nothing leaks. A request that parses encodes back to exactly the bytes it
+ * came from. */
 #include <string.h>
 
 #include "fuzz.h"
@@ -18,12 +19,23 @@ FUZZ_TARGET(api_request)
     memset(&r, 0, sizeof(r));
     err[0] = '\0';
     rv = p2praft__api_request_parse(&r, data, size, err, sizeof(err));
+    if (size > 0) {
+        FUZZ_CHECK(r.version == data[0]);
+    }
     if (rv == 0) {
-        FUZZ_CHECK(r.op >= P2PRAFT_API_GET && r.op <= P2PRAFT_API_BARRIER);
-        FUZZ_CHECK((r.flags & ~P2PRAFT__API_CONSISTENT) == 0);
-        if (r.op != P2PRAFT_API_STATUS && r.op != P2PRAFT_API_BARRIER) {
+        FUZZ_CHECK(r.version == P2PRAFT_API_VERSION);
+        FUZZ_CHECK(r.op >= P2PRAFT_API_GET && r.op <= P2PRAFT_API_HELLO);
+        FUZZ_CHECK((r.flags & ~(P2PRAFT__API_CONSISTENT |
+                                P2PRAFT__API_KEYS_ONLY)) == 0);
+        if (r.op == P2PRAFT_API_GET || p2praft__api_is_write(r.op)) {
             FUZZ_CHECK(r.key != NULL && r.key[0] != '\0');
+        }
+        if (r.key != NULL) {
             FUZZ_CHECK(strlen(r.key) <= P2PRAFT_KV_KEY_MAX);
+        }
+        if (r.after != NULL) {
+            FUZZ_CHECK(r.op == P2PRAFT_API_LS);
+            FUZZ_CHECK(strlen(r.after) <= P2PRAFT_KV_KEY_MAX);
         }
         FUZZ_CHECK(r.vlen <= P2PRAFT_KV_VALUE_MAX);
         FUZZ_CHECK(r.elen <= P2PRAFT_KV_VALUE_MAX);

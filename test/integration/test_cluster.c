@@ -12,16 +12,34 @@
  *                         restarted from disk lose nothing acknowledged.
  *   cluster/five_nodes    loses two nodes (one the leader), keeps
  *                         committing.
- *   cluster/cli_and_api   exit codes of kv/status, malformed API clients.
+ *   cluster/cli_and_api   exit codes of kv/status, malformed API clients,
+ *                         --api-max-inflight (BUSY for the one over).
  *   cluster/paused_leader_reroutes  requests through a follower while the
  *                         leader is SIGSTOPped: answered within 3 s (re-
  *                         routed, or UNKNOWN for a write that had reached
  *                         it), not at the 5 s deadline.
- *   cluster/kv_exit_codes 3 (CLI timeout after sending: applied later),
- *                         6 BUSY, 5 FAILED (no leader), 7 not caught up.
+ *   cluster/kv_exit_codes 4 (node paused before the CLI connects:
+ *                         nothing sent, nothing applied), a library
+ *                         timeout after sending (outcome unknown: applied
+ *                         later), 6 BUSY, 3 (CLI timeout after sending), 5
+ *                         FAILED (no leader), 7 not caught up.
  *   cluster/misconfigured_logs  wrong /p2p/ ID, unreachable peer, refused
  *                         raft streams with counts: lines at the default
  *                         log level; --peer naming the node itself refused.
+ *   cluster/kv_values_and_listing  all 256 byte values and a 4 MiB value
+ *                         from @FILE and standard input through a follower,
+ *                         read back byte for byte (get --raw) through
+ *                         another; --json (base64 for non-UTF-8); --literal;
+ *                         ls pages, --prefix, --limit, --json.
+ *   cluster/kv_watch      kv watch (text and --json) on a follower across a
+ *                         kill -9 of the leader; exits 0 on SIGINT/SIGTERM.
+ *   cluster/remote_clients  kv and status --node MA --key F for clients
+ *                         listed with --client and --clients-file; a
+ *                         stranger refused (exit 4), logged with its count;
+ *                         a bad clients file stops the start.
+ *   cluster/client_vanishing_keeps_node  clients that hang up in the middle
+ *                         of 4 MiB answers: the node (SIGPIPE at its
+ *                         default action) lives on.
  *
  * No fixed sleeps: every wait polls a node's status (or the API) until a
  * condition holds, within a bound. Ports are picked by binding port 0
@@ -45,6 +63,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "harness_util.h"
 #include "p2praft.h"
@@ -203,6 +223,7 @@ static size_t api_body(uint8_t op, uint8_t flags, const char *a,
     size_t len = 0;
     memset(&q, 0, sizeof(q));
     q.op = op;
+    q.id = 1;
     q.flags = flags;
     q.key = (char *)a;
     if (op == P2PRAFT_API_CAS) {
@@ -467,6 +488,9 @@ static void start(struct tcl *cl, unsigned i, bool bootstrap)
     if (nd->pid == 0) {
         int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The runner ignores SIGPIPE, and exec keeps an ignored signal
+         * ignored: give the node the default a shell would. */
+        signal(SIGPIPE, SIG_DFL);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -983,6 +1007,8 @@ TEST(cluster, cli_and_api)
     struct answer a;
     int fd;
 
+    nd->extra[nd->n_extra++] = "--api-max-inflight";
+    nd->extra[nd->n_extra++] = "1";
     start(cl, 0, true);
     wait_leader(cl, 10000);
     {
@@ -1025,6 +1051,47 @@ TEST(cluster, cli_and_api)
         ASSERT_EQ(run_cli(nostatus, out, sizeof(out)), 4);
     }
 
+    /* --api-max-inflight 1: two writes sent together, the second is
+     * answered BUSY (with its id) while the first commits */
+    {
+        uint8_t *b1, *b2, both[128], hdr[P2PRAFT__API_PREFIX];
+        size_t l1 = api_body(P2PRAFT_API_SET, 0, "one", "1", NULL, &b1);
+        size_t l2 = api_body(P2PRAFT_API_SET, 0, "two", "2", NULL, &b2);
+        struct p2praft__api_resp r;
+        uint8_t rbody[512];
+        uint32_t rl = 0;
+        unsigned got_busy = 0, got_ok = 0, k;
+        ASSERT(l1 + l2 + 2 * P2PRAFT__API_PREFIX <= sizeof(both));
+        lp2p__put32(b2 + P2PRAFT__API_REQ_ID, 2);
+        p2praft__api_frame_prefix(both, (uint32_t)l1);
+        memcpy(both + P2PRAFT__API_PREFIX, b1, l1);
+        p2praft__api_frame_prefix(both + P2PRAFT__API_PREFIX + l1,
+                                  (uint32_t)l2);
+        memcpy(both + 2 * P2PRAFT__API_PREFIX + l1, b2, l2);
+        fd = api_connect(nd->api);
+        ASSERT(fd >= 0);
+        ASSERT(write(fd, both, l1 + l2 + 2 * P2PRAFT__API_PREFIX) ==
+               (ssize_t)(l1 + l2 + 2 * P2PRAFT__API_PREFIX));
+        for (k = 0; k < 2; k++) {
+            ASSERT(read_full(fd, hdr, sizeof(hdr), 5000) == 0);
+            (void)p2praft__api_frame(hdr, sizeof(hdr), &rl);
+            ASSERT(rl < sizeof(rbody));
+            ASSERT(read_full(fd, rbody, rl, 5000) == 0);
+            ASSERT_OK(p2praft__api_response_parse(&r, rbody, rl));
+            if (r.status == P2PRAFT_API_BUSY) {
+                ASSERT_EQ(r.id, 2);
+                got_busy++;
+            } else {
+                ASSERT_EQ(r.status, P2PRAFT_API_OK);
+                ASSERT_EQ(r.id, 1);
+                got_ok++;
+            }
+        }
+        ASSERT(got_busy == 1 && got_ok == 1);
+        close(fd);
+        p2praft_free(b1);
+        p2praft_free(b2);
+    }
     /* malformed clients get BAD REQUEST and a closed connection: valid
      * bodies from the codec, each spoilt in one place */
     len = api_body(P2PRAFT_API_GET, 0, "k", NULL, NULL, &valid);
@@ -1264,19 +1331,46 @@ TEST(cluster, kv_exit_codes)
     leader = wait_leader(cl, 10000);
     put(cl, 0, "k", "v");
     {
-        /* 3: the node is paused, the request sent, no answer in time */
+        /* 4: the node is paused before the CLI connects: the connection
+         * waits in the kernel's backlog, the greeting gets no answer, and
+         * nothing was sent, so nothing is applied when the node wakes */
         char *set[] = {"p2praft", "kv", "--api", n0->api, "--timeout-ms",
                        "300", "set", "late", "1", NULL};
         unsigned p = leader == 0 ? 1 : 0;
         char *setp[] = {"p2praft", "kv", "--api", cl->nodes[p].api,
                         "--timeout-ms", "300", "set", "late", "1", NULL};
+        struct p2praft_client_config ccfg;
+        struct p2praft_client *c;
+        struct p2praft_request rq;
+        struct p2praft_result *res = NULL;
         pause_node(cl, p, true);
         ASSERT_EQ(run_cli_full(p == 0 ? set : setp, out, sizeof(out), err,
                                sizeof(err)),
-                  3);
-        ASSERT(strstr(err, "outcome is unknown") != NULL);
+                  4);
+        ASSERT(strstr(err, "nothing was sent") != NULL);
         pause_node(cl, p, false);
-        /* ... and it was applied once the node woke up */
+        put(cl, p, "after-late", "x"); /* the node serves again */
+        api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
+                 &a);
+        ASSERT_EQ(a.status, P2PRAFT_API_NOTFOUND);
+        /* 3 in the library: connected, then the node is paused, the write
+         * sent, no answer in time: outcome unknown, and it was applied
+         * once the node woke up */
+        p2praft_client_config_init(&ccfg);
+        ccfg.api_path = cl->nodes[p].api;
+        ccfg.timeout_ms = 300;
+        ASSERT_OK(p2praft_client_open(&c, &ccfg, err, sizeof(err)));
+        pause_node(cl, p, true);
+        memset(&rq, 0, sizeof(rq));
+        rq.op = P2PRAFT_API_SET;
+        rq.key = "late";
+        rq.value = "1";
+        rq.len = 1;
+        ASSERT_ERR(p2praft_client_call(c, &rq, &res), P2PRAFT_ETIMEDOUT);
+        ASSERT(res != NULL && res->outcome_unknown && res->status == -1);
+        p2praft_result_free(res);
+        pause_node(cl, p, false);
+        p2praft_client_close(c);
         end = now_ms() + scale(10000);
         for (;;) {
             api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
@@ -1342,6 +1436,12 @@ TEST(cluster, kv_exit_codes)
     {
         char *set[] = {"p2praft", "kv", "--api", n0->api, "set", "nol", "1",
                        NULL};
+        /* 3: the CLI's own timeout expires after sending (the node keeps
+         * trying for its --timeout-ms): the outcome is unknown */
+        char *quick[] = {"p2praft", "kv", "--api", n0->api, "--timeout-ms",
+                         "300", "set", "nol", "1", NULL};
+        ASSERT_EQ(run_cli_full(quick, out, sizeof(out), err, sizeof(err)), 3);
+        ASSERT(strstr(err, "outcome is unknown") != NULL);
         ASSERT_EQ(run_cli_full(set, out, sizeof(out), err, sizeof(err)), 5);
         ASSERT(strstr(err, "no leader") != NULL);
     }
@@ -1427,5 +1527,539 @@ TEST(cluster, misconfigured_logs)
     }
     stop(cl, 0);
     stop(cl, 1);
+    cl_destroy(cl);
+}
+
+/* ---- data in and out through the CLI ------------------------------------ */
+
+/* Run the CLI with stdin from in_path (NULL: /dev/null) and stdout into
+ * out_path; stderr into err (NUL-terminated, may be NULL). Its exit
+ * status. */
+static int run_cli_io(char *const argv[], const char *in_path,
+                      const char *out_path, char *err, size_t errcap)
+{
+    char errpath[300];
+    int st = 0, fd;
+    pid_t pid;
+    snprintf(errpath, sizeof(errpath), "%s.err", out_path);
+    cli_path();
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int in = open(in_path != NULL ? in_path : "/dev/null", O_RDONLY);
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(e, 2);
+        execv(cli, argv);
+        _exit(127);
+    }
+    ASSERT(waitpid(pid, &st, 0) == pid);
+    ASSERT(WIFEXITED(st));
+    if (err != NULL) {
+        ssize_t n;
+        fd = open(errpath, O_RDONLY);
+        n = fd >= 0 ? read(fd, err, errcap - 1) : 0;
+        err[n > 0 ? n : 0] = '\0';
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    unlink(errpath);
+    return WEXITSTATUS(st);
+}
+
+static void write_file(const char *path, const void *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ASSERT(f != NULL);
+    ASSERT(fwrite(p, 1, len, f) == len);
+    ASSERT(fclose(f) == 0);
+}
+
+/* The file's bytes (malloc'd, NUL added) and length. */
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *p;
+    long n;
+    ASSERT(f != NULL);
+    ASSERT(fseek(f, 0, SEEK_END) == 0);
+    n = ftell(f);
+    ASSERT(n >= 0);
+    rewind(f);
+    p = malloc((size_t)n + 1);
+    ASSERT(p != NULL);
+    ASSERT(fread(p, 1, (size_t)n, f) == (size_t)n);
+    p[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+/* Values are bytes end to end: all 256 byte values and a value of the
+ * largest size, from a file and from standard input, written through one
+ * follower (forwarded to the leader) and read back byte for byte through
+ * the other; --json gives non-UTF-8 bytes in base64; ls pages, prefixes,
+ * limits. */
+TEST_TIMEOUT(cluster, kv_values_and_listing, 180)
+{
+    struct tcl *cl = cl_new(3, 1024, 128);
+    char in[300], outp[300], err[4096], out[8192];
+    uint8_t all[256], *big, *got;
+    size_t len, i, max = P2PRAFT_KV_VALUE_MAX;
+    unsigned leader, f1, f2;
+    char *a1, *a2;
+
+    for (i = 0; i < 3; i++) {
+        /* large entries take the loops a while under the sanitizers */
+        cl->nodes[i].extra[cl->nodes[i].n_extra++] = "--election-ms";
+        cl->nodes[i].extra[cl->nodes[i].n_extra++] =
+            harness_slow() ? "3000" : "1000";
+        start(cl, (unsigned)i, true);
+    }
+    leader = wait_leader(cl, 15000);
+    f1 = (leader + 1) % 3;
+    f2 = (leader + 2) % 3;
+    a1 = cl->nodes[f1].api;
+    a2 = cl->nodes[f2].api;
+    snprintf(in, sizeof(in), "%s/in", cl->base);
+    snprintf(outp, sizeof(outp), "%s/out", cl->base);
+    /* ls: 1200 keys written by the library, listed by the CLI in pages
+     * (first: every write copies the whole state, big values included) */
+    {
+        struct p2praft_client_config ccfg;
+        struct p2praft_client *c;
+        struct p2praft_request rq;
+        struct p2praft_result *res;
+        char k[32];
+        char *ls[] = {"p2praft", "kv", "--api", a2, "ls", "--prefix", "l/",
+                      NULL};
+        char *lim[] = {"p2praft", "kv", "--api", a2, "ls", "--prefix", "l/",
+                       "--limit", "3", "--consistent", NULL};
+        char *js[] = {"p2praft", "kv", "--api", a2, "--json", "ls",
+                      "--prefix", "l/00", "--limit", "2", NULL};
+        p2praft_client_config_init(&ccfg);
+        ccfg.api_path = cl->nodes[leader].api; /* no heartbeat wait */
+        ASSERT_OK(p2praft_client_open(&c, &ccfg, err, sizeof(err)));
+        for (i = 0; i < 1200; i++) {
+            snprintf(k, sizeof(k), "l/%04zu", i);
+            memset(&rq, 0, sizeof(rq));
+            rq.op = P2PRAFT_API_SET;
+            rq.key = k;
+            rq.value = k;
+            rq.len = strlen(k);
+            res = NULL;
+            ASSERT_OK(p2praft_client_call(c, &rq, &res));
+            p2praft_result_free(res);
+        }
+        p2praft_client_close(c);
+        wait_applied(cl, f2, commit_index(cl, leader), 10000);
+        ASSERT_EQ(run_cli_io(ls, NULL, outp, err, sizeof(err)), 0);
+        got = read_file(outp, &len);
+        ASSERT_EQ(count_lines((char *)got), 1200);
+        ASSERT(strncmp((char *)got, "l/0000\nl/0001\n", 14) == 0);
+        ASSERT(strstr((char *)got, "l/1199\n") != NULL);
+        free(got);
+        ASSERT_EQ(run_cli(lim, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "l/0000\nl/0001\nl/0002\n");
+        ASSERT_EQ(run_cli(js, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "{\"key\":\"l/0000\",\"value\":\"l/0000\"}\n"
+                           "{\"key\":\"l/0001\",\"value\":\"l/0001\"}\n");
+    }
+    for (i = 0; i < 256; i++) {
+        all[i] = (uint8_t)i;
+    }
+    write_file(in, all, sizeof(all));
+    {
+        char at[310];
+        char *set[] = {"p2praft", "kv", "--api", a1, "set", "bin", at, NULL};
+        char *get[] = {"p2praft", "kv", "--api", a2, "get", "--consistent",
+                       "--raw", "bin", NULL};
+        char *getn[] = {"p2praft", "kv", "--api", a2, "get", "--consistent",
+                        "bin", NULL};
+        char *json[] = {"p2praft", "kv", "--api", a2, "--json", "get", "bin",
+                        NULL};
+        unsigned char b64[400];
+        snprintf(at, sizeof(at), "@%s", in);
+        ASSERT_EQ(run_cli_io(set, NULL, outp, err, sizeof(err)), 0);
+        ASSERT_EQ(run_cli_io(get, NULL, outp, err, sizeof(err)), 0);
+        got = read_file(outp, &len);
+        ASSERT_EQ(len, 256);
+        ASSERT_MEM_EQ(got, all, 256);
+        free(got);
+        /* without --raw: the same bytes and a newline */
+        ASSERT_EQ(run_cli_io(getn, NULL, outp, err, sizeof(err)), 0);
+        got = read_file(outp, &len);
+        ASSERT_EQ(len, 257);
+        ASSERT_MEM_EQ(got, all, 256);
+        ASSERT_EQ(got[256], '\n');
+        free(got);
+        /* --json: not UTF-8, so base64 under value_base64 */
+        EVP_EncodeBlock(b64, all, 256);
+        ASSERT_EQ(run_cli_io(json, NULL, outp, err, sizeof(err)), 0);
+        got = read_file(outp, &len);
+        ASSERT(strstr((char *)got, "\"key\":\"bin\"") != NULL);
+        ASSERT(strstr((char *)got, (char *)b64) != NULL);
+        ASSERT(strstr((char *)got, "\"value_base64\":") != NULL);
+        ASSERT(strstr((char *)got, "\"value\":") == NULL);
+        free(got);
+    }
+    /* the largest value, from standard input, through a follower */
+    big = malloc(max);
+    ASSERT(big != NULL);
+    for (i = 0; i < max; i++) {
+        big[i] = (uint8_t)(i * 2654435761u >> 11);
+    }
+    write_file(in, big, max);
+    {
+        char *set[] = {"p2praft", "kv", "--api", a1, "set", "big", "-", NULL};
+        char *get[] = {"p2praft", "kv", "--api", a2, "get", "--consistent",
+                       "--raw", "big", NULL};
+        ASSERT_EQ(run_cli_io(set, in, outp, err, sizeof(err)), 0);
+        ASSERT_EQ(run_cli_io(get, NULL, outp, err, sizeof(err)), 0);
+        got = read_file(outp, &len);
+        ASSERT_EQ(len, max);
+        ASSERT(memcmp(got, big, max) == 0);
+        free(got);
+    }
+    /* one byte more: refused before anything is sent */
+    {
+        char *set[] = {"p2praft", "kv", "--api", a1, "set", "over", "-",
+                       NULL};
+        uint8_t *over = malloc(max + 1);
+        ASSERT(over != NULL);
+        memset(over, 'o', max + 1);
+        write_file(in, over, max + 1);
+        free(over);
+        ASSERT_EQ(run_cli_io(set, in, outp, err, sizeof(err)), 2);
+        ASSERT(strstr(err, "over") != NULL);
+    }
+    free(big);
+    /* text, cas from a file, --literal, --json text */
+    {
+        char at[310];
+        char *set[] = {"p2praft", "kv", "--api", a1, "set", "t", "hello",
+                       NULL};
+        char *cas[] = {"p2praft", "kv", "--api", a1, "cas", "t", at, "bye",
+                       NULL};
+        char *lit[] = {"p2praft", "kv", "--api", a1, "set", "--literal",
+                       "lit", "@nofile", NULL};
+        char *getlit[] = {"p2praft", "kv", "--api", a2, "get",
+                          "--consistent", "lit", NULL};
+        char *json[] = {"p2praft", "kv", "--api", a2, "get", "--consistent",
+                        "--json", "t", NULL};
+        char *miss[] = {"p2praft", "kv", "--api", a2, "--json", "get", "nope",
+                        NULL};
+        snprintf(at, sizeof(at), "@%s", in);
+        write_file(in, "hello", 5);
+        ASSERT_EQ(run_cli(set, out, sizeof(out)), 0);
+        ASSERT_EQ(run_cli(cas, out, sizeof(out)), 0);
+        ASSERT_EQ(run_cli(lit, out, sizeof(out)), 0);
+        ASSERT_EQ(run_cli(getlit, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "@nofile\n");
+        ASSERT_EQ(run_cli(json, out, sizeof(out)), 0);
+        ASSERT(strstr(out, "\"value\":\"bye\"") != NULL);
+        ASSERT(strstr(out, "\"ok\":true") != NULL);
+        ASSERT_EQ(run_cli(miss, out, sizeof(out)), 1);
+        ASSERT(strstr(out, "\"ok\":false") != NULL);
+        ASSERT(strstr(out, "\"status\":\"not found\"") != NULL);
+    }
+    for (i = 0; i < 3; i++) {
+        stop(cl, (unsigned)i);
+    }
+    cl_destroy(cl);
+}
+
+/* A CLI process in the background, stdout and stderr into files. */
+static pid_t spawn_cli(char *const argv[], const char *out_path,
+                       const char *err_path)
+{
+    pid_t pid;
+    cli_path();
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(out, 1);
+        dup2(e, 2);
+        execv(cli, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    size_t len;
+    uint8_t *p;
+    bool found;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return false;
+    }
+    fclose(f);
+    p = read_file(path, &len);
+    found = strstr((char *)p, needle) != NULL;
+    free(p);
+    return found;
+}
+
+static void wait_file(const char *path, const char *needle,
+                      unsigned timeout_ms)
+{
+    uint64_t end = now_ms() + scale(timeout_ms);
+    while (!file_has(path, needle)) {
+        if (now_ms() > end) {
+            test__fail(__FILE__, __LINE__, "%s has no '%s' after %u ms", path,
+                       needle, timeout_ms);
+        }
+        poll_pause();
+    }
+}
+
+/* `kv watch` on a follower: the changes in apply order, text and JSON,
+ * across a kill -9 of the leader; it exits 0 on SIGINT. */
+TEST(cluster, kv_watch)
+{
+    struct tcl *cl = cl_new(3, 1024, 128);
+    char out1[300], err1[300], out2[300], err2[300], line[128];
+    unsigned i, leader, f, g;
+    uint64_t idx;
+    pid_t w1, w2;
+    int st = 0;
+
+    for (i = 0; i < 3; i++) {
+        start(cl, i, true);
+    }
+    leader = wait_leader(cl, 10000);
+    f = (leader + 1) % 3;
+    g = (leader + 2) % 3;
+    snprintf(out1, sizeof(out1), "%s/w1.out", cl->base);
+    snprintf(err1, sizeof(err1), "%s/w1.err", cl->base);
+    snprintf(out2, sizeof(out2), "%s/w2.out", cl->base);
+    snprintf(err2, sizeof(err2), "%s/w2.err", cl->base);
+    {
+        char *watch[] = {"p2praft", "kv", "--api", cl->nodes[f].api, "watch",
+                         "--prefix", "w/", NULL};
+        char *jwatch[] = {"p2praft", "kv", "--api", cl->nodes[f].api,
+                          "--json", "watch", NULL};
+        w1 = spawn_cli(watch, out1, err1);
+        w2 = spawn_cli(jwatch, out2, err2);
+        wait_file(err1, "watching from index", 10000);
+        wait_file(out2, "\"event\":\"started\"", 10000);
+    }
+    idx = put(cl, g, "w/a", "1");
+    put(cl, g, "x/b", "2");
+    snprintf(line, sizeof(line), "%llu set w/a 1\n", (unsigned long long)idx);
+    wait_file(out1, line, 10000);
+    wait_file(out2, "{\"event\":\"set\"", 10000);
+    wait_file(out2, "\"key\":\"x/b\",\"value\":\"2\"}", 10000);
+    /* the leader dies; the watch on the follower goes on */
+    kill9(cl, leader);
+    wait_leader(cl, 10000);
+    {
+        struct answer a;
+        uint64_t end = now_ms() + scale(10000);
+        for (;;) {
+            api_call(cl->nodes[g].api, P2PRAFT_API_DEL, 0, "w/a", NULL, NULL,
+                     &a);
+            if (a.status == P2PRAFT_API_OK) {
+                break;
+            }
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        snprintf(line, sizeof(line), "%llu del w/a\n",
+                 (unsigned long long)a.index);
+    }
+    wait_file(out1, line, 10000);
+    wait_file(out2, "\"event\":\"del\"", 10000);
+    ASSERT(!file_has(out1, "x/b")); /* not under the prefix */
+    ASSERT(kill(w1, SIGINT) == 0);
+    ASSERT(kill(w2, SIGTERM) == 0);
+    ASSERT(waitpid(w1, &st, 0) == w1);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT(waitpid(w2, &st, 0) == w2);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    stop(cl, f);
+    stop(cl, g);
+    cl_destroy(cl);
+}
+
+/* From another machine: `kv --node MA --key F` and `status --node` do what
+ * the socket does for a client the node lists (--client, --clients-file);
+ * an unlisted client is refused (exit 4), and the node logs it with its
+ * count; a bad clients file stops the node's start, naming the line. */
+TEST(cluster, remote_clients)
+{
+    struct tcl *cl = cl_new(1, 1024, 128);
+    struct tnode *nd = &cl->nodes[0];
+    char ck[300], sk[300], fk[300], file[300], ma[400], out[8192], err[4096];
+    char cid[LP2P_PEER_ID_STRMAX], fid[LP2P_PEER_ID_STRMAX];
+    struct lp2p_key key;
+    struct lp2p_peer_id pid;
+    FILE *fp;
+
+    snprintf(ck, sizeof(ck), "%s/client.key", cl->base);
+    snprintf(fk, sizeof(fk), "%s/file.key", cl->base);
+    snprintf(sk, sizeof(sk), "%s/stranger.key", cl->base);
+    snprintf(file, sizeof(file), "%s/clients", cl->base);
+    ASSERT_OK(lp2p_key_generate(&key));
+    ASSERT_OK(lp2p_key_save(ck, &key));
+    ASSERT_OK(lp2p_peer_id_from_key(&key, &pid));
+    lp2p_peer_id_to_string(&pid, cid, sizeof(cid));
+    ASSERT_OK(lp2p_key_generate(&key));
+    ASSERT_OK(lp2p_key_save(fk, &key));
+    ASSERT_OK(lp2p_peer_id_from_key(&key, &pid));
+    lp2p_peer_id_to_string(&pid, fid, sizeof(fid));
+    ASSERT_OK(lp2p_key_generate(&key));
+    ASSERT_OK(lp2p_key_save(sk, &key));
+    lp2p_key_wipe(&key);
+    fp = fopen(file, "w");
+    ASSERT(fp != NULL);
+    fprintf(fp, "# a comment\n%s\n", fid);
+    fclose(fp);
+    nd->extra[nd->n_extra++] = "--client";
+    nd->extra[nd->n_extra++] = cid;
+    nd->extra[nd->n_extra++] = "--clients-file";
+    nd->extra[nd->n_extra++] = file;
+    start(cl, 0, true);
+    wait_leader(cl, 10000);
+    snprintf(ma, sizeof(ma), "/ip4/127.0.0.1/tcp/%d/p2p/%s", nd->port, nd->id);
+    {
+        char *set[] = {"p2praft", "kv", "--node", ma, "--key", ck, "set",
+                       "r", "remote", NULL};
+        char *get[] = {"p2praft", "kv", "--node", ma, "--key", fk, "get",
+                       "--consistent", "r", NULL};
+        char *ls[] = {"p2praft", "kv", "--node", ma, "--key", ck, "--json",
+                      "ls", NULL};
+        char *status[] = {"p2praft", "status", "--node", ma, "--key", ck,
+                          "--json", NULL};
+        char *stranger[] = {"p2praft", "kv", "--node", ma, "--key", sk,
+                            "set", "r", "evil", NULL};
+        char *nokey[] = {"p2praft", "kv", "--node", ma, "get", "r", NULL};
+        const char *refusal[] = {"refused 1 /p2praft/client/1.0.0 stream",
+                                 "not a listed client"};
+        ASSERT_EQ(run_cli(set, out, sizeof(out)), 0);
+        ASSERT_EQ(run_cli(get, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "remote\n");
+        ASSERT_EQ(run_cli(ls, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "{\"key\":\"r\",\"value\":\"remote\"}\n");
+        ASSERT_EQ(run_cli(status, out, sizeof(out)), 0);
+        ASSERT(strstr(out, "\"role\":\"leader\"") != NULL);
+        ASSERT(strstr(out, "\"caught_up\":true") != NULL);
+        ASSERT(strstr(out, "\"clients\":2") != NULL);
+        ASSERT(strstr(out, "\"member\":[{\"peer_id\":") != NULL);
+        ASSERT_EQ(run_cli_full(stranger, out, sizeof(out), err, sizeof(err)),
+                  4);
+        ASSERT(strstr(err, "--client") != NULL);
+        ASSERT(strstr(err, "nothing was sent") != NULL);
+        wait_log(cl, 0, refusal, 2, 5000);
+        ASSERT_EQ(run_cli(nokey, out, sizeof(out)), 2);
+    }
+    {
+        char *get[] = {"p2praft", "kv", "--api", nd->api, "get", "r", NULL};
+        ASSERT_EQ(run_cli(get, out, sizeof(out)), 0);
+        ASSERT_STR_EQ(out, "remote\n"); /* the stranger wrote nothing */
+    }
+    stop(cl, 0);
+    /* a bad line in the clients file: the node does not start */
+    fp = fopen(file, "w");
+    ASSERT(fp != NULL);
+    fprintf(fp, "%s\nbogus\n", fid);
+    fclose(fp);
+    {
+        char listen[64];
+        char *node[] = {"p2praft", "node", "--key", nd->key, "--data-dir",
+                        nd->dir, "--listen", listen, "--clients-file", file,
+                        NULL};
+        snprintf(listen, sizeof(listen), "/ip4/127.0.0.1/tcp/%d", nd->port);
+        ASSERT_EQ(run_cli_full(node, out, sizeof(out), err, sizeof(err)), 1);
+        ASSERT(strstr(err, ":2: 'bogus' is not a peer ID") != NULL);
+    }
+    cl_destroy(cl);
+}
+
+/* A client that asks for a large value and hangs up before reading it: the
+ * node's writes then fail with EPIPE. The node process keeps SIGPIPE's
+ * default action (the CLI no longer ignores it), so it survives only
+ * because the library blocks SIGPIPE in the threads it creates. */
+TEST(cluster, client_vanishing_keeps_node)
+{
+    struct tcl *cl = cl_new(1, 1024, 128);
+    struct tnode *nd = &cl->nodes[0];
+    struct p2praft_client_config ccfg;
+    struct p2praft_client *c;
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    char err[400];
+    uint8_t *big;
+    struct answer a;
+    unsigned round;
+    int st;
+
+    start(cl, 0, true);
+    wait_leader(cl, 10000);
+    big = calloc(1, P2PRAFT_KV_VALUE_MAX);
+    ASSERT(big != NULL);
+    p2praft_client_config_init(&ccfg);
+    ccfg.api_path = nd->api;
+    ASSERT_OK(p2praft_client_open(&c, &ccfg, err, sizeof(err)));
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_SET;
+    rq.key = "big";
+    rq.value = big;
+    rq.len = P2PRAFT_KV_VALUE_MAX;
+    ASSERT_OK(p2praft_client_call(c, &rq, &res));
+    p2praft_result_free(res);
+    p2praft_client_close(c);
+    free(big);
+    for (round = 0; round < 5; round++) {
+        int fd = api_connect(nd->api);
+        unsigned k;
+        ASSERT(fd >= 0);
+        /* 16 gets of 4 MiB each, pipelined, then gone */
+        for (k = 1; k <= 16; k++) {
+            struct p2praft__api_req q;
+            uint8_t *f;
+            size_t len = 0;
+            memset(&q, 0, sizeof(q));
+            q.op = P2PRAFT_API_GET;
+            q.id = k;
+            q.key = "big";
+            f = p2praft__api_request_encode(&q, &len);
+            ASSERT(f != NULL);
+            ASSERT(send(fd, f, len, MSG_NOSIGNAL) == (ssize_t)len);
+            p2praft_free(f);
+        }
+        /* done sending (the node reads EOF and stops reading, which is
+         * how it would notice a reset); let the first answers start, then
+         * vanish mid-response: the node's next write meets a closed
+         * socket */
+        ASSERT(shutdown(fd, SHUT_WR) == 0);
+        {
+            uint8_t b[4096];
+            ASSERT(read_full(fd, b, sizeof(b), (int)scale(5000)) == 0);
+        }
+        close(fd);
+    }
+    /* still alive, still serving */
+    api_call(nd->api, P2PRAFT_API_STATUS, 0, NULL, NULL, NULL, &a);
+    ASSERT_EQ(a.status, P2PRAFT_API_OK);
+    ASSERT_EQ(waitpid(nd->pid, &st, WNOHANG), 0);
+    stop(cl, 0);
     cl_destroy(cl);
 }

@@ -430,6 +430,7 @@ TEST(node, start_errors)
                P2PRAFT_EINVAL);
     cfg.key = &key;
     cfg.data_dir = base;
+    cfg.bootstrap = true; /* else the empty directory is refused first */
     cfg.listen = bad_listen;
     cfg.n_listen = 1;
     ASSERT(p2praft_node_start(&node, &cfg, err, sizeof(err)) != 0);
@@ -443,6 +444,7 @@ TEST(node, start_errors)
     /* a fresh directory without bootstrap: nothing could add this node */
     cfg.peers = NULL;
     cfg.n_peers = 0;
+    cfg.bootstrap = false;
     ASSERT_ERR(p2praft_node_start(&node, &cfg, err, sizeof(err)),
                P2PRAFT_EINVAL);
     ASSERT(strstr(err, "bootstrap") != NULL);
