@@ -26,6 +26,7 @@
 
 #include "../test/integration/cluster.c"
 #include "../test/integration/harness_util.c"
+#include "lib/syscount.c"
 
 struct bstate {
     uint64_t Ops;
@@ -147,9 +148,10 @@ static void phase(struct cluster *cl, int leader, unsigned committers,
 {
     struct run r;
     struct slot *slots;
-    uint64_t t0, t1;
+    uint64_t t0, t1, sc0, sc1;
     unsigned i;
     double el;
+    int scfd = syscount_open();
     memset(&r, 0, sizeof(r));
     memset(r.payload, 0xab, sizeof(r.payload));
     r.cl = cl;
@@ -157,6 +159,7 @@ static void phase(struct cluster *cl, int leader, unsigned committers,
     r.caplat = 4000000;
     r.lat = malloc(r.caplat * sizeof(*r.lat));
     slots = calloc(committers, sizeof(*slots));
+    sc0 = syscount_read(scfd);
     t0 = uv_hrtime();
     r.t_start = t0;
     r.t_end = t0 + (uint64_t)(secs * 1e9);
@@ -167,6 +170,7 @@ static void phase(struct cluster *cl, int leader, unsigned committers,
     }
     cluster_run_until(cl, run_idle, &r, (unsigned)(secs * 1000) + 30000);
     t1 = uv_hrtime();
+    sc1 = syscount_read(scfd);
     el = (double)(t1 - t0) / 1e9;
     qsort(r.lat, r.nlat, sizeof(*r.lat), cmp_u64);
     printf("  %-16s %8.0f ops/s  p50 %5.2f  p90 %5.2f  p99 %6.2f  max %6.2f ms"
@@ -175,6 +179,12 @@ static void phase(struct cluster *cl, int leader, unsigned committers,
            pct(r.lat, r.nlat, 0.90), pct(r.lat, r.nlat, 0.99),
            pct(r.lat, r.nlat, 1.0),
            (unsigned long long)r.nlat, (unsigned long long)r.failed, el);
+    if (scfd >= 0 && r.nlat > 0) {
+        /* The loop thread's: raft_uv's thread pool is not counted. */
+        printf("  %-16s %8.1f system calls per commit on the loop thread\n",
+               "", (double)(sc1 - sc0) / (double)r.nlat);
+        close(scfd);
+    }
     fflush(stdout);
     free(slots);
     free(r.lat);
@@ -202,24 +212,14 @@ static const char *fs_name(const char *dir)
     }
 }
 
-static void nodelay_cb(uv_handle_t *h, void *arg)
-{
-    int *n = arg;
-    if (h->type == UV_TCP && uv_tcp_nodelay((uv_tcp_t *)h, 1) == 0) {
-        (*n)++;
-    }
-}
-
 /* raft_uv_tcp leaves Nagle on; its connections live as long as the nodes,
  * so switch it off on every TCP handle of the loop once they exist. */
-static int set_nodelay(uv_loop_t *loop)
+static int set_nodelay(struct cluster *cl)
 {
-    int n = 0;
     if (getenv("BENCH_NAGLE") != NULL) {
         return 0;
     }
-    uv_walk(loop, nodelay_cb, &n);
-    return n;
+    return cluster_nodelay(cl);
 }
 
 static int bench_dir(const char *base, double secs)
@@ -244,7 +244,7 @@ static int bench_dir(const char *base, double secs)
         return 1;
     }
     phase(&cl, leader, 1, 0.5, "warm-up"); /* connections, allocation */
-    printf("  TCP_NODELAY set on %d sockets\n", set_nodelay(&cl.loop));
+    printf("  TCP_NODELAY set on %d sockets\n", set_nodelay(&cl));
     phase(&cl, leader, 1, secs, "sequential (1)");
     phase(&cl, leader, 64, secs, "64 committers");
 

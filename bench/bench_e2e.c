@@ -2,31 +2,39 @@
  * p2praft's side of the benchmark against the seed (issue 5): the same
  * workload as bench/seed/main.go (go-libp2p-raft v0.5.0's Example_consensus,
  * measured), on three p2praft nodes in one process, each with its own lp2p
- * host on 127.0.0.1 and raft_uv storage, talking raft over libp2p streams.
+ * host on 127.0.0.1, talking raft over libp2p streams with p2praft's raft
+ * I/O.
  *
- *   bench_e2e --store shm|disk [--dir DIR] [--updates N] [--conc N]
+ *   bench_e2e --store mem|shm|disk|tcp [--dir DIR] [--updates N] [--conc N]
  *             [--dur-ms N] [--opsize N] [--no-hint]
  *
- * shm keeps raft_uv's files on tmpfs (/dev/shm; compare with the seed's
- * in-memory stores), disk in DIR (default /tmp; compare with raft-boltdb).
+ * Stores: mem is p2praft's in-memory store (compare with the seed's
+ * InmemStore), shm libraft's raft_uv on tmpfs (/dev/shm), disk raft_uv in
+ * DIR (default /tmp; compare with raft-boltdb). tcp runs the same workload
+ * on libraft alone: raft_uv on tmpfs with libraft's own TCP transport (no
+ * libp2p), the yardstick for what p2praft adds on top of libraft.
  * One run prints, as the seed does,
  *   p2praft <store> <metric> <value> <unit>
  * for first_leader (ms, from the first raft_start until a leader every node
  * agrees on), seq1000_total (ms), seq_commit_p50/p99 (us), seq_ops (ops/s),
+ * seq_syscalls (system calls of the loop thread, which runs all three
+ * nodes, per sequential commit; only when the kernel lets us count them),
  * op_size (bytes), conc64_commitstate_ops (ops/s: 64 commits kept in flight
  * on the leader for --dur-ms, 128-byte entries) and failover (ms, from
- * shutting the leader down, raft, transport and host, until a commit
- * succeeds on a survivor). bench/e2e/run.sh repeats it, runs the seed in the
- * same run and prints both sides with ratios. Without arguments it only
- * says so (bench/run.sh runs every bench binary; the comparison is
+ * shutting the leader down (raft, io and host) until a commit succeeds on a
+ * survivor). bench/e2e/run.sh repeats it, runs the seed in the same run and
+ * prints both sides with ratios. Without arguments it only says so
+ * (bench/run.sh runs every bench binary; the comparison is
  * bench/e2e/run.sh's job).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../test/integration/netcluster.c"
+#include "../test/integration/cluster.c"
 #include "../test/integration/harness_util.c"
+#include "../test/integration/netcluster.c"
+#include "lib/syscount.c"
 
 struct bstate {
     int64_t Value;
@@ -39,7 +47,7 @@ static const struct p2praft_type bstate_type = {
     "raftState", sizeof(struct bstate), bstate_fields, 2,
     NULL, NULL, NULL, NULL};
 
-static const char *g_store = "shm";
+static const char *g_store = "mem";
 static bool g_no_hint;
 
 static void result(const char *metric, double v, const char *unit)
@@ -71,10 +79,83 @@ static uint64_t pct(const uint64_t *sorted, size_t n, double p)
     return sorted[i];
 }
 
+/* ---- the cluster: p2praft's (netcluster) or libraft's alone (cluster) */
+
+static bool g_tcp;
+static struct nc g_nc;
+static struct cluster g_cl;
+
+static uv_loop_t *B_loop(void)
+{
+    return g_tcp ? &g_cl.loop : &g_nc.loop;
+}
+
+static struct p2praft_consensus *B_c(unsigned i)
+{
+    return g_tcp ? g_cl.nodes[i].c : g_nc.nodes[i].c;
+}
+
+static struct raft *B_raft(unsigned i)
+{
+    return g_tcp ? &g_cl.nodes[i].raft : &g_nc.nodes[i].raft;
+}
+
+static bool B_running(unsigned i)
+{
+    return g_tcp ? g_cl.nodes[i].running : g_nc.nodes[i].running;
+}
+
+static int B_prepare(const char *dir, enum p2praft_store_kind store)
+{
+    if (g_tcp) {
+        g_cl.base_dir = dir;
+        g_cl.election_ms = 150;
+        g_cl.heartbeat_ms = 30;
+        return cluster_prepare(&g_cl, 3, &bstate_type, NULL, NULL);
+    }
+    g_nc.base_dir = dir;
+    g_nc.store = store;
+    g_nc.no_hint = g_no_hint;
+    return nc_prepare(&g_nc, 3, &bstate_type, NULL, NULL);
+}
+
+static int B_start(unsigned i)
+{
+    return g_tcp ? cluster_start(&g_cl, i, true) : nc_start(&g_nc, i, true);
+}
+
+static int B_wait_leader(unsigned ms)
+{
+    return g_tcp ? cluster_wait_leader(&g_cl, ms) : nc_wait_leader(&g_nc, ms);
+}
+
+static bool B_run_until(bool (*cond)(void *), void *ctx, unsigned ms)
+{
+    return harness_run_until(B_loop(), cond, ctx, ms);
+}
+
+/* The node goes away: raft, io and (for p2praft) its host. */
+static void B_kill(unsigned i)
+{
+    if (g_tcp) {
+        cluster_stop(&g_cl, i);
+    } else {
+        nc_kill(&g_nc, i);
+    }
+}
+
+static void B_close(void)
+{
+    if (g_tcp) {
+        cluster_close(&g_cl);
+    } else {
+        nc_close(&g_nc);
+    }
+}
+
 /* ---- sequential phase ---- */
 
 struct seq {
-    struct nc *nc;
     unsigned leader;
     int total, done;
     int failed;
@@ -109,8 +190,7 @@ static void seq_next(struct seq *s)
     memset(&st, 0, sizeof(st));
     st.Value = (int64_t)s->done * 2;
     s->t0 = uv_hrtime();
-    if (p2praft_consensus_commit_state(s->nc->nodes[s->leader].c, &st, seq_cb,
-                                       s) != 0) {
+    if (p2praft_consensus_commit_state(B_c(s->leader), &st, seq_cb, s) != 0) {
         s->failed = 1;
     }
 }
@@ -121,18 +201,14 @@ static bool seq_finished(void *ctx)
     return s->failed || s->done >= s->total;
 }
 
-struct applied {
-    struct nc *nc;
-    raft_index index;
-};
+static raft_index g_applied_target;
 
 static bool all_applied(void *ctx)
 {
-    struct applied *a = ctx;
     unsigned i;
-    for (i = 0; i < a->nc->n; i++) {
-        if (a->nc->nodes[i].running &&
-            raft_last_applied(&a->nc->nodes[i].raft) < a->index) {
+    (void)ctx;
+    for (i = 0; i < 3; i++) {
+        if (B_running(i) && raft_last_applied(B_raft(i)) < g_applied_target) {
             return false;
         }
     }
@@ -142,7 +218,6 @@ static bool all_applied(void *ctx)
 /* ---- concurrent phase ---- */
 
 struct conc {
-    struct nc *nc;
     unsigned leader;
     uint8_t *pad;
     size_t pad_len;
@@ -167,7 +242,7 @@ static void conc_cb(void *ctx, int status, void *state, const char *errmsg)
     } else {
         c->ok++;
     }
-    if (uv_now(&c->nc->loop) < c->deadline) {
+    if (uv_now(B_loop()) < c->deadline) {
         conc_issue(c);
     }
 }
@@ -178,8 +253,7 @@ static void conc_issue(struct conc *c)
     st.Value = ((int64_t)1 << 30) + c->seq++;
     st.Pad.data = c->pad;
     st.Pad.len = c->pad_len;
-    if (p2praft_consensus_commit_state(c->nc->nodes[c->leader].c, &st, conc_cb,
-                                       c) == 0) {
+    if (p2praft_consensus_commit_state(B_c(c->leader), &st, conc_cb, c) == 0) {
         c->inflight++;
     } else {
         c->failed++;
@@ -195,7 +269,6 @@ static bool conc_finished(void *ctx)
 /* ---- failover ---- */
 
 struct fo {
-    struct nc *nc;
     int old;
     int pending;
     int ok;
@@ -225,14 +298,13 @@ static bool fo_step(void *ctx)
     if (f->pending) {
         return false;
     }
-    for (i = 0; i < f->nc->n; i++) {
-        struct nc_node *nd = &f->nc->nodes[i];
-        if ((int)i != f->old && nd->running &&
-            raft_state(&nd->raft) == RAFT_LEADER) {
+    for (i = 0; i < 3; i++) {
+        if ((int)i != f->old && B_running(i) &&
+            raft_state(B_raft(i)) == RAFT_LEADER) {
             struct bstate st;
             memset(&st, 0, sizeof(st));
             st.Value = f->value;
-            if (p2praft_consensus_commit_state(nd->c, &st, fo_cb, f) == 0) {
+            if (p2praft_consensus_commit_state(B_c(i), &st, fo_cb, f) == 0) {
                 f->pending = 1;
             }
             break;
@@ -241,60 +313,63 @@ static bool fo_step(void *ctx)
     return false;
 }
 
-static int run(const char *dir, int updates, int concn, unsigned dur_ms,
-               size_t opsize)
+static int run(const char *dir, enum p2praft_store_kind store, int updates,
+               int concn, unsigned dur_ms, size_t opsize)
 {
-    static struct nc nc;
     struct seq s;
     struct conc c;
-    struct applied a;
     struct fo f;
     struct bstate probe;
     uint8_t *enc;
     size_t enc_len;
     double t0, t1;
-    int leader, status = 1;
+    uint64_t sc0, sc1;
+    int leader, status = 1, scfd;
     unsigned i;
 
-    memset(&nc, 0, sizeof(nc));
-    nc.base_dir = dir;
-    nc.no_hint = g_no_hint;
-    if (nc_prepare(&nc, 3, &bstate_type, NULL, NULL) != 0) {
+    if (B_prepare(dir, store) != 0) {
         fprintf(stderr, "bench_e2e: cluster set-up failed\n");
         return 1;
     }
     t0 = now_ms();
     for (i = 0; i < 3; i++) {
-        if (nc_start(&nc, i, true) != 0) {
+        if (B_start(i) != 0) {
             fprintf(stderr, "bench_e2e: start failed\n");
             goto out;
         }
     }
-    leader = nc_wait_leader(&nc, 30000);
+    leader = B_wait_leader(30000);
     if (leader < 0) {
         fprintf(stderr, "bench_e2e: no leader within 30 s\n");
         goto out;
     }
     result("first_leader", now_ms() - t0, "ms");
+    if (g_tcp) {
+        cluster_nodelay(&g_cl); /* as bench_consensus: Nagle off */
+    }
 
     /* The example's 1000 sequential CommitState calls. */
     memset(&s, 0, sizeof(s));
-    s.nc = &nc;
     s.leader = (unsigned)leader;
     s.total = updates;
     s.lat = calloc((size_t)updates, sizeof(*s.lat));
+    scfd = syscount_open();
+    sc0 = syscount_read(scfd);
     t0 = now_ms();
     seq_next(&s);
-    nc_run_until(&nc, seq_finished, &s, 120000);
+    B_run_until(seq_finished, &s, 120000);
     t1 = now_ms();
+    sc1 = syscount_read(scfd);
+    if (scfd >= 0) {
+        close(scfd);
+    }
     if (s.failed || s.done < s.total) {
         fprintf(stderr, "bench_e2e: sequential phase failed at %d\n", s.done);
         free(s.lat);
         goto out;
     }
-    a.nc = &nc;
-    a.index = raft_last_applied(&nc.nodes[leader].raft);
-    if (!nc_run_until(&nc, all_applied, &a, 30000)) {
+    g_applied_target = raft_last_applied(B_raft((unsigned)leader));
+    if (!B_run_until(all_applied, NULL, 30000)) {
         fprintf(stderr, "bench_e2e: followers did not apply\n");
         free(s.lat);
         goto out;
@@ -306,6 +381,9 @@ static int run(const char *dir, int updates, int concn, unsigned dur_ms,
     result("seq_commit_p99", (double)pct(s.lat, (size_t)s.total, 0.99) / 1e3,
            "us");
     result("seq_ops", s.total * 1000.0 / (t1 - t0), "ops/s");
+    if (scfd >= 0) {
+        result("seq_syscalls", (double)(sc1 - sc0) / s.total, "calls");
+    }
     free(s.lat);
 
     /* 128-byte entries: size the pad from the real encoding. */
@@ -333,15 +411,14 @@ static int run(const char *dir, int updates, int concn, unsigned dur_ms,
     c.pad_len = probe.Pad.len;
     /* p2praft adds a 2-byte entry header (format version, kind) */
     result("op_size", (double)enc_len, "bytes");
-    c.nc = &nc;
     c.leader = (unsigned)leader;
-    uv_update_time(&nc.loop);
-    c.deadline = uv_now(&nc.loop) + dur_ms;
+    uv_update_time(B_loop());
+    c.deadline = uv_now(B_loop()) + dur_ms;
     t0 = now_ms();
     for (i = 0; i < (unsigned)concn; i++) {
         conc_issue(&c);
     }
-    nc_run_until(&nc, conc_finished, &c, dur_ms + 30000);
+    B_run_until(conc_finished, &c, dur_ms + 30000);
     t1 = now_ms();
     free(c.pad);
     if (c.failed != 0 || c.inflight != 0) {
@@ -354,39 +431,39 @@ static int run(const char *dir, int updates, int concn, unsigned dur_ms,
         snprintf(name, sizeof(name), "conc%d_commitstate_ops", concn);
         result(name, (double)c.ok * 1000.0 / (t1 - t0), "ops/s");
     }
-    a.index = raft_last_applied(&nc.nodes[leader].raft);
-    if (!nc_run_until(&nc, all_applied, &a, 60000)) {
+    g_applied_target = raft_last_applied(B_raft((unsigned)leader));
+    if (!B_run_until(all_applied, NULL, 60000)) {
         fprintf(stderr, "bench_e2e: followers did not catch up\n");
         goto out;
     }
 
-    /* Failover: shut the leader down (raft, transport, host). */
+    /* Failover: shut the leader down (raft, io, host). */
     memset(&f, 0, sizeof(f));
-    f.nc = &nc;
     f.old = leader;
     f.value = 7777777;
     t0 = now_ms();
-    nc_kill(&nc, (unsigned)leader);
-    if (!nc_run_until(&nc, fo_step, &f, 60000)) {
+    B_kill((unsigned)leader);
+    if (!B_run_until(fo_step, &f, 60000)) {
         fprintf(stderr, "bench_e2e: no write within 60 s of the failover\n");
         goto out;
     }
     result("failover", now_ms() - t0, "ms");
     status = 0;
 out:
-    nc_close(&nc);
+    B_close();
     return status;
 }
 
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
+    enum p2praft_store_kind store = P2PRAFT_STORE_MEM;
     int updates = 1000, concn = 64, i;
     unsigned dur_ms = 3000;
     size_t opsize = 128;
     if (argc == 1) {
         printf("bench_e2e: compared with the seed by bench/e2e/run.sh "
-               "(bench_e2e --store shm|disk for one run)\n");
+               "(bench_e2e --store mem|shm|disk|tcp for one run)\n");
         return 0;
     }
     for (i = 1; i < argc; i++) {
@@ -407,22 +484,28 @@ int main(int argc, char **argv)
             g_no_hint = true;
             continue;
         } else {
-            fprintf(stderr, "usage: bench_e2e --store shm|disk [--dir DIR] "
-                            "[--updates N] [--conc N] [--dur-ms N] "
-                            "[--opsize N] [--no-hint]\n");
+            fprintf(stderr, "usage: bench_e2e --store mem|shm|disk|tcp "
+                            "[--dir DIR] [--updates N] [--conc N] "
+                            "[--dur-ms N] [--opsize N] [--no-hint]\n");
             return 2;
         }
         i++;
     }
-    if (strcmp(g_store, "shm") != 0 && strcmp(g_store, "disk") != 0) {
-        fprintf(stderr, "bench_e2e: --store must be shm or disk\n");
+    if (strcmp(g_store, "mem") == 0) {
+        store = P2PRAFT_STORE_MEM;
+    } else if (strcmp(g_store, "shm") == 0 || strcmp(g_store, "disk") == 0) {
+        store = P2PRAFT_STORE_DISK;
+    } else if (strcmp(g_store, "tcp") == 0) {
+        g_tcp = true;
+    } else {
+        fprintf(stderr, "bench_e2e: --store must be mem, shm, disk or tcp\n");
         return 2;
     }
     if (dir == NULL) {
-        dir = strcmp(g_store, "shm") == 0 ? "/dev/shm" : "/tmp";
+        dir = strcmp(g_store, "disk") == 0 ? "/tmp" : "/dev/shm";
     }
     if (updates < 1 || concn < 1 || opsize < 16) {
         return 2;
     }
-    return run(dir, updates, concn, dur_ms, opsize);
+    return run(dir, store, updates, concn, dur_ms, opsize);
 }

@@ -1,7 +1,8 @@
 /*
  * go-libp2p-raft's Example_consensus on p2praft: three raft nodes in one
- * process, each with its own libp2p host on 127.0.0.1 (port 0) and its own
- * raft_uv data directory, agree on a state {Value int}. The leader commits
+ * process, each with its own libp2p host on 127.0.0.1 (port 0) and, as in
+ * the seed, its own in-memory store (or a raft_uv data directory), agree on
+ * a state {Value int}. The leader commits
  * 1000 states {Value: n*2}, one after the other; every follower then
  * applies them, and each node prints its final state. stdout carries
  * exactly the seed's lines:
@@ -17,11 +18,13 @@
  * and with bounded timeouts, for a leader and then for every follower to
  * apply the leader's last index.
  *
- *   consensus [--data-dir DIR] [--verbose]
+ *   consensus [--store mem|disk] [--data-dir DIR] [--verbose]
  *
- * Data lives in a temporary directory removed at exit, or in DIR/raftN
- * (with each node's key in DIR/raftN.key, so that a second run finds the
- * same cluster). --verbose prints timings on stderr.
+ * By default the nodes store everything in memory (the seed's InmemStore).
+ * With --store disk they use raft_uv, in a temporary directory removed at
+ * exit, or in DIR/raftN (with each node's key in DIR/raftN.key, so that a
+ * second run finds the same cluster); --data-dir alone implies disk.
+ * --verbose prints timings on stderr.
  *
  * Build: cc consensus.c $(pkg-config --cflags --libs p2praft); in this
  * repository `make` builds build/examples/consensus, and `p2praft demo`
@@ -31,7 +34,6 @@
 #include <errno.h>
 #include <raft.h>
 #include <raft/uv.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -66,12 +68,11 @@ struct ex_node {
     char pidstr[LP2P_PEER_ID_STRMAX];
     char addr[LP2P_MULTIADDR_STRMAX];
     struct lp2p_host *host;
-    struct raft_uv_transport transport;
     struct raft_io io;
     struct raft raft;
     struct p2praft_consensus *c;
     struct p2praft_actor *actor;
-    bool transport_ready, raft_ready, raft_closed, host_closed;
+    bool io_ready, raft_ready, raft_closed, host_closed;
 };
 
 struct ex {
@@ -79,6 +80,7 @@ struct ex {
     struct ex_node nodes[EX_NODES];
     char base[400];
     bool temp_base;
+    bool disk;
     bool verbose;
     int leader;
     int n_updates;
@@ -123,7 +125,7 @@ static int ex_key(struct ex *ex, unsigned i, struct lp2p_key *key)
 {
     char path[600];
     int rv;
-    if (ex->temp_base) {
+    if (ex->temp_base || !ex->disk) {
         return lp2p_key_generate(key);
     }
     snprintf(path, sizeof(path), "%s/raft%u.key", ex->base, i + 1);
@@ -143,7 +145,7 @@ static int ex_setup_node(struct ex *ex, unsigned i)
     struct lp2p_host_config cfg;
     int rv;
     snprintf(nd->dir, sizeof(nd->dir), "%s/raft%u", ex->base, i + 1);
-    if (mkdir(nd->dir, 0700) != 0 && errno != EEXIST) {
+    if (ex->disk && mkdir(nd->dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "consensus: mkdir %s: %s\n", nd->dir, strerror(errno));
         return LP2P_EIO;
     }
@@ -172,6 +174,7 @@ static int ex_start_raft(struct ex *ex, unsigned i)
     struct ex_node *nd = &ex->nodes[i];
     struct ex_state initial = {3};
     struct raft_configuration conf;
+    struct p2praft_io_config cfg;
     unsigned j;
     int rv;
 
@@ -180,27 +183,29 @@ static int ex_start_raft(struct ex *ex, unsigned i)
                                     &initial)) != 0) {
         return rv;
     }
-    /* NewLibp2pTransport(peer, time.Minute) */
-    if ((rv = p2praft_transport_init(&nd->transport, nd->host, 60000)) != 0) {
+    /* NewLibp2pTransport(peer, time.Minute) and the stores: in memory as
+     * in the seed (NewInmemStore, NewInmemSnapshotStore), or raft_uv. */
+    p2praft_io_config_init(&cfg);
+    cfg.dial_timeout_ms = 60000;
+    cfg.retry_ms = 20;
+    if (ex->disk) {
+        cfg.store = P2PRAFT_STORE_DISK;
+        cfg.dir = nd->dir;
+    }
+    if ((rv = p2praft_io_init(&nd->io, nd->host, &cfg)) != 0) {
+        fprintf(stderr, "consensus: raft io: %s: %s\n", p2praft_strerror(rv),
+                nd->io.errmsg);
         return rv;
     }
-    nd->transport_ready = true;
-    if (raft_uv_init(&nd->io, &ex->loop, nd->dir, &nd->transport) != 0) {
-        fprintf(stderr, "consensus: raft_uv_init: %s\n", nd->io.errmsg);
-        return LP2P_ERAFT;
-    }
-    raft_uv_set_connect_retry_delay(&nd->io, 20);
+    nd->io_ready = true;
     /* The raft address is the peer ID, the raft ID derived from it. */
     if (raft_init(&nd->raft, &nd->io, p2praft_consensus_fsm(nd->c),
                   p2praft_server_id(&nd->pid), nd->pidstr) != 0) {
         fprintf(stderr, "consensus: raft_init: %s\n", raft_errmsg(&nd->raft));
-        raft_uv_close(&nd->io);
         return LP2P_ERAFT;
     }
     nd->raft_ready = true;
     p2praft_raft_trace(&nd->raft);
-    raft_uv_set_tracer(&nd->io, p2praft_raft_tracer());
-    p2praft_transport_set_raft(&nd->transport, &nd->raft);
     raft_set_election_timeout(&nd->raft, EX_ELECTION_MS);
     raft_set_heartbeat_timeout(&nd->raft, EX_HEARTBEAT_MS);
     raft_set_pre_vote(&nd->raft, true);
@@ -324,7 +329,8 @@ static bool ex_all_applied(struct ex *ex)
 static void ex_raft_closed(struct raft *r)
 {
     struct ex_node *nd = r->data;
-    raft_uv_close(&nd->io);
+    p2praft_io_close(&nd->io);
+    nd->io_ready = false;
     nd->raft_closed = true;
 }
 
@@ -399,8 +405,8 @@ static void ex_teardown(struct ex *ex)
             p2praft_consensus_free(nd->c);
         }
         p2praft_actor_free(nd->actor);
-        if (nd->transport_ready) {
-            p2praft_transport_close(&nd->transport);
+        if (nd->io_ready) {
+            p2praft_io_close(&nd->io); /* raft never started on it */
         }
         if (nd->host != NULL) {
             lp2p_host_close(nd->host, ex_host_closed, nd);
@@ -419,8 +425,11 @@ static void ex_teardown(struct ex *ex)
 
 static int ex_usage(void)
 {
-    fprintf(stderr, "usage: p2praft demo [--data-dir DIR] [--verbose]\n"
-                    "   or: build/examples/consensus [--data-dir DIR] [--verbose]\n");
+    fprintf(stderr,
+            "usage: p2praft demo [--store mem|disk] [--data-dir DIR] "
+            "[--verbose]\n"
+            "   or: build/examples/consensus [--store mem|disk] "
+            "[--data-dir DIR] [--verbose]\n");
     return 2;
 }
 
@@ -428,7 +437,7 @@ static int ex_usage(void)
 static int consensus_example(int argc, char **argv)
 {
     static struct ex ex; /* large: raft structs */
-    const char *data_dir = NULL;
+    const char *data_dir = NULL, *store = NULL;
     double t0, t_leader, t_commits, t_applied;
     unsigned i, j;
     int rv, status = 1;
@@ -437,6 +446,12 @@ static int consensus_example(int argc, char **argv)
     for (i = 1; i < (unsigned)argc; i++) {
         if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < (unsigned)argc) {
             data_dir = argv[++i];
+        } else if (strcmp(argv[i], "--store") == 0 &&
+                   i + 1 < (unsigned)argc) {
+            store = argv[++i];
+            if (strcmp(store, "mem") != 0 && strcmp(store, "disk") != 0) {
+                return ex_usage();
+            }
         } else if (strcmp(argv[i], "--verbose") == 0 ||
                    strcmp(argv[i], "-v") == 0) {
             ex.verbose = true;
@@ -444,7 +459,10 @@ static int consensus_example(int argc, char **argv)
             return ex_usage();
         }
     }
-    if (data_dir != NULL) {
+    ex.disk = store != NULL ? strcmp(store, "disk") == 0 : data_dir != NULL;
+    if (!ex.disk) {
+        snprintf(ex.base, sizeof(ex.base), "(memory)");
+    } else if (data_dir != NULL) {
         snprintf(ex.base, sizeof(ex.base), "%s", data_dir);
         if (mkdir(ex.base, 0700) != 0 && errno != EEXIST) {
             fprintf(stderr, "consensus: mkdir %s: %s\n", ex.base,
@@ -560,9 +578,8 @@ out:
 #ifndef P2PRAFT_EXAMPLE_NO_MAIN
 int main(int argc, char **argv)
 {
-    /* lp2p never raises SIGPIPE, but the raft stream bridge writes with
-     * libuv: a stream that went away must not kill the program. */
-    signal(SIGPIPE, SIG_IGN);
+    /* No SIGPIPE handling: raft's messages go through lp2p, which sends
+     * with MSG_NOSIGNAL, and raft_uv (--store disk) only writes files. */
     return consensus_example(argc, argv);
 }
 #endif

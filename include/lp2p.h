@@ -834,6 +834,25 @@ LP2P_API int lp2p_stream_write(struct lp2p_stream *stream, const uint8_t *buf,
                                size_t len, lp2p_stream_write_cb cb,
                                void *data);
 
+/* One buffer of lp2p_stream_writev(). */
+struct lp2p_iovec {
+    const uint8_t *base;
+    size_t len;
+};
+
+/*
+ * Queue the `n` buffers of `bufs` as one write: each buffer is BORROWED
+ * until `cb` runs, exactly as with lp2p_stream_write(); the array itself
+ * is copied. The buffers go out in order, and the connection is flushed
+ * once for all of them, so small pieces leave in one encrypted message and
+ * one system call. `cb` (may be NULL) runs once, after the last buffer
+ * completed (or with the first error). Errors (cb not called, nothing
+ * queued): those of lp2p_stream_write(); LP2P_EINVAL also for n == 0.
+ */
+LP2P_API int lp2p_stream_writev(struct lp2p_stream *stream,
+                                const struct lp2p_iovec *bufs, size_t n,
+                                lp2p_stream_write_cb cb, void *data);
+
 /* Bytes queued by lp2p_stream_write() and not yet completed. */
 LP2P_API size_t lp2p_stream_write_queue_size(const struct lp2p_stream *stream);
 

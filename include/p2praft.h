@@ -534,46 +534,76 @@ P2PRAFT_API bool p2praft_actor_is_leader(struct p2praft_actor *a);
 P2PRAFT_API void p2praft_raft_trace(struct raft *r);
 
 /* The same for raft_uv's own tracer (call after raft_uv_init()); libraft
- * otherwise formats every raft_uv trace message even when nobody reads it. */
+ * otherwise formats every raft_uv trace message even when nobody reads it.
+ * p2praft_io_init() does it for its disk store. */
 P2PRAFT_API void p2praft_raft_uv_trace(struct raft_io *io);
 
 /* The tracer itself. */
 P2PRAFT_API struct raft_tracer *p2praft_raft_tracer(void);
 
 /* ------------------------------------------------------------------------
- * Transport: raft over libp2p streams
+ * Raft I/O over libp2p
  *
- * p2praft_transport_init() fills a libraft `struct raft_uv_transport` (give
- * it to raft_uv_init()) that carries raft's connections over libp2p streams
- * of protocol P2PRAFT_PROTOCOL on `host`. Each raft connection is one
- * stream, bridged to the uv_stream_t raft sees through an AF_UNIX
- * socketpair with a back-pressured pump in between.
+ * p2praft_io_init() fills a libraft `struct raft_io` (give it to
+ * raft_init()) that stores raft's state in a pluggable store and carries
+ * raft's messages over libp2p. Each message is encoded by p2praft and
+ * written as one frame on one Yamux stream of protocol P2PRAFT_PROTOCOL
+ * per pair of peers (format: src/raft/rpc.h); arriving frames are decoded
+ * into raft messages and handed to raft in the same loop turn. Large
+ * AppendEntries and InstallSnapshot messages are streamed with Yamux flow
+ * control, and each peer has its own bounded queue: a slow peer holds back
+ * its own messages only (past `peer_buffer` bytes plus one message, further
+ * messages to it are dropped and raft resends them, as it does on a lost
+ * connection).
+ *
+ * Stores:
+ *   P2PRAFT_STORE_MEM   term, vote, log and snapshot in memory (the seed's
+ *                       InmemStore): a `struct p2praft_memstore` that may
+ *                       outlive the io, so that a node restarted in the
+ *                       same process finds its state; nothing is durable.
+ *   P2PRAFT_STORE_DISK  libraft's raft_uv in `dir`: durable. Its storage
+ *                       calls are passed through; its own network is never
+ *                       used (p2praft_io_store() gives it, for raft_uv_set_*).
  *
  * Addressing: a raft server's address is its peer ID string (base58btc, as
  * lp2p_peer_id_to_string() writes it) and its raft ID is
  * p2praft_server_id() of that peer ID. raft_init() must be given exactly
- * these for the local host (else raft_uv_init fails with RAFT_INVALID).
- * Peers are dialed through the host's peerstore: add their addresses with
- * lp2p_peerstore_add_addr() first.
+ * these for the local host (else it fails with RAFT_INVALID). Peers are
+ * dialed through the host's peerstore: add their addresses with
+ * lp2p_peerstore_add_addr() first. The sender of a message is always the
+ * Noise-authenticated peer of its stream, never anything read from it.
  *
- * Admission: an inbound raft stream is accepted only from an admitted peer,
- * whose identity is the Noise-authenticated peer of the connection (never
- * anything read from the stream). Others are reset, counted
- * (p2praft_transport_refused()) and logged at warn level (module
- * "transport"). By default a peer is admitted when it is in the member set
- * (p2praft_transport_set_members()) or, once p2praft_transport_set_raft()
- * was called, a server (address and ID) of that raft's current or last
- * committed configuration. p2praft_transport_set_admit() replaces that rule.
+ * Admission: a raft stream opened by another peer is accepted only from an
+ * admitted peer. Others are reset, counted (p2praft_io_refused()) and
+ * logged at warn level (module "transport"). By default a peer is admitted
+ * when it is in the member set (p2praft_io_set_members()) or a server
+ * (address and ID) of the current or last committed configuration of the
+ * raft that uses this io. p2praft_io_set_admit() replaces that rule.
  *
- * Everything runs on the host's loop thread. Order of teardown: raft_close()
- * (which closes the transport), then p2praft_transport_close(), then
- * lp2p_host_close(). Closing the transport never closes the host.
+ * Elections: a follower that loses its libp2p connection to the leader
+ * forgets that leader (so it grants the (pre-)votes of the others) and
+ * shortens its election timer: the surviving voter with the smallest raft
+ * ID starts an election at once, the next one half an election timeout
+ * later, and so on (the hint). In a freshly bootstrapped cluster (term 1,
+ * no vote, only the bootstrap configuration in the log), the voter with the
+ * smallest raft ID starts the first election at once instead of waiting
+ * for its timeout.
+ *
+ * libraft 0.22.1 mishandles an InstallSnapshot that arrives while the node
+ * is storing a snapshot it took (it crashes), or while it is installing
+ * another one (it leaks the message). This io holds the former back until
+ * the snapshot is stored, and drops the latter; the leader sends again.
+ *
+ * Everything runs on the host's loop thread. Order of teardown:
+ * raft_close() (which closes the io), then p2praft_io_close(), then
+ * lp2p_host_close(). Closing the io never closes the host.
  * ---------------------------------------------------------------------- */
 
-struct raft_uv_transport;
-
-#define P2PRAFT_PROTOCOL "/p2praft/raft/1.0.0"
-#define P2PRAFT_DIAL_TIMEOUT_MS 5000 /* default of the timeout argument */
+#define P2PRAFT_PROTOCOL "/p2praft/raft/2.0.0"
+#define P2PRAFT_DIAL_TIMEOUT_MS 5000 /* default dial_timeout_ms */
+#define P2PRAFT_RETRY_MS 100         /* default retry_ms */
+#define P2PRAFT_MAX_MESSAGE (1024ull * 1024 * 1024) /* default max_message */
+#define P2PRAFT_PEER_BUFFER (32u * 1024 * 1024)     /* default peer_buffer */
 
 /* The raft server ID of a peer: the first 8 bytes of SHA-256 of its peer ID
  * multihash bytes, big endian; never 0 (a 0 result becomes 1). */
@@ -582,47 +612,75 @@ P2PRAFT_API uint64_t p2praft_server_id(const struct lp2p_peer_id *peer);
 /* Same from a peer ID string. 0 or the errors of lp2p_peer_id_parse(). */
 P2PRAFT_API int p2praft_server_id_parse(const char *peer_id, uint64_t *out);
 
+/* An in-memory raft store. It must outlive every io using it, and serves
+ * one io at a time. 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL. */
+struct p2praft_memstore;
+P2PRAFT_API int p2praft_memstore_new(struct p2praft_memstore **out);
+/* Free a store no io uses any more. NULL is ignored. */
+P2PRAFT_API void p2praft_memstore_free(struct p2praft_memstore *m);
+
+enum p2praft_store_kind {
+    P2PRAFT_STORE_MEM = 0, /* in memory (default) */
+    P2PRAFT_STORE_DISK = 1 /* raft_uv in a directory */
+};
+
+struct p2praft_io_config {
+    enum p2praft_store_kind store;
+    /* MEM: the store (borrowed). NULL: a private one, freed with the io. */
+    struct p2praft_memstore *mem;
+    /* DISK: raft_uv's directory, which must exist (copied). */
+    const char *dir;
+    /* Bound on one dial (connection + stream negotiation); 0: default. */
+    unsigned dial_timeout_ms;
+    /* After a failed dial, messages to that peer are dropped for this long
+     * before the next dial; 0: P2PRAFT_RETRY_MS. */
+    unsigned retry_ms;
+    /* Largest message payload accepted (entries or snapshot bytes); 0:
+     * P2PRAFT_MAX_MESSAGE. A bigger one resets the stream. */
+    uint64_t max_message;
+    /* Bytes of messages queued toward one peer before new ones to it are
+     * dropped (one message past it is let in: a snapshot may be bigger);
+     * 0: P2PRAFT_PEER_BUFFER. */
+    size_t peer_buffer;
+    /* No early election hint when the leader's connection drops. */
+    bool no_hint;
+    /* A fresh cluster waits for a full election timeout. */
+    bool no_fast_start;
+};
+
+/* Fill `cfg` with the defaults (MEM with a private store, every limit 0). */
+P2PRAFT_API void p2praft_io_config_init(struct p2praft_io_config *cfg);
+
 /*
- * Fill `t` (zero it first is not needed) as a raft_uv_transport over `host`
- * (borrowed; must outlive the transport). `timeout_ms` bounds each raft
- * connect (dial + stream negotiation; 0: P2PRAFT_DIAL_TIMEOUT_MS); a failed
- * or timed out connect fails with RAFT_NOCONNECTION and raft retries after
- * its connect retry delay (raft_uv_set_connect_retry_delay()). Serves
- * P2PRAFT_PROTOCOL on the host from raft's listen() until raft closes the
- * transport, and observes the host's connection events (a lost connection
- * to the leader of the set raft is logged and hints an early election, see
- * p2praft_transport_set_raft()). 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL.
+ * Fill `io` as a raft_io over `host` (borrowed; must outlive the io) with
+ * the store of `cfg` (borrowed for the call; `mem` must outlive the io).
+ * Serves P2PRAFT_PROTOCOL on the host from raft_start() until raft closes
+ * the io, and observes the host's connection events. 0, P2PRAFT_ENOMEM,
+ * P2PRAFT_EINVAL (no host, DISK without dir, a memstore already in use),
+ * P2PRAFT_ERAFT (raft_uv refused the directory: see io->errmsg).
  */
-P2PRAFT_API int p2praft_transport_init(struct raft_uv_transport *t,
-                                       struct lp2p_host *host,
-                                       unsigned timeout_ms);
+P2PRAFT_API int p2praft_io_init(struct raft_io *io, struct lp2p_host *host,
+                                const struct p2praft_io_config *cfg);
 
-/* Release the memory of `t`, after raft closed it (raft_close() completed)
- * or if raft never used it. The host is left alone. */
-P2PRAFT_API void p2praft_transport_close(struct raft_uv_transport *t);
+/* Release the memory of `io`, after raft closed it (raft_close() completed)
+ * or if raft never used it. The host and a borrowed memstore are left
+ * alone. NULL or a released io is ignored. */
+P2PRAFT_API void p2praft_io_close(struct raft_io *io);
 
-/*
- * The raft instance (borrowed; NULL unsets) that this transport serves: its
- * configuration admits peers by default, and when a follower loses its
- * libp2p connection to the leader, the transport shortens the follower's
- * election timer so that it starts a (pre-)vote within a fraction of the
- * election timeout instead of a whole one (unless
- * p2praft_transport_set_hint(t, false)). Call after raft_init().
- */
-P2PRAFT_API void p2praft_transport_set_raft(struct raft_uv_transport *t,
-                                            struct raft *r);
+/* The storage raft_io inside `io`: for DISK the raft_uv instance (for
+ * raft_uv_set_segment_size() and friends, before raft_start()). */
+P2PRAFT_API struct raft_io *p2praft_io_store(struct raft_io *io);
 
-/* Enable (default) or disable the early election on a lost leader
- * connection. */
-P2PRAFT_API void p2praft_transport_set_hint(struct raft_uv_transport *t,
-                                            bool enabled);
+/* Enable (default unless cfg.no_hint) or disable the early election on a
+ * lost leader connection. */
+P2PRAFT_API void p2praft_io_set_hint(struct raft_io *io, bool enabled);
 
 /* Replace the explicit member set with `n` peers (copied). Needed on a node
- * that joins a cluster (its own configuration is still empty), or without
- * set_raft. 0 or P2PRAFT_ENOMEM (set unchanged). */
-P2PRAFT_API int p2praft_transport_set_members(struct raft_uv_transport *t,
-                                              const struct lp2p_peer_id *peers,
-                                              size_t n);
+ * that joins a cluster (its own configuration is still empty). 0 or
+ * P2PRAFT_ENOMEM (set unchanged), P2PRAFT_EINVAL. */
+P2PRAFT_API int p2praft_io_set_members(struct raft_io *io,
+                                       const struct lp2p_peer_id *peers,
+                                       size_t n);
 
 /* Admission rule: return true to admit `peer` (borrowed, from Noise) whose
  * raft ID would be `id`. Runs on the loop thread for every inbound stream. */
@@ -630,30 +688,47 @@ typedef bool (*p2praft_admit_fn)(void *ctx, const struct lp2p_peer_id *peer,
                                  uint64_t id);
 
 /* Replace the default rule with `fn` (NULL restores the default). */
-P2PRAFT_API void p2praft_transport_set_admit(struct raft_uv_transport *t,
-                                             p2praft_admit_fn fn, void *ctx);
+P2PRAFT_API void p2praft_io_set_admit(struct raft_io *io, p2praft_admit_fn fn,
+                                      void *ctx);
 
-/* Would an inbound raft stream of `peer` be admitted now? */
-P2PRAFT_API bool p2praft_transport_admits(struct raft_uv_transport *t,
-                                          const struct lp2p_peer_id *peer);
+/* Would a raft stream opened by `peer` be admitted now? */
+P2PRAFT_API bool p2praft_io_admits(struct raft_io *io,
+                                   const struct lp2p_peer_id *peer);
 
 /* Inbound raft streams refused so far. */
-P2PRAFT_API uint64_t p2praft_transport_refused(struct raft_uv_transport *t);
+P2PRAFT_API uint64_t p2praft_io_refused(struct raft_io *io);
 
-/* Early-election hints given so far (see p2praft_transport_set_raft()). */
-P2PRAFT_API uint64_t p2praft_transport_hints(struct raft_uv_transport *t);
+/* Early-election hints given so far. */
+P2PRAFT_API uint64_t p2praft_io_hints(struct raft_io *io);
+
+/* What the io did so far. */
+struct p2praft_io_stats {
+    uint64_t sent;            /* messages written to a stream */
+    uint64_t received;        /* messages handed to raft */
+    uint64_t dropped;         /* messages not sent: no connection, full queue */
+    uint64_t refused;         /* inbound streams refused (admission) */
+    uint64_t bad_streams;     /* streams reset for malformed or oversized data */
+    uint64_t hints;           /* early-election hints */
+    uint64_t fast_starts;     /* first elections started at once */
+    uint64_t installs;        /* InstallSnapshot messages handed to raft */
+    uint64_t snapshots_held;  /* InstallSnapshot held while a take was stored */
+    uint64_t snapshots_dropped; /* duplicate InstallSnapshot while installing */
+    uint64_t peak_peer_bytes; /* most bytes ever queued toward one peer */
+};
+P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
+                                  struct p2praft_io_stats *out);
 
 /* ------------------------------------------------------------------------
  * Cluster node: one member of a replicated key-value store
  *
- * A node owns a loop thread that runs a libp2p host, the raft transport
- * over it, libraft with raft_uv storage in `data_dir`, and an OpLog whose
- * ops are set, delete and compare-and-set on a map of string keys to byte
- * values. Snapshots compact the log (threshold configurable), so a node
+ * A node owns a loop thread that runs a libp2p host, p2praft's raft I/O
+ * over it, libraft with raft_uv storage in `data_dir` (or in memory), and
+ * an OpLog whose ops are set, delete and compare-and-set on a map of string
+ * keys to byte values. Snapshots compact the log (threshold configurable), so a node
  * that was away catches up from a snapshot.
  *
  * Writes sent to any node are forwarded to the leader over libp2p, on
- * P2PRAFT_FORWARD_PROTOCOL (only peers the raft transport admits, i.e.
+ * P2PRAFT_FORWARD_PROTOCOL (only peers the raft I/O admits, i.e.
  * members, may use it), and complete once the receiving node has applied
  * them. Reads are local; consistent reads first commit a read barrier (a
  * no-op entry) on the leader and wait until the receiving node applied up to it.
@@ -849,6 +924,11 @@ struct p2praft_node_config {
     /* More of them: a file with one peer ID per line; blank lines and
      * lines starting with '#' are skipped. NULL: none. Read at start. */
     const char *clients_file;
+    /* Where raft's state lives: P2PRAFT_STORE_DISK (the default), raft_uv
+     * in data_dir; or P2PRAFT_STORE_MEM, in memory: nothing survives the
+     * process, so a restarted node starts empty (with bootstrap: as a
+     * fresh member that catches up from the others). */
+    enum p2praft_store_kind store;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */

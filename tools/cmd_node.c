@@ -27,11 +27,18 @@ static void usage(FILE *out)
             "                    [--api-max-inflight N] "
             "[--api-max-requests N]\n"
             "                    [--client PEERID]... [--clients-file F]\n"
+            "                    [--store disk|mem]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
             "  --data-dir DIR    raft log and snapshots (created if "
-            "missing)\n"
+            "missing), the API socket\n"
+            "  --store disk|mem  where raft's state lives: raft_uv in DIR "
+            "(default), or\n"
+            "                    memory (lost with the process: every start "
+            "takes\n"
+            "                    --bootstrap and catches up from the "
+            "others)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
             "  --bootstrap       first start only: the configuration is this "
@@ -135,6 +142,16 @@ static int run(int argc, char **argv)
             cfg.data_dir = v;
         } else if (strcmp(o, "--api") == 0) {
             cfg.api_path = v;
+        } else if (strcmp(o, "--store") == 0) {
+            if (strcmp(v, "disk") == 0) {
+                cfg.store = P2PRAFT_STORE_DISK;
+            } else if (strcmp(v, "mem") == 0) {
+                cfg.store = P2PRAFT_STORE_MEM;
+            } else {
+                fprintf(stderr, "p2praft node: --store is disk or mem, not "
+                                "'%s'\n", v);
+                return 2;
+            }
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
             bool is_listen = o[2] == 'l';
             size_t *cnt = is_listen ? &cfg.n_listen : &cfg.n_peers;

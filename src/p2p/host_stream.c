@@ -393,6 +393,56 @@ int lp2p_stream_write(struct lp2p_stream *s, const uint8_t *buf, size_t len,
     return 0;
 }
 
+int lp2p_stream_writev(struct lp2p_stream *s, const struct lp2p_iovec *bufs,
+                       size_t n, lp2p_stream_write_cb cb, void *data)
+{
+    struct lp2p__list reqs, *q;
+    size_t i;
+    if (s == NULL || bufs == NULL || n == 0) {
+        return LP2P_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (bufs[i].base == NULL && bufs[i].len > 0) {
+            return LP2P_EINVAL;
+        }
+    }
+    if (s->reset != 0 || s->fin_wanted || s->app_closed || s->ys == NULL ||
+        s->phase != LP2P_STREAM_OPEN) {
+        return LP2P_ESTATE;
+    }
+    /* All requests first, so that a failed allocation queues nothing; only
+     * the last one carries the callback (writes complete in order). */
+    lp2p__list_init(&reqs);
+    for (i = 0; i < n; i++) {
+        struct lp2p_swreq *w = lp2p__calloc(1, sizeof(*w));
+        if (w == NULL) {
+            while (!lp2p__list_empty(&reqs)) {
+                q = lp2p__list_first(&reqs);
+                lp2p__list_remove(q);
+                lp2p__free(LP2P__CONTAINER_OF(q, struct lp2p_swreq, link));
+            }
+            return LP2P_ENOMEM;
+        }
+        w->buf = bufs[i].base;
+        w->len = bufs[i].len;
+        if (i == n - 1) {
+            w->cb = cb;
+            w->data = data;
+        }
+        lp2p__list_insert_tail(&reqs, &w->link);
+    }
+    while (!lp2p__list_empty(&reqs)) {
+        struct lp2p_swreq *w;
+        q = lp2p__list_first(&reqs);
+        w = LP2P__CONTAINER_OF(q, struct lp2p_swreq, link);
+        lp2p__list_remove(q);
+        lp2p__list_insert_tail(&s->wq, &w->link);
+        s->wq_bytes += w->len;
+    }
+    pump(s);
+    return 0;
+}
+
 size_t lp2p_stream_write_queue_size(const struct lp2p_stream *s)
 {
     return s->wq_bytes;

@@ -515,7 +515,7 @@ static void handler(struct lp2p_stream *s, void *data)
     struct p2praft_node *n = data;
     const struct lp2p_peer_id *peer = lp2p_stream_peer(s);
     struct served *f;
-    if (n->stopping || !p2praft_transport_admits(&n->transport, peer)) {
+    if (n->stopping || !p2praft_io_admits(&n->io, peer)) {
         if (!n->stopping) {
             refused(n, &n->fwd.refused_member, peer, "not a member");
         }

@@ -251,7 +251,7 @@ static void peers_tick(struct p2praft_node *n, uint64_t now)
 static void refusals_tick(struct p2praft_node *n, uint64_t now)
 {
     struct p2praft__health *h = &n->health;
-    uint64_t cur = p2praft_transport_refused(&n->transport), since;
+    uint64_t cur = p2praft_io_refused(&n->io), since;
     if (cur > h->raft_refused_seen) {
         lp2p__ratelog_add(&h->raft_refused, cur - h->raft_refused_seen);
         h->raft_refused_seen = cur;

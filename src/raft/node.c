@@ -2,8 +2,8 @@
  * p2praft_node: one member of the replicated key-value store. This file
  * holds its lifecycle, its loop thread and the typed blocking API.
  *
- * Everything runs on the node's loop thread: the libp2p host, the raft
- * transport over it, libraft with raft_uv storage, the OpLog, the request
+ * Everything runs on the node's loop thread: the libp2p host, p2praft's
+ * raft I/O over it (raft_uv storage, or memory), libraft, the OpLog, the request
  * state machine (req.c), the unix socket API (api_server.c) and the forward
  * protocol (forward.c). Other threads talk to it through
  * p2praft_node_call(), which crosses over on a loop-call bridge
@@ -25,8 +25,8 @@
  * Stop: p2praft_node_stop() shuts the bridge (new calls fail with
  * P2PRAFT_ESHUTDOWN) which wakes the loop: shutdown_node() answers the
  * pending requests "shutting down", closes the API socket and the forward
- * protocol, then raft; once raft is closed (after_raft) the storage, the
- * transport, the consensus and the host; once the host is closed, the
+ * protocol, then raft; once raft is closed (after_raft) the raft I/O, the
+ * consensus and the host; once the host is closed, the
  * loop's own handles. The loop then runs dry and the thread exits.
  */
 #include <errno.h>
@@ -182,12 +182,8 @@ static void host_closed(struct lp2p_host *h, void *data)
 static void after_raft(struct p2praft_node *n)
 {
     if (n->io_ok) {
-        raft_uv_close(&n->io);
+        p2praft_io_close(&n->io);
         n->io_ok = false;
-    }
-    if (n->transport_ok) {
-        p2praft_transport_close(&n->transport);
-        n->transport_ok = false;
     }
     if (n->c != NULL) {
         p2praft_consensus_free(n->c);
@@ -380,12 +376,9 @@ static int setup_members(struct p2praft_node *n, struct lp2p_peer_id **out,
                         n->peers[i], n->self);
         }
         /* Members always get a connection slot, and their connections
-         * are not closed as a stranger's would be (idle, no protocol). */
-        rv = lp2p_host_protect(n->host, &members[n_members], true);
-        if (rv != 0) {
-            lp2p__free(members);
-            return fail(n, rv, "out of memory");
-        }
+         * are not closed as a stranger's would be (idle, no protocol):
+         * the raft I/O protects them (p2praft_io_set_members(), then the
+         * configuration as it changes). */
         n_members++;
     }
     rv = p2praft__health_init(n, members + 1, n_members - 1);
@@ -398,36 +391,30 @@ static int setup_members(struct p2praft_node *n, struct lp2p_peer_id **out,
     return 0;
 }
 
-/* The raft transport over the host, admitting the members. */
-static int setup_transport(struct p2praft_node *n,
-                           const struct lp2p_peer_id *members, size_t n_members)
+/* The data directory, and the raft I/O over the host: members admitted,
+ * raft's state in raft_uv in the directory (or in memory). */
+static int setup_io(struct p2praft_node *n, const struct lp2p_peer_id *members,
+                    size_t n_members)
 {
-    int rv = p2praft_transport_init(&n->transport, n->host, 0);
-    if (rv == 0) {
-        n->transport_ok = true;
-        rv = p2praft_transport_set_members(&n->transport, members, n_members);
-    }
-    if (rv != 0) {
-        return fail(n, rv, "cannot set up the raft transport: %s",
-                    lp2p_strerror(rv));
-    }
-    return 0;
-}
-
-/* The data directory and raft_uv storage in it. */
-static int setup_storage(struct p2praft_node *n)
-{
+    struct p2praft_io_config cfg;
+    int rv;
     if (mkdir(n->data_dir, 0700) != 0 && errno != EEXIST) {
         return fail(n, LP2P_EIO, "cannot create %s: %s", n->data_dir,
                     strerror(errno));
     }
-    if (raft_uv_init(&n->io, &n->loop, n->data_dir, &n->transport) != 0) {
-        return fail(n, LP2P_ERAFT, "cannot open the raft storage in %s: %s",
+    p2praft_io_config_init(&cfg);
+    cfg.store = n->cfg.store;
+    cfg.dir = n->data_dir;
+    rv = p2praft_io_init(&n->io, n->host, &cfg);
+    if (rv != 0) {
+        return fail(n, rv, "cannot open the raft storage in %s: %s",
                     n->data_dir, n->io.errmsg);
     }
     n->io_ok = true;
-    raft_uv_set_connect_retry_delay(&n->io, 100);
-    p2praft_raft_uv_trace(&n->io);
+    rv = p2praft_io_set_members(&n->io, members, n_members);
+    if (rv != 0) {
+        return fail(n, rv, "out of memory");
+    }
     return 0;
 }
 
@@ -464,7 +451,6 @@ static int setup_raft(struct p2praft_node *n)
     raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
-    p2praft_transport_set_raft(&n->transport, &n->raft);
     return 0;
 }
 
@@ -626,11 +612,7 @@ static int setup(struct p2praft_node *n)
     if (rv != 0) {
         return rv;
     }
-    rv = setup_transport(n, members, n_members);
-    if (rv != 0) {
-        goto err_free_members;
-    }
-    rv = setup_storage(n);
+    rv = setup_io(n, members, n_members);
     if (rv != 0) {
         goto err_free_members;
     }
@@ -705,6 +687,7 @@ void p2praft_node_config_init(struct p2praft_node_config *cfg)
     cfg->timeout_ms = 5000;
     cfg->api_max_conns = 64;
     cfg->api_idle_ms = 30000;
+    cfg->store = P2PRAFT_STORE_DISK;
     cfg->api_max_inflight = 128;
     cfg->api_max_requests = 4096;
 }

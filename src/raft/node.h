@@ -32,12 +32,11 @@ struct p2praft_node {
     raft_id self_id;
 
     struct lp2p_host *host;
-    struct raft_uv_transport transport;
-    struct raft_io io;
+    struct raft_io io; /* p2praft's raft I/O: messages over the host */
     struct raft raft;
     struct p2praft_consensus *c;
     struct p2praft_actor *actor;
-    bool transport_ok, io_ok, raft_ok, raft_started;
+    bool io_ok, raft_ok, raft_started;
     uint64_t restored_at_boot;
 
     struct lp2p__bridge calls; /* blocking calls from other threads */

@@ -81,7 +81,7 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
     bprintf(b, "forward_refused: %" PRIu64 "\n",
             n->fwd.refused_member.total + n->fwd.refused_busy.total);
     bprintf(b, "raft_refused: %" PRIu64 "\n",
-            p2praft_transport_refused(&n->transport));
+            p2praft_io_refused(&n->io));
     if (p2praft__consensus_state(n->c, (const void **)&st) == 0) {
         bprintf(b, "keys: %zu\n", p2praft__kv_count(st));
         bprintf(b, "ops_applied: %" PRIu64 "\n", st->seq);

@@ -1,114 +1,111 @@
 /*
- * raft_uv_transport over libp2p streams (see p2praft.h, "Transport").
+ * Raft messages on libp2p streams (the message half of io.c's raft_io;
+ * contract: p2praft.h, "Raft I/O over libp2p"; wire format: rpc.h).
  *
- * Every raft connection is one libp2p stream of P2PRAFT_PROTOCOL. Raft is
- * handed one end of an AF_UNIX socketpair as a uv_pipe_t (allocated with
- * raft_malloc(), since raft frees it); a bridge owns the other end and the
- * stream and pumps bytes both ways:
- *   pipe -> stream: each read chunk is written to the stream (the stream
- *     borrows the chunk until its write callback); reading the pipe stops
- *     while more than BRIDGE_HIGH bytes are queued on the stream;
- *   stream -> pipe: uv_try_write first, the rest copied into a uv_write;
- *     reading the stream stops while more than BRIDGE_HIGH bytes wait for
- *     the pipe (libp2p flow control then holds the peer back).
- * Raft only writes on streams it dialed and only reads on streams it
- * accepted. When raft closes its end, the bridge closes the stream (queued
- * data still goes out, then FIN). When the peer ends the stream, the bridge
- * flushes what it holds into the pipe and closes its end: raft reads EOF
- * (accepted streams) or fails its next write (dialed ones) and reconnects.
+ * One stream of P2PRAFT_PROTOCOL per pair of peers carries messages both
+ * ways. A peer's `out` is the stream we write on: the one we dialed, or
+ * one the peer opened (so a follower answers its leader on the leader's
+ * stream and dials nobody). When both peers dialed at once, both keep the
+ * stream opened by the smaller raft ID; the other one is half-closed by
+ * its opener once its queued messages are out, and each side reads every
+ * stream it holds until its end.
+ *
+ * send(): the frame header is encoded into the request, the entries (or
+ * the snapshot data) are borrowed from raft until the write completes, and
+ * lp2p_stream_writev() queues all of it as one write: no copy here, one
+ * flush. A peer without a stream gets a dial (bounded by dial_timeout_ms);
+ * its messages wait for it. Each peer's queued bytes are bounded by
+ * peer_buffer plus one message: one message that does not fit is let in
+ * (a snapshot may be bigger than the bound, or come behind heartbeats);
+ * beyond that (or during retry_ms after a failed dial) messages are
+ * dropped, as on a lost connection, and raft sends again. A slow peer thus
+ * costs its own queue only. Refusals complete on the same loop turn,
+ * never inside send().
+ *
+ * Receiving: bytes are fed to the stream's decoder, which copies payloads
+ * straight into raft's buffers; each whole message goes to raft at once,
+ * tagged with the stream's Noise-authenticated peer. Malformed or
+ * oversized frames reset the stream.
+ *
+ * Failure modes: a stream that ends or breaks is dropped (the next message
+ * dials again); a dial that fails or times out fails the messages waiting
+ * for it. Closing resets every stream and orphans dials in flight (their
+ * callbacks find nothing to do).
  */
-#include <errno.h>
 #include <openssl/evp.h>
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <uv.h>
 
-#include "../util/heap.h"
-#include "../util/log.h"
-#include "p2praft.h"
+#include "raft/io.h"
+#include "raft/rpc.h"
+#include "util/heap.h"
+#include "util/log.h"
 
 #define MOD "transport"
-#define BRIDGE_CHUNK 65536
-#define BRIDGE_HIGH (1024 * 1024)
+#define SMALL_IOV 4
 
-struct tp;
+struct creq;
 
-struct bridge {
-    struct tp *tp;
-    struct bridge *next, *prev;
-    struct lp2p_stream *s;
-    uv_pipe_t pipe;       /* our end of the socketpair */
-    uv_shutdown_t shut;   /* flush before closing our end */
-    size_t to_stream;     /* bytes queued on the stream */
-    size_t to_pipe;       /* bytes queued on the pipe */
-    unsigned n_swrites;   /* stream writes not yet completed */
-    bool pipe_reading;    /* uv_read_start active */
-    bool pipe_eof;        /* raft closed its end */
-    bool stream_reading;  /* lp2p_stream_read_start active */
-    bool stream_done;     /* the stream delivered its last read event */
-    bool shutting;        /* uv_shutdown in flight */
-    bool closing;         /* torn down: waiting for the callbacks */
-    bool pipe_closed;
-    bool stream_closed;
+struct tpeer {
+    struct p2praft__net *n;
+    struct tpeer *next;
+    raft_id id;
+    struct lp2p_peer_id pid;
+    char addr[LP2P_PEER_ID_STRMAX];
+    struct tstream *out;    /* the stream we write on, if any */
+    struct creq *dial;      /* our dial in flight */
+    struct sreq *q, *q_tail; /* messages waiting for a stream */
+    size_t bytes;           /* queued: waiting or being written */
+    bool over;              /* a message past peer_buffer is queued */
+    bool installing;        /* an InstallSnapshot is queued or being sent */
+    raft_term ae_term;      /* term of its last AppendEntries to us */
+    uint64_t retry_at;      /* no dial before this (uv_now) */
 };
 
-/* One raft connect in flight. Once `done` (answered to raft, by a timeout
- * or a cancel) it only waits for the open callback, then frees itself. */
+struct tstream {
+    struct p2praft__net *n;
+    struct tstream *next, *prev;
+    struct tpeer *peer;
+    struct lp2p_stream *s;
+    struct p2praft__rpc_dec dec;
+    bool inbound;
+    bool writable;
+    bool closing;
+};
+
+/* One message on its way. */
+struct sreq {
+    struct p2praft__work work; /* first: deferred failure */
+    struct sreq *next;         /* in a peer's wait queue */
+    struct tpeer *peer;
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    int status;
+    size_t bytes;
+    bool over; /* admitted past peer_buffer (the one allowed) */
+    bool install; /* an InstallSnapshot: waits out a dial failure */
+    unsigned n_iov;
+    struct lp2p_iovec *iov;
+    struct lp2p_iovec iov_small[SMALL_IOV];
+    uint8_t *hdr;
+    uint8_t hdr_small[P2PRAFT__RPC_SMALL_MAX];
+};
+
+/* One dial in flight. Once `done` (answered by a timeout or a close) it
+ * only waits for the open callback, then frees itself. */
 struct creq {
-    struct tp *tp; /* NULL once orphaned */
+    struct p2praft__net *n; /* NULL once orphaned */
     struct creq *next, *prev;
-    struct raft_uv_connect *req;
-    raft_uv_connect_cb cb;
+    struct tpeer *peer;
     uv_timer_t timer;
-    struct lp2p_peer_id peer;
     bool done;
-    bool opened; /* the open callback ran */
+    bool opened;
     bool timer_closed;
 };
 
-struct tp {
-    struct raft_uv_transport *t;
-    struct lp2p_host *host;
-    uv_loop_t *loop;
-    unsigned timeout_ms;
-    raft_id id;
-    char address[LP2P_PEER_ID_STRMAX];
-    raft_uv_accept_cb accept_cb;
-    raft_uv_transport_close_cb close_cb;
-    bool listening;
-    bool closing;
-    bool in_close; /* inside tp_close(): the close callback must wait */
-    bool observing;
-    bool hint_enabled;
-    struct raft *raft;
-    p2praft_admit_fn admit;
-    void *admit_ctx;
-    struct lp2p_peer_id *members;
-    size_t n_members;
-    struct bridge *bridges;
-    struct creq *creqs;
-    uint64_t refused;
-    uint64_t hints;
-    uint64_t rng; /* xorshift64 state, seeded per transport */
-};
+static void net_maybe_closed(struct p2praft__net *n);
 
-/* A random number in [0, n]: processes and nodes draw different jitters
- * (rand() would give every freshly started process the same sequence). */
-static unsigned tp_random(struct tp *tp, unsigned n)
-{
-    uint64_t x = tp->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    tp->rng = x;
-    return (unsigned)(x % ((uint64_t)n + 1));
-}
-
-/* ---- server IDs ---------------------------------------------------------- */
+/* ---- server IDs ----------------------------------------------------------- */
 
 uint64_t p2praft_server_id(const struct lp2p_peer_id *peer)
 {
@@ -150,7 +147,7 @@ static void peer_str(const struct lp2p_peer_id *p, char *out, size_t cap)
     }
 }
 
-/* ---- admission ----------------------------------------------------------- */
+/* ---- admission ------------------------------------------------------------ */
 
 static bool conf_has(const struct raft_configuration *c, raft_id id,
                      const char *addr)
@@ -165,401 +162,215 @@ static bool conf_has(const struct raft_configuration *c, raft_id id,
     return false;
 }
 
-static bool default_admit(struct tp *tp, const struct lp2p_peer_id *peer,
-                          raft_id id)
+static bool default_admit(struct p2praft__net *n,
+                          const struct lp2p_peer_id *peer, raft_id id)
 {
+    struct raft *r = p2praft__io_raft(n->io);
     char s[LP2P_PEER_ID_STRMAX];
     size_t i;
-    for (i = 0; i < tp->n_members; i++) {
-        if (lp2p_peer_id_equal(&tp->members[i], peer)) {
+    for (i = 0; i < n->n_members; i++) {
+        if (lp2p_peer_id_equal(&n->members[i], peer)) {
             return true;
         }
     }
-    if (tp->raft == NULL) {
+    if (r == NULL) {
         return false;
     }
     peer_str(peer, s, sizeof(s));
-    return conf_has(&tp->raft->configuration, id, s) ||
-           conf_has(&tp->raft->configuration_committed, id, s);
+    return conf_has(&r->configuration, id, s) ||
+           conf_has(&r->configuration_committed, id, s);
 }
 
-static bool admits(struct tp *tp, const struct lp2p_peer_id *peer)
+bool p2praft__net_admits(struct p2praft__net *n,
+                         const struct lp2p_peer_id *peer)
 {
     raft_id id = p2praft_server_id(peer);
-    if (lp2p_peer_id_equal(peer, lp2p_host_id(tp->host))) {
+    if (lp2p_peer_id_equal(peer, lp2p_host_id(n->host))) {
         return false;
     }
-    if (tp->admit != NULL) {
-        return tp->admit(tp->admit_ctx, peer, id);
+    if (n->admit != NULL) {
+        return n->admit(n->admit_ctx, peer, id);
     }
-    return default_admit(tp, peer, id);
+    return default_admit(n, peer, id);
 }
 
-/* ---- bridges ------------------------------------------------------------- */
+/* ---- peers ---------------------------------------------------------------- */
 
-static void tp_maybe_closed(struct tp *tp);
-
-static void bridge_maybe_free(struct bridge *b)
+static struct tpeer *peer_find(struct p2praft__net *n, raft_id id)
 {
-    struct tp *tp = b->tp;
-    if (!b->pipe_closed || !b->stream_closed || b->n_swrites != 0) {
-        return;
-    }
-    if (b->prev != NULL) {
-        b->prev->next = b->next;
-    } else {
-        tp->bridges = b->next;
-    }
-    if (b->next != NULL) {
-        b->next->prev = b->prev;
-    }
-    lp2p__free(b);
-    tp_maybe_closed(tp);
-}
-
-static void bridge_pipe_closed(uv_handle_t *h)
-{
-    struct bridge *b = h->data;
-    b->pipe_closed = true;
-    bridge_maybe_free(b);
-}
-
-static void bridge_stream_closed(struct lp2p_stream *s, void *data)
-{
-    struct bridge *b = data;
-    (void)s;
-    b->stream_closed = true;
-    bridge_maybe_free(b);
-}
-
-/* Tear down: close both ends; `reset` aborts the stream instead of letting
- * queued data go out first. */
-static void bridge_close(struct bridge *b, bool reset)
-{
-    if (b->closing) {
-        return;
-    }
-    b->closing = true;
-    if (reset) {
-        lp2p_stream_reset(b->s);
-    }
-    lp2p_stream_close(b->s, bridge_stream_closed, b);
-    uv_close((uv_handle_t *)&b->pipe, bridge_pipe_closed);
-}
-
-struct swrite {
-    struct bridge *b;
-    size_t len;
-    uint8_t data[];
-};
-
-static void pipe_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-
-static void pipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    struct swrite *w = lp2p__malloc(sizeof(*w) + BRIDGE_CHUNK);
-    (void)h;
-    (void)hint;
-    if (w == NULL) {
-        buf->base = NULL;
-        buf->len = 0;
-        return;
-    }
-    buf->base = (char *)w->data;
-    buf->len = BRIDGE_CHUNK;
-}
-
-static void pipe_resume(struct bridge *b)
-{
-    if (!b->closing && !b->pipe_eof && !b->pipe_reading &&
-        b->to_stream <= BRIDGE_HIGH / 2) {
-        if (uv_read_start((uv_stream_t *)&b->pipe, pipe_alloc_cb,
-                          pipe_read_cb) == 0) {
-            b->pipe_reading = true;
-        } else {
-            bridge_close(b, true);
+    struct tpeer *p;
+    for (p = n->peers; p != NULL; p = p->next) {
+        if (p->id == id) {
+            return p;
         }
     }
+    return NULL;
 }
 
-static void stream_write_cb(struct lp2p_stream *s, int status, void *data)
+static struct tpeer *peer_new(struct p2praft__net *n,
+                              const struct lp2p_peer_id *pid, raft_id id)
 {
-    struct swrite *w = data;
-    struct bridge *b = w->b;
-    (void)s;
-    b->to_stream -= w->len;
-    b->n_swrites--;
-    lp2p__free(w);
-    if (b->closing) {
-        bridge_maybe_free(b);
-        return;
+    struct tpeer *p = lp2p__calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return NULL;
     }
-    if (status != 0) {
-        LOG_DEBUG(MOD, "stream write: %s", lp2p_strerror(status));
-        bridge_close(b, true);
-        return;
-    }
-    pipe_resume(b);
+    p->n = n;
+    p->id = id;
+    p->pid = *pid;
+    peer_str(pid, p->addr, sizeof(p->addr));
+    p->next = n->peers;
+    n->peers = p;
+    return p;
 }
 
-static void pipe_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* ---- sending -------------------------------------------------------------- */
+
+static void sreq_free(struct sreq *s)
 {
-    struct bridge *b = st->data;
-    struct swrite *w =
-        buf->base != NULL
-            ? (struct swrite *)(void *)(buf->base - offsetof(struct swrite,
-                                                              data))
-            : NULL;
-    int rv;
-    if (nread <= 0) {
-        lp2p__free(w);
-        if (nread == 0) {
-            return;
-        }
-        /* Raft closed its end (EOF), or the pipe broke: nothing more can
-         * reach raft, so end the stream; queued data still goes out. */
-        uv_read_stop(st);
-        b->pipe_reading = false;
-        b->pipe_eof = true;
-        bridge_close(b, nread != UV_EOF);
-        return;
+    if (s->hdr != s->hdr_small) {
+        lp2p__free(s->hdr);
     }
-    if ((size_t)nread < BRIDGE_CHUNK / 2) {
-        /* Small message: do not keep a whole chunk queued for it. */
-        struct swrite *small = lp2p__realloc(w, sizeof(*w) + (size_t)nread);
-        if (small != NULL) {
-            w = small;
+    if (s->iov != s->iov_small) {
+        lp2p__free(s->iov);
+    }
+    lp2p__free(s);
+}
+
+/* Answer raft and release the request. */
+static void sreq_finish(struct sreq *s, int status)
+{
+    struct raft_io_send *req = s->req;
+    raft_io_send_cb cb = s->cb;
+    if (s->peer != NULL) {
+        s->peer->bytes -= s->bytes;
+        if (s->over) {
+            s->peer->over = false;
+        }
+        if (s->install) {
+            s->peer->installing = false;
         }
     }
-    w->b = b;
-    w->len = (size_t)nread;
-    rv = lp2p_stream_write(b->s, w->data, w->len, stream_write_cb, w);
+    sreq_free(s);
+    cb(req, status);
+}
+
+static void sreq_deferred(struct p2praft__work *w, int status)
+{
+    struct sreq *s = (struct sreq *)(void *)w;
+    sreq_finish(s, status != 0 ? status : s->status);
+}
+
+/* Fail s on this loop turn, never inside send(). */
+static void sreq_fail_later(struct p2praft__net *n, struct sreq *s,
+                            int status)
+{
+    n->io->stats.dropped++;
+    s->status = status;
+    s->work.fn = sreq_deferred;
+    p2praft__io_defer(n->io, &s->work);
+}
+
+static void stream_close(struct tstream *t, bool reset);
+
+static void sreq_written(struct lp2p_stream *ls, int status, void *data)
+{
+    struct sreq *s = data;
+    (void)ls;
+    sreq_finish(s, status == 0 ? 0 : RAFT_NOCONNECTION);
+}
+
+/* Write s on t now. */
+static void sreq_write(struct tstream *t, struct sreq *s)
+{
+    struct p2praft__net *n = t->n;
+    int rv = lp2p_stream_writev(t->s, s->iov, s->n_iov, sreq_written, s);
     if (rv != 0) {
-        lp2p__free(w);
-        bridge_close(b, true);
+        LOG_DEBUG(MOD, "raft stream write: %s", lp2p_strerror(rv));
+        if (t->peer != NULL && t->peer->out == t) {
+            t->peer->out = NULL;
+        }
+        t->writable = false;
+        sreq_fail_later(n, s, RAFT_NOCONNECTION);
         return;
     }
-    b->n_swrites++;
-    b->to_stream += w->len;
-    if (b->to_stream > BRIDGE_HIGH) {
-        uv_read_stop(st);
-        b->pipe_reading = false;
+    n->io->stats.sent++;
+}
+
+/* Fail every message waiting for a stream to p. */
+static void peer_fail_queue(struct tpeer *p, int status)
+{
+    while (p->q != NULL) {
+        struct sreq *s = p->q;
+        p->q = s->next;
+        if (p->q == NULL) {
+            p->q_tail = NULL;
+        }
+        p->n->io->stats.dropped++;
+        sreq_finish(s, status);
     }
 }
 
-struct pwrite {
-    uv_write_t req;
-    struct bridge *b;
-    size_t len;
-    uint8_t data[];
-};
-
-static void stream_read_cb(struct lp2p_stream *s, int status,
-                           const uint8_t *buf, size_t len);
-
-static void stream_resume(struct bridge *b)
+/* p has a writable stream: write what waited for it. */
+static void peer_flush(struct tpeer *p)
 {
-    if (!b->closing && !b->stream_done && !b->stream_reading &&
-        b->to_pipe <= BRIDGE_HIGH / 2) {
-        if (lp2p_stream_read_start(b->s, stream_read_cb) == 0) {
-            b->stream_reading = true;
+    while (p->q != NULL && p->out != NULL && p->out->writable) {
+        struct sreq *s = p->q;
+        p->q = s->next;
+        if (p->q == NULL) {
+            p->q_tail = NULL;
+        }
+        sreq_write(p->out, s);
+    }
+}
+
+static struct tstream *stream_new(struct p2praft__net *n, struct tpeer *peer,
+                                  struct lp2p_stream *s, bool inbound);
+
+/* Make t the stream we write on for its peer, if it should be: a peer
+ * without a live stream takes any; with two live ones, both sides keep the
+ * one opened by the smaller raft ID (its opener half-closes the other). */
+static void peer_adopt(struct tpeer *p, struct tstream *t)
+{
+    struct tstream *cur = p->out, *loser = NULL;
+    raft_id self = p->n->io->id;
+    if (cur == NULL || !cur->writable) {
+        p->out = t;
+    } else if (cur != t) {
+        raft_id opener_cur = cur->inbound ? p->id : self;
+        raft_id opener_new = t->inbound ? p->id : self;
+        if (opener_new < opener_cur ||
+            (opener_new == opener_cur && t->inbound)) {
+            p->out = t;
+            loser = cur;
         } else {
-            bridge_close(b, true);
+            loser = t;
         }
     }
+    if (loser != NULL && !loser->inbound) {
+        /* Ours lost: what is queued on it still goes, then FIN (the peer
+         * half-closes its own losing streams the same way). */
+        loser->writable = false;
+        lp2p_stream_close_write(loser->s);
+    }
+    peer_flush(p);
 }
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-    struct bridge *b = req->data;
-    (void)status;
-    b->shutting = false;
-    /* Everything the peer sent is in the socketpair: our end may go. */
-    bridge_close(b, false);
-}
-
-/* The peer ended the stream: flush what raft has not received yet, then
- * close our end. */
-static void bridge_stream_ended(struct bridge *b)
-{
-    if (b->closing || b->shutting) {
-        return;
-    }
-    b->shut.data = b;
-    if (uv_shutdown(&b->shut, (uv_stream_t *)&b->pipe, shutdown_cb) == 0) {
-        b->shutting = true;
-    } else {
-        bridge_close(b, false);
-    }
-}
-
-static void pipe_write_cb(uv_write_t *req, int status)
-{
-    struct pwrite *w = req->data;
-    struct bridge *b = w->b;
-    b->to_pipe -= w->len;
-    lp2p__free(w);
-    if (status != 0) {
-        if (!b->closing) {
-            bridge_close(b, true);
-        }
-        return;
-    }
-    stream_resume(b);
-}
-
-static void stream_read_cb(struct lp2p_stream *s, int status,
-                           const uint8_t *buf, size_t len)
-{
-    struct bridge *b = lp2p_stream_data(s);
-    struct pwrite *w;
-    uv_buf_t ub;
-    int n;
-    if (status != 0) {
-        b->stream_done = true;
-        b->stream_reading = false;
-        if (status == LP2P_EEOF) {
-            bridge_stream_ended(b);
-        } else {
-            LOG_DEBUG(MOD, "raft stream ended: %s", lp2p_strerror(status));
-            bridge_close(b, true);
-        }
-        return;
-    }
-    if (len == 0 || b->closing) {
-        return;
-    }
-    if (b->to_pipe == 0) {
-        ub = uv_buf_init((char *)(uintptr_t)buf, (unsigned)len);
-        n = uv_try_write((uv_stream_t *)&b->pipe, &ub, 1);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-            if (len == 0) {
-                return;
-            }
-        } else if (n != UV_EAGAIN) {
-            bridge_close(b, true);
-            return;
-        }
-    }
-    w = lp2p__malloc(sizeof(*w) + len);
-    if (w == NULL) {
-        bridge_close(b, true);
-        return;
-    }
-    memcpy(w->data, buf, len);
-    w->b = b;
-    w->len = len;
-    w->req.data = w;
-    ub = uv_buf_init((char *)w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&b->pipe, &ub, 1, pipe_write_cb) !=
-        0) {
-        lp2p__free(w);
-        bridge_close(b, true);
-        return;
-    }
-    b->to_pipe += len;
-    if (b->to_pipe > BRIDGE_HIGH) {
-        lp2p_stream_read_stop(s);
-        b->stream_reading = false;
-    }
-}
-
-static void raft_pipe_free(uv_handle_t *h)
-{
-    raft_free(h);
-}
-
-static void close_stream_now(struct lp2p_stream *s)
-{
-    lp2p_stream_reset(s);
-    lp2p_stream_close(s, NULL, NULL);
-}
-
-/* Bridge `s` (ownership taken, also on failure: it is then reset) to a new
- * pipe for raft, returned in *out. 0, LP2P_ENOMEM or LP2P_EIO. */
-static int bridge_new(struct tp *tp, struct lp2p_stream *s, uv_stream_t **out)
-{
-    struct bridge *b;
-    uv_pipe_t *rp;
-    int fds[2];
-    int rv, rv2;
-
-    *out = NULL;
-    b = lp2p__calloc(1, sizeof(*b));
-    rp = raft_malloc(sizeof(*rp));
-    if (b == NULL || rp == NULL) {
-        lp2p__free(b);
-        raft_free(rp);
-        close_stream_now(s);
-        return LP2P_ENOMEM;
-    }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-        LOG_WARN(MOD, "socketpair: %s", strerror(errno));
-        lp2p__free(b);
-        raft_free(rp);
-        close_stream_now(s);
-        return LP2P_EIO;
-    }
-    b->tp = tp;
-    b->s = s;
-    b->pipe.data = b;
-    lp2p_stream_set_data(s, b);
-    b->next = tp->bridges;
-    if (tp->bridges != NULL) {
-        tp->bridges->prev = b;
-    }
-    tp->bridges = b;
-    uv_pipe_init(tp->loop, rp, 0);
-    uv_pipe_init(tp->loop, &b->pipe, 0);
-    rv = uv_pipe_open(rp, fds[0]);
-    rv2 = uv_pipe_open(&b->pipe, fds[1]);
-    if (rv != 0 || rv2 != 0) {
-        /* A handle that failed to open does not own its descriptor. */
-        if (rv != 0) {
-            close(fds[0]);
-        }
-        if (rv2 != 0) {
-            close(fds[1]);
-        }
-        uv_close((uv_handle_t *)rp, raft_pipe_free);
-        bridge_close(b, true);
-        return LP2P_EIO;
-    }
-    rv = uv_read_start((uv_stream_t *)&b->pipe, pipe_alloc_cb, pipe_read_cb);
-    if (rv == 0) {
-        b->pipe_reading = true;
-        rv = lp2p_stream_read_start(s, stream_read_cb);
-        b->stream_reading = rv == 0;
-    }
-    if (rv != 0) {
-        uv_close((uv_handle_t *)rp, raft_pipe_free);
-        bridge_close(b, true);
-        return LP2P_EIO;
-    }
-    *out = (uv_stream_t *)rp;
-    return 0;
-}
-
-/* ---- connect ------------------------------------------------------------- */
 
 static void creq_unlink(struct creq *c)
 {
-    struct tp *tp = c->tp;
-    if (tp == NULL) {
+    struct p2praft__net *n = c->n;
+    if (n == NULL) {
         return;
     }
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
-        tp->creqs = c->next;
+        n->creqs = c->next;
     }
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
     c->next = c->prev = NULL;
-    c->tp = NULL;
+    c->n = NULL;
 }
 
 static void creq_maybe_free(struct creq *c)
@@ -572,162 +383,496 @@ static void creq_maybe_free(struct creq *c)
 static void creq_timer_closed(uv_handle_t *h)
 {
     struct creq *c = h->data;
+    struct p2praft__net *n = c->n;
     c->timer_closed = true;
+    creq_unlink(c);
     creq_maybe_free(c);
+    if (n != NULL) {
+        net_maybe_closed(n);
+    }
 }
 
-/* Answer raft (once) and detach the request from the transport. */
-static void creq_finish(struct creq *c, uv_stream_t *stream, int status)
+/* The dial is over (stream or not): detach it from its peer. */
+static void creq_done(struct creq *c)
 {
-    struct tp *tp = c->tp;
     c->done = true;
+    if (c->peer != NULL && c->peer->dial == c) {
+        c->peer->dial = NULL;
+    }
+    c->peer = NULL;
     uv_close((uv_handle_t *)&c->timer, creq_timer_closed);
-    creq_unlink(c);
-    c->cb(c->req, stream, status);
-    if (tp != NULL) {
-        tp_maybe_closed(tp);
+}
+
+/* A dial failed: fail what waited for it (`later`: we are inside send(),
+ * so on this loop turn instead of now). */
+static void dial_failed(struct tpeer *p, const char *why, bool later)
+{
+    struct p2praft__net *n = p->n;
+    struct sreq *keep = NULL, *s;
+    LOG_DEBUG(MOD, "connect to %s: %s", p->addr, why);
+    p->retry_at = uv_now(n->io->loop) + n->io->cfg.retry_ms;
+    /* Everything fails but the newest InstallSnapshot: libraft would not
+     * send another one before its install timeout (30 s by default), so it
+     * waits for the next dial, which the next message starts once retry_ms
+     * passed. */
+    while ((s = p->q) != NULL) {
+        p->q = s->next;
+        if (s->install && (keep == NULL || keep->install)) {
+            if (keep != NULL) {
+                s->next = NULL;
+                later ? sreq_fail_later(n, keep, RAFT_NOCONNECTION)
+                      : (void)(n->io->stats.dropped++,
+                               sreq_finish(keep, RAFT_NOCONNECTION));
+            }
+            keep = s;
+            continue;
+        }
+        if (later) {
+            sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        } else {
+            n->io->stats.dropped++;
+            sreq_finish(s, RAFT_NOCONNECTION);
+        }
+    }
+    p->q = p->q_tail = keep;
+    if (keep != NULL) {
+        keep->next = NULL;
     }
 }
 
 static void creq_timeout(uv_timer_t *timer)
 {
     struct creq *c = timer->data;
-    char s[LP2P_PEER_ID_STRMAX];
-    peer_str(&c->peer, s, sizeof(s));
-    LOG_DEBUG(MOD, "connect to %s: timed out", s);
-    creq_finish(c, NULL, RAFT_NOCONNECTION);
+    struct tpeer *p = c->peer;
+    creq_done(c);
+    if (p != NULL) {
+        dial_failed(p, "timed out", false);
+    }
 }
 
-static void creq_open_cb(struct lp2p_stream *stream, int status, void *data)
+static void close_stream_now(struct lp2p_stream *s)
+{
+    lp2p_stream_reset(s);
+    lp2p_stream_close(s, NULL, NULL);
+}
+
+static void creq_open_cb(struct lp2p_stream *s, int status, void *data)
 {
     struct creq *c = data;
-    struct tp *tp = c->tp;
-    uv_stream_t *rs = NULL;
-    int rv;
+    struct tpeer *p = c->peer;
+    struct tstream *t;
     c->opened = true;
     if (c->done) {
-        if (stream != NULL) {
-            close_stream_now(stream);
+        /* Timed out, or the io closed: nobody waits for this stream. */
+        if (s != NULL) {
+            close_stream_now(s);
         }
         creq_maybe_free(c);
         return;
     }
+    creq_done(c);
     if (status != 0) {
-        char s[LP2P_PEER_ID_STRMAX];
-        peer_str(&c->peer, s, sizeof(s));
-        LOG_DEBUG(MOD, "connect to %s: %s", s, lp2p_strerror(status));
-        creq_finish(c, NULL, RAFT_NOCONNECTION);
+        dial_failed(p, lp2p_strerror(status), false);
         return;
     }
-    rv = bridge_new(tp, stream, &rs);
-    creq_finish(c, rs, rv == 0 ? 0 : RAFT_NOCONNECTION);
+    t = stream_new(p->n, p, s, false);
+    if (t == NULL) {
+        dial_failed(p, "out of memory", false);
+        return;
+    }
+    peer_adopt(p, t);
 }
 
-static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
-                      raft_id id, const char *address, raft_uv_connect_cb cb)
+static void peer_dial(struct tpeer *p)
 {
-    struct tp *tp = t->impl;
+    struct p2praft__net *n = p->n;
     static const char *const protos[] = {P2PRAFT_PROTOCOL};
-    struct creq *c;
+    struct creq *c = lp2p__calloc(1, sizeof(*c));
     int rv;
-    if (tp->closing) {
-        return RAFT_CANCELED;
-    }
-    c = lp2p__calloc(1, sizeof(*c));
     if (c == NULL) {
-        return RAFT_NOMEM;
+        dial_failed(p, "out of memory", true);
+        return;
     }
-    if (lp2p_peer_id_parse(&c->peer, address) != 0) {
-        snprintf(t->errmsg, sizeof(t->errmsg),
-                 "raft address is not a peer ID: %s", address);
-        lp2p__free(c);
-        return RAFT_NOCONNECTION;
-    }
-    if (p2praft_server_id(&c->peer) != id) {
-        snprintf(t->errmsg, sizeof(t->errmsg),
-                 "raft ID %llu is not the one of peer %s",
-                 (unsigned long long)id, address);
-        LOG_WARN(MOD, "%s", t->errmsg);
-        lp2p__free(c);
-        return RAFT_NOCONNECTION;
-    }
-    c->req = req;
-    c->cb = cb;
-    c->tp = tp;
-    uv_timer_init(tp->loop, &c->timer);
+    c->n = n;
+    c->peer = p;
+    uv_timer_init(n->io->loop, &c->timer);
     c->timer.data = c;
-    rv = lp2p_stream_open(tp->host, &c->peer, protos, 1, creq_open_cb, c);
+    rv = lp2p_stream_open(n->host, &p->pid, protos, 1, creq_open_cb, c);
     if (rv != 0) {
-        LOG_DEBUG(MOD, "connect to %s: %s", address, lp2p_strerror(rv));
         c->opened = true;
-        c->tp = NULL;
+        c->n = NULL;
+        c->peer = NULL;
         uv_close((uv_handle_t *)&c->timer, creq_timer_closed);
-        return RAFT_NOCONNECTION;
+        dial_failed(p, lp2p_strerror(rv), true);
+        return;
     }
-    uv_update_time(tp->loop); /* the timeout counts from now */
-    uv_timer_start(&c->timer, creq_timeout, tp->timeout_ms, 0);
-    c->next = tp->creqs;
-    if (tp->creqs != NULL) {
-        tp->creqs->prev = c;
+    uv_update_time(n->io->loop); /* the timeout counts from now */
+    uv_timer_start(&c->timer, creq_timeout, n->io->cfg.dial_timeout_ms, 0);
+    c->next = n->creqs;
+    if (n->creqs != NULL) {
+        n->creqs->prev = c;
     }
-    tp->creqs = c;
+    n->creqs = c;
+    p->dial = c;
+}
+
+/* Messages wait for a stream: dial, unless a dial runs or failed less than
+ * retry_ms ago (then the next message tries again). */
+static void peer_kick(struct tpeer *p)
+{
+    if (p->q != NULL && (p->out == NULL || !p->out->writable) &&
+        p->dial == NULL && uv_now(p->n->io->loop) >= p->retry_at) {
+        peer_dial(p);
+    }
+}
+
+/* Encode m into s: header (inline when small) and the borrowed payload. */
+static int sreq_encode(struct sreq *s, const struct raft_message *m,
+                       size_t hlen)
+{
+    unsigned n_iov = 1, i;
+    if (hlen <= sizeof(s->hdr_small)) {
+        s->hdr = s->hdr_small;
+    } else {
+        s->hdr = lp2p__malloc(hlen);
+        if (s->hdr == NULL) {
+            return RAFT_NOMEM;
+        }
+    }
+    p2praft__rpc_header_write(m, s->hdr);
+    if (m->type == RAFT_APPEND_ENTRIES) {
+        for (i = 0; i < m->append_entries.n_entries; i++) {
+            n_iov += m->append_entries.entries[i].buf.len > 0;
+        }
+    } else if (m->type == RAFT_INSTALL_SNAPSHOT) {
+        n_iov += m->install_snapshot.data.len > 0;
+    }
+    if (n_iov <= SMALL_IOV) {
+        s->iov = s->iov_small;
+    } else {
+        s->iov = lp2p__malloc(n_iov * sizeof(*s->iov));
+        if (s->iov == NULL) {
+            return RAFT_NOMEM;
+        }
+    }
+    s->iov[0].base = s->hdr;
+    s->iov[0].len = hlen;
+    s->n_iov = 1;
+    if (m->type == RAFT_APPEND_ENTRIES) {
+        for (i = 0; i < m->append_entries.n_entries; i++) {
+            const struct raft_buffer *b = &m->append_entries.entries[i].buf;
+            if (b->len > 0) {
+                s->iov[s->n_iov].base = b->base;
+                s->iov[s->n_iov].len = b->len;
+                s->n_iov++;
+            }
+        }
+    } else if (m->type == RAFT_INSTALL_SNAPSHOT &&
+               m->install_snapshot.data.len > 0) {
+        s->iov[1].base = m->install_snapshot.data.base;
+        s->iov[1].len = m->install_snapshot.data.len;
+        s->n_iov = 2;
+    }
     return 0;
 }
 
-/* ---- listen -------------------------------------------------------------- */
-
-static void tp_handler(struct lp2p_stream *s, void *data)
+int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
+                      const struct raft_message *m, raft_io_send_cb cb)
 {
-    struct tp *tp = data;
-    const struct lp2p_peer_id *peer = lp2p_stream_peer(s);
+    struct pio *io = n->io;
+    struct raft_message fixed;
+    struct tpeer *p;
+    struct sreq *s;
+    size_t hlen;
+    uint64_t total;
+    int rv;
+    s = lp2p__calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return RAFT_NOMEM;
+    }
+    s->req = req;
+    s->cb = cb;
+    req->cb = cb;
+    p = peer_find(n, m->server_id);
+    if (p == NULL) {
+        struct lp2p_peer_id pid;
+        if (m->server_address == NULL ||
+            lp2p_peer_id_parse(&pid, m->server_address) != 0 ||
+            p2praft_server_id(&pid) != m->server_id) {
+            LOG_WARN(MOD, "raft server %llu at \"%s\": not a peer ID with "
+                          "that raft ID",
+                     (unsigned long long)m->server_id,
+                     m->server_address != NULL ? m->server_address : "");
+            sreq_fail_later(n, s, RAFT_NOCONNECTION);
+            return 0;
+        }
+        p = peer_new(n, &pid, m->server_id);
+        if (p == NULL) {
+            lp2p__free(s);
+            return RAFT_NOMEM;
+        }
+    }
+    if (m->type == RAFT_APPEND_ENTRIES_RESULT) {
+        /* Encode from a copy whose fields are all defined (see rpc.h). */
+        struct raft *r = p2praft__io_raft(io);
+        fixed = *m;
+        p2praft__rpc_fix_stale_reject(&fixed, p->ae_term,
+                                      r != NULL ? raft_last_index(r) : 0);
+        m = &fixed;
+    }
+    rv = p2praft__rpc_header_len(m, &hlen);
+    if (rv != 0) {
+        LOG_WARN(MOD, "cannot encode a raft message of type %d: %s", m->type,
+                 lp2p_strerror(rv));
+        sreq_fail_later(n, s, RAFT_INVALID);
+        return 0;
+    }
+    total = hlen + p2praft__rpc_payload_len(m);
+    s->over = p->bytes + total > io->cfg.peer_buffer;
+    if (m->type == RAFT_INSTALL_SNAPSHOT && p->installing) {
+        /* One snapshot at a time toward a peer: libraft sends it again
+         * whenever the peer looks unreachable, which a peer busy reading
+         * a big snapshot (behind which its heartbeats wait) does. */
+        sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        return 0;
+    }
+    if (n->drop || (s->over && p->over)) {
+        /* Cut off (tests), or the peer does not keep up: raft resends. One
+         * message past the bound is let in, so that a snapshot bigger than
+         * the bound (or arriving behind heartbeats) still goes. */
+        sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        peer_kick(p);
+        return 0;
+    }
+    rv = sreq_encode(s, m, hlen);
+    if (rv != 0) {
+        sreq_free(s);
+        return rv;
+    }
+    s->peer = p;
+    s->bytes = (size_t)total;
+    s->install = m->type == RAFT_INSTALL_SNAPSHOT;
+    p->installing = p->installing || s->install;
+    p->bytes += s->bytes;
+    p->over = p->over || s->over;
+    if (p->bytes > io->stats.peak_peer_bytes) {
+        io->stats.peak_peer_bytes = p->bytes;
+    }
+    if (p->out != NULL && p->out->writable && p->q == NULL) {
+        sreq_write(p->out, s);
+        return 0;
+    }
+    if (p->dial == NULL && (p->out == NULL || !p->out->writable) &&
+        uv_now(io->loop) < p->retry_at) {
+        /* Shortly after a failed dial: drop it, unless it is a snapshot
+         * (see dial_failed()); the next message after retry_ms dials. */
+        if (!s->install) {
+            sreq_fail_later(n, s, RAFT_NOCONNECTION);
+            return 0;
+        }
+    }
+    s->next = NULL;
+    if (p->q_tail != NULL) {
+        p->q_tail->next = s;
+    } else {
+        p->q = s;
+    }
+    p->q_tail = s;
+    if (p->out != NULL && p->out->writable) {
+        peer_flush(p);
+    } else {
+        peer_kick(p);
+    }
+    return 0;
+}
+
+/* ---- streams and receiving ------------------------------------------------ */
+
+static void stream_unlink(struct tstream *t)
+{
+    struct p2praft__net *n = t->n;
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else {
+        n->streams = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+}
+
+static void stream_closed(struct lp2p_stream *s, void *data)
+{
+    struct tstream *t = data;
+    struct p2praft__net *n = t->n;
+    (void)s;
+    stream_unlink(t);
+    p2praft__rpc_dec_close(&t->dec);
+    lp2p__free(t);
+    net_maybe_closed(n);
+}
+
+/* Stop using t; `reset` aborts it, otherwise queued messages still go. */
+static void stream_close(struct tstream *t, bool reset)
+{
+    if (t->closing) {
+        return;
+    }
+    t->closing = true;
+    t->writable = false;
+    if (t->peer != NULL && t->peer->out == t) {
+        t->peer->out = NULL;
+    }
+    if (reset) {
+        lp2p_stream_reset(t->s);
+    }
+    lp2p_stream_close(t->s, stream_closed, t);
+}
+
+static void stream_read_cb(struct lp2p_stream *s, int status,
+                           const uint8_t *buf, size_t len)
+{
+    struct tstream *t = lp2p_stream_data(s);
+    struct p2praft__net *n = t->n;
+    struct raft_message m;
+    size_t used;
+    int rv;
+    if (status != 0) {
+        if (status != LP2P_EEOF) {
+            LOG_DEBUG(MOD, "raft stream from %s ended: %s",
+                      t->peer != NULL ? t->peer->addr : "?",
+                      lp2p_strerror(status));
+        }
+        stream_close(t, status != LP2P_EEOF);
+        return;
+    }
+    while (len > 0 && !t->closing) {
+        rv = p2praft__rpc_dec_feed(&t->dec, buf, len, &used, &m);
+        buf += used;
+        len -= used;
+        if (rv < 0) {
+            LOG_WARN(MOD, "bad raft stream from %s: %s", t->peer->addr,
+                     lp2p_strerror(rv));
+            n->io->stats.bad_streams++;
+            stream_close(t, true);
+            return;
+        }
+        if (rv == 1) {
+            /* The sender is the stream's authenticated peer. */
+            m.server_id = t->peer->id;
+            m.server_address = t->peer->addr;
+            if (m.type == RAFT_REQUEST_VOTE) {
+                m.request_vote.candidate_id = t->peer->id;
+            } else if (m.type == RAFT_APPEND_ENTRIES) {
+                t->peer->ae_term = m.append_entries.term;
+            }
+            if (n->drop || n->closing) {
+                p2praft__rpc_message_release(&m);
+            } else {
+                p2praft__io_recv(n->io, &m);
+            }
+        }
+    }
+}
+
+static struct tstream *stream_new(struct p2praft__net *n, struct tpeer *peer,
+                                  struct lp2p_stream *s, bool inbound)
+{
+    struct tstream *t = lp2p__calloc(1, sizeof(*t));
+    if (t == NULL) {
+        close_stream_now(s);
+        return NULL;
+    }
+    t->n = n;
+    t->peer = peer;
+    t->s = s;
+    t->inbound = inbound;
+    t->writable = true;
+    p2praft__rpc_dec_init(&t->dec, n->io->cfg.max_message);
+    lp2p_stream_set_data(s, t);
+    t->next = n->streams;
+    if (n->streams != NULL) {
+        n->streams->prev = t;
+    }
+    n->streams = t;
+    if (lp2p_stream_read_start(s, stream_read_cb) != 0) {
+        stream_close(t, true);
+        return NULL;
+    }
+    return t;
+}
+
+static void net_handler(struct lp2p_stream *s, void *data)
+{
+    struct p2praft__net *n = data;
+    const struct lp2p_peer_id *pid = lp2p_stream_peer(s);
+    raft_id id = p2praft_server_id(pid);
+    struct tpeer *p;
+    struct tstream *t;
     char str[LP2P_PEER_ID_STRMAX];
-    uv_stream_t *rs;
-    peer_str(peer, str, sizeof(str));
-    if (tp->closing || tp->accept_cb == NULL) {
+    if (n->closing) {
         close_stream_now(s);
         return;
     }
-    if (!admits(tp, peer)) {
-        tp->refused++;
+    if (!p2praft__net_admits(n, pid)) {
+        peer_str(pid, str, sizeof(str));
+        n->io->stats.refused++;
         LOG_WARN(MOD, "refused raft stream from %s: peer not admitted", str);
         close_stream_now(s);
         return;
     }
-    if (bridge_new(tp, s, &rs) != 0) {
-        return;
+    p = peer_find(n, id);
+    if (p == NULL) {
+        p = peer_new(n, pid, id);
+        if (p == NULL) {
+            close_stream_now(s);
+            return;
+        }
     }
-    tp->accept_cb(tp->t, p2praft_server_id(peer), str, rs);
+    t = stream_new(n, p, s, true);
+    if (t != NULL) {
+        peer_adopt(p, t);
+    }
 }
 
-static int tp_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+int p2praft__net_listen(struct p2praft__net *n)
 {
-    struct tp *tp = t->impl;
-    int rv;
-    tp->accept_cb = cb;
-    rv = lp2p_host_set_handler(tp->host, P2PRAFT_PROTOCOL, NULL, tp_handler,
-                               tp);
-    if (rv != 0) {
-        snprintf(t->errmsg, sizeof(t->errmsg), "set handler: %s",
-                 lp2p_strerror(rv));
-        return rv == LP2P_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    int rv = lp2p_host_set_handler(n->host, P2PRAFT_PROTOCOL, NULL,
+                                   net_handler, n);
+    if (rv == 0) {
+        n->listening = true;
     }
-    tp->listening = true;
-    return 0;
+    return rv;
 }
 
-/* ---- early election hint ------------------------------------------------- */
+/* ---- early election hint -------------------------------------------------- */
 
-static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
-                          const struct lp2p_conn_info *info, int status,
-                          void *data)
+/* Our rank (0: first) by raft ID among the voters of r's configuration,
+ * leaving out `gone`. */
+static unsigned voter_rank(const struct raft *r, raft_id gone)
 {
-    struct tp *tp = data;
-    struct raft *r = tp->raft;
+    unsigned i, rank = 0;
+    for (i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        if (s->role == RAFT_VOTER && s->id != gone && s->id < r->id) {
+            rank++;
+        }
+    }
+    return rank;
+}
+
+static void net_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
+                           const struct lp2p_conn_info *info, int status,
+                           void *data)
+{
+    struct p2praft__net *n = data;
+    struct raft *r = p2praft__io_raft(n->io);
     raft_time now, elapsed;
-    unsigned jitter;
+    unsigned rank, delay;
     char str[LP2P_PEER_ID_STRMAX];
     (void)host;
-    if (event != LP2P_CONN_DISCONNECTED || r == NULL || tp->closing) {
+    if (event != LP2P_CONN_DISCONNECTED || r == NULL || n->closing ||
+        !n->io->started) {
         return;
     }
     if (r->state != RAFT_FOLLOWER ||
@@ -736,13 +881,13 @@ static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
         return;
     }
     /* A duplicate connection closing (simultaneous dials) is no loss. */
-    if (lp2p_host_is_connected(tp->host, info->peer)) {
+    if (lp2p_host_is_connected(n->host, info->peer)) {
         return;
     }
     peer_str(info->peer, str, sizeof(str));
     LOG_INFO(MOD, "lost the connection to the leader %s (%s)", str,
              status != 0 ? lp2p_strerror(status) : "closed");
-    if (!tp->hint_enabled || r->io == NULL) {
+    if (!n->hint_enabled) {
         return;
     }
     /*
@@ -750,208 +895,141 @@ static void tp_conn_event(struct lp2p_host *host, enum lp2p_conn_event event,
      * follower converts to candidate once now >= election_timer_start +
      * follower_state.randomized_election_timeout (both public fields,
      * checked on every tick), and any AppendEntries from a live leader
-     * resets them. So shorten the current timeout to expire within a
-     * random fraction (0..1/2) of the election timeout from now: followers
-     * that all lost the leader start (pre-)votes at different moments, and
-     * a follower whose leader is in fact alive is reset by the next
-     * heartbeat (with pre-vote, a stray candidate cannot depose it).
+     * resets them. So shorten the current timeout: the surviving voter
+     * with the smallest raft ID starts at once (on a tick started now),
+     * the next one half an election timeout later, and so on, so that two
+     * followers do not split the vote by starting on the same tick.
      */
-    now = r->io->time(r->io);
+    rank = voter_rank(r, p2praft_server_id(info->peer));
+    now = n->io->io->time(n->io->io);
     elapsed = now >= r->election_timer_start ? now - r->election_timer_start
                                              : 0;
-    jitter = tp_random(tp, r->election_timeout / 2);
-    if (elapsed + jitter < r->follower_state.randomized_election_timeout) {
+    delay = rank * (r->election_timeout / 2);
+    if (elapsed + delay < r->follower_state.randomized_election_timeout) {
         r->follower_state.randomized_election_timeout =
-            (unsigned)(elapsed + jitter);
-        tp->hints++;
+            (unsigned)(elapsed + delay);
+    }
+    /*
+     * And forget the leader, as libraft does when a follower steps down
+     * (convertClear): a follower that knows a leader rejects every
+     * (pre-)vote, so the first follower to start an election would be
+     * refused by the others until they started their own. Forgetting it,
+     * they grant it. A leader that is in fact alive is learnt again from
+     * its next AppendEntries (with pre-vote, a stray candidate cannot
+     * depose it).
+     */
+    r->follower_state.current_leader.id = 0;
+    raft_free(r->follower_state.current_leader.address);
+    r->follower_state.current_leader.address = NULL;
+    n->io->stats.hints++;
+    if (rank == 0) {
+        p2praft__io_tick_now(n->io);
     }
 }
 
-/* ---- close --------------------------------------------------------------- */
+/* ---- life ---------------------------------------------------------------- */
 
-static void tp_maybe_closed(struct tp *tp)
+void p2praft__net_init(struct p2praft__net *n, struct pio *io,
+                       struct lp2p_host *host)
 {
-    raft_uv_transport_close_cb cb;
-    if (!tp->closing || tp->in_close || tp->close_cb == NULL ||
-        tp->bridges != NULL || tp->creqs != NULL) {
+    memset(n, 0, sizeof(*n));
+    n->io = io;
+    n->host = host;
+    n->hint_enabled = true;
+}
+
+static void net_maybe_closed(struct p2praft__net *n)
+{
+    void (*cb)(struct p2praft__net *);
+    if (!n->closing || n->streams != NULL || n->creqs != NULL ||
+        n->closed_cb == NULL) {
         return;
     }
-    cb = tp->close_cb;
-    tp->close_cb = NULL;
-    cb(tp->t);
+    cb = n->closed_cb;
+    n->closed_cb = NULL;
+    cb(n);
 }
 
-static void tp_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+void p2praft__net_close(struct p2praft__net *n,
+                        void (*closed_cb)(struct p2praft__net *n))
 {
-    struct tp *tp = t->impl;
-    struct bridge *b;
-    tp->closing = true;
-    tp->in_close = true;
-    tp->close_cb = cb;
-    tp->accept_cb = NULL;
-    if (tp->listening) {
-        lp2p_host_remove_handler(tp->host, P2PRAFT_PROTOCOL);
-        tp->listening = false;
+    struct tpeer *p;
+    struct tstream *t;
+    struct creq *c;
+    n->closing = true;
+    n->closed_cb = closed_cb;
+    if (n->listening) {
+        lp2p_host_remove_handler(n->host, P2PRAFT_PROTOCOL);
+        n->listening = false;
     }
-    while (tp->creqs != NULL) {
-        creq_finish(tp->creqs, NULL, RAFT_CANCELED);
+    if (n->observing) {
+        lp2p_host_unobserve(n->host, net_conn_event, n);
+        n->observing = false;
     }
-    for (b = tp->bridges; b != NULL; b = b->next) {
-        bridge_close(b, true);
+    for (c = n->creqs; c != NULL; c = c->next) {
+        if (!c->done) {
+            creq_done(c); /* the timer closes; the open callback finds done */
+        }
     }
-    tp->in_close = false;
-    /* Last: the callback may lead raft's user to free the transport. */
-    tp_maybe_closed(tp);
+    for (p = n->peers; p != NULL; p = p->next) {
+        peer_fail_queue(p, RAFT_CANCELED);
+        p->out = NULL;
+    }
+    for (t = n->streams; t != NULL; t = t->next) {
+        stream_close(t, true);
+    }
+    net_maybe_closed(n);
 }
 
-static int tp_init(struct raft_uv_transport *t, raft_id id,
-                   const char *address)
+void p2praft__net_free(struct p2praft__net *n)
 {
-    struct tp *tp = t->impl;
-    char self[LP2P_PEER_ID_STRMAX];
-    peer_str(lp2p_host_id(tp->host), self, sizeof(self));
-    if (strcmp(address, self) != 0 ||
-        id != p2praft_server_id(lp2p_host_id(tp->host))) {
-        snprintf(t->errmsg, sizeof(t->errmsg),
-                 "raft address/ID must be the host's peer ID %s and %llu",
-                 self,
-                 (unsigned long long)p2praft_server_id(lp2p_host_id(tp->host)));
-        return RAFT_INVALID;
+    struct creq *c;
+    if (n->observing) {
+        lp2p_host_unobserve(n->host, net_conn_event, n);
+        n->observing = false;
     }
-    tp->id = id;
-    snprintf(tp->address, sizeof(tp->address), "%s", address);
-    return 0;
-}
-
-/* ---- public API ---------------------------------------------------------- */
-
-int p2praft_transport_init(struct raft_uv_transport *t, struct lp2p_host *host,
-                           unsigned timeout_ms)
-{
-    struct tp *tp;
-    int rv;
-    if (t == NULL || host == NULL) {
-        return LP2P_EINVAL;
-    }
-    tp = lp2p__calloc(1, sizeof(*tp));
-    if (tp == NULL) {
-        return LP2P_ENOMEM;
-    }
-    tp->t = t;
-    tp->host = host;
-    tp->loop = lp2p_host_loop(host);
-    tp->timeout_ms = timeout_ms != 0 ? timeout_ms : P2PRAFT_DIAL_TIMEOUT_MS;
-    tp->hint_enabled = true;
-    tp->rng = (p2praft_server_id(lp2p_host_id(host)) ^ uv_hrtime() ^
-               ((uint64_t)getpid() << 32)) |
-              1;
-    rv = lp2p_host_observe(host, tp_conn_event, tp);
-    if (rv != 0) {
-        lp2p__free(tp);
-        return rv;
-    }
-    tp->observing = true;
-    memset(t, 0, sizeof(*t));
-    t->version = 1;
-    t->impl = tp;
-    t->init = tp_init;
-    t->listen = tp_listen;
-    t->connect = tp_connect;
-    t->close = tp_close;
-    return 0;
-}
-
-void p2praft_transport_close(struct raft_uv_transport *t)
-{
-    struct tp *tp;
-    struct bridge *b;
-    if (t == NULL || t->impl == NULL) {
-        return;
-    }
-    tp = t->impl;
-    if (tp->listening) {
-        lp2p_host_remove_handler(tp->host, P2PRAFT_PROTOCOL);
-    }
-    if (tp->observing) {
-        lp2p_host_unobserve(tp->host, tp_conn_event, tp);
-    }
-    /* Normally raft closed us and nothing is left; otherwise orphan what
-     * is in flight so that nothing points at freed memory. */
-    while (tp->creqs != NULL) {
-        struct creq *c = tp->creqs;
+    /* Normally closed: nothing left. Otherwise orphan the dials so that
+     * nothing points at freed memory. */
+    while ((c = n->creqs) != NULL) {
         creq_unlink(c);
         if (!c->done) {
             c->done = true;
+            c->peer = NULL;
             uv_close((uv_handle_t *)&c->timer, creq_timer_closed);
         }
     }
-    for (b = tp->bridges; b != NULL; b = b->next) {
-        LOG_WARN(MOD, "transport freed with live bridges (raft not closed?)");
-        break;
+    if (n->streams != NULL) {
+        LOG_WARN(MOD, "raft io freed with open streams (raft not closed?)");
     }
-    lp2p__free(tp->members);
-    lp2p__free(tp);
-    t->impl = NULL;
-}
-
-void p2praft_transport_set_raft(struct raft_uv_transport *t, struct raft *r)
-{
-    if (t != NULL && t->impl != NULL) {
-        ((struct tp *)t->impl)->raft = r;
+    while (n->peers != NULL) {
+        struct tpeer *p = n->peers;
+        n->peers = p->next;
+        lp2p__free(p);
     }
+    lp2p__free(n->members);
+    n->members = NULL;
+    n->n_members = 0;
 }
 
-void p2praft_transport_set_hint(struct raft_uv_transport *t, bool enabled)
+int p2praft__net_observe(struct p2praft__net *n)
 {
-    if (t != NULL && t->impl != NULL) {
-        ((struct tp *)t->impl)->hint_enabled = enabled;
+    int rv = lp2p_host_observe(n->host, net_conn_event, n);
+    if (rv == 0) {
+        n->observing = true;
     }
+    return rv;
 }
 
-int p2praft_transport_set_members(struct raft_uv_transport *t,
-                                  const struct lp2p_peer_id *peers, size_t n)
+unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable)
 {
-    struct tp *tp;
-    struct lp2p_peer_id *m = NULL;
-    if (t == NULL || t->impl == NULL || (n > 0 && peers == NULL)) {
-        return LP2P_EINVAL;
+    struct tstream *t;
+    unsigned k = 0, w = 0;
+    for (t = n->streams; t != NULL; t = t->next) {
+        k += !t->closing;
+        w += !t->closing && t->writable;
     }
-    tp = t->impl;
-    if (n > 0) {
-        m = lp2p__memdup(peers, n * sizeof(*peers));
-        if (m == NULL) {
-            return LP2P_ENOMEM;
-        }
+    if (writable != NULL) {
+        *writable = w;
     }
-    lp2p__free(tp->members);
-    tp->members = m;
-    tp->n_members = n;
-    return 0;
-}
-
-void p2praft_transport_set_admit(struct raft_uv_transport *t,
-                                 p2praft_admit_fn fn, void *ctx)
-{
-    if (t != NULL && t->impl != NULL) {
-        struct tp *tp = t->impl;
-        tp->admit = fn;
-        tp->admit_ctx = ctx;
-    }
-}
-
-bool p2praft_transport_admits(struct raft_uv_transport *t,
-                              const struct lp2p_peer_id *peer)
-{
-    return t != NULL && t->impl != NULL && peer != NULL &&
-           admits(t->impl, peer);
-}
-
-uint64_t p2praft_transport_refused(struct raft_uv_transport *t)
-{
-    return t != NULL && t->impl != NULL ? ((struct tp *)t->impl)->refused : 0;
-}
-
-uint64_t p2praft_transport_hints(struct raft_uv_transport *t)
-{
-    return t != NULL && t->impl != NULL ? ((struct tp *)t->impl)->hints : 0;
+    return k;
 }

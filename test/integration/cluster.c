@@ -174,3 +174,18 @@ int cluster_init(struct cluster *cl, unsigned n, const struct p2praft_type *st,
     }
     return rv;
 }
+
+static void nodelay_cb(uv_handle_t *h, void *arg)
+{
+    int *n = arg;
+    if (h->type == UV_TCP && uv_tcp_nodelay((uv_tcp_t *)h, 1) == 0) {
+        (*n)++;
+    }
+}
+
+int cluster_nodelay(struct cluster *cl)
+{
+    int n = 0;
+    uv_walk(&cl->loop, nodelay_cb, &n);
+    return n;
+}

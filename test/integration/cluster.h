@@ -70,4 +70,8 @@ bool cluster_run_until(struct cluster *cl, bool (*cond)(void *ctx), void *ctx,
 /* Index of a leader that all running nodes agree on, waiting for it; or -1. */
 int cluster_wait_leader(struct cluster *cl, unsigned timeout_ms);
 
+/* raft_uv_tcp leaves Nagle on: switch it off on every TCP handle of the
+ * loop (call once the connections exist). Returns how many. */
+int cluster_nodelay(struct cluster *cl);
+
 #endif

@@ -119,6 +119,10 @@ int nc_prepare(struct nc *nc, unsigned n, const struct p2praft_type *st,
             return rv;
         }
         nd->id = p2praft_server_id(&nd->pid);
+        if (nc->store == P2PRAFT_STORE_MEM &&
+            (rv = p2praft_memstore_new(&nd->mem)) != 0) {
+            return rv;
+        }
         rv = nc_host_start(nc, i);
         if (rv != 0) {
             return rv;
@@ -132,6 +136,7 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     struct nc_node *nd = &nc->nodes[i];
     raft_id ids[NC_MAX];
     const char *addrs[NC_MAX];
+    struct p2praft_io_config cfg;
     unsigned j;
     int rv;
 
@@ -146,34 +151,36 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     if (rv != 0) {
         return rv;
     }
-    rv = p2praft_transport_init(&nd->transport, nd->host,
-                                nc_slow() ? 20000 : 2000);
+    p2praft_io_config_init(&cfg);
+    cfg.store = nc->store;
+    cfg.mem = nd->mem;
+    cfg.dir = nd->dir;
+    cfg.dial_timeout_ms = nc_slow() ? 20000 : 2000;
+    cfg.retry_ms = 20;
+    cfg.no_hint = nc->no_hint;
+    cfg.no_fast_start = nc->no_fast_start;
+    rv = p2praft_io_init(&nd->io, nd->host, &cfg);
     if (rv != 0) {
+        fprintf(stderr, "p2praft_io_init: %s\n", nd->io.errmsg);
         return rv;
     }
-    rv = raft_uv_init(&nd->io, &nc->loop, nd->dir, &nd->transport);
-    if (rv != 0) {
-        fprintf(stderr, "raft_uv_init: %s\n", nd->io.errmsg);
-        p2praft_transport_close(&nd->transport);
-        return LP2P_ERAFT;
-    }
-    raft_uv_set_connect_retry_delay(&nd->io, 20);
     rv = raft_init(&nd->raft, &nd->io, p2praft_consensus_fsm(nd->c), nd->id,
                    nd->pidstr);
     if (rv != 0) {
         fprintf(stderr, "raft_init: %s\n", raft_strerror(rv));
+        p2praft_io_close(&nd->io);
         return LP2P_ERAFT;
     }
     p2praft_raft_trace(&nd->raft);
-    raft_uv_set_tracer(&nd->io, p2praft_raft_tracer());
-    p2praft_transport_set_raft(&nd->transport, &nd->raft);
-    p2praft_transport_set_hint(&nd->transport, !nc->no_hint);
     raft_set_election_timeout(&nd->raft, nc->election_ms);
     raft_set_heartbeat_timeout(&nd->raft, nc->heartbeat_ms);
     raft_set_pre_vote(&nd->raft, true);
     if (nc->snapshot_threshold != 0) {
         raft_set_snapshot_threshold(&nd->raft, nc->snapshot_threshold);
         raft_set_snapshot_trailing(&nd->raft, nc->snapshot_trailing);
+    }
+    if (nc->install_snapshot_ms != 0) {
+        raft_set_install_snapshot_timeout(&nd->raft, nc->install_snapshot_ms);
     }
     for (j = 0; j < nc->n; j++) {
         ids[j] = nc->nodes[j].id;
@@ -188,15 +195,14 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     return harness_attach_actor(nd->c, &nd->actor, &nd->raft);
 }
 
-static void raft_closed(struct raft *r)
+static void nc_raft_closed(struct raft *r)
 {
     struct nc_node *nd = r->data;
-    raft_uv_close(&nd->io);
-    p2praft_transport_close(&nd->transport);
+    p2praft_io_close(&nd->io);
     nd->closed = true;
 }
 
-static bool node_closed(void *ctx)
+static bool nc_node_closed(void *ctx)
 {
     return ((struct nc_node *)ctx)->closed;
 }
@@ -206,8 +212,8 @@ void nc_stop(struct nc *nc, unsigned i)
     struct nc_node *nd = &nc->nodes[i];
     if (nd->running) {
         nd->raft.data = nd;
-        raft_close(&nd->raft, raft_closed);
-        nc_run_until(nc, node_closed, nd, 10000);
+        raft_close(&nd->raft, nc_raft_closed);
+        nc_run_until(nc, nc_node_closed, nd, 10000);
         nd->running = false;
     }
     if (nd->c != NULL) {
@@ -244,6 +250,8 @@ void nc_close(struct nc *nc)
         if (nc->nodes[i].dir[0] != '\0') {
             harness_rm_rf(nc->nodes[i].dir);
         }
+        p2praft_memstore_free(nc->nodes[i].mem);
+        nc->nodes[i].mem = NULL;
         lp2p_key_wipe(&nc->nodes[i].key);
     }
     uv_loop_close(&nc->loop);

@@ -1,11 +1,12 @@
 /*
  * A raft cluster over libp2p in one process, for the integration tests and
  * bench/bench_e2e.c: N nodes on one libuv loop, each with its own lp2p host
- * on 127.0.0.1 (port 0), the p2praft transport, and raft_uv storage in a
- * mkdtemp() directory. The raft address of a node is its peer ID string,
+ * on 127.0.0.1 (port 0) and p2praft's raft I/O over it, storing in memory
+ * (a memstore per node that survives restarts) or on disk (raft_uv in a
+ * mkdtemp() directory). The raft address of a node is its peer ID string,
  * its raft ID p2praft_server_id(). Hosts know each other's addresses
- * through their peerstores. A node can be stopped (raft + transport) and
- * its host closed, and both started again with the same key and data.
+ * through their peerstores. A node can be stopped (raft + io) and its host
+ * closed, and both started again with the same key and data.
  * Uses only the public API (no test.h), so that benchmarks can include it.
  */
 #ifndef P2PRAFT_TEST_NETCLUSTER_H
@@ -31,7 +32,7 @@ struct nc_node {
     raft_id id;
     char addr[LP2P_MULTIADDR_STRMAX]; /* listen address, without /p2p */
     struct lp2p_host *host;
-    struct raft_uv_transport transport;
+    struct p2praft_memstore *mem; /* P2PRAFT_STORE_MEM: outlives restarts */
     struct raft_io io;
     struct raft raft;
     struct p2praft_consensus *c;
@@ -51,7 +52,10 @@ struct nc {
     unsigned heartbeat_ms; /* 0: 30 (200 under valgrind) */
     unsigned snapshot_threshold; /* 0: libraft default */
     unsigned snapshot_trailing;
-    bool no_hint;          /* disable the transport's election hint */
+    bool no_hint;          /* disable the io's election hint */
+    bool no_fast_start;    /* a fresh cluster waits for a timeout */
+    enum p2praft_store_kind store; /* MEM (default) or DISK */
+    unsigned install_snapshot_ms;  /* 0: libraft default */
     const char *base_dir;  /* parent of the node dirs (default /tmp) */
     struct nc_node nodes[NC_MAX];
 };

@@ -20,6 +20,12 @@ struct snapshot_harness {
     const char *(*dir)(void *cl, unsigned i);
     void (*stop)(void *cl, unsigned i);   /* node down (and its peer gone) */
     int (*start)(void *cl, unsigned i, bool bootstrap);
+    /* For stores without a directory (NULL: raft_uv files in dir()):
+     * is a snapshot covering node i's last applied index stored (and none
+     * being taken)? Keep only node i's snapshot (and term and vote);
+     * return how many snapshots are left. */
+    bool (*persisted)(void *cl, unsigned i);
+    int (*drop_log)(void *cl, unsigned i);
 };
 
 /* 5000 commits (600 under valgrind) through the leader, snapshot, stop both

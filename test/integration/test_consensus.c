@@ -5,6 +5,10 @@
  * checks of the fixed quirks: P2PRAFT_EAPPLY, independent bounded
  * subscribers, commit timeout, blocking commits from another thread.
  * Every wait is on an event with a bounded timeout.
+ *
+ * test_consensus_mem.c and test_consensus_disk.c build this file again with
+ * CONSENSUS_STORE set: the same suite over p2praft's raft I/O on libp2p
+ * (netcluster.h), on that store, its suites suffixed _mem or _disk.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -13,7 +17,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef CONSENSUS_STORE
+#include "netcluster.h"
+#define cluster nc
+#define cluster_slow nc_slow
+#define cluster_init(cl, ...)                                                 \
+    ((cl)->store = CONSENSUS_STORE, nc_init((cl), __VA_ARGS__))
+#define cluster_wait_leader nc_wait_leader
+#define cluster_run_until nc_run_until
+#define cluster_stop nc_stop
+#define cluster_start nc_start
+#define cluster_close nc_close
+/* The raft address of node i: its peer ID string. */
+#define NODE_ADDR(cl, i) ((cl).nodes[i].pidstr)
+#else
 #include "cluster.h"
+#define NODE_ADDR(cl, i) ((cl).nodes[i].addr)
+#define SUITE_CONSENSUS consensus
+#define SUITE_ACTOR actor
+#define SUITE_EXAMPLE example
+#endif
 #include "p2praft.h"
 #include "snapshot_test.h"
 #include "test.h"
@@ -192,7 +215,7 @@ static struct rstate mkstate(const char *msg)
 
 /* ---- TestNewConsensus ---- */
 
-TEST(consensus, new_consensus)
+TEST(SUITE_CONSENSUS, new_consensus)
 {
     uv_loop_t loop;
     struct p2praft_consensus *c;
@@ -224,7 +247,7 @@ TEST(consensus, new_consensus)
 
 /* ---- TestNewActor ---- */
 
-TEST(actor, new_actor)
+TEST(SUITE_ACTOR, new_actor)
 {
     struct p2praft_actor *a;
     struct rstate st = mkstate("testing");
@@ -238,7 +261,7 @@ TEST(actor, new_actor)
 
 /* ---- TestSetState ---- */
 
-TEST(actor, set_state)
+TEST(SUITE_ACTOR, set_state)
 {
     struct cluster cl;
     int leader;
@@ -266,7 +289,7 @@ TEST(actor, set_state)
             ASSERT_EQ(r.status, P2PRAFT_ENOTLEADER);
             ASSERT(r.state_msg == NULL);
             /* names the leader */
-            ASSERT(strstr(r.msg, cl.nodes[leader].addr) != NULL);
+            ASSERT(strstr(r.msg, NODE_ADDR(cl, leader)) != NULL);
         }
         free(r.state_msg);
     }
@@ -284,7 +307,7 @@ static int resolve_peer(void *ctx, uint64_t id, const char *address,
     return 0;
 }
 
-TEST(actor, leader)
+TEST(SUITE_ACTOR, leader)
 {
     struct cluster cl;
     int leader;
@@ -298,12 +321,13 @@ TEST(actor, leader)
     ASSERT(leader >= 0);
     /* Without a resolver the raft address is the peer ID string. */
     ASSERT_OK(p2praft_actor_leader(cl.nodes[0].actor, buf, sizeof(buf)));
-    ASSERT_STR_EQ(buf, cl.nodes[leader].addr);
+    ASSERT_STR_EQ(buf, NODE_ADDR(cl, leader));
     ASSERT_ERR(p2praft_actor_leader(cl.nodes[0].actor, buf, 4),
                P2PRAFT_EOVERFLOW);
     p2praft_actor_set_resolver(cl.nodes[1].actor, resolve_peer, NULL);
     ASSERT_OK(p2praft_actor_leader(cl.nodes[1].actor, buf, sizeof(buf)));
-    snprintf(want, sizeof(want), "peer-%u", leader + 1);
+    snprintf(want, sizeof(want), "peer-%llu",
+             (unsigned long long)cl.nodes[leader].id);
     ASSERT_STR_EQ(buf, want);
     ASSERT(p2praft_actor_is_leader(cl.nodes[leader].actor));
     ASSERT(!p2praft_actor_is_leader(cl.nodes[1 - leader].actor));
@@ -322,7 +346,7 @@ static void on_notify(void *ctx, struct p2praft_sub *sub)
     ((struct notified *)ctx)->n++;
 }
 
-TEST(consensus, subscribe)
+TEST(SUITE_CONSENSUS, subscribe)
 {
     struct cluster cl;
     struct p2praft_sub *s1, *s2, *s1b, *s2b, *small;
@@ -387,7 +411,7 @@ TEST(consensus, subscribe)
 static const char *const sentence[] = {"I have ", "appended ",
                                        "this sentence ", "to the state Msg."};
 
-TEST(consensus, oplog)
+TEST(SUITE_CONSENSUS, oplog)
 {
     struct cluster cl;
     struct msg_ctx mc;
@@ -472,7 +496,7 @@ static bool all_inconsistent(void *ctx)
     return true;
 }
 
-TEST(consensus, bad_apply_at)
+TEST(SUITE_CONSENSUS, bad_apply_at)
 {
     struct cluster cl;
     struct incons_ctx ic;
@@ -514,7 +538,7 @@ TEST(consensus, bad_apply_at)
 
 /* ---- Commit timeout: no quorum -> ETIMEDOUT, outcome unknown ---- */
 
-TEST(consensus, commit_timeout)
+TEST(SUITE_CONSENSUS, commit_timeout)
 {
     struct cluster cl;
     struct result r;
@@ -555,7 +579,7 @@ struct thread_ctx {
 /* A leader that cannot reach a majority steps down with a commit pending:
  * raft took the entry, which the next leader may still commit, so the
  * status must say "unknown", never ENOTLEADER ("not submitted"). */
-TEST(consensus, leadership_lost_is_unknown)
+TEST(SUITE_CONSENSUS, leadership_lost_is_unknown)
 {
     struct cluster cl;
     struct result r;
@@ -591,7 +615,7 @@ TEST(consensus, leadership_lost_is_unknown)
 /* Raft closed under a pending commit, then the consensus freed with one
  * queued: both complete with ESHUTDOWN (as p2praft_consensus_free()
  * documents), an outcome-unknown code. */
-TEST(consensus, shutdown_pending_is_unknown)
+TEST(SUITE_CONSENSUS, shutdown_pending_is_unknown)
 {
     struct cluster cl;
     struct result submitted, queued;
@@ -664,7 +688,7 @@ static bool thread_done(void *ctx)
     return ((struct thread_ctx *)ctx)->done;
 }
 
-TEST(consensus, blocking_from_thread)
+TEST(SUITE_CONSENSUS, blocking_from_thread)
 {
     struct cluster cl;
     struct thread_ctx t;
@@ -685,7 +709,7 @@ TEST(consensus, blocking_from_thread)
     uv_close((uv_handle_t *)&t.wake, NULL);
     ASSERT_EQ(t.failures, 0);
     ASSERT_EQ(t.follower_status, P2PRAFT_ENOTLEADER);
-    ASSERT(strstr(t.follower_msg, cl.nodes[t.leader].addr) != NULL);
+    ASSERT(strstr(t.follower_msg, NODE_ADDR(cl, t.leader)) != NULL);
     ASSERT_OK(t.rollback_status);
     mc.cl = &cl;
     mc.want = "rolled back";
@@ -808,6 +832,10 @@ TEST(consensus, in_place_blocking_from_thread)
 
 /* ---- TestTransportSnapshots ---- */
 
+/* ---- TestTransportSnapshots (over libp2p: test_transport.c, both
+ * stores) ---- */
+
+#ifndef CONSENSUS_STORE
 static struct raft *snap_raft(void *cl, unsigned i)
 {
     return &((struct cluster *)cl)->nodes[i].raft;
@@ -838,7 +866,7 @@ TEST(transport, snapshots)
     struct cluster cl;
     struct snapshot_harness h = {NULL, NULL, &rstate_type, 0, snap_raft,
                                   snap_consensus, snap_dir, snap_stop,
-                                  snap_start};
+                                  snap_start, NULL, NULL};
     int leader;
     memset(&cl, 0, sizeof(cl));
     cl.snapshot_threshold = 512;
@@ -852,6 +880,8 @@ TEST(transport, snapshots)
     snapshot_test_run(&h, leader);
     cluster_close(&cl);
 }
+
+#endif
 
 /* ---- Example_consensus: 3 nodes, 1000 updates, final 1998 on all ---- */
 
@@ -940,7 +970,7 @@ static bool all_final(void *ctx)
     return true;
 }
 
-TEST(example, consensus)
+TEST(SUITE_EXAMPLE, consensus)
 {
     struct cluster cl;
     struct example e;
@@ -994,7 +1024,7 @@ static bool leader_among_rest(void *ctx)
     return false;
 }
 
-TEST(consensus, failover_and_restart)
+TEST(SUITE_CONSENSUS, failover_and_restart)
 {
     struct cluster cl;
     struct result r;

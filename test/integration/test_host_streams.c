@@ -287,6 +287,50 @@ TEST(host_stream, half_close_both_ways)
     free(c.rx);
 }
 
+TEST(host_stream, writev_in_order_one_callback)
+{
+    struct pair p;
+    struct client c;
+    struct lp2p_iovec iov[4];
+    size_t big_len = 200000, i, total;
+    uint8_t *big = malloc(big_len), *want;
+    for (i = 0; i < big_len; i++) {
+        big[i] = (uint8_t)(i * 13);
+    }
+    iov[0].base = (const uint8_t *)"he";
+    iov[0].len = 2;
+    iov[1].base = NULL; /* empty pieces are fine */
+    iov[1].len = 0;
+    iov[2].base = (const uint8_t *)"llo";
+    iov[2].len = 3;
+    iov[3].base = big;
+    iov[3].len = big_len;
+    total = 5 + big_len;
+    pair_up(&p, NULL);
+    open_stream(&p, ECHO_PROTO, &c);
+    ASSERT_OK(lp2p_stream_read_start(c.s, on_read));
+    ASSERT_ERR(lp2p_stream_writev(c.s, iov, 0, on_written, &c), LP2P_EINVAL);
+    ASSERT_OK(lp2p_stream_writev(c.s, iov, 4, on_written, &c));
+    ASSERT_EQ(c.writes_done, 0); /* never inside the call */
+    ASSERT_OK(lp2p_stream_close_write(c.s));
+    ASSERT_ERR(lp2p_stream_writev(c.s, iov, 1, NULL, NULL), LP2P_ESTATE);
+    ASSERT(th_run_until_fn(&p.loop, rx_at_least, &c, 10000));
+    ASSERT_EQ(c.rx_status, LP2P_EEOF);
+    ASSERT_EQ(c.writes_done, 1);
+    ASSERT_OK(c.write_status);
+    ASSERT_EQ(c.rx_len, total);
+    want = malloc(total);
+    memcpy(want, "hello", 5);
+    memcpy(want + 5, big, big_len);
+    ASSERT_MEM_EQ(c.rx, want, total);
+    lp2p_stream_close(c.s, on_closed, &c);
+    ASSERT(th_run_until(&p.loop, &c.closed, 5000));
+    pair_down(&p);
+    free(want);
+    free(big);
+    free(c.rx);
+}
+
 /* ---- reset ---- */
 static void reset_read(struct lp2p_stream *s, int status, const uint8_t *buf,
                        size_t len)

@@ -1,0 +1,157 @@
+/*
+ * Internals of p2praft's raft_io (io.c: the raft_io methods, storage,
+ * libraft glue, the snapshot shield, fast start; transport.c: messages on
+ * libp2p streams, admission, the election hint). See p2praft.h, "Raft I/O
+ * over libp2p", for the contract.
+ */
+#ifndef P2PRAFT_RAFT_IO_H
+#define P2PRAFT_RAFT_IO_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "p2praft.h"
+
+struct pio;
+struct tpeer;
+struct tstream;
+
+/* Work run at the end of the current loop turn (check or idle phase). */
+struct p2praft__work {
+    struct p2praft__work *next;
+    void (*fn)(struct p2praft__work *w, int status);
+};
+
+/* The message transport (transport.c). */
+struct p2praft__net {
+    struct pio *io;
+    struct lp2p_host *host;
+    struct tpeer *peers;      /* every peer we talk to */
+    struct tstream *streams;  /* every raft stream we hold */
+    struct creq *creqs;       /* dials in flight */
+    bool listening;
+    bool observing;
+    bool closing;
+    bool hint_enabled;
+    bool drop;                /* test hook: the node is cut off */
+    p2praft_admit_fn admit;
+    void *admit_ctx;
+    struct lp2p_peer_id *members;
+    size_t n_members;
+    void (*closed_cb)(struct p2praft__net *n);
+};
+
+struct pio {
+    struct raft_io *io; /* the raft_io implemented here */
+    struct lp2p_host *host;
+    uv_loop_t *loop;
+    struct p2praft_io_config cfg; /* dir: copied */
+    char *dir;
+    struct p2praft__net net;
+
+    /* storage */
+    struct raft_io store;
+    struct p2praft_memstore *mem;
+    bool mem_owned;
+    struct raft_uv_transport *null_tp; /* DISK: raft_uv's idle transport */
+    bool store_ready;
+
+    /* identity and raft's callbacks */
+    raft_id id;
+    char address[LP2P_PEER_ID_STRMAX];
+    raft_io_tick_cb tick_cb;
+    raft_io_recv_cb recv_cb;
+    bool inited; /* io_init ran: the handles exist */
+    bool started;
+
+    /* handles */
+    uv_timer_t tick;
+    unsigned tick_ms;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_idle_t idle;
+    unsigned handles_open;
+    struct p2praft__work *work, *work_tail;
+    bool draining;
+
+    /* snapshot shield (libraft 0.22.1) */
+    bool shield;
+    unsigned puts_taking;      /* snapshot_put of a snapshot raft took */
+    bool put_installing;       /* snapshot_put of an installed snapshot */
+    bool delivering_install;   /* inside recv_cb(InstallSnapshot) */
+    bool has_held;
+    struct raft_message held;  /* an InstallSnapshot waiting for a take */
+    char held_address[LP2P_PEER_ID_STRMAX];
+
+    /* fast start: a freshly bootstrapped cluster elects at once */
+    bool fresh;
+
+    /* members, for lp2p_host_protect() */
+    raft_index conf_committed_seen, conf_uncommitted_seen;
+    unsigned conf_n_seen;
+    struct lp2p_peer_id *prot; /* the peers this io protects */
+    size_t n_prot;
+
+    uint64_t rng;
+    struct p2praft_io_stats stats;
+
+    /* close */
+    bool closing;
+    bool net_closed, store_closed;
+    raft_io_close_cb close_cb;
+};
+
+/* ---- io.c, for transport.c (and tests) ---- */
+
+/* Fire raft's completed client requests (apply, barrier, change, transfer
+ * callbacks), oldest first: in libraft 0.22's raft_io mode that is the io's
+ * job, after every call into raft. */
+void p2praft__raft_fire_requests(struct raft *r);
+
+/* Queue `w` to run at the end of this loop turn. */
+void p2praft__io_defer(struct pio *p, struct p2praft__work *w);
+
+/* A message arrived from peer (server_id and server_address are set): hand
+ * it to raft (now, or once a snapshot being taken is stored). Ownership of
+ * what it points at passes to this call. */
+void p2praft__io_recv(struct pio *p, struct raft_message *m);
+
+/* Tick raft now (then every tick period again). */
+void p2praft__io_tick_now(struct pio *p);
+
+/* The raft instance this io serves (io->data once raft_init ran), or NULL. */
+struct raft *p2praft__io_raft(struct pio *p);
+
+/* ---- transport.c, for io.c ---- */
+
+void p2praft__net_init(struct p2praft__net *n, struct pio *io,
+                       struct lp2p_host *host);
+/* Observe the host's connections (the election hint); from io init on. */
+int p2praft__net_observe(struct p2praft__net *n);
+int p2praft__net_listen(struct p2praft__net *n);
+/* Send m (borrowed until cb) to its server: 0, or a raft error when the
+ * message can never be sent (cb then not called). */
+int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
+                      const struct raft_message *m, raft_io_send_cb cb);
+/* Close every stream and dial; closed_cb once nothing refers to n. */
+void p2praft__net_close(struct p2praft__net *n,
+                        void (*closed_cb)(struct p2praft__net *n));
+/* Free what is left (after close, or when never started). */
+void p2praft__net_free(struct p2praft__net *n);
+bool p2praft__net_admits(struct p2praft__net *n,
+                         const struct lp2p_peer_id *peer);
+
+/* ---- test hooks ---- */
+
+/* The memory store of an io (NULL for DISK). */
+struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io);
+/* Switch the snapshot shield off (to reproduce libraft's races). */
+void p2praft__io_set_shield(struct raft_io *io, bool on);
+/* Cut the node off: every message to or from it is dropped. */
+void p2praft__io_set_drop(struct raft_io *io, bool drop);
+/* Raft streams held (not closing), and those we may write on. */
+unsigned p2praft__io_streams(struct raft_io *io, unsigned *writable);
+unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable);
+
+#endif
