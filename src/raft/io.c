@@ -879,6 +879,10 @@ static int store_init(struct pio *p, struct raft_io *io)
                  p->dir, p->store.errmsg);
         return rv == RAFT_NOMEM ? LP2P_ENOMEM : LP2P_ERAFT;
     }
+    /* diskcheck.c refuses damaged data before raft_uv loads it; should
+     * anything slip past it, libraft must fail the load rather than
+     * rename the segment to corrupt-* and start without its entries. */
+    raft_uv_set_auto_recovery(&p->store, false);
     p2praft_raft_uv_trace(&p->store);
     return 0;
 }
