@@ -302,6 +302,9 @@ void p2praft__io_tick_now(struct pio *p)
 static void deliver(struct pio *p, struct raft_message *m)
 {
     p->stats.received++;
+    if (p->observer != NULL) {
+        p->observer(p->observer_ctx, m);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT) {
         /* A snapshot_put made during this call installs m's snapshot. */
         p->stats.installs++;
@@ -1051,6 +1054,17 @@ bool p2praft_io_admits(struct raft_io *io, const struct lp2p_peer_id *peer)
 {
     return io != NULL && io->impl != NULL && peer != NULL &&
            p2praft__net_admits(&P(io)->net, peer);
+}
+
+void p2praft__io_set_observer(struct raft_io *io,
+                              void (*fn)(void *ctx,
+                                         const struct raft_message *m),
+                              void *ctx)
+{
+    if (io != NULL && io->impl != NULL) {
+        P(io)->observer = fn;
+        P(io)->observer_ctx = ctx;
+    }
 }
 
 uint64_t p2praft_io_refused(struct raft_io *io)
