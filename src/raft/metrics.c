@@ -38,10 +38,13 @@ void p2praft__metrics_commit(struct p2praft__metrics *m, bool ok, uint64_t us)
     m->lat_count[i]++;
 }
 
-void p2praft__metrics_state(struct p2praft__metrics *m, int state)
+void p2praft__metrics_state(struct p2praft__metrics *m, int state,
+                            uint64_t term)
 {
-    if (state == RAFT_CANDIDATE && m->last_state != RAFT_CANDIDATE) {
+    if ((state == RAFT_CANDIDATE || state == RAFT_LEADER) &&
+        term != m->election_term) {
         m->elections++;
+        m->election_term = term;
     }
     m->last_state = state;
 }
@@ -222,7 +225,7 @@ int p2praft__metrics_render(const struct p2praft__metrics *m,
     }
     if (rv == 0) {
         rv = counter(b, "p2praft_elections_total",
-                     "Times this node became a candidate.", m->elections);
+                     "Elections this node started (terms it stood in).", m->elections);
     }
     if (rv == 0) {
         rv = head(b, "p2praft_refused_total", "counter",

@@ -26,8 +26,10 @@ struct p2praft__metrics {
     uint64_t lat_count[P2PRAFT__METRICS_BUCKETS + 1]; /* not cumulative */
     uint64_t lat_sum_us;
     uint64_t leader_changes;
-    uint64_t elections; /* times this node became a candidate */
+    uint64_t elections; /* elections this node started (terms in which it
+                         * was a candidate or became leader) */
     int last_state;     /* raft state seen last (RAFT_*), 0: none yet */
+    uint64_t election_term; /* the term of the last election counted */
 };
 
 /* What a render shows: the counters above plus the gauges and counters
@@ -52,9 +54,12 @@ extern const uint64_t p2praft__metrics_bounds_us[P2PRAFT__METRICS_BUCKETS];
 /* A write ended: applied (`ok`) after `us` microseconds, or failed. */
 void p2praft__metrics_commit(struct p2praft__metrics *m, bool ok, uint64_t us);
 
-/* The raft state seen now (RAFT_FOLLOWER..RAFT_LEADER): counts an
- * election each time it turns candidate. */
-void p2praft__metrics_state(struct p2praft__metrics *m, int state);
+/* The raft state and term seen now (once per loop turn): counts an
+ * election for each term in which this node is seen a candidate, or
+ * leader without having been seen a candidate (a one-voter cluster wins
+ * within the same turn). */
+void p2praft__metrics_state(struct p2praft__metrics *m, int state,
+                            uint64_t term);
 
 /* Append the whole exposition of `m` and `s` (both borrowed) to `b`.
  * 0 or LP2P_ENOMEM (b may then hold part of it). */

@@ -155,7 +155,8 @@ static void check_cb(uv_check_t *h)
             n->metrics.leader_changes++;
             p2praft__forward_reroute(n);
         }
-        p2praft__metrics_state(&n->metrics, raft_state(&n->raft));
+        p2praft__metrics_state(&n->metrics, raft_state(&n->raft),
+                               raft_current_term(&n->raft));
         p2praft__reqs_check_applied(n);
         snapshot_policy(n);
     }

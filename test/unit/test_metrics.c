@@ -87,17 +87,21 @@ TEST(metrics, commits_fill_cumulative_buckets)
     free(t);
 }
 
-TEST(metrics, elections_count_turns_to_candidate)
+TEST(metrics, elections_count_terms_stood_in)
 {
     struct p2praft__metrics m;
     memset(&m, 0, sizeof(m));
-    p2praft__metrics_state(&m, RAFT_FOLLOWER);
-    p2praft__metrics_state(&m, RAFT_CANDIDATE);
-    p2praft__metrics_state(&m, RAFT_CANDIDATE); /* the same election */
-    p2praft__metrics_state(&m, RAFT_LEADER);
-    p2praft__metrics_state(&m, RAFT_FOLLOWER);
-    p2praft__metrics_state(&m, RAFT_CANDIDATE);
+    p2praft__metrics_state(&m, RAFT_FOLLOWER, 1);
+    p2praft__metrics_state(&m, RAFT_CANDIDATE, 2);
+    p2praft__metrics_state(&m, RAFT_CANDIDATE, 2); /* the same election */
+    p2praft__metrics_state(&m, RAFT_CANDIDATE, 3); /* split vote: again */
+    p2praft__metrics_state(&m, RAFT_LEADER, 3);    /* won it */
+    p2praft__metrics_state(&m, RAFT_FOLLOWER, 5);  /* someone else's */
     ASSERT_EQ_U64(m.elections, 2);
+    /* a one-voter cluster: leader within the turn, never seen candidate */
+    p2praft__metrics_state(&m, RAFT_LEADER, 6);
+    p2praft__metrics_state(&m, RAFT_LEADER, 6);
+    ASSERT_EQ_U64(m.elections, 3);
 }
 
 /* Every line: a comment (# HELP name text / # TYPE name kind, HELP
