@@ -224,4 +224,6 @@ static int run(int argc, char **argv)
 }
 
 const struct cli_command cli_cmd_status = {
-    "status", "print a node's raft status (unix socket or libp2p)", run};
+    "status",
+    "print a node's raft status, or (--cluster) every member's (socket or libp2p)",
+    run};

@@ -629,6 +629,38 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
     for (i = 0; i < NN; i++) {
         stop(i);
     }
+
+    /* a new one-member cluster from the same backup (--member): node 0
+     * alone, a leader of itself, with every key */
+    {
+        char sdir[300];
+        char *argv[] = {"p2praft", "restore", "--data-dir", sdir, "--member",
+                        nodes[0].id, bak, NULL};
+        char *get[] = {"p2praft", "kv", "--api", nodes[0].api, "get",
+                       "--consistent", "key042", NULL};
+        snprintf(sdir, sizeof(sdir), "%s/single", base);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, NULL);
+        ASSERT_EQ(count(t, "member: "), 1);
+        free(t);
+        start(0, 1, sdir, false, NULL);
+        t = wait_cluster(0, 1);
+        free(t);
+        ASSERT_EQ(run_io(get, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, NULL);
+        ASSERT_STR_EQ(t, "value 42 \xc3\xa9\n");
+        free(t);
+        stop(0);
+    }
+    /* a member that is not a peer ID: refused */
+    {
+        char sdir[300];
+        char *argv[] = {"p2praft", "restore", "--data-dir", sdir, "--member",
+                        "nope", bak, NULL};
+        snprintf(sdir, sizeof(sdir), "%s/bad-member", base);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not a peer ID") != NULL);
+    }
     cleanup();
 }
 
