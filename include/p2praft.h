@@ -1129,7 +1129,9 @@ P2PRAFT_API const char *p2praft_client_node_id(const struct p2praft_client *c);
 
 /* One request. Every pointer is borrowed for the call (copied). */
 struct p2praft_request {
-    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS or LS */
+    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS, LS, or an
+                             * operator request without fields: SNAPSHOT,
+                             * METRICS, CLUSTER, HEALTH */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
      * LS: the prefix (NULL or "": every key) */
     const char *key;
@@ -1171,8 +1173,9 @@ struct p2praft_result {
     bool outcome_unknown; /* p2praft_outcome_unknown(rv): a write may have
                            * been applied, or may still be */
     uint64_t index;       /* the answer's raft index */
-    /* GET: the value; STATUS: the text; HELLO: the peer ID; an error: its
-     * message. A NUL byte follows (not counted in len). */
+    /* GET: the value; STATUS, METRICS, CLUSTER, HEALTH: the text;
+     * SNAPSHOT: the backup; HELLO: the peer ID; an error: its message. A
+     * NUL byte follows (not counted in len). */
     uint8_t *data;
     size_t len;
     /* LS: the entries, and whether more keys match (ask again with

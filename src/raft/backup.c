@@ -8,10 +8,12 @@
  * raft_uv snapshot with the chosen configuration, so that the node starts
  * from it as from any snapshot of its own.
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "p2praft.h"
 #include "raft/api.h"
@@ -363,9 +365,10 @@ static int store_snapshot(const char *dir, const struct p2praft__backup *b,
     if (rv == 0 && (loaded != NULL || n_entries > 0 || term != 0)) {
         snprintf(errmsg, errmsg_len, "%s already holds raft state", dir);
         rv = RAFT_CANTBOOTSTRAP;
-    } else if (rv == 0) {
-        rv = io.set_term(&io, b->term);
     }
+    /* The snapshot first, the term last: until the term is written the
+     * directory holds no term, and a failed restore leaves no state that
+     * looks whole. */
     if (rv == 0) {
         /* raft_uv writes the snapshot's buffers and then frees nothing of
          * ours: the buffer stays a view into the backup. */
@@ -386,6 +389,9 @@ static int store_snapshot(const char *dir, const struct p2praft__backup *b,
             }
             rv = x.put_status;
         }
+    }
+    if (rv == 0) {
+        rv = io.set_term(&io, b->term);
     }
     if (rv != 0 && errmsg[0] == '\0') {
         snprintf(errmsg, errmsg_len, "cannot store the snapshot in %s: %s",
@@ -419,6 +425,25 @@ static int store_snapshot(const char *dir, const struct p2praft__backup *b,
     return rv == 0 ? 0 : LP2P_EIO;
 }
 
+/* Remove the directory `dir` that restore created, and what is in it
+ * (raft_uv's files: no subdirectories). */
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
 int p2praft_restore(const char *data_dir, const uint8_t *data, size_t len,
                     const char *const *members, size_t n_members,
                     char *errmsg, size_t errmsg_len)
@@ -428,6 +453,7 @@ int p2praft_restore(const char *data_dir, const uint8_t *data, size_t len,
     struct p2praft__disk_report rep;
     struct raft_configuration conf;
     char why[256] = "", tmp[512] = "";
+    bool created;
     size_t i;
     int rv;
 
@@ -472,6 +498,7 @@ int p2praft_restore(const char *data_dir, const uint8_t *data, size_t len,
         goto out;
     }
     p2praft__datadir_init(&dd);
+    created = access(data_dir, F_OK) != 0;
     rv = p2praft__datadir_lock(&dd, data_dir, true, tmp, sizeof(tmp));
     if (rv != 0) {
         snprintf(errmsg, errmsg_len, "%s", tmp);
@@ -488,6 +515,16 @@ int p2praft_restore(const char *data_dir, const uint8_t *data, size_t len,
         rv = LP2P_EEXIST;
     } else {
         rv = store_snapshot(data_dir, &b, &conf, errmsg, errmsg_len);
+        if (rv != 0 && created) {
+            /* Ours from the start: leave nothing half-restored. */
+            remove_tree(data_dir);
+        } else if (rv != 0) {
+            size_t k = strlen(errmsg);
+            snprintf(errmsg + k, errmsg_len > k ? errmsg_len - k : 0,
+                     "; %s may hold part of the restore: empty it before "
+                     "trying again",
+                     data_dir);
+        }
     }
     p2praft__datadir_close(&dd);
 out:

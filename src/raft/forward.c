@@ -139,12 +139,11 @@ static void fwd_response(struct p2praft__req *r, const uint8_t *body,
         p2praft__req_retry(r); /* surely not submitted */
         return;
     }
-    if (r->q.op == P2PRAFT_API_CLUSTER) { /* the leader's own answer */
-        if (ans.status != P2PRAFT_API_OK) {
-            p2praft__req_retry(r);
-        } else {
-            p2praft__req_reply(r, ans.status, ans.payload, ans.len);
-        }
+    if (r->q.op == P2PRAFT_API_CLUSTER) {
+        /* The leader's own answer, passed on as it is: OK with its view,
+         * or why it could not (BAD REQUEST from a leader that predates
+         * the op). */
+        p2praft__req_reply(r, ans.status, ans.payload, ans.len);
         return;
     }
     if (!p2praft__req_is_write(r->q.op)) { /* GET, LS, BARRIER */
