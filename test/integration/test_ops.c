@@ -421,14 +421,30 @@ static char *entries_of(const char *export_text)
 TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
 {
     char path[400], out[400], err[1200], bak[400], rdirs[NN][300];
+    char ckey[300], cid[LP2P_PEER_ID_STRMAX], maddr[400];
+    const char *extra[3];
     char *t, *exp1, *exp2, *e1, *e2;
     size_t len;
     unsigned i;
     int rc;
 
     setup();
+    /* a remote client's identity, listed by every node */
+    {
+        struct lp2p_key key;
+        struct lp2p_peer_id pid;
+        snprintf(ckey, sizeof(ckey), "%s/client.key", base);
+        ASSERT_OK(lp2p_key_generate(&key));
+        ASSERT_OK(lp2p_key_save(ckey, &key));
+        ASSERT_OK(lp2p_peer_id_from_key(&key, &pid));
+        lp2p_key_wipe(&key);
+        ASSERT_OK(lp2p_peer_id_to_string(&pid, cid, sizeof(cid)));
+        extra[0] = "--client";
+        extra[1] = cid;
+        extra[2] = NULL;
+    }
     for (i = 0; i < NN; i++) {
-        start(i, NN, nodes[i].dir, true, NULL);
+        start(i, NN, nodes[i].dir, true, extra);
     }
     t = wait_cluster(1, NN);
     ASSERT(count(t, "state=leader") == 1);
@@ -510,6 +526,33 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         t = slurp(out, NULL);
         ASSERT(strstr(t, "152 keys, 3 members") != NULL);
         free(t);
+    }
+    /* the same over libp2p, as a listed remote client */
+    {
+        char bak2[400];
+        char *argv[] = {"p2praft", "snapshot", "save", "--node", maddr,
+                        "--key", ckey, "--json", bak2, NULL};
+        struct p2praft_backup_info info;
+        size_t blen;
+        char *b;
+        snprintf(bak2, sizeof(bak2), "%s/remote.bak", base);
+        snprintf(maddr, sizeof(maddr), "/ip4/127.0.0.1/tcp/%d/p2p/%s",
+                 nodes[2].port, nodes[2].id);
+        rc = run_io(argv, NULL, out, err, sizeof(err));
+        if (rc != 0) {
+            test__fail(__FILE__, __LINE__, "remote save: exit %d: %s", rc,
+                       err);
+        }
+        t = slurp(out, NULL);
+        ASSERT(strstr(t, "\"ok\":true") != NULL);
+        ASSERT(strstr(t, "\"keys\":152") != NULL);
+        free(t);
+        b = slurp(bak2, &blen);
+        ASSERT_OK(p2praft_backup_check((const uint8_t *)b, blen, &info, err,
+                                       sizeof(err)));
+        ASSERT_EQ(info.keys, NKEYS + 2);
+        ASSERT_EQ(info.n_members, NN);
+        free(b);
     }
     /* a path it cannot write: exit 5, a clear error, nothing left */
     {
