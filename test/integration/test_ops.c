@@ -4,13 +4,17 @@
  *   ops/backup_restore_round_trip  a 3-node cluster with data (binary values
  *                       included, written by `state import`): `status
  *                       --cluster` (text and --json), `state export`,
- *                       `snapshot save` from a follower (and its refusals:
- *                       bad path, never a partial file), then every node
+ *                       `snapshot save` from a follower and over libp2p as
+ *                       a listed client (and its failures: bad path, a
+ *                       directory, a disk that fills up half way (a file
+ *                       size limit): never a partial file), then every node
  *                       stopped; `restore` refuses a live directory, one
  *                       with state, a changed and a truncated backup;
  *                       restored on three new directories, the cluster
  *                       starts and serves every key, byte for byte, and
- *                       takes new writes.
+ *                       takes new writes; restored again as a one-member
+ *                       cluster (--member), it leads itself with every
+ *                       key.
  *   ops/metrics_and_health  `p2praft metrics` and `node --metrics-listen`
  *                       with real HTTP requests: /healthz 503 without a
  *                       leader (and says why), 200 once there is one and
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -282,6 +287,11 @@ static void stop(unsigned i)
 
 /* ---- the CLI ------------------------------------------------------------- */
 
+/* Non-zero: the CLI's children may write files of at most this many
+ * bytes (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG,
+ * as on a full disk). */
+static rlim_t child_fsize;
+
 /* Run the CLI with stdin from in_path (NULL: /dev/null), stdout into
  * out_path, stderr into err (NUL-terminated). Its exit status. */
 static int run_io(char *const argv[], const char *in_path,
@@ -301,6 +311,11 @@ static int run_io(char *const argv[], const char *in_path,
         dup2(in, 0);
         dup2(out, 1);
         dup2(e, 2);
+        if (child_fsize != 0) {
+            struct rlimit rl = {child_fsize, child_fsize};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
         execv(cli, argv);
         _exit(127);
     }
@@ -565,6 +580,23 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         snprintf(nodir, sizeof(nodir), "%s/d0", base); /* a directory */
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "nothing written") != NULL);
+        /* a disk that fills up half way: no file at all, the old one
+         * kept */
+        snprintf(nodir, sizeof(nodir), "%s/full.bak", base);
+        child_fsize = 1000;
+        rc = run_io(argv, NULL, out, err, sizeof(err));
+        child_fsize = 0;
+        ASSERT_EQ(rc, 5);
+        ASSERT(strstr(err, "cannot write") != NULL);
+        ASSERT(strstr(err, "nothing written") != NULL);
+        ASSERT(access(nodir, F_OK) != 0);
+        spew(nodir, "old", 3);
+        child_fsize = 1000;
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        child_fsize = 0;
+        t = slurp(nodir, &len);
+        ASSERT_STR_EQ(t, "old");
+        free(t);
         /* no temporary file left beside it */
         {
             DIR *d = opendir(base);
