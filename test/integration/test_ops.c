@@ -660,6 +660,14 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         ASSERT(strstr(t, nodes[i].id) != NULL);
         free(t);
     }
+    /* what restore wrote passes the start-up checks as they stand */
+    {
+        char *argv[] = {"p2praft", "check", "--data-dir", rdirs[0], NULL};
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, NULL);
+        ASSERT(strstr(t, "1 snapshots") != NULL);
+        free(t);
+    }
     for (i = 0; i < NN; i++) {
         start(i, NN, rdirs[i], false, NULL);
     }
