@@ -22,6 +22,7 @@
 #include "raft/consensus.h"
 #include "raft/datadir.h"
 #include "raft/diskcheck.h"
+#include "raft/io.h"
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/snapshot.h"
@@ -264,40 +265,6 @@ int p2praft_backup_check(const uint8_t *data, size_t len,
 
 /* ---- restore: raft_uv, offline ------------------------------------------- */
 
-static int null_init(struct raft_uv_transport *t, raft_id id,
-                     const char *address)
-{
-    (void)t;
-    (void)id;
-    (void)address;
-    return 0;
-}
-
-static int null_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
-{
-    (void)t;
-    (void)cb;
-    return 0;
-}
-
-static int null_connect(struct raft_uv_transport *t,
-                        struct raft_uv_connect *req, raft_id id,
-                        const char *address, raft_uv_connect_cb cb)
-{
-    (void)t;
-    (void)req;
-    (void)id;
-    (void)address;
-    (void)cb;
-    return RAFT_NOCONNECTION;
-}
-
-static void null_close(struct raft_uv_transport *t,
-                       raft_uv_transport_close_cb cb)
-{
-    cb(t);
-}
-
 struct restore_ctx {
     bool put_done, closed;
     int put_status;
@@ -338,13 +305,8 @@ static int store_snapshot(const char *dir, const struct p2praft__backup *b,
     int rv;
 
     memset(&x, 0, sizeof(x));
-    memset(&tp, 0, sizeof(tp));
     memset(&io, 0, sizeof(io));
-    tp.version = 1;
-    tp.init = null_init;
-    tp.listen = null_listen;
-    tp.connect = null_connect;
-    tp.close = null_close;
+    p2praft__null_transport_init(&tp);
     if (uv_loop_init(&loop) != 0) {
         snprintf(errmsg, errmsg_len, "cannot create an event loop");
         return LP2P_ENOMEM;

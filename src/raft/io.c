@@ -838,6 +838,16 @@ static void null_close(struct raft_uv_transport *t,
     cb(t);
 }
 
+void p2praft__null_transport_init(struct raft_uv_transport *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->version = 1;
+    t->init = null_init;
+    t->listen = null_listen;
+    t->connect = null_connect;
+    t->close = null_close;
+}
+
 /* ---- public API ---------------------------------------------------------------- */
 
 void p2praft_io_config_init(struct p2praft_io_config *cfg)
@@ -871,11 +881,7 @@ static int store_init(struct pio *p, struct raft_io *io)
     if (p->null_tp == NULL) {
         return LP2P_ENOMEM;
     }
-    p->null_tp->version = 1;
-    p->null_tp->init = null_init;
-    p->null_tp->listen = null_listen;
-    p->null_tp->connect = null_connect;
-    p->null_tp->close = null_close;
+    p2praft__null_transport_init(p->null_tp);
     rv = raft_uv_init(&p->store, p->loop, p->dir, p->null_tp);
     if (rv != 0) {
         snprintf(io->errmsg, sizeof(io->errmsg), "raft_uv_init %.100s: %.140s",

@@ -164,4 +164,8 @@ void p2praft__io_set_observer(struct raft_io *io,
                                          const struct raft_message *m),
                               void *ctx);
 
+/* A raft_uv transport that connects nowhere and listens to nothing: raft_uv
+ * as storage only (p2praft's raft I/O; an offline restore). */
+void p2praft__null_transport_init(struct raft_uv_transport *t);
+
 #endif
