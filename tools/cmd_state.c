@@ -73,7 +73,7 @@ static int do_export(struct kvcli *o, struct p2praft_client *c)
     struct p2praft_request rq;
     struct p2praft_result *res = NULL;
     char *after = NULL;
-    bool first = true;
+    bool first = true, any = false;
     uint64_t n = 0;
     int code = EXIT_OK;
     for (;;) {
@@ -104,19 +104,14 @@ static int do_export(struct kvcli *o, struct p2praft_client *c)
                    (unsigned long long)res->index);
         }
         for (i = 0; i < res->n_entries; i++) {
-            if (entry_line(&res->entries[i], first) != 0) {
+            if (entry_line(&res->entries[i], !any) != 0) {
                 code = EXIT_FAILED;
                 break;
             }
-            first = false;
+            any = true;
             n++;
         }
-        if (first) {
-            first = false; /* the head is out; no entries yet */
-            if (res->n_entries == 0 && !res->more) {
-                printf("\n");
-            }
-        }
+        first = false; /* the head is out */
         free(after);
         after = NULL;
         if (code != EXIT_OK || !res->more || res->n_entries == 0) {
@@ -276,10 +271,7 @@ struct importer {
     unsigned inflight;
     uint64_t ok, failed, last_index;
     int worst;                 /* exit status of the worst result */
-    struct p2praft_result first_bad; /* copy of its codes */
-    char first_msg[400];
-    char first_key[128];
-    struct item *items;
+    char first_msg[400];  /* the worst result's message */
 };
 
 static int rank(int code)
@@ -313,8 +305,6 @@ static void on_set(void *ctx, const struct p2praft_result *res)
         im->failed++;
         if (rank(code) > rank(im->worst)) {
             im->worst = code;
-            im->first_bad = *res;
-            im->first_bad.data = NULL;
             snprintf(im->first_msg, sizeof(im->first_msg), "%s",
                      res->data != NULL ? (const char *)res->data : "");
         }
