@@ -3,7 +3,9 @@
  * node` processes and the CLI next to this runner.
  *   ops/backup_restore_round_trip  a 3-node cluster with data (binary values
  *                       included, written by `state import`): `status
- *                       --cluster` (text and --json), `state export`,
+ *                       --cluster` (text and --json; a follower stopped:
+ *                       reachable=no, lagging; back: caught up),
+ *                       `state export`,
  *                       `snapshot save` from a follower and over libp2p as
  *                       a listed client (and its failures: bad path, a
  *                       directory, a disk that fills up half way (a file
@@ -607,6 +609,53 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
             }
             closedir(d);
         }
+    }
+    /* a follower down: the leader reports it unreachable, lagging, with
+     * its last contact; back up, it catches up */
+    {
+        unsigned f = NN, via;
+        char *argv[] = {"p2praft", "status", "--api", NULL, "--cluster",
+                        NULL};
+        char *set[] = {"p2praft", "kv", "--api", NULL, "set", "while-down",
+                       "1", NULL};
+        char want[200];
+        uint64_t end;
+        t = wait_cluster(0, NN);
+        for (i = 0; i < NN && f == NN; i++) {
+            char line[200];
+            snprintf(line, sizeof(line), "member: %s role=voter "
+                                         "state=follower", nodes[i].id);
+            if (strstr(t, line) != NULL) {
+                f = i;
+            }
+        }
+        free(t);
+        ASSERT(f < NN);
+        via = (f + 1) % NN;
+        stop(f);
+        set[3] = nodes[via].api;
+        ASSERT_EQ(run_io(set, NULL, out, err, sizeof(err)), 0);
+        argv[3] = nodes[via].api;
+        snprintf(want, sizeof(want), "member: %s role=voter state=follower "
+                                     "reachable=no", nodes[f].id);
+        end = now_ms() + scale(10000);
+        for (;;) {
+            ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 0);
+            t = slurp(out, NULL);
+            if (strstr(t, want) != NULL) {
+                const char *m = strstr(t, want);
+                ASSERT(strstr(m, " lag=0 ") == NULL ||
+                       strstr(m, " lag=0 ") > strchr(m, '\n'));
+                ASSERT(strstr(m, "last_contact_ms=") != NULL);
+                free(t);
+                break;
+            }
+            free(t);
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        start(f, NN, nodes[f].dir, false, extra);
+        free(wait_cluster(via, NN));
     }
     /* restore onto a running node's directory: refused (its lock) */
     {
