@@ -11,9 +11,10 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 # What the library needs.
 DEPS_PC := libuv libcrypto raft
-# What only the CLI needs: jansson, for its JSON output (--json). The
-# libraries do not link it.
-TOOL_PC := jansson
+# What only the CLI needs: jansson, for its JSON output (--json), and
+# libmicrohttpd, for `node --metrics-listen` (/metrics, /healthz). The
+# libraries link neither.
+TOOL_PC := jansson libmicrohttpd
 # What only the unit tests need: msgpack-c, an independent msgpack decoder
 # that test/unit/test_codec.c checks our encoder's output with.
 TEST_DEPS_PC := msgpack

@@ -753,6 +753,16 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *       9 UNWATCH (u32 id of a watch on this connection): end it,
  *      10 HELLO (none): answered OK with the node's peer ID, once the node
  *         admitted the connection (a client sends it first)
+ *      20 SNAPSHOT (none): a backup of the node's state at its applied
+ *         index (p2praft_backup_check() reads it); FAILED when the state
+ *         is too large for one frame or not readable
+ *      21 METRICS (none): the node's metrics, Prometheus text format
+ *      22 CLUSTER (none): served by the leader (forwarded there): one
+ *         "member: ID role=R state=S reachable=yes|no match=N lag=N
+ *         last_contact_ms=N|none" line per member, after "leader:",
+ *         "term:", "last_index:" and "commit_index:" lines
+ *      23 HEALTH (none): OK when the node knows a leader and has caught
+ *         up, FAILED otherwise; the payload says why
  *   flags: bit 0 = consistent read (GET, LS), bit 1 = keys only (LS: the
  *   values come back empty); other bits must be 0
  *   each field: u32 big-endian length | bytes; a key is 1..4096 bytes
@@ -834,7 +844,12 @@ enum p2praft_api_op {
     P2PRAFT_API_LS = 7,
     P2PRAFT_API_WATCH = 8,
     P2PRAFT_API_UNWATCH = 9,
-    P2PRAFT_API_HELLO = 10
+    P2PRAFT_API_HELLO = 10,
+    /* Operator requests (20..29), no fields; see the format above. */
+    P2PRAFT_API_SNAPSHOT = 20,
+    P2PRAFT_API_METRICS = 21,
+    P2PRAFT_API_CLUSTER = 22,
+    P2PRAFT_API_HEALTH = 23
 };
 
 enum p2praft_api_flag {
@@ -1114,7 +1129,9 @@ P2PRAFT_API const char *p2praft_client_node_id(const struct p2praft_client *c);
 
 /* One request. Every pointer is borrowed for the call (copied). */
 struct p2praft_request {
-    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS or LS */
+    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS, LS, or an
+                             * operator request without fields: SNAPSHOT,
+                             * METRICS, CLUSTER, HEALTH */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
      * LS: the prefix (NULL or "": every key) */
     const char *key;
@@ -1156,8 +1173,9 @@ struct p2praft_result {
     bool outcome_unknown; /* p2praft_outcome_unknown(rv): a write may have
                            * been applied, or may still be */
     uint64_t index;       /* the answer's raft index */
-    /* GET: the value; STATUS: the text; HELLO: the peer ID; an error: its
-     * message. A NUL byte follows (not counted in len). */
+    /* GET: the value; STATUS, METRICS, CLUSTER, HEALTH: the text;
+     * SNAPSHOT: the backup; HELLO: the peer ID; an error: its message. A
+     * NUL byte follows (not counted in len). */
     uint8_t *data;
     size_t len;
     /* LS: the entries, and whether more keys match (ask again with
@@ -1229,5 +1247,51 @@ P2PRAFT_API int p2praft_client_watch(struct p2praft_client *c,
 /* End the watch `id` (any thread): its END follows (rv 0). 0, or the
  * errors of p2praft_client_send(). */
 P2PRAFT_API int p2praft_client_unwatch(struct p2praft_client *c, uint32_t id);
+
+/* ------------------------------------------------------------------------
+ * Backups: what `p2praft snapshot save` writes (a SNAPSHOT answer) and
+ * `p2praft restore` seeds a new data directory from. A backup holds the
+ * store's state at a raft index, the term and the raft configuration,
+ * under a SHA-256 of the whole file (format: src/raft/backup.h).
+ * ---------------------------------------------------------------------- */
+
+#define P2PRAFT_BACKUP_MEMBERS_MAX 64
+
+struct p2praft_backup_info {
+    uint64_t index, term;   /* of the state */
+    uint64_t keys;          /* in the store */
+    uint64_t state_bytes;   /* the store's encoded size */
+    size_t n_members;       /* in the configuration (the first
+                             * P2PRAFT_BACKUP_MEMBERS_MAX are listed) */
+    char members[P2PRAFT_BACKUP_MEMBERS_MAX][LP2P_PEER_ID_STRMAX];
+};
+
+/*
+ * Check a backup (`data`, borrowed) whole: header, checksum, configuration
+ * and state. 0 with *info (may be NULL) filled; P2PRAFT_ECORRUPT with
+ * `errmsg` (may be NULL) saying what is wrong (truncated, not a backup,
+ * changed bytes...); P2PRAFT_ENOMEM.
+ */
+P2PRAFT_API int p2praft_backup_check(const uint8_t *data, size_t len,
+                                     struct p2praft_backup_info *info,
+                                     char *errmsg, size_t errmsg_len);
+
+/*
+ * Offline: seed the data directory `data_dir` (created when missing) of a
+ * node of a new cluster from a backup (`data`, borrowed): its state
+ * becomes a raft snapshot at the backup's index and term. The raft
+ * configuration is the backup's when n_members is 0, else the peer ID
+ * strings members[0..n_members) (borrowed), all voters. The node then
+ * starts on the directory without --bootstrap. Nothing is written unless
+ * the backup passes p2praft_backup_check(). 0; P2PRAFT_ECORRUPT (the
+ * backup); P2PRAFT_EBUSY (a node holds the directory's lock);
+ * P2PRAFT_EEXIST (the directory holds raft state); P2PRAFT_EINVAL (a bad
+ * member); P2PRAFT_EIO, P2PRAFT_ENOSPACE, P2PRAFT_ENOMEM. `errmsg` says
+ * which and why.
+ */
+P2PRAFT_API int p2praft_restore(const char *data_dir, const uint8_t *data,
+                                size_t len, const char *const *members,
+                                size_t n_members, char *errmsg,
+                                size_t errmsg_len);
 
 #endif /* P2PRAFT_H */

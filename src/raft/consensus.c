@@ -134,6 +134,7 @@ struct p2praft_consensus {
     uint64_t applied;
     uint64_t restored;
     uint64_t snapshots;
+    uint64_t snapshot_bytes_last, snapshot_bytes_total;
     struct p2praft_sub *subs;
 
     struct lp2p__list commits; /* all live commits (struct commit) */
@@ -534,6 +535,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     b[(*n_bufs)++] = (struct raft_buffer){data, len};
     pthread_mutex_lock(&c->mu);
     c->snapshots++;
+    c->snapshot_bytes_last = len + (hdr != NULL ? P2PRAFT__SNAP_HEADER : 0);
+    c->snapshot_bytes_total += c->snapshot_bytes_last;
     pthread_mutex_unlock(&c->mu);
     *bufs = b;
     return 0;
@@ -1151,6 +1154,15 @@ uint64_t p2praft_consensus_restored(struct p2praft_consensus *c)
     n = c->restored;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+void p2praft__consensus_snapshot_bytes(struct p2praft_consensus *c,
+                                       uint64_t *last, uint64_t *total)
+{
+    pthread_mutex_lock(&c->mu);
+    *last = c->snapshot_bytes_last;
+    *total = c->snapshot_bytes_total;
+    pthread_mutex_unlock(&c->mu);
 }
 
 uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c)

@@ -238,6 +238,51 @@ TEST(api, request_rejects_bad_bodies)
     }
 }
 
+/* The operator requests (20..23) carry no field and no flag; the numbers
+ * around them are unknown. */
+TEST(api, operator_requests)
+{
+    uint8_t body[8] = {2, 0, 0, 0, 0, 0, 1, 0};
+    struct p2praft__api_req r, q;
+    char err[256];
+    uint8_t *f;
+    size_t len = 0;
+    unsigned op;
+    for (op = P2PRAFT_API_SNAPSHOT; op <= P2PRAFT_API_HEALTH; op++) {
+        body[1] = (uint8_t)op;
+        ASSERT(p2praft__api_is_operator((uint8_t)op));
+        ASSERT(!p2praft__api_is_write((uint8_t)op));
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), 0);
+        ASSERT_EQ(r.op, op);
+        ASSERT(r.key == NULL && r.val == NULL);
+        p2praft__api_req_release(&r);
+        ASSERT_EQ(parse_req(&r, body, 8, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "unexpected bytes") != NULL);
+        p2praft__api_req_release(&r);
+        body[2] = P2PRAFT__API_CONSISTENT;
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "flags") != NULL);
+        p2praft__api_req_release(&r);
+        body[2] = 0;
+        /* the encoder writes exactly the header */
+        memset(&q, 0, sizeof(q));
+        q.op = (uint8_t)op;
+        q.id = 9;
+        f = p2praft__api_request_encode(&q, &len);
+        ASSERT(f != NULL);
+        ASSERT_EQ(len, P2PRAFT__API_PREFIX + 7);
+        ASSERT_EQ(f[P2PRAFT__API_PREFIX + 1], op);
+        lp2p__free(f);
+    }
+    for (op = 19; op <= 24; op += 5) {
+        body[1] = (uint8_t)op;
+        ASSERT(!p2praft__api_is_operator((uint8_t)op));
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "unknown operation") != NULL);
+        p2praft__api_req_release(&r);
+    }
+}
+
 /* A body of another version fails with its version recorded, so that the
  * server can answer a version-1 client in its own format. */
 TEST(api, request_other_versions)
