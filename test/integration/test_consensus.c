@@ -1392,3 +1392,111 @@ TEST(SUITE_CONSENSUS, applied_counts_commits)
     ASSERT(cluster_run_until(&cl, all_applied, &ac, WAIT_MS));
     cluster_close(&cl);
 }
+
+#ifdef CONSENSUS_STORE
+/* ---- one call tears a group down: raft, then consensus, actor, io,
+ * host; commits still pending complete, outcome unknown ---- */
+
+struct close_ctx {
+    int done;
+    int results[16];
+    int calls[16];
+};
+
+static void close_done(void *ctx)
+{
+    ((struct close_ctx *)ctx)->done++;
+}
+
+static bool close_finished(void *ctx)
+{
+    return ((struct close_ctx *)ctx)->done > 0;
+}
+
+struct slot {
+    struct close_ctx *cc;
+    int i;
+};
+
+static void slot_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct slot *s = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(&rstate_type, state);
+    s->cc->calls[s->i]++;
+    s->cc->results[s->i] = status;
+}
+
+TEST(SUITE_CONSENSUS, group_close_with_commits_pending)
+{
+    struct cluster cl;
+    struct close_ctx cc;
+    struct slot slots[16];
+    struct nc_node *nd;
+    struct p2praft_group g;
+    struct new_leader nlc;
+    struct rstate st = mkstate("pending");
+    int leader, i;
+    memset(&cl, 0, sizeof(cl));
+    memset(&cc, 0, sizeof(cc));
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    nd = &cl.nodes[leader];
+    /* Half the commits reach raft (flushed in a loop turn), half are
+     * still queued when the group closes. */
+    for (i = 0; i < 16; i++) {
+        slots[i].cc = &cc;
+        slots[i].i = i;
+        ASSERT_OK(p2praft_consensus_commit_state(nd->c, &st, slot_cb,
+                                                 &slots[i]));
+        if (i == 7) {
+            uv_run(&cl.loop, UV_RUN_NOWAIT);
+        }
+    }
+    g.raft = &nd->raft;
+    g.io = &nd->io;
+    g.consensus = nd->c;
+    g.actor = nd->actor;
+    g.host = nd->host;
+    ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+    /* raft is closing: a second close is refused, nothing done twice. */
+    ASSERT_ERR(p2praft_group_close(&g, NULL, NULL), P2PRAFT_ESTATE);
+    /* The harness must not close them again. */
+    nd->running = false;
+    nd->c = NULL;
+    nd->actor = NULL;
+    nd->host = NULL;
+    ASSERT(cluster_run_until(&cl, close_finished, &cc, WAIT_MS));
+    ASSERT_EQ(cc.done, 1);
+    for (i = 0; i < 16; i++) {
+        ASSERT_EQ(cc.calls[i], 1);
+        ASSERT(cc.results[i] == 0 || p2praft_outcome_unknown(cc.results[i]));
+    }
+    /* The others go on without it. */
+    nlc.cl = &cl;
+    nlc.old = leader;
+    nlc.found = -1;
+    ASSERT(cluster_run_until(&cl, leader_among_rest, &nlc, WAIT_MS));
+    cluster_close(&cl);
+}
+
+/* A group that never started raft, and one without a host to close. */
+TEST(SUITE_CONSENSUS, group_close_partial)
+{
+    uv_loop_t loop;
+    struct p2praft_group g;
+    struct close_ctx cc;
+    memset(&g, 0, sizeof(g));
+    memset(&cc, 0, sizeof(cc));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(p2praft_consensus_new(&g.consensus, &loop, &rstate_type, NULL));
+    ASSERT_OK(p2praft_actor_new(&g.actor, NULL));
+    ASSERT_OK(lp2p_host_new(&g.host, &loop, NULL));
+    ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(cc.done, 1);
+    ASSERT_OK(uv_loop_close(&loop));
+    ASSERT_ERR(p2praft_group_close(NULL, NULL, NULL), P2PRAFT_EINVAL);
+}
+#endif
