@@ -1,7 +1,7 @@
 # p2praft: GNU Makefile. `make` builds the libraries and build/p2praft.
 # `make test` runs the unit and integration tiers plus every fuzz corpus,
-# checks an installed copy and the README's consensus outline; `make test-unit` runs the unit tier alone
-# (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
+# and checks an installed copy and the README's consensus outline; `make
+# test-unit` runs the unit tier alone (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
 # under valgrind.
 # Dependencies come from pkg-config; scripts/install-deps.sh installs them.
 
