@@ -872,6 +872,9 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *       9 UNWATCH (u32 id of a watch on this connection): end it,
  *      10 HELLO (none): answered OK with the node's peer ID, once the node
  *         admitted the connection (a client sends it first)
+ *      30 SNAPSHOT (none): take a raft snapshot on this node now
+ *         (p2praft_consensus_snapshot()); answered OK, its index in the
+ *         answer's raft index, or FAILED
  *   flags: bit 0 = consistent read (GET, LS), bit 1 = keys only (LS: the
  *   values come back empty); other bits must be 0
  *   each field: u32 big-endian length | bytes; a key is 1..4096 bytes
@@ -953,7 +956,10 @@ enum p2praft_api_op {
     P2PRAFT_API_LS = 7,
     P2PRAFT_API_WATCH = 8,
     P2PRAFT_API_UNWATCH = 9,
-    P2PRAFT_API_HELLO = 10
+    P2PRAFT_API_HELLO = 10,
+    /* ---- capi (begin) ---- */
+    P2PRAFT_API_SNAPSHOT = 30
+    /* ---- capi (end) ---- */
 };
 
 enum p2praft_api_flag {

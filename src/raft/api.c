@@ -201,7 +201,8 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
     r->flags = p[P2PRAFT__API_REQ_FLAGS];
     r->id = lp2p__get32(p + P2PRAFT__API_REQ_ID);
     p += P2PRAFT__API_REQ_FIELDS;
-    if (r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) {
+    if ((r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) &&
+        r->op != P2PRAFT_API_SNAPSHOT) {
         snprintf(err, errlen, "unknown operation %u", r->op);
         return -1;
     }

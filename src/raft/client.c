@@ -1033,6 +1033,7 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
         }
         break;
     case P2PRAFT_API_STATUS:
+    case P2PRAFT_API_SNAPSHOT:
         break;
     default:
         return LP2P_EINVAL;

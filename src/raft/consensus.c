@@ -160,6 +160,8 @@ struct p2praft_consensus {
     struct lp2p__list snaps;     /* struct snapreq, waiting */
     struct raft *snap_raft;      /* whose threshold is lowered, or NULL */
     unsigned snap_threshold;     /* its threshold before */
+    uint64_t snap_taking;        /* index of the snapshot being taken */
+    bool snap_early;             /* threshold put back when it was stored */
 
     struct lp2p__list commits; /* all live commits (struct commit) */
     struct lp2p__list queue;   /* queued, not yet flushed (qlink) */
@@ -181,6 +183,7 @@ static void turn_cb(uv_prepare_t *h);
 static void snaps_complete(struct p2praft_consensus *c, int status,
                            uint64_t index, bool all);
 static void xsnap_cb(void *ctx, int status, uint64_t index);
+static void snaps_stored(struct p2praft_consensus *c);
 static int usable_actor(struct p2praft_consensus *c, struct p2praft_actor *a);
 
 /* ---- FSM ---------------------------------------------------------------- */
@@ -566,6 +569,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     pthread_mutex_lock(&c->mu);
     c->snapshots++;
     pthread_mutex_unlock(&c->mu);
+    if (c->snap_raft != NULL) {
+        c->snap_taking = raft_last_applied(c->snap_raft);
+    }
     *bufs = b;
     return 0;
 }
@@ -573,8 +579,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 static int fsm_snapshot_finalize(struct raft_fsm *fsm,
                                  struct raft_buffer *bufs[], unsigned *n_bufs)
 {
+    struct p2praft_consensus *c = fsm->data;
     unsigned i;
-    (void)fsm;
+    snaps_stored(c);
     if (*bufs != NULL) {
         for (i = 0; i < *n_bufs; i++) {
             lp2p__free((*bufs)[i].base);
@@ -1417,6 +1424,26 @@ static void snaps_complete(struct p2praft_consensus *c, int status,
     }
 }
 
+/* The snapshot raft took was stored (or failed: raft calls the FSM's
+ * finalize either way). Put the threshold back now if it covers every
+ * request: else raft, still at 1, takes another one at its next event,
+ * before the next turn completes the requests. */
+static void snaps_stored(struct p2praft_consensus *c)
+{
+    struct lp2p__list *q, *next;
+    if (c->snap_raft == NULL) {
+        return;
+    }
+    LP2P__LIST_FOREACH_SAFE(q, next, &c->snaps) {
+        if (LP2P__CONTAINER_OF(q, struct snapreq, link)->target >
+            c->snap_taking) {
+            return;
+        }
+    }
+    raft_set_snapshot_threshold(c->snap_raft, c->snap_threshold);
+    c->snap_early = true;
+}
+
 /* The index of raft's latest snapshot (0: none). */
 static uint64_t raft_snapshot_index(struct raft *r)
 {
@@ -1444,12 +1471,21 @@ static void check_snapshots(struct p2praft_consensus *c)
         snaps_complete(c, LP2P_EINCONSISTENT, 0, true);
         return;
     }
+    snaps_complete(c, 0, raft_snapshot_index(r), false);
+    if (c->snap_raft == NULL) {
+        c->snap_early = false;
+        return; /* all done, threshold back */
+    }
     if (r->legacy.snapshot_threshold != 1) {
-        /* Someone set another threshold meanwhile: that one goes back. */
-        c->snap_threshold = r->legacy.snapshot_threshold;
+        if (!c->snap_early) {
+            /* Someone set another threshold meanwhile: that one goes
+             * back. */
+            c->snap_threshold = r->legacy.snapshot_threshold;
+        }
+        /* (Or the snapshot put it back early, then failed: again.) */
+        c->snap_early = false;
         raft_set_snapshot_threshold(r, 1);
     }
-    snaps_complete(c, 0, raft_snapshot_index(r), false);
 }
 
 /* Has the leader changed since the last turn? Tell the waiters and cb. */
