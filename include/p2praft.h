@@ -523,7 +523,9 @@ P2PRAFT_API void p2praft_consensus_on_leader(struct p2praft_consensus *c,
  * be NULL) and *self (may be NULL) says whether it is this node. 0;
  * P2PRAFT_ETIMEDOUT; P2PRAFT_ESTATE on the loop thread (see the blocking
  * commits for how it is known); P2PRAFT_EOVERFLOW (`out` too small);
- * P2PRAFT_ESHUTDOWN (the consensus is being freed); P2PRAFT_EINVAL.
+ * P2PRAFT_ESHUTDOWN (the consensus is being freed: the call must have
+ * returned before the loop runs on after p2praft_consensus_free(), as for
+ * p2praft_sub_wait()); P2PRAFT_EINVAL.
  */
 P2PRAFT_API int p2praft_consensus_wait_for_leader(struct p2praft_consensus *c,
                                                   unsigned timeout_ms,

@@ -47,7 +47,12 @@
  * Threads: the FSM, the queues and the callbacks live on the loop thread.
  * `mu` guards what other threads read: the state and its flags, and the
  * subscribers. Blocking commits from other threads cross over on a
- * loop-call bridge (util/bridge.h).
+ * loop-call bridge (util/bridge.h). A prepare handle (turn_cb()) runs once
+ * per loop turn: it records the thread running the loop (so that a
+ * blocking call on it is refused, whichever thread created the
+ * consensus), reports leader changes, and completes snapshot requests
+ * (p2praft_consensus_snapshot(), which lowers raft's snapshot threshold
+ * to 1 until a snapshot covers them).
  */
 #include <errno.h>
 #include <stdio.h>
