@@ -509,8 +509,8 @@ P2PRAFT_API uint64_t p2praft_sub_dropped(struct p2praft_sub *sub);
  * NULL when no leader is known any more (an election is running, the
  * leader was lost). It runs at most once per loop turn, after the turn's
  * callbacks: a leader that came and went within one turn goes unseen. The
- * first call reports the first leader known after the registration. NULL
- * unregisters. Loop thread.
+ * loop turn after the registration reports the current leader, if one is
+ * known (then only changes). NULL unregisters. Loop thread.
  */
 typedef void (*p2praft_leader_cb)(void *ctx, const char *leader, bool self);
 P2PRAFT_API void p2praft_consensus_on_leader(struct p2praft_consensus *c,

@@ -162,6 +162,7 @@ struct p2praft_consensus {
 
     p2praft_leader_cb leader_cb; /* loop thread */
     void *leader_ctx;
+    bool leader_fresh;           /* cb new: tell it the current leader */
     struct lp2p__list snaps;     /* struct snapreq, waiting */
     struct raft *snap_raft;      /* whose threshold is lowered, or NULL */
     unsigned snap_threshold;     /* its threshold before */
@@ -1500,14 +1501,15 @@ static void check_leader(struct p2praft_consensus *c)
     raft_id id = 0;
     const char *address = NULL;
     char peer[LP2P_PEER_ID_STRMAX];
-    bool self;
+    bool self, fresh = c->leader_fresh;
+    c->leader_fresh = false;
     if (r != NULL && !r->legacy.closing) {
         raft_leader(r, &id, &address);
         if (address == NULL) {
             id = 0;
         }
     }
-    if (id == c->leader_id) {
+    if (id == c->leader_id && !(fresh && id != 0)) {
         return;
     }
     peer[0] = '\0';
@@ -1553,6 +1555,7 @@ void p2praft_consensus_on_leader(struct p2praft_consensus *c,
     if (c != NULL) {
         c->leader_cb = cb;
         c->leader_ctx = ctx;
+        c->leader_fresh = cb != NULL;
     }
 }
 

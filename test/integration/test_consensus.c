@@ -1132,6 +1132,11 @@ static void on_leader(void *ctx, const char *leader, bool self)
     l->self = self;
 }
 
+static bool reported(void *ctx)
+{
+    return ((struct leader_log *)ctx)->calls > 0;
+}
+
 struct leaders_ctx {
     struct cluster *cl;
     struct leader_log *logs;
@@ -1174,6 +1179,18 @@ TEST(SUITE_CONSENSUS, leader_notification)
     for (i = 0; i < 3; i++) {
         ASSERT_EQ(logs[i].self, (int)i == leader);
         ASSERT(logs[i].calls >= 1);
+    }
+    /* Registered while a leader is known: told at the next turn. */
+    {
+        struct leader_log late;
+        memset(&late, 0, sizeof(late));
+        p2praft_consensus_on_leader(cl.nodes[0].c, on_leader, &late);
+        ASSERT(cluster_run_until(&cl, reported, &late, WAIT_MS));
+        ASSERT_STR_EQ(late.last, NODE_ADDR(cl, leader));
+        ASSERT_EQ(late.calls, 1);
+        ASSERT_EQ(late.self, leader == 0);
+        p2praft_consensus_on_leader(cl.nodes[0].c, on_leader, &logs[0]);
+        logs[0].calls = 1;
     }
     /* The leader goes: the others report the next one, not themselves
      * unless they are it. */
