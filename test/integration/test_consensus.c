@@ -1219,6 +1219,7 @@ struct worker {
     uv_async_t stop;
     int in_loop_rv;  /* commit_state_wait on the loop thread */
     int in_loop_lrv; /* wait_for_leader on the loop thread */
+    int in_loop_srv; /* snapshot_wait on the loop thread */
     int tried;
 };
 
@@ -1248,6 +1249,7 @@ static void on_leader_try_wait(void *ctx, const char *leader, bool self)
                                                         &st, NULL, NULL, 0);
     w->in_loop_lrv = p2praft_consensus_wait_for_leader(w->cl->nodes[0].c, 10,
                                                        NULL, 0, NULL);
+    w->in_loop_srv = p2praft_consensus_snapshot_wait(w->cl->nodes[0].c, NULL);
 }
 
 TEST(SUITE_CONSENSUS, loop_on_another_thread)
@@ -1293,6 +1295,7 @@ TEST(SUITE_CONSENSUS, loop_on_another_thread)
     ASSERT_EQ(w.tried, 1);
     ASSERT_EQ(w.in_loop_rv, P2PRAFT_ESTATE);
     ASSERT_EQ(w.in_loop_lrv, P2PRAFT_ESTATE);
+    ASSERT_EQ(w.in_loop_srv, P2PRAFT_ESTATE);
     cluster_close(&cl);
 }
 
