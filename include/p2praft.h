@@ -1241,7 +1241,9 @@ P2PRAFT_API const char *p2praft_client_node_id(const struct p2praft_client *c);
 
 /* One request. Every pointer is borrowed for the call (copied). */
 struct p2praft_request {
-    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS or LS */
+    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS, LS or
+                             * SNAPSHOT (the snapshot's index in the
+                             * result's index) */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
      * LS: the prefix (NULL or "": every key) */
     const char *key;
