@@ -1518,5 +1518,35 @@ TEST(SUITE_CONSENSUS, group_close_partial)
     ASSERT_EQ(cc.done, 1);
     ASSERT_OK(uv_loop_close(&loop));
     ASSERT_ERR(p2praft_group_close(NULL, NULL, NULL), P2PRAFT_EINVAL);
+
+    /* raft initialised over p2praft's io, never started. */
+    {
+        struct raft r;
+        struct raft_io rio;
+        struct p2praft_io_config cfg;
+        char self[LP2P_PEER_ID_STRMAX];
+        memset(&g, 0, sizeof(g));
+        memset(&cc, 0, sizeof(cc));
+        ASSERT_OK(uv_loop_init(&loop));
+        ASSERT_OK(lp2p_host_new(&g.host, &loop, NULL));
+        ASSERT_OK(p2praft_consensus_new(&g.consensus, &loop, &rstate_type,
+                                        NULL));
+        p2praft_io_config_init(&cfg);
+        ASSERT_OK(p2praft_io_init(&rio, g.host, &cfg));
+        ASSERT_OK(lp2p_peer_id_to_string(lp2p_host_id(g.host), self,
+                                         sizeof(self)));
+        ASSERT_OK(raft_init(&r, &rio, p2praft_consensus_fsm(g.consensus),
+                            p2praft_server_id(lp2p_host_id(g.host)), self));
+        ASSERT_OK(p2praft_actor_new(&g.actor, &r));
+        p2praft_consensus_set_actor(g.consensus, g.actor);
+        g.raft = &r;
+        g.io = &rio;
+        r.data = &cc; /* the caller's, put back */
+        ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ASSERT_EQ(cc.done, 1);
+        ASSERT(r.data == &cc);
+        ASSERT_OK(uv_loop_close(&loop));
+    }
 }
 #endif
