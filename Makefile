@@ -1,7 +1,7 @@
 # p2praft: GNU Makefile. `make` builds the libraries and build/p2praft.
 # `make test` runs the unit and integration tiers plus every fuzz corpus,
-# and checks an installed copy; `make test-unit` runs the unit tier alone
-# (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
+# and checks an installed copy and the README's consensus outline; `make
+# test-unit` runs the unit tier alone (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
 # under valgrind.
 # Dependencies come from pkg-config; scripts/install-deps.sh installs them.
 
@@ -228,7 +228,7 @@ tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 test: deps
 	@$(MAKE) --no-print-directory tests-build all $(LINEARIZE)
 	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG)) \
-	  scripts/test-install.sh test/faults/selftest.sh
+	  scripts/test-install.sh scripts/test-readme.sh test/faults/selftest.sh
 
 # The unit tier alone: codecs, state machines, fuzz corpora. Needs neither
 # Go nor Node (nor the CLI).

@@ -207,7 +207,8 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
     r->id = lp2p__get32(p + P2PRAFT__API_REQ_ID);
     p += P2PRAFT__API_REQ_FIELDS;
     if ((r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) &&
-        !p2praft__api_is_operator(r->op)) {
+        !p2praft__api_is_operator(r->op) &&
+        r->op != P2PRAFT_API_SNAPSHOT_NOW) {
         snprintf(err, errlen, "unknown operation %u", r->op);
         return -1;
     }

@@ -1037,6 +1037,7 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
     case P2PRAFT_API_METRICS:
     case P2PRAFT_API_CLUSTER:
     case P2PRAFT_API_HEALTH:
+    case P2PRAFT_API_SNAPSHOT_NOW:
         break;
     default:
         return LP2P_EINVAL;

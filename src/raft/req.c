@@ -378,6 +378,41 @@ static void commit(struct p2praft__req *r)
     r->phase = P2PRAFT__REQ_BUSY;
 }
 
+/* ---- capi: SNAPSHOT (begin) ---- */
+
+static void snapshot_cb(void *ctx, int status, uint64_t index)
+{
+    struct p2praft__req *r = ctx;
+    r->pending--;
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        p2praft__req_maybe_free(r);
+        return;
+    }
+    if (status != 0) {
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "snapshot failed: %s",
+                           p2praft_strerror(status));
+        return;
+    }
+    r->index = index;
+    p2praft__req_reply(r, P2PRAFT_API_OK, NULL, 0);
+}
+
+/* Snapshot now, on this node (leader or not). */
+static void take_snapshot(struct p2praft__req *r)
+{
+    int rv = p2praft_consensus_snapshot(r->node->c, snapshot_cb, r);
+    if (rv != 0) {
+        p2praft__req_error(r, P2PRAFT_API_FAILED,
+                           "cannot take a snapshot: %s",
+                           p2praft_strerror(rv));
+        return;
+    }
+    r->pending++;
+    r->phase = P2PRAFT__REQ_BUSY;
+}
+
+/* ---- capi: SNAPSHOT (end) ---- */
+
 void p2praft__req_step(struct p2praft__req *r)
 {
     struct p2praft_node *n = r->node;
@@ -397,6 +432,10 @@ void p2praft__req_step(struct p2praft__req *r)
         p2praft__status_text(n, &b);
         p2praft__req_reply(r, P2PRAFT_API_OK, b.data, b.len);
         lp2p__buf_free(&b);
+        return;
+    }
+    if (r->q.op == P2PRAFT_API_SNAPSHOT_NOW) {
+        take_snapshot(r);
         return;
     }
     if ((r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_LS) &&

@@ -88,7 +88,8 @@ TEST(api, request_roundtrip_every_op)
         P2PRAFT_API_GET,   P2PRAFT_API_SET,     P2PRAFT_API_DEL,
         P2PRAFT_API_CAS,   P2PRAFT_API_STATUS,  P2PRAFT_API_BARRIER,
         P2PRAFT_API_LS,    P2PRAFT_API_WATCH,   P2PRAFT_API_UNWATCH,
-        P2PRAFT_API_HELLO};
+        P2PRAFT_API_HELLO, P2PRAFT_API_SNAPSHOT, P2PRAFT_API_METRICS,
+        P2PRAFT_API_CLUSTER, P2PRAFT_API_HEALTH, P2PRAFT_API_SNAPSHOT_NOW};
     uint8_t bin[3] = {0, 0xff, 0}; /* values are bytes, NULs included */
     size_t i;
     for (i = 0; i < sizeof(ops); i++) {
@@ -219,6 +220,9 @@ TEST(api, request_rejects_bad_bodies)
         {"\x02\x03\x00\0\0\0\x01\0\0\0\x02k\0", 13, "a key is"},
         {"\x02\x08\x00\0\0\0\x01\0\0\0\x02p\0", 13, "a prefix is"},
         {"\x02\x05\x00\0\0\0\x01\x00", 8, "unexpected bytes"},
+        {"\x02\x1e\x00\0\0\0\x01\x00", 8, "unexpected bytes"}, /* SNAPSHOT */
+        {"\x02\x1e\x01\0\0\0\x01", 7, "flags"},
+        {"\x02\x1f\x00\0\0\0\x01", 7, "unknown operation"},
         {"\x02\x02\x00\0\0\0\x01\0\0\0\x01k\x00\x40\x00\x01", 16,
          "value too long"},
     };
