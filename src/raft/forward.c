@@ -139,6 +139,14 @@ static void fwd_response(struct p2praft__req *r, const uint8_t *body,
         p2praft__req_retry(r); /* surely not submitted */
         return;
     }
+    if (p2praft__api_is_member(r->q.op)) {
+        /* The leader's answer is the whole outcome: a configuration is
+         * not waited for here (a removed node may never apply its own
+         * removal). */
+        r->index = ans.index;
+        p2praft__req_reply(r, ans.status, ans.payload, ans.len);
+        return;
+    }
     if (!p2praft__req_is_write(r->q.op)) { /* GET, LS, BARRIER */
         if (ans.status != P2PRAFT_API_OK) {
             p2praft__req_retry(r); /* a barrier may be repeated */
@@ -201,7 +209,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         return;
     }
     fwd_end(a, true);
-    if (!p2praft__req_is_write(r->q.op)) {
+    if (!p2praft__req_may_apply(r->q.op)) {
         p2praft__req_retry(r); /* a barrier may be repeated */
         return;
     }
@@ -215,7 +223,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
 static uint8_t *encode_forward(const struct p2praft__req *r, size_t *len)
 {
     struct p2praft__api_req q = r->q;
-    if (!p2praft__req_is_write(q.op)) {
+    if (!p2praft__req_is_write(q.op) && !p2praft__api_is_member(q.op)) {
         q.op = P2PRAFT_API_BARRIER;
         q.flags = 0;
     }
@@ -262,7 +270,7 @@ static void fwd_opened(struct lp2p_stream *s, int status, void *data)
     }
     a->pending++;
     a->sent = true;
-    r->maybe_applied = p2praft__req_is_write(r->q.op);
+    r->maybe_applied = p2praft__req_may_apply(r->q.op);
     a->node->fwd.forwarded++;
     lp2p_stream_close_write(s);
     lp2p_stream_read_start(s, fwd_read);
@@ -323,7 +331,7 @@ void p2praft__forward_reroute(struct p2praft_node *n)
             continue;
         }
         fwd_end(a, true);
-        if (!a->sent || !p2praft__req_is_write(r->q.op)) {
+        if (!a->sent || !p2praft__req_may_apply(r->q.op)) {
             LOG_DEBUG(MODULE, "re-routing a request from %s to the leader of "
                               "term %" PRIu64,
                       a->leader, (uint64_t)term);
@@ -485,7 +493,8 @@ static void served_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         p2praft__req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
     }
-    if (r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op)) {
+    if (r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op) &&
+        !p2praft__api_is_member(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not forwarded", r->q.op);
         return;

@@ -17,6 +17,7 @@
 #include "raft/clientproto.h"
 #include "raft/forward.h"
 #include "raft/health.h"
+#include "raft/members.h"
 #include "util/bridge.h"
 #include "util/list.h"
 
@@ -61,6 +62,7 @@ struct p2praft_node {
     struct p2praft__clientproto clients;
     struct p2praft__forward fwd;
     struct p2praft__health health;
+    struct p2praft__members members;
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */

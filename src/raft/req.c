@@ -43,6 +43,7 @@
 #include "raft/consensus.h"
 #include "raft/forward.h"
 #include "raft/kv.h"
+#include "raft/members.h"
 #include "raft/node.h"
 #include "raft/req.h"
 #include "raft/status.h"
@@ -143,7 +144,7 @@ void p2praft__req_retry(struct p2praft__req *r)
 
 void p2praft__req_fail(struct p2praft__req *r, const char *why)
 {
-    if (p2praft__req_is_write(r->q.op) && r->maybe_applied) {
+    if (p2praft__req_may_apply(r->q.op) && r->maybe_applied) {
         p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
                            "%s: the outcome is unknown", why);
     } else {
@@ -393,8 +394,14 @@ void p2praft__req_step(struct p2praft__req *r)
         serve_read(r);
         return;
     }
-    if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
-        r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op)) {
+    if (p2praft__api_is_member(r->q.op)) {
+        /* Served here when this node leads (members.c); else forwarded. */
+        if (p2praft__members_serve(r)) {
+            return;
+        }
+    } else if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
+               r->q.op != P2PRAFT_API_BARRIER &&
+               !p2praft__req_is_write(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not served here", r->q.op);
         return;

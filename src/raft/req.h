@@ -99,6 +99,11 @@ void p2praft__req_maybe_free(struct p2praft__req *r);
 /* Is op a write (SET, DEL, CAS)? */
 #define p2praft__req_is_write p2praft__api_is_write
 
+/* May op change something once submitted (a write, a configuration
+ * change)? Then a lost answer means UNKNOWN, and it is never re-sent. */
+#define p2praft__req_may_apply(op)                                            \
+    (p2praft__api_is_write(op) || p2praft__api_is_change(op))
+
 /* Loop timer: deadlines and retries of every request. */
 void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now);
 
