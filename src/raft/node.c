@@ -946,7 +946,8 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
     q.val = (uint8_t *)val;
     q.vlen = vlen;
     if (key != NULL &&
-        (key[0] == '\0' || strlen(key) > P2PRAFT_KV_KEY_MAX ||
+        ((key[0] == '\0' && !p2praft__api_is_member(op)) ||
+         strlen(key) > P2PRAFT_KV_KEY_MAX ||
          vlen > P2PRAFT_KV_VALUE_MAX || elen > P2PRAFT_KV_VALUE_MAX)) {
         return LP2P_EINVAL;
     }
