@@ -495,15 +495,27 @@ bool p2praft__members_serve(struct p2praft__req *r)
     switch (r->q.op) {
     case P2PRAFT_API_REMOVED:
         if (r->local_only) {
-            mark_removed(n, "told by the leader");
+            /* A joining node (no configuration yet) was not removed: the
+             * notice is older than its admission. */
+            if (n->raft.configuration.n > 0) {
+                mark_removed(n, "told by the leader");
+                n->members.told = true;
+            }
             p2praft__req_reply(r, P2PRAFT_API_OK, NULL, 0);
             return true;
         }
-        /* The leader's notice: re-sent until it is answered or expires. */
+        /* The leader's notice: re-sent until it is answered or expires,
+         * unless the peer became a member again meanwhile. */
         if (r->q.key == NULL) {
             p2praft__req_error(r, P2PRAFT_API_BADREQ, "REMOVED is internal");
         } else {
-            p2praft__forward_send(r, r->q.key);
+            uint64_t id = 0;
+            if (p2praft_server_id_parse(r->q.key, &id) != 0 ||
+                conf_get(&n->raft.configuration, (raft_id)id) != NULL) {
+                p2praft__req_reply(r, P2PRAFT_API_OK, NULL, 0);
+            } else {
+                p2praft__forward_send(r, r->q.key);
+            }
         }
         return true;
     case P2PRAFT_API_TRANSFER:
@@ -616,7 +628,12 @@ void p2praft__members_check(struct p2praft_node *n)
                      (uint64_t)n->raft.configuration_committed_index,
                      role_name(conf_get(c, n->self_id)->role));
         }
-    } else if (!in && m->was_member) {
+    } else if (!in && m->was_member && n->caught_up) {
+        /* Only once caught up: a member added again replays its own
+         * removal on the way. */
         mark_removed(n, "its configuration no longer lists it");
+    } else if (in && m->removed && !m->told) {
+        m->removed = false;
+        LOG_WARN(MODULE, "this node is a member again");
     }
 }

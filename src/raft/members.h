@@ -35,6 +35,7 @@ struct p2praft__members {
     bool join_cleared;      /* the --join/--peer list no longer admits */
     bool was_member;        /* this node was in its configuration */
     bool removed;           /* ... and no longer is: told, or seen */
+    bool told;              /* the leader said so (REMOVED) */
 };
 
 /* Serve the membership request `r` here when this node must: it leads,
