@@ -448,7 +448,7 @@ TEST_TIMEOUT(membership, handover, 60)
 static char cli[4096];
 
 /* Run `p2praft peers --api PATH ARGS...` (NULL-terminated); its stdout
- * into out; returns its exit status. */
+ * and stderr into out; returns its exit status. */
 static int peers_cli(const char *api, char *out, size_t cap, ...)
 {
     char *argv[16];
@@ -481,6 +481,7 @@ static int peers_cli(const char *api, char *out, size_t cap, ...)
     ASSERT(pid >= 0);
     if (pid == 0) {
         dup2(fds[1], 1);
+        dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
         execv(cli, argv);
@@ -521,11 +522,13 @@ TEST_TIMEOUT(membership, cli_peers, 60)
     /* add: usage, a bad address (5: not added), then for real */
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "add", NULL), 2);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "add", ns[3].listen, NULL), 5);
+    ASSERT(strstr(out, "/p2p/") != NULL);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "add", ns[3].peer_addr, NULL),
               0);
     ASSERT(strstr(out, ns[3].id) != NULL);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "add", ns[3].peer_addr, NULL),
               5); /* already a member */
+    ASSERT(strstr(out, "already a member") != NULL);
     start_join(ns, 3, via, 3);
     WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
 
@@ -540,6 +543,7 @@ TEST_TIMEOUT(membership, cli_peers, 60)
 
     /* rm: not a member (5), then node 3 */
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "rm", bad, NULL), 5);
+    ASSERT(strstr(out, "not a peer ID") != NULL);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "rm", ns[3].id, NULL), 0);
     WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "bogus", NULL), 2);
