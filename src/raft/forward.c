@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "raft/forward.h"
+#include "raft/members.h"
 #include "raft/node.h"
 #include "raft/req.h"
 #include "util/buf.h"
@@ -331,6 +332,22 @@ void p2praft__forward_reroute(struct p2praft_node *n)
             continue;
         }
         fwd_end(a, true);
+        if (a->sent && r->q.op == P2PRAFT_API_TRANSFER) {
+            /* What a transfer is for: never ask the new leader to move
+             * it once more. */
+            char peer[LP2P_PEER_ID_STRMAX];
+            p2praft__members_peer_str(laddr, peer, sizeof(peer));
+            if (r->q.key == NULL || r->q.key[0] == '\0' ||
+                strcmp(r->q.key, peer) == 0) {
+                p2praft__req_reply(r, P2PRAFT_API_OK, peer, strlen(peer));
+            } else {
+                p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
+                                   "leadership moved to %s while the "
+                                   "transfer to %s was under way",
+                                   peer, r->q.key);
+            }
+            continue;
+        }
         if (!a->sent || !p2praft__req_may_apply(r->q.op)) {
             LOG_DEBUG(MODULE, "re-routing a request from %s to the leader of "
                               "term %" PRIu64,

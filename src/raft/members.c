@@ -178,15 +178,31 @@ static void change_cb(struct raft_change *req, int status)
                        raft_strerror(status));
 }
 
+/* Not now, and nothing was submitted: try again. A request forwarded by
+ * another member is answered at once (BUSY, NOT LEADER), so that the
+ * member retries it within its own deadline, not this node. */
+static void again(struct p2praft__req *r, bool not_leader, const char *why)
+{
+    if (r->local_only) {
+        p2praft__req_error(r, not_leader ? P2PRAFT_API_NOTLEADER
+                                         : P2PRAFT_API_BUSY,
+                           "%s", why);
+    } else {
+        p2praft__req_retry(r);
+    }
+}
+
 /* The answer to a change raft refused before it took it. */
 static void refused(struct p2praft__req *r, int rv, const char *what)
 {
     struct p2praft_node *n = r->node;
     switch (rv) {
     case RAFT_NOTLEADER:
-    case RAFT_CANTCHANGE:
     case RAFT_LEADERSHIPLOST:
-        p2praft__req_retry(r); /* not submitted: again, maybe elsewhere */
+        again(r, true, "not the leader"); /* not submitted */
+        return;
+    case RAFT_CANTCHANGE:
+        again(r, false, "the last configuration change is not committed yet");
         return;
     case RAFT_DUPLICATEID:
     case RAFT_DUPLICATEADDRESS:
@@ -246,7 +262,7 @@ static void serve_add(struct p2praft__req *r)
         return;
     }
     if (m->change_busy) {
-        p2praft__req_retry(r); /* one change at a time */
+        again(r, false, "another configuration change is in progress");
         return;
     }
     /* Dial it with this address from now on (every node learns it from
@@ -294,7 +310,7 @@ static void serve_rm(struct p2praft__req *r)
         return;
     }
     if (m->change_busy) {
-        p2praft__req_retry(r);
+        again(r, false, "another configuration change is in progress");
         return;
     }
     if (id == n->self_id) {
@@ -307,12 +323,7 @@ static void serve_rm(struct p2praft__req *r)
                                raft_errmsg(&n->raft));
             return;
         }
-        if (r->local_only) {
-            p2praft__req_error(r, P2PRAFT_API_NOTLEADER,
-                               "handing leadership over");
-        } else {
-            p2praft__req_retry(r);
-        }
+        again(r, true, "handing leadership over");
         return;
     }
     m->change.data = n;
@@ -425,12 +436,12 @@ static void serve_transfer(struct p2praft__req *r)
         return;
     }
     if (n->members.xfer_busy) {
-        p2praft__req_retry(r);
+        again(r, false, "a leadership transfer is in progress");
         return;
     }
     rv = start_transfer(n, r, target);
     if (rv == RAFT_NOTLEADER) {
-        p2praft__req_retry(r);
+        again(r, true, "not the leader");
     } else if (rv != 0) {
         p2praft__req_error(r, P2PRAFT_API_FAILED,
                            "cannot transfer leadership: %s",
