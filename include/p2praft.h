@@ -1036,7 +1036,8 @@ P2PRAFT_API int p2praft_node_cas(struct p2praft_node *node, const char *key,
 /* The status text ("key: value" lines: peer_id, role, leader, term,
  * commit_index, applied_index, caught_up (yes once this node applied up to
  * an index learned from a leader since it started: a barrier, or a write
- * it forwarded or committed), members and one "member:" line each, ...)
+ * it forwarded or committed), members and one "member:" line each,
+ * removed (yes once this node learned it was removed: membership), ...)
  * into *text (free with p2praft_free()). 0, P2PRAFT_ENOMEM,
  * P2PRAFT_ESHUTDOWN. */
 P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
