@@ -410,6 +410,13 @@ void p2praft__req_step(struct p2praft__req *r)
         commit(r);
         return;
     }
+    if (n->members.removed && !r->local_only) {
+        /* Nobody would take it from here: nothing is submitted. */
+        p2praft__req_error(r, P2PRAFT_API_FAILED,
+                           "this node was removed from the cluster: ask a "
+                           "member");
+        return;
+    }
     if (r->local_only) {
         p2praft__req_error(r, P2PRAFT_API_NOTLEADER, "not the leader");
         return;

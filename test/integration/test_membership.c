@@ -11,13 +11,19 @@
  *                          snapshot every few entries: it installs one.
  *   membership/bad_and_unreachable_address  refused before submission;
  *                          an unreachable one stays a standby, quorum kept.
- *   membership/removed_node_refused  a removed node knows it, and its
- *                          raft and forward streams are refused.
+ *   membership/removed_node_refused  a removed node knows it and says
+ *                          so; streams opened with its key (forward, raft)
+ *                          are refused, a member's are served.
  *   membership/handover  p2praft_node_handover() moves leadership.
  *   membership/cli_peers  ls (text, --json), add, rm, transfer, and their
  *                          exit statuses.
+ *   membership/cli_node_join_handover_leave  `p2praft node --join` on an
+ *                          empty directory, a leader's handover on SIGTERM,
+ *                          `--leave` (and leaving twice: not removed).
  */
 #include <pthread.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include <unistd.h>
 
 #include "harness_util.h"
+#include "host_harness.h"
 #include "node_harness.h"
 #include "p2praft.h"
 #include "test.h"
@@ -378,6 +385,83 @@ TEST_TIMEOUT(membership, bad_and_unreachable_address, 60)
     nh_teardown(ns, 4, base);
 }
 
+/* A stream opened with some key, on its own loop: what the node did with
+ * it. */
+struct probe {
+    int opened, open_status, ended, end_status;
+    size_t got;
+    struct lp2p_stream *s;
+};
+
+static void probe_read(struct lp2p_stream *s, int status, const uint8_t *buf,
+                       size_t len)
+{
+    struct probe *p = lp2p_stream_data(s);
+    (void)buf;
+    if (status == 0) {
+        p->got += len;
+    } else {
+        p->end_status = status;
+        p->ended = 1;
+    }
+}
+
+static void probe_opened(struct lp2p_stream *s, int status, void *data)
+{
+    struct probe *p = data;
+    p->open_status = status;
+    p->opened = 1;
+    p->s = s;
+    if (status == 0) {
+        lp2p_stream_set_data(s, p);
+        lp2p_stream_read_start(s, probe_read);
+    }
+}
+
+/* Open `proto` to the node `to` as the peer whose key is `key`, send a SET
+ * (answered OK by a member's leader), and return how many bytes came
+ * back before the stream ended (a refused stream: 0). */
+static size_t probe_stream(const struct lp2p_key *key, struct hnode *to,
+                           const char *proto)
+{
+    uv_loop_t loop;
+    struct lp2p_host_config cfg;
+    struct lp2p_host *h;
+    struct lp2p_peer_id pid;
+    struct probe p;
+    const char *protos[] = {proto};
+    struct {
+        uint8_t *f;
+        size_t len;
+    } q = {NULL, 0};
+    static const uint8_t set[] = {2, P2PRAFT_API_SET, 0, 0, 0, 0, 1,
+                                  0, 0, 0, 1, 'k',    0, 0, 0, 1, 'v'};
+    memset(&p, 0, sizeof(p));
+    uv_loop_init(&loop);
+    lp2p_host_config_init(&cfg);
+    cfg.key = key;
+    h = th_host(&loop, &cfg, NULL);
+    ASSERT_OK(lp2p_peer_id_parse(&pid, to->id));
+    ASSERT_OK(lp2p_peerstore_add_addr(h, &pid, to->peer_addr, 60000));
+    ASSERT_OK(lp2p_stream_open(h, &pid, protos, 1, probe_opened, &p));
+    ASSERT(th_run_until(&loop, &p.opened, 5000));
+    if (p.open_status == 0) {
+        q.len = 4 + sizeof(set);
+        q.f = malloc(q.len);
+        ASSERT(q.f != NULL);
+        q.f[0] = q.f[1] = q.f[2] = 0;
+        q.f[3] = (uint8_t)sizeof(set);
+        memcpy(q.f + 4, set, sizeof(set));
+        lp2p_stream_write(p.s, q.f, q.len, NULL, NULL);
+        th_run_until(&loop, &p.ended, 5000);
+        lp2p_stream_close(p.s, NULL, NULL);
+    }
+    th_host_close(&loop, h);
+    th_loop_close(&loop);
+    free(q.f);
+    return p.got;
+}
+
 TEST_TIMEOUT(membership, removed_node_refused, 60)
 {
     char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256];
@@ -415,6 +499,18 @@ TEST_TIMEOUT(membership, removed_node_refused, 60)
     }
     ASSERT_OK(p2praft_node_set(ns[o].node, "still", "ok", 2, err,
                                sizeof(err)));
+    /* Its identity opens no stream any more: forward and raft streams
+     * from its key are refused by the leader, like a stranger's. A
+     * member's key is served (the control). */
+    p2praft_node_stop(ns[r].node);
+    ns[r].node = NULL;
+    refused0 = nh_field_num(&ns[l], "forward_refused");
+    ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL), 0);
+    ASSERT(nh_field_num(&ns[l], "forward_refused") > refused0);
+    refused0 = nh_field_num(&ns[l], "raft_refused");
+    ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_PROTOCOL), 0);
+    ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
+    ASSERT(probe_stream(&ns[o].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL) > 0);
     nh_teardown(ns, 3, base);
 }
 
@@ -547,5 +643,128 @@ TEST_TIMEOUT(membership, cli_peers, 60)
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "rm", ns[3].id, NULL), 0);
     WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
     ASSERT_EQ(peers_cli(api, out, sizeof(out), "bogus", NULL), 2);
+    nh_teardown(ns, 4, base);
+}
+
+/* A `p2praft node` child, its stdout and stderr on a pipe. */
+struct nodeproc {
+    pid_t pid;
+    int fd;
+    char buf[16384];
+    size_t len;
+};
+
+static void node_spawn(struct nodeproc *p, char *const argv[])
+{
+    int fds[2];
+    memset(p, 0, sizeof(*p));
+    ASSERT(pipe(fds) == 0);
+    p->pid = fork();
+    ASSERT(p->pid >= 0);
+    if (p->pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        unsetenv("P2PRAFT_LOG");
+        execv(cli, argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->fd = fds[0];
+}
+
+/* Read until `needle` shows up (true) or timeout / EOF (false). */
+static bool node_read_until(struct nodeproc *p, const char *needle,
+                            unsigned timeout_ms)
+{
+    uint64_t end = nh_now_ms() + nh_scale(timeout_ms);
+    while (strstr(p->buf, needle) == NULL) {
+        struct pollfd pfd = {p->fd, POLLIN, 0};
+        ssize_t n;
+        int left = (int)(end - nh_now_ms());
+        if (nh_now_ms() >= end || p->len + 1 >= sizeof(p->buf)) {
+            return false;
+        }
+        if (poll(&pfd, 1, left) <= 0) {
+            continue;
+        }
+        n = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+        if (n <= 0) {
+            return strstr(p->buf, needle) != NULL;
+        }
+        p->len += (size_t)n;
+        p->buf[p->len] = '\0';
+    }
+    return true;
+}
+
+static int node_wait_exit(struct nodeproc *p)
+{
+    int status = 0;
+    node_read_until(p, "\x01never", 10000); /* drain to EOF */
+    ASSERT(waitpid(p->pid, &status, 0) == p->pid);
+    close(p->fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The CLI node: --join on an empty directory, a leader's handover on
+ * SIGTERM, --leave. */
+TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", out[8192], err[256];
+    char keyfile[300], leader[LP2P_PEER_ID_STRMAX];
+    struct hnode ns[4];
+    struct nodeproc p;
+    unsigned i;
+    nh_prepare(ns, 4, base);
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    nh_wait_leader(ns, 3, 10000);
+    snprintf(keyfile, sizeof(keyfile), "%s/k3", base);
+    ASSERT_OK(lp2p_key_save(keyfile, &ns[3].key));
+    /* sets cli[] */
+    ASSERT_EQ(peers_cli(p2praft_node_api_path(ns[0].node), out, sizeof(out),
+                        "add", ns[3].peer_addr, NULL),
+              0);
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--join",
+                        ns[0].peer_addr, "--join", ns[1].peer_addr, "--join",
+                        ns[2].peer_addr, NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT(node_read_until(&p, "ready", 10000));
+    ASSERT(node_read_until(&p, "joined the cluster", 10000));
+    WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
+    /* It leads; SIGTERM: it hands over before it exits. */
+    ASSERT_OK(p2praft_node_transfer(ns[1].node, ns[3].id, leader, err,
+                                    sizeof(err)));
+    ASSERT_STR_EQ(leader, ns[3].id);
+    kill(p.pid, SIGTERM);
+    ASSERT(node_read_until(&p, "leadership handed over to", 10000));
+    ASSERT_EQ(node_wait_exit(&p), 0);
+    ASSERT(nh_wait_leader(ns, 3, 10000) < 3);
+    /* --leave: removed for good, exit 0. */
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--leave", NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT(node_read_until(&p, "removed ", 20000));
+    ASSERT_EQ(node_wait_exit(&p), 0);
+    WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
+    /* Leaving again: not a member any more (5, nothing changed). */
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--leave", NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT_EQ(node_wait_exit(&p), 5);
+    if (strstr(p.buf, "not removed") == NULL) {
+        test__fail(__FILE__, __LINE__, "output: %s", p.buf);
+    }
+    unlink(keyfile);
     nh_teardown(ns, 4, base);
 }
