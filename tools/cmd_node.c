@@ -306,7 +306,12 @@ static int run(int argc, char **argv)
     if (sig == SIGTERM) {
         /* A leader stopped by its supervisor hands over first, so that
          * the cluster does not wait an election timeout for a new one. */
-        rv = p2praft_node_handover(node);
+        int tries = 0;
+        /* A transfer gives up after an election timeout (the target
+         * lagged, or the loop was slow): a few tries, still bounded. */
+        do {
+            rv = p2praft_node_handover(node);
+        } while (rv == P2PRAFT_ERAFT && ++tries < 3);
         if (rv != 0) {
             fprintf(stderr, "warn  node: leadership not handed over before "
                             "stopping: %s\n", p2praft_strerror(rv));
