@@ -1028,7 +1028,7 @@ struct p2praft_node_config {
     /* First start only: bootstrap the configuration self + peers. Refused
      * (P2PRAFT_EEXIST) when data_dir already holds raft state. Without it
      * the state is loaded; starting without state and without bootstrap
-     * fails (P2PRAFT_EINVAL): joining a running cluster is not supported. */
+     * (or join) fails (P2PRAFT_EINVAL). */
     bool bootstrap;
     /* Unix socket of the API. NULL: "<data_dir>/api.sock"; "": none. */
     const char *api_path;
@@ -1071,6 +1071,10 @@ struct p2praft_node_config {
      * process, so a restarted node starts empty (with bootstrap: as a
      * fresh member that catches up from the others). */
     enum p2praft_store_kind store;
+    /* Membership (see the membership block below): start without raft
+     * state and without bootstrap, as a member the leader added (PEER_ADD);
+     * `peers` are the members to dial. Ignored when data_dir holds state. */
+    bool join;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
@@ -1174,10 +1178,139 @@ P2PRAFT_API int p2praft_node_cas(struct p2praft_node *node, const char *key,
 /* The status text ("key: value" lines: peer_id, role, leader, term,
  * commit_index, applied_index, caught_up (yes once this node applied up to
  * an index learned from a leader since it started: a barrier, or a write
- * it forwarded or committed), members and one "member:" line each, ...)
+ * it forwarded or committed), members and one "member:" line each,
+ * removed (yes once this node learned it was removed: membership), ...)
  * into *text (free with p2praft_free()). 0, P2PRAFT_ENOMEM,
  * P2PRAFT_ESHUTDOWN. */
 P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
+
+/* ==== BEGIN membership (grow, shrink, replace, hand over) ===============
+ *
+ * A running cluster changes its members through the leader, one change at
+ * a time, with libraft's raft_add / raft_assign / raft_remove /
+ * raft_transfer. Any node takes these requests and forwards them to the
+ * leader (P2PRAFT_FORWARD_PROTOCOL), as it does writes.
+ *
+ * Growing, the etcd way: first add the new member (PEER_ADD with its
+ * multiaddr, ending in /p2p/<peer id>), then start it with an empty data
+ * directory and `join` (p2praft node --join MA...: the addresses of
+ * members to dial). The leader adds it as a spare, makes it a standby at
+ * once (it receives the snapshot and the log, and does not count in the
+ * quorum), and promotes it to voter once its match index is within
+ * P2PRAFT_PROMOTE_LAG entries of the leader's last index (libraft's
+ * catch-up round then closes the gap). An address that is wrong (no
+ * /p2p/ part, bad syntax) is refused before anything is submitted; one
+ * that cannot be reached stays a standby, never promoted: the quorum is
+ * the voters', so it is kept.
+ *
+ * Addresses: a raft server's address in the configuration is its peer ID
+ * string (bootstrapped members, whose addresses come from --peer) or, for
+ * a member added with PEER_ADD, the multiaddr it was added with. The
+ * configuration entry carries it to every node, and each node adds it to
+ * its peerstore when the configuration changes. Admission to the raft and
+ * forward protocols is the current and the last committed configuration
+ * (the --peer/--join list admits only until the node holds a
+ * configuration), so it follows every change on every node.
+ *
+ * Shrinking: PEER_RM removes a member for good. Removing the leader first
+ * hands leadership to another voter, then the new leader removes it. The
+ * removed node is told (REMOVED, best effort), logs it at warn level, and
+ * its streams are refused by the others from then on. The last voter
+ * cannot be removed. A lost node is replaced by removing it and adding an
+ * empty one (a new key, or the same key with a wiped data directory).
+ *
+ * Outcome: a change refused before it was submitted (bad address, already
+ * or not a member, the last voter) is BAD REQUEST; one that could not be
+ * submitted in time (no leader, another change in progress) is FAILED;
+ * one submitted whose commit was not seen (leadership lost, timeout) is
+ * UNKNOWN: read `peers` before trying again.
+ *
+ * Users of the raw consensus API (p2praft_consensus_* over a libraft
+ * `struct raft` of their own) make the same calls on the loop thread, on
+ * the leader: raft_add(r, req, p2praft_server_id(&pid), address, cb)
+ * (address: the peer ID string or a multiaddr ending in /p2p/<id>), then
+ * raft_assign(..., RAFT_STANDBY) and, once raft_match_index() is close to
+ * raft_last_index(), raft_assign(..., RAFT_VOTER); raft_remove() and
+ * raft_transfer() likewise. libraft takes one change at a time and asserts
+ * (aborts) on a second one in flight or when called on a follower: check
+ * raft_state() == RAFT_LEADER and wait for each change callback. A
+ * joining node calls p2praft_io_set_members() with the peers it dials
+ * (its configuration is empty until the leader's arrives), and
+ * raft_start() without raft_bootstrap().
+ * ---------------------------------------------------------------------- */
+
+/* API ops (the `op` byte; struct p2praft_request.op takes them too):
+ *   11 PEERS (none): the leader's configuration, one line per member:
+ *      "PEERID ROLE STATE MATCH ADDRESS": ROLE voter|standby|spare, STATE
+ *      leader|follower, MATCH the leader's match index for it, ADDRESS the
+ *      one in the configuration ("-": its peer ID only)
+ *   12 PEER_ADD (multiaddr ending in /p2p/<peer id>): add a member
+ *   13 PEER_RM (peer ID): remove a member
+ *   14 TRANSFER (peer ID, or empty: any voter): move leadership; answered
+ *      OK with the new leader's peer ID. With P2PRAFT_API_FLAG_HANDOVER it
+ *      is not forwarded: a node that does not lead answers OK at once.
+ *   15 REMOVED (none; forward protocol only): the leader tells a member
+ *      it removed. */
+#define P2PRAFT_API_PEERS 11
+#define P2PRAFT_API_PEER_ADD 12
+#define P2PRAFT_API_PEER_RM 13
+#define P2PRAFT_API_TRANSFER 14
+#define P2PRAFT_API_REMOVED 15
+#define P2PRAFT_API_FLAG_HANDOVER 0x04
+/* A standby is promoted once it lags the leader by at most this many
+ * entries. */
+#define P2PRAFT_PROMOTE_LAG 64
+
+/*
+ * The members as the leader sees them: *text (owned, p2praft_free()) gets
+ * the PEERS lines. 0, or the codes of the key-value calls (P2PRAFT_ERAFT:
+ * no leader reachable in time).
+ */
+P2PRAFT_API int p2praft_node_peers(struct p2praft_node *node, char **text,
+                                   char *errmsg, size_t errmsg_len);
+
+/*
+ * Add the member at `multiaddr` (borrowed; ending in /p2p/<peer id>), then
+ * start it with `join`. Returns once the leader committed the change: 0;
+ * P2PRAFT_EINVAL (a bad address, already a member: nothing submitted);
+ * P2PRAFT_ERAFT (not submitted: no leader in time, another change in
+ * progress); P2PRAFT_EUNKNOWN (submitted, outcome unknown: read the
+ * peers); P2PRAFT_ESHUTDOWN. errmsg (may be NULL) says why.
+ */
+P2PRAFT_API int p2praft_node_add(struct p2praft_node *node,
+                                 const char *multiaddr, char *errmsg,
+                                 size_t errmsg_len);
+
+/* Remove the member `peer_id` (borrowed) for good (this node itself too:
+ * leaving). Codes as p2praft_node_add(); P2PRAFT_EINVAL also for a peer
+ * that is not a member, or the last voter. */
+P2PRAFT_API int p2praft_node_remove(struct p2praft_node *node,
+                                    const char *peer_id, char *errmsg,
+                                    size_t errmsg_len);
+
+/*
+ * Move leadership to `peer_id` (borrowed; NULL: any voter). 0 once the
+ * leader moved (leader, if not NULL, gets the new leader's peer ID:
+ * LP2P_PEER_ID_STRMAX bytes); P2PRAFT_EINVAL (not a voter, or the only
+ * one); P2PRAFT_ERAFT (no leader reachable, or it did not move in time);
+ * P2PRAFT_EUNKNOWN (the leader stepped down, its successor is not known
+ * yet).
+ */
+P2PRAFT_API int p2praft_node_transfer(struct p2praft_node *node,
+                                      const char *peer_id, char *leader,
+                                      char *errmsg, size_t errmsg_len);
+
+/*
+ * Before stopping (p2praft node does it on SIGTERM): if this node leads
+ * and another voter exists, hand leadership over and wait until it moved
+ * or libraft gave up (one election timeout; the node's timeout_ms bounds
+ * the call). 0 (moved, or nothing to do), or the codes of
+ * p2praft_node_transfer() (P2PRAFT_ERAFT: still the leader). Never
+ * forwarded.
+ */
+P2PRAFT_API int p2praft_node_handover(struct p2praft_node *node);
+
+/* ==== END membership ==================================================== */
 
 /* ------------------------------------------------------------------------
  * Client: a node's API from another process, here or on another machine

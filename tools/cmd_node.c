@@ -30,6 +30,7 @@ static void usage(FILE *out)
             "                    [--client PEERID]... [--clients-file F]\n"
             "                    [--store disk|mem] [--metrics-listen "
             "HOST:PORT]\n"
+            "                    [--join MA]... [--leave]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -48,6 +49,18 @@ static void usage(FILE *out)
             "                    peers (refused when DIR already holds "
             "state; without it\n"
             "                    the node loads its state from DIR)\n"
+            "  --join MA         first start of a new member, with an empty "
+            "DIR: dial the\n"
+            "                    member at MA (repeatable: list them all) "
+            "and wait for\n"
+            "                    the leader, after 'p2praft peers add' of "
+            "this node on any\n"
+            "                    member; ignored once DIR holds state\n"
+            "  --leave           start from DIR, remove this node from the "
+            "cluster for\n"
+            "                    good (p2praft peers rm), and exit: 0 "
+            "removed, 3 outcome\n"
+            "                    unknown, 5 not removed\n"
             "  --api PATH        unix socket of the client API (default "
             "DIR/api.sock)\n"
             "  --election-ms N   election timeout, randomized in [N, 2N) "
@@ -110,6 +123,27 @@ static int num(const char *s, unsigned *out)
     return 0;
 }
 
+/* --leave: remove this node (through the leader), then stop. */
+static int leave_cluster(struct p2praft_node *node, const char *id)
+{
+    char err[512] = "";
+    int rv = p2praft_node_remove(node, id, err, sizeof(err));
+    int code = 0;
+    if (rv == 0) {
+        printf("removed %s\n", id);
+    } else {
+        fprintf(stderr, "p2praft node --leave: %s%s\n",
+                err[0] != '\0' ? err : p2praft_strerror(rv),
+                p2praft_outcome_unknown(rv)
+                    ? " (OUTCOME UNKNOWN: check p2praft peers ls)"
+                    : " (not removed)");
+        code = p2praft_outcome_unknown(rv) ? 3 : 5;
+    }
+    fflush(stdout);
+    p2praft_node_stop(node);
+    return code;
+}
+
 static int run(int argc, char **argv)
 {
     const char *listen[MAX_ADDRS], *peers[MAX_ADDRS], *clients[MAX_ADDRS];
@@ -122,6 +156,7 @@ static int run(int argc, char **argv)
     char err[512], *status = NULL, id[LP2P_PEER_ID_STRMAX];
     sigset_t set;
     int a, rv, sig = 0;
+    bool leave = false;
 
     p2praft_node_config_init(&cfg);
     cfg.listen = listen;
@@ -137,6 +172,10 @@ static int run(int argc, char **argv)
         }
         if (strcmp(o, "--bootstrap") == 0) {
             cfg.bootstrap = true;
+            continue;
+        }
+        if (strcmp(o, "--leave") == 0) {
+            leave = true;
             continue;
         }
         if (v == NULL) {
@@ -162,6 +201,14 @@ static int run(int argc, char **argv)
                                 "'%s'\n", v);
                 return 2;
             }
+        } else if (strcmp(o, "--join") == 0) {
+            if (cfg.n_peers == MAX_ADDRS) {
+                fprintf(stderr, "p2praft node: at most %d --peer/--join\n",
+                        MAX_ADDRS);
+                return 2;
+            }
+            cfg.join = true;
+            peers[cfg.n_peers++] = v;
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
             bool is_listen = o[2] == 'l';
             size_t *cnt = is_listen ? &cfg.n_listen : &cfg.n_peers;
@@ -209,6 +256,11 @@ static int run(int argc, char **argv)
                             "'%s'\n", o, v);
             return 2;
         }
+    }
+    if (cfg.join && cfg.bootstrap) {
+        fprintf(stderr, "p2praft node: --join and --bootstrap exclude each "
+                        "other\n");
+        return 2;
     }
     if (keyfile == NULL || cfg.data_dir == NULL) {
         fprintf(stderr, "p2praft node: --key and --data-dir are required\n");
@@ -269,7 +321,25 @@ static int run(int argc, char **argv)
     }
     printf("ready\n");
     fflush(stdout);
+    if (leave) {
+        metrics_http_stop(mh); /* it reads the node, which leave stops */
+        return leave_cluster(node, id);
+    }
     sigwait(&set, &sig);
+    if (sig == SIGTERM) {
+        /* A leader stopped by its supervisor hands over first, so that
+         * the cluster does not wait an election timeout for a new one. */
+        int tries = 0;
+        /* A transfer gives up after an election timeout (the target
+         * lagged, or the loop was slow): a few tries, still bounded. */
+        do {
+            rv = p2praft_node_handover(node);
+        } while (rv == P2PRAFT_ERAFT && ++tries < 3);
+        if (rv != 0) {
+            fprintf(stderr, "warn  node: leadership not handed over before "
+                            "stopping: %s\n", p2praft_strerror(rv));
+        }
+    }
     metrics_http_stop(mh);
     p2praft_node_stop(node);
     return 0;

@@ -88,18 +88,32 @@ bool p2praft__api_is_write(uint8_t op)
            op == P2PRAFT_API_CAS;
 }
 
+bool p2praft__api_is_member(uint8_t op)
+{
+    return op >= P2PRAFT_API_PEERS && op <= P2PRAFT_API_REMOVED;
+}
+
+bool p2praft__api_is_change(uint8_t op)
+{
+    return op == P2PRAFT_API_PEER_ADD || op == P2PRAFT_API_PEER_RM;
+}
+
 /* Which fields an op carries, in wire order: key (or prefix), expected,
- * value, after. */
+ * value, after. The membership ops carry their argument (a multiaddr, a
+ * peer ID) in the key field. */
 static bool has_key(uint8_t op)
 {
     return op == P2PRAFT_API_GET || p2praft__api_is_write(op) ||
-           op == P2PRAFT_API_LS || op == P2PRAFT_API_WATCH;
+           op == P2PRAFT_API_LS || op == P2PRAFT_API_WATCH ||
+           op == P2PRAFT_API_PEER_ADD || op == P2PRAFT_API_PEER_RM ||
+           op == P2PRAFT_API_TRANSFER;
 }
 
-/* A prefix may be empty; a key may not. */
+/* A prefix may be empty; a key may not (TRANSFER: empty is any voter). */
 static bool key_is_prefix(uint8_t op)
 {
-    return op == P2PRAFT_API_LS || op == P2PRAFT_API_WATCH;
+    return op == P2PRAFT_API_LS || op == P2PRAFT_API_WATCH ||
+           op == P2PRAFT_API_TRANSFER;
 }
 
 static bool has_expected(uint8_t op)
@@ -125,6 +139,8 @@ static uint8_t allowed_flags(uint8_t op)
         return P2PRAFT__API_CONSISTENT;
     case P2PRAFT_API_LS:
         return P2PRAFT__API_CONSISTENT | P2PRAFT__API_KEYS_ONLY;
+    case P2PRAFT_API_TRANSFER:
+        return P2PRAFT__API_HANDOVER;
     default:
         return 0;
     }
@@ -208,7 +224,7 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
     p += P2PRAFT__API_REQ_FIELDS;
     if ((r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) &&
         !p2praft__api_is_operator(r->op) &&
-        r->op != P2PRAFT_API_SNAPSHOT_NOW) {
+        r->op != P2PRAFT_API_SNAPSHOT_NOW && !p2praft__api_is_member(r->op)) {
         snprintf(err, errlen, "unknown operation %u", r->op);
         return -1;
     }
@@ -232,7 +248,10 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
     }
     if (has_key(r->op) &&
         take_key(&p, end, &r->key, key_is_prefix(r->op),
-                 key_is_prefix(r->op) ? "prefix" : "key", err, errlen) != 0) {
+                 p2praft__api_is_member(r->op) ? "membership argument"
+                 : key_is_prefix(r->op)        ? "prefix"
+                                               : "key",
+                 err, errlen) != 0) {
         return -1;
     }
     if (has_expected(r->op) &&

@@ -30,6 +30,7 @@
 /* Request flags. */
 #define P2PRAFT__API_CONSISTENT P2PRAFT_API_FLAG_CONSISTENT
 #define P2PRAFT__API_KEYS_ONLY P2PRAFT_API_FLAG_KEYS_ONLY
+#define P2PRAFT__API_HANDOVER P2PRAFT_API_FLAG_HANDOVER
 
 /* Byte offsets in a request body. LS and UNWATCH have a u32 after the
  * header (limit, target), then come the fields. */
@@ -224,6 +225,11 @@ bool p2praft__api_is_write(uint8_t op);
 /* Is op an operator request (SNAPSHOT, METRICS, CLUSTER, HEALTH: 20..23,
  * no fields)? */
 bool p2praft__api_is_operator(uint8_t op);
+
+/* Is op a membership op (PEERS .. REMOVED)? A configuration change
+ * (PEER_ADD, PEER_RM), whose outcome is unknown once submitted? */
+bool p2praft__api_is_member(uint8_t op);
+bool p2praft__api_is_change(uint8_t op);
 
 /* The constant BUSY frame (version 1, id 0), prefix included (static
  * storage: it may be written without copying). It refuses a connection

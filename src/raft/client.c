@@ -1016,7 +1016,7 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
 {
     struct p2praft__api_req r;
     memset(&r, 0, sizeof(r));
-    switch (rq->op) {
+    switch ((int)rq->op) {
     case P2PRAFT_API_GET:
     case P2PRAFT_API_SET:
     case P2PRAFT_API_DEL:
@@ -1038,6 +1038,19 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
     case P2PRAFT_API_CLUSTER:
     case P2PRAFT_API_HEALTH:
     case P2PRAFT_API_SNAPSHOT_NOW:
+    case P2PRAFT_API_PEERS:
+        break;
+    case P2PRAFT_API_PEER_ADD:
+    case P2PRAFT_API_PEER_RM:
+    case P2PRAFT_API_TRANSFER:
+        /* the argument: a multiaddr, a peer ID (TRANSFER: may be empty) */
+        if ((rq->key == NULL || rq->key[0] == '\0') &&
+            rq->op != P2PRAFT_API_TRANSFER) {
+            return LP2P_EINVAL;
+        }
+        if (rq->key != NULL && strlen(rq->key) > P2PRAFT_KV_KEY_MAX) {
+            return LP2P_EINVAL;
+        }
         break;
     default:
         return LP2P_EINVAL;

@@ -278,7 +278,7 @@ static int bootstrap_check(const struct p2praft__datadir_opts *o,
         }
         return LP2P_EEXIST;
     }
-    if (!o->bootstrap && !r->has_log) {
+    if (!o->bootstrap && !o->join && !r->has_log) {
         lp2p__errmsg_set(errmsg, errmsg_len,
                          "%s holds no raft state: bootstrap the cluster on "
                          "first start (--bootstrap)",

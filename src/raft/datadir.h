@@ -27,6 +27,7 @@ struct p2praft__datadir_opts {
     const char *dir;  /* borrowed */
     const char *self; /* the node's peer ID string, borrowed */
     bool bootstrap;   /* --bootstrap */
+    bool join;        /* --join: an empty directory is expected */
 };
 
 /* An unlocked handle (so that close is always safe). */

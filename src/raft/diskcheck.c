@@ -52,8 +52,9 @@
 #define BATCH_MAX (P2PRAFT__SEGMENT_SIZE / 32)
 
 #define RECOVERY                                                              \
-    "refusing to start on a damaged log: replace the node (remove it from "  \
-    "the cluster and add it back empty) or restore a backup of %s "          \
+    "refusing to start on a damaged log: replace the node (p2praft peers "  \
+    "rm ID on a member, empty the directory, p2praft peers add MA, start "   \
+    "it with --join) or restore a backup of %s "                             \
     "(README: Operating a node)"
 
 struct seg {

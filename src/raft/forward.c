@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "raft/forward.h"
+#include "raft/members.h"
 #include "raft/node.h"
 #include "raft/req.h"
 #include "util/buf.h"
@@ -139,10 +140,15 @@ static void fwd_response(struct p2praft__req *r, const uint8_t *body,
         p2praft__req_retry(r); /* surely not submitted */
         return;
     }
-    if (r->q.op == P2PRAFT_API_CLUSTER) {
-        /* The leader's own answer, passed on as it is: OK with its view,
-         * or why it could not (BAD REQUEST from a leader that predates
-         * the op). */
+    if (r->q.op == P2PRAFT_API_CLUSTER || p2praft__api_is_member(r->q.op)) {
+        /* The leader's own answer, passed on as it is. CLUSTER: OK with
+         * its view, or why it could not (BAD REQUEST from a leader that
+         * predates the op). Membership: the whole outcome; a configuration
+         * is not waited for here (a removed node may never apply its own
+         * removal). */
+        if (r->q.op != P2PRAFT_API_CLUSTER) {
+            r->index = ans.index;
+        }
         p2praft__req_reply(r, ans.status, ans.payload, ans.len);
         return;
     }
@@ -208,7 +214,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         return;
     }
     fwd_end(a, true);
-    if (!p2praft__req_is_write(r->q.op)) {
+    if (!p2praft__req_may_apply(r->q.op)) {
         p2praft__req_retry(r); /* a barrier may be repeated */
         return;
     }
@@ -222,7 +228,8 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
 static uint8_t *encode_forward(const struct p2praft__req *r, size_t *len)
 {
     struct p2praft__api_req q = r->q;
-    if (!p2praft__req_is_write(q.op) && q.op != P2PRAFT_API_CLUSTER) {
+    if (!p2praft__req_is_write(q.op) && q.op != P2PRAFT_API_CLUSTER &&
+        !p2praft__api_is_member(q.op)) {
         q.op = P2PRAFT_API_BARRIER;
         q.flags = 0;
     }
@@ -269,7 +276,7 @@ static void fwd_opened(struct lp2p_stream *s, int status, void *data)
     }
     a->pending++;
     a->sent = true;
-    r->maybe_applied = p2praft__req_is_write(r->q.op);
+    r->maybe_applied = p2praft__req_may_apply(r->q.op);
     a->node->fwd.forwarded++;
     lp2p_stream_close_write(s);
     lp2p_stream_read_start(s, fwd_read);
@@ -330,7 +337,23 @@ void p2praft__forward_reroute(struct p2praft_node *n)
             continue;
         }
         fwd_end(a, true);
-        if (!a->sent || !p2praft__req_is_write(r->q.op)) {
+        if (a->sent && r->q.op == P2PRAFT_API_TRANSFER) {
+            /* What a transfer is for: never ask the new leader to move
+             * it once more. */
+            char peer[LP2P_PEER_ID_STRMAX];
+            p2praft__members_peer_str(laddr, peer, sizeof(peer));
+            if (r->q.key == NULL || r->q.key[0] == '\0' ||
+                strcmp(r->q.key, peer) == 0) {
+                p2praft__req_reply(r, P2PRAFT_API_OK, peer, strlen(peer));
+            } else {
+                p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
+                                   "leadership moved to %s while the "
+                                   "transfer to %s was under way",
+                                   peer, r->q.key);
+            }
+            continue;
+        }
+        if (!a->sent || !p2praft__req_may_apply(r->q.op)) {
             LOG_DEBUG(MODULE, "re-routing a request from %s to the leader of "
                               "term %" PRIu64,
                       a->leader, (uint64_t)term);
@@ -493,7 +516,7 @@ static void served_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         return;
     }
     if (r->q.op != P2PRAFT_API_BARRIER && r->q.op != P2PRAFT_API_CLUSTER &&
-        !p2praft__req_is_write(r->q.op)) {
+        !p2praft__req_is_write(r->q.op) && !p2praft__api_is_member(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not forwarded", r->q.op);
         return;

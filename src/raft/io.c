@@ -140,8 +140,8 @@ static bool add_conf(struct pio *p, const struct raft_configuration *c,
     unsigned i;
     for (i = 0; i < c->n; i++) {
         struct lp2p_peer_id pid, *grown;
-        if (c->servers[i].id == p->id || c->servers[i].address == NULL ||
-            lp2p_peer_id_parse(&pid, c->servers[i].address) != 0 ||
+        if (c->servers[i].id == p->id ||
+            p2praft__addr_peer(c->servers[i].address, &pid) != 0 ||
             pid_in(*set, *n, &pid)) {
             continue;
         }
@@ -189,6 +189,26 @@ static void protect_members(struct pio *p, bool none)
     p->n_prot = n;
 }
 
+/* A member added with its multiaddr carries it in the configuration (its
+ * server address): every node learns it from there, so that it can dial
+ * the member whoever added it. */
+static void learn_addresses(struct pio *p, const struct raft_configuration *c)
+{
+    unsigned i;
+    for (i = 0; i < c->n; i++) {
+        const char *a = c->servers[i].address;
+        struct lp2p_peer_id pid;
+        if (c->servers[i].id == p->id || a == NULL || a[0] != '/' ||
+            p2praft__addr_peer(a, &pid) != 0) {
+            continue;
+        }
+        if (lp2p_peerstore_add_addr(p->host, &pid, a, LP2P_TTL_PERMANENT) !=
+            0) {
+            LOG_WARN(MOD, "cannot use the address %s of a member", a);
+        }
+    }
+}
+
 /* ... whenever raft's configuration changes. */
 static void check_members(struct pio *p)
 {
@@ -204,6 +224,7 @@ static void check_members(struct pio *p)
     p->conf_uncommitted_seen = r->configuration_uncommitted_index;
     p->conf_n_seen = r->configuration.n;
     protect_members(p, false);
+    learn_addresses(p, &r->configuration);
 }
 
 /* After every call into raft: complete requests, track the store's

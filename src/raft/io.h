@@ -142,6 +142,11 @@ void p2praft__net_close(struct p2praft__net *n,
                         void (*closed_cb)(struct p2praft__net *n));
 /* Free what is left (after close, or when never started). */
 void p2praft__net_free(struct p2praft__net *n);
+/* The peer of a raft server address: a peer ID string, or a multiaddr
+ * ending in /p2p/<peer id> (a member added with its address). 0, or
+ * LP2P_EINVAL when it is neither. */
+int p2praft__addr_peer(const char *address, struct lp2p_peer_id *out);
+
 bool p2praft__net_admits(struct p2praft__net *n,
                          const struct lp2p_peer_id *peer);
 

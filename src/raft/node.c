@@ -97,9 +97,10 @@ static void call_run(struct lp2p__bridge *b, struct lp2p__loopcall *lc)
     }
     if (p2praft__api_request_parse(&r->q, call->body, call->len, err,
                                    sizeof(err)) != 0 ||
-        r->q.op == P2PRAFT_API_BARRIER) {
-        if (r->q.op == P2PRAFT_API_BARRIER) {
-            snprintf(err, sizeof(err), "BARRIER is for the forward protocol");
+        r->q.op == P2PRAFT_API_BARRIER || r->q.op == P2PRAFT_API_REMOVED) {
+        if (r->q.op == P2PRAFT_API_BARRIER || r->q.op == P2PRAFT_API_REMOVED) {
+            snprintf(err, sizeof(err), "%s is for the forward protocol",
+                     r->q.op == P2PRAFT_API_BARRIER ? "BARRIER" : "REMOVED");
         }
         p2praft__req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
@@ -131,6 +132,7 @@ static void tick_cb(uv_timer_t *t)
     p2praft__clientproto_tick(n, now);
     p2praft__forward_tick(n, now);
     p2praft__health_tick(n, now);
+    p2praft__members_tick(n, now);
 }
 
 /* Snapshots cost the whole store: space them by its size (kv.h). */
@@ -158,6 +160,7 @@ static void check_cb(uv_check_t *h)
         p2praft__metrics_state(&n->metrics, raft_state(&n->raft),
                                raft_current_term(&n->raft));
         p2praft__reqs_check_applied(n);
+        p2praft__members_check(n);
         snapshot_policy(n);
     }
 }
@@ -281,6 +284,7 @@ static int setup_datadir(struct p2praft_node *n)
     o.dir = n->data_dir;
     o.self = self;
     o.bootstrap = n->cfg.bootstrap;
+    o.join = n->cfg.join;
     rv = p2praft__datadir_open(&n->dd, &o, &r, n->errmsg, sizeof(n->errmsg));
     if (rv != 0) {
         return rv;
@@ -509,12 +513,19 @@ static int setup_start_raft(struct p2praft_node *n)
         return fail(n, LP2P_ERAFT, "raft_start: %s", raft_errmsg(&n->raft));
     }
     n->raft_started = true;
-    if (n->raft.configuration.n == 0) {
-        /* Nothing could ever add it: joining is not supported. */
+    if (n->raft.configuration.n == 0 && !n->cfg.join) {
         return fail(n, LP2P_EINVAL,
                     "%s holds no raft state: bootstrap the cluster on first "
-                    "start (--bootstrap)",
+                    "start (--bootstrap), or join a running one (--join, "
+                    "after p2praft peers add on a member)",
                     n->data_dir);
+    }
+    if (n->raft.configuration.n == 0) {
+        LOG_WARN(MODULE,
+                 "joining: waiting for the leader to send the cluster's "
+                 "state (a member must have run p2praft peers add for this "
+                 "node, %s)",
+                 n->self);
     }
     n->restored_at_boot = p2praft_consensus_restored(n->c);
     p2praft_consensus_set_actor(n->c, n->actor);
@@ -527,6 +538,9 @@ static int setup_start_raft(struct p2praft_node *n)
 static int setup_owner(struct p2praft_node *n)
 {
     unsigned i;
+    if (n->raft.configuration.n == 0) {
+        return 0; /* joining: the directory was empty, its owner recorded */
+    }
     for (i = 0; i < n->raft.configuration.n; i++) {
         if (n->raft.configuration.servers[i].id == n->self_id) {
             break;
@@ -938,7 +952,8 @@ static int kv_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
     q.val = (uint8_t *)val;
     q.vlen = vlen;
     if (key != NULL &&
-        (key[0] == '\0' || strlen(key) > P2PRAFT_KV_KEY_MAX ||
+        ((key[0] == '\0' && !p2praft__api_is_member(op)) ||
+         strlen(key) > P2PRAFT_KV_KEY_MAX ||
          vlen > P2PRAFT_KV_VALUE_MAX || elen > P2PRAFT_KV_VALUE_MAX)) {
         return LP2P_EINVAL;
     }
@@ -1046,4 +1061,85 @@ int p2praft_node_status(struct p2praft_node *n, char **text)
     }
     *text = (char *)out;
     return 0;
+}
+
+/* ---- membership (p2praft.h, the membership block) ------------------------ */
+
+int p2praft_node_peers(struct p2praft_node *n, char **text, char *errmsg,
+                       size_t errmsg_len)
+{
+    uint8_t *out = NULL;
+    size_t len = 0;
+    int rv;
+    if (text == NULL) {
+        return LP2P_EINVAL;
+    }
+    rv = kv_call(n, P2PRAFT_API_PEERS, 0, NULL, NULL, 0, NULL, 0, &out, &len,
+                 errmsg, errmsg_len);
+    if (rv != 0) {
+        return rv;
+    }
+    if (out == NULL) {
+        out = lp2p__calloc(1, 1);
+        if (out == NULL) {
+            return LP2P_ENOMEM;
+        }
+    }
+    *text = (char *)out;
+    return 0;
+}
+
+/* A membership call whose argument travels in the key field. */
+static int member_call(struct p2praft_node *n, uint8_t op, uint8_t flags,
+                       const char *arg, char *out, size_t out_len,
+                       char *errmsg, size_t errmsg_len)
+{
+    uint8_t *resp = NULL;
+    size_t len = 0;
+    int rv;
+    if (arg != NULL && strlen(arg) > P2PRAFT_KV_KEY_MAX) {
+        return LP2P_EINVAL;
+    }
+    rv = kv_call(n, op, flags, arg != NULL ? arg : "", NULL, 0, NULL, 0,
+                 &resp, &len, errmsg, errmsg_len);
+    if (rv == 0 && out != NULL && out_len > 0) {
+        snprintf(out, out_len, "%.*s", (int)len, resp != NULL ? (char *)resp
+                                                              : "");
+    }
+    lp2p__free(resp);
+    return rv;
+}
+
+int p2praft_node_add(struct p2praft_node *n, const char *multiaddr,
+                     char *errmsg, size_t errmsg_len)
+{
+    if (multiaddr == NULL || multiaddr[0] == '\0') {
+        return LP2P_EINVAL;
+    }
+    return member_call(n, P2PRAFT_API_PEER_ADD, 0, multiaddr, NULL, 0, errmsg,
+                       errmsg_len);
+}
+
+int p2praft_node_remove(struct p2praft_node *n, const char *peer_id,
+                        char *errmsg, size_t errmsg_len)
+{
+    if (peer_id == NULL || peer_id[0] == '\0') {
+        return LP2P_EINVAL;
+    }
+    return member_call(n, P2PRAFT_API_PEER_RM, 0, peer_id, NULL, 0, errmsg,
+                       errmsg_len);
+}
+
+int p2praft_node_transfer(struct p2praft_node *n, const char *peer_id,
+                          char *leader, char *errmsg, size_t errmsg_len)
+{
+    return member_call(n, P2PRAFT_API_TRANSFER, 0, peer_id, leader,
+                       leader != NULL ? LP2P_PEER_ID_STRMAX : 0, errmsg,
+                       errmsg_len);
+}
+
+int p2praft_node_handover(struct p2praft_node *n)
+{
+    return member_call(n, P2PRAFT_API_TRANSFER, P2PRAFT__API_HANDOVER, NULL,
+                       NULL, 0, NULL, 0);
 }

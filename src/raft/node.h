@@ -19,6 +19,7 @@
 #include "raft/forward.h"
 #include "raft/health.h"
 #include "raft/metrics.h"
+#include "raft/members.h"
 #include "util/bridge.h"
 #include "util/list.h"
 
@@ -65,6 +66,7 @@ struct p2praft_node {
     struct p2praft__health health;
     struct p2praft__metrics metrics;   /* metrics.h */
     struct p2praft__contacts contacts; /* contact.h: fed by the raft I/O */
+    struct p2praft__members members;
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */

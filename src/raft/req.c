@@ -43,6 +43,7 @@
 #include "raft/consensus.h"
 #include "raft/forward.h"
 #include "raft/kv.h"
+#include "raft/members.h"
 #include "raft/node.h"
 #include "raft/req.h"
 #include "raft/status.h"
@@ -154,7 +155,7 @@ void p2praft__req_retry(struct p2praft__req *r)
 
 void p2praft__req_fail(struct p2praft__req *r, const char *why)
 {
-    if (p2praft__req_is_write(r->q.op) && r->maybe_applied) {
+    if (p2praft__req_may_apply(r->q.op) && r->maybe_applied) {
         p2praft__req_error(r, P2PRAFT_API_UNKNOWN,
                            "%s: the outcome is unknown", why);
     } else {
@@ -449,9 +450,15 @@ void p2praft__req_step(struct p2praft__req *r)
         p2praft__req_serve_operator(r);
         return;
     }
-    if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
-        r->q.op != P2PRAFT_API_BARRIER && r->q.op != P2PRAFT_API_CLUSTER &&
-        !p2praft__req_is_write(r->q.op)) {
+    if (p2praft__api_is_member(r->q.op)) {
+        /* Served here when this node leads (members.c); else forwarded. */
+        if (p2praft__members_serve(r)) {
+            return;
+        }
+    } else if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
+               r->q.op != P2PRAFT_API_BARRIER &&
+               r->q.op != P2PRAFT_API_CLUSTER &&
+               !p2praft__req_is_write(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not served here", r->q.op);
         return;
@@ -460,7 +467,15 @@ void p2praft__req_step(struct p2praft__req *r)
         commit(r);
         return;
     }
-    /* CLUSTER on a follower: only the leader knows, forward it. */
+    /* A write, a barrier, CLUSTER or a membership op on a follower: only
+     * the leader can serve it, forward it. */
+    if (n->members.removed && !r->local_only) {
+        /* Nobody would take it from here: nothing is submitted. */
+        p2praft__req_error(r, P2PRAFT_API_FAILED,
+                           "this node was removed from the cluster: ask a "
+                           "member");
+        return;
+    }
     if (r->local_only) {
         p2praft__req_error(r, P2PRAFT_API_NOTLEADER, "not the leader");
         return;

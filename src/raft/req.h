@@ -105,6 +105,11 @@ void p2praft__req_maybe_free(struct p2praft__req *r);
  * (ops.c). CLUSTER on a follower is forwarded instead (req_step). */
 void p2praft__req_serve_operator(struct p2praft__req *r);
 
+/* May op change something once submitted (a write, a configuration
+ * change)? Then a lost answer means UNKNOWN, and it is never re-sent. */
+#define p2praft__req_may_apply(op)                                            \
+    (p2praft__api_is_write(op) || p2praft__api_is_change(op))
+
 /* Loop timer: deadlines and retries of every request. */
 void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now);
 

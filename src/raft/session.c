@@ -211,8 +211,12 @@ static void on_frame(struct p2praft__apiconn *c, const uint8_t *body,
     }
     switch (q.op) {
     case P2PRAFT_API_BARRIER:
+    case P2PRAFT_API_REMOVED:
         answer_extra(s, P2PRAFT_API_BADREQ, q.id,
-                     "BARRIER is for the forward protocol", NULL, 0);
+                     q.op == P2PRAFT_API_BARRIER
+                         ? "BARRIER is for the forward protocol"
+                         : "REMOVED is for the forward protocol",
+                     NULL, 0);
         goto out;
     case P2PRAFT_API_HELLO:
         answer_extra(s, P2PRAFT_API_OK, q.id, NULL, n->self, strlen(n->self));

@@ -53,9 +53,12 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
     bprintf(b, "members: %u\n", n->raft.configuration.n);
     for (i = 0; i < n->raft.configuration.n; i++) {
         const struct raft_server *s = &n->raft.configuration.servers[i];
-        bprintf(b, "member: %s %s%s\n", s->address, raft_role_name(s->role),
+        char peer[LP2P_PEER_ID_STRMAX];
+        p2praft__members_peer_str(s->address, peer, sizeof(peer));
+        bprintf(b, "member: %s %s%s\n", peer, raft_role_name(s->role),
                 s->id == n->self_id ? " (self)" : "");
     }
+    bprintf(b, "removed: %s\n", n->members.removed ? "yes" : "no");
     for (k = 0; lp2p_host_listen_addr(n->host, k, addr, sizeof(addr)) == 0;
          k++) {
         bprintf(b, "listen: %s/p2p/%s\n", addr, n->self);

@@ -149,13 +149,35 @@ static void peer_str(const struct lp2p_peer_id *p, char *out, size_t cap)
 
 /* ---- admission ------------------------------------------------------------ */
 
+int p2praft__addr_peer(const char *address, struct lp2p_peer_id *out)
+{
+    struct lp2p_multiaddr ma;
+    int rv;
+    if (address == NULL) {
+        return LP2P_EINVAL;
+    }
+    if (address[0] != '/') {
+        return lp2p_peer_id_parse(out, address) == 0 ? 0 : LP2P_EINVAL;
+    }
+    lp2p_multiaddr_init(&ma);
+    rv = lp2p_multiaddr_parse(&ma, address, NULL, 0);
+    if (rv == 0) {
+        rv = lp2p_multiaddr_peer_id(&ma, out);
+    }
+    lp2p_multiaddr_free(&ma);
+    return rv == 0 ? 0 : LP2P_EINVAL;
+}
+
+/* Does c hold the server `id` whose address names `peer`? */
 static bool conf_has(const struct raft_configuration *c, raft_id id,
-                     const char *addr)
+                     const struct lp2p_peer_id *peer)
 {
     unsigned i;
     for (i = 0; i < c->n; i++) {
-        if (c->servers[i].id == id && c->servers[i].address != NULL &&
-            strcmp(c->servers[i].address, addr) == 0) {
+        struct lp2p_peer_id pid;
+        if (c->servers[i].id == id &&
+            p2praft__addr_peer(c->servers[i].address, &pid) == 0 &&
+            lp2p_peer_id_equal(&pid, peer)) {
             return true;
         }
     }
@@ -166,7 +188,6 @@ static bool default_admit(struct p2praft__net *n,
                           const struct lp2p_peer_id *peer, raft_id id)
 {
     struct raft *r = p2praft__io_raft(n->io);
-    char s[LP2P_PEER_ID_STRMAX];
     size_t i;
     for (i = 0; i < n->n_members; i++) {
         if (lp2p_peer_id_equal(&n->members[i], peer)) {
@@ -176,9 +197,8 @@ static bool default_admit(struct p2praft__net *n,
     if (r == NULL) {
         return false;
     }
-    peer_str(peer, s, sizeof(s));
-    return conf_has(&r->configuration, id, s) ||
-           conf_has(&r->configuration_committed, id, s);
+    return conf_has(&r->configuration, id, peer) ||
+           conf_has(&r->configuration_committed, id, peer);
 }
 
 bool p2praft__net_admits(struct p2praft__net *n,
@@ -596,8 +616,7 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     p = peer_find(n, m->server_id);
     if (p == NULL) {
         struct lp2p_peer_id pid;
-        if (m->server_address == NULL ||
-            lp2p_peer_id_parse(&pid, m->server_address) != 0 ||
+        if (p2praft__addr_peer(m->server_address, &pid) != 0 ||
             p2praft_server_id(&pid) != m->server_id) {
             LOG_WARN(MOD, "raft server %llu at \"%s\": not a peer ID with "
                           "that raft ID",

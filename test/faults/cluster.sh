@@ -61,14 +61,18 @@ stamp() {
     done
 }
 
-# Start node i (bootstrap: the first start) and wait until its API answers.
+# Start node i and wait until its API answers. $2: "bootstrap" (the first
+# start), "join" (an empty data directory, after `p2praft peers add`: the
+# others are --join addresses), or nothing (start from the data).
 node_start() {
-    local i=$1 boot=${2:-} j peers=() deadline
+    local i=$1 mode=${2:-} boot="" peer_flag=--peer j peers=() deadline
+    [ "$mode" = bootstrap ] && boot=yes
+    [ "$mode" = join ] && peer_flag=--join
     for ((j = 0; j < N; j++)); do
         [ "$j" -eq "$i" ] && continue
-        peers+=(--peer "/ip4/$(addr_of "$j" "$i")/tcp/$FAULTS_PORT/p2p/${NODE_ID[j]}")
+        peers+=("$peer_flag" "/ip4/$(addr_of "$j" "$i")/tcp/$FAULTS_PORT/p2p/${NODE_ID[j]}")
     done
-    echo "$EPOCHREALTIME === start${boot:+ (bootstrap)}" >>"$(node_log "$i")"
+    echo "$EPOCHREALTIME === start${mode:+ ($mode)}" >>"$(node_log "$i")"
     ip netns exec "$(ns_of "$i")" env ${FAULTS_LOG:+P2PRAFT_LOG=$FAULTS_LOG} \
         "$CLI" node --key "$(node_dir "$i")/key" \
         --data-dir "$(node_dir "$i")/data" --api "$(node_api "$i")" \

@@ -17,8 +17,14 @@
 #   disk-full           fill the data tmpfs of the leader, then of a
 #                       follower, then of every node, in turn, for 2-4 s;
 #                       then free it
+#   membership          remove a member (the leader half of the time) with
+#                       `p2praft peers rm`, stop it, wipe its data, add it
+#                       back with `p2praft peers add` and start it empty
+#                       with --join; wait (30 s at most) until it is a
+#                       voter again, then rest 1-3 s. The workload keeps
+#                       sending to it throughout.
 
-NEMESES="kill-leader kill-majority pause-leader partition-majority partition-bridge disk-full"
+NEMESES="kill-leader kill-majority pause-leader partition-majority partition-bridge disk-full membership"
 
 # Record which nodes are under a fault of their own from now on (killed,
 # paused, cut off from the leader's side, disk full); none without
@@ -167,6 +173,70 @@ nemesis_partition-bridge() {
     net_heal "$N"
     mark_faulted
     sleep "$(rand_s 2000 4000)"
+}
+
+# `p2praft peers` through node $1's API (10 s bound); prints its output.
+peers_via() {
+    local via=$1
+    shift
+    "$CLI" peers --api "$(node_api "$via")" --timeout-ms 10000 "$@" 2>&1
+}
+
+# The role node $2 has in the configuration, asked through node $1 ("" when
+# it is not a member, or no answer).
+peers_role() {
+    peers_via "$1" ls | awk -v id="${NODE_ID[$2]}" '$1 == id {print $2}'
+}
+
+nemesis_membership() {
+    local x via l out rc deadline role
+    if [ "$(coin)" = yes ] && [ -n "$(cluster_leader)" ]; then
+        x=$(cluster_leader)
+        TARGET_WHY="the leader"
+    else
+        x=$(pick_nodes 1 no)
+        TARGET_WHY="a follower"
+    fi
+    via=$(others_of "$x" | tr ' ' '\n' | grep -v '^$' | head -n 1)
+    mark_faulted "$x"
+    out=$(peers_via "$via" rm "${NODE_ID[x]}")
+    rc=$?
+    log_event "peers rm node $x ($TARGET_WHY) via node $via: exit $rc: $out"
+    if [ "$rc" -ne 0 ] && [ -n "$(peers_role "$via" "$x")" ]; then
+        log_event "node $x is still a member: skipping the cycle"
+        mark_faulted
+        sleep "$(rand_s 1000 3000)"
+        return
+    fi
+    node_stop "$x"
+    rm -rf "$(node_dir "$x")"/data/*
+    log_event "node $x stopped, its data wiped"
+    l=$(cluster_leader)
+    [ -n "$l" ] || l=$via
+    deadline=$((SECONDS + 30))
+    while :; do
+        out=$(peers_via "$via" add "/ip4/$(addr_of "$x" "$l")/tcp/$FAULTS_PORT/p2p/${NODE_ID[x]}")
+        rc=$?
+        # exit 5 "already a member": an earlier attempt went through
+        { [ "$rc" -eq 0 ] || [ -n "$(peers_role "$via" "$x")" ]; } && break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log_event "peers add node $x failed for 30 s: $out"
+            break
+        fi
+        sleep 0.2
+    done
+    log_event "peers add node $x via node $via: exit $rc: $out"
+    node_start "$x" join
+    deadline=$((SECONDS + 30))
+    role=""
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        role=$(peers_role "$via" "$x")
+        [ "$role" = voter ] && break
+        sleep 0.1
+    done
+    log_event "node $x rejoined: ${role:-not a member} ($((30 - deadline + SECONDS)) s)"
+    mark_faulted
+    sleep "$(rand_s 1000 3000)"
 }
 
 DISK_CYCLE=0

@@ -211,7 +211,7 @@ TEST(api, request_rejects_bad_bodies)
         size_t len;
         const char *err;
     } cases[] = {
-        {"\x02\x0b\x00\0\0\0\x01", 7, "unknown operation"},
+        {"\x02\x10\x00\0\0\0\x01", 7, "unknown operation"},
         {"\x02\x00\x00\0\0\0\x01", 7, "unknown operation"},
         {"\x02\x01\x02\0\0\0\x01\0\0\0\x01k", 12, "flags"},
         {"\x02\x07\x04\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0", 19, "flags"},
@@ -283,6 +283,70 @@ TEST(api, operator_requests)
         ASSERT(!p2praft__api_is_operator((uint8_t)op));
         ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), -1);
         ASSERT(strstr(err, "unknown operation") != NULL);
+        p2praft__api_req_release(&r);
+    }
+}
+
+/* The membership ops (11..15) carry their argument in the key field:
+ * PEER_ADD and PEER_RM need one, TRANSFER may have an empty one (any
+ * voter), PEERS and REMOVED none; only TRANSFER takes a flag (HANDOVER). */
+TEST(api, request_membership_ops)
+{
+    static const struct {
+        uint8_t op, flags;
+        const char *arg;
+    } ok[] = {
+        {P2PRAFT_API_PEERS, 0, NULL},
+        {P2PRAFT_API_PEER_ADD, 0, "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWx"},
+        {P2PRAFT_API_PEER_RM, 0, "12D3KooWx"},
+        {P2PRAFT_API_TRANSFER, 0, ""},
+        {P2PRAFT_API_TRANSFER, P2PRAFT__API_HANDOVER, "12D3KooWx"},
+        {P2PRAFT_API_REMOVED, 0, NULL},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct p2praft__api_req q, r;
+        char err[256];
+        size_t len = 0;
+        uint8_t *f;
+        memset(&q, 0, sizeof(q));
+        q.op = ok[i].op;
+        q.flags = ok[i].flags;
+        q.id = 7;
+        q.key = (char *)ok[i].arg;
+        f = p2praft__api_request_encode(&q, &len);
+        ASSERT(f != NULL);
+        ASSERT(p2praft__api_is_member(q.op));
+        ASSERT_EQ(parse_req(&r, f + P2PRAFT__API_PREFIX,
+                            len - P2PRAFT__API_PREFIX, err, sizeof(err)),
+                  0);
+        ASSERT_EQ(r.op, q.op);
+        ASSERT_EQ(r.flags, q.flags);
+        if (ok[i].arg != NULL) {
+            ASSERT_STR_EQ(r.key, ok[i].arg);
+        } else {
+            ASSERT(r.key == NULL);
+        }
+        p2praft__api_req_release(&r);
+        lp2p__free(f);
+    }
+    ASSERT(p2praft__api_is_change(P2PRAFT_API_PEER_ADD));
+    ASSERT(p2praft__api_is_change(P2PRAFT_API_PEER_RM));
+    ASSERT(!p2praft__api_is_change(P2PRAFT_API_TRANSFER));
+    ASSERT(!p2praft__api_is_member(P2PRAFT_API_HELLO));
+    {
+        /* PEER_RM without its argument; HANDOVER on another op */
+        struct p2praft__api_req r;
+        char err[256];
+        ASSERT_EQ(parse_req(&r, (const uint8_t *)"\x02\x0d\x00\0\0\0\x01"
+                                                 "\0\0\0\0",
+                            11, err, sizeof(err)),
+                  -1);
+        p2praft__api_req_release(&r);
+        ASSERT_EQ(parse_req(&r, (const uint8_t *)"\x02\x0b\x04\0\0\0\x01", 7,
+                            err, sizeof(err)),
+                  -1);
+        ASSERT(strstr(err, "flags") != NULL);
         p2praft__api_req_release(&r);
     }
 }
