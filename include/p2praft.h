@@ -624,6 +624,16 @@ enum p2praft_store_kind {
     P2PRAFT_STORE_DISK = 1 /* raft_uv in a directory */
 };
 
+/* Which raft wire an io speaks: p2praft's own (P2PRAFT_PROTOCOL), or
+ * go-libp2p-raft's /raft/1.0.0/rpc (hashicorp/raft's NetworkTransport), so
+ * that p2praft nodes join a cluster of go-libp2p-raft nodes. A node serves
+ * one of them: nodes of the other wire cannot open a raft stream to it. */
+enum p2praft_wire {
+    P2PRAFT_WIRE_P2PRAFT = 0,
+    P2PRAFT_WIRE_HASHICORP = 1
+};
+#define P2PRAFT_HC_PROTOCOL "/raft/1.0.0/rpc"
+
 struct p2praft_io_config {
     enum p2praft_store_kind store;
     /* MEM: the store (borrowed). NULL: a private one, freed with the io. */
@@ -646,6 +656,11 @@ struct p2praft_io_config {
     bool no_hint;
     /* A fresh cluster waits for a full election timeout. */
     bool no_fast_start;
+    /* The raft wire (default P2PRAFT_WIRE_P2PRAFT). With HASHICORP, pair
+     * it with the seed log format in the FSM
+     * (p2praft_consensus_set_seed_format()) and libraft's pre-vote off
+     * unless every Go node runs hashicorp/raft >= 1.7. */
+    enum p2praft_wire wire;
 };
 
 /* Fill `cfg` with the defaults (MEM with a private store, every limit 0). */

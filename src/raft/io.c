@@ -404,6 +404,9 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     w->cb = cb;
     w->p = p;
     req->cb = cb;
+    if (n > 0) {
+        p->last_term = entries[n - 1].term;
+    }
     rv = p->store.append(&p->store, &w->inner, entries, n, wappend_cb);
     if (rv != 0) {
         lp2p__free(w);
@@ -469,6 +472,7 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing,
         return rv;
     }
     if (w->install) {
+        p->last_term = snapshot->term;
         p->put_installing = true;
     } else {
         p->puts_taking++;
@@ -558,6 +562,7 @@ static int io_set_vote(struct raft_io *io, raft_id server_id)
 static int io_truncate(struct raft_io *io, raft_index index)
 {
     struct pio *p = P(io);
+    p->last_term = 0;
     PASS(p->store.truncate(&p->store, index));
 }
 
@@ -606,6 +611,11 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
     }
     check_fresh(p, *term, *voted_for, *snapshot, *start_index, *entries,
                 *n_entries);
+    if (*n_entries > 0) {
+        p->last_term = (*entries)[*n_entries - 1].term;
+    } else if (*snapshot != NULL) {
+        p->last_term = (*snapshot)->term;
+    }
     return 0;
 }
 
@@ -955,6 +965,7 @@ int p2praft_io_init(struct raft_io *io, struct lp2p_host *host,
         }
     }
     p2praft__net_init(&p->net, p, host);
+    p->net.hashicorp = p->cfg.wire == P2PRAFT_WIRE_HASHICORP;
     p->net.hint_enabled = !cfg->no_hint;
     rv = p2praft__net_observe(&p->net);
     if (rv == 0) {
