@@ -326,6 +326,22 @@ P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
  */
 P2PRAFT_API void p2praft_consensus_free(struct p2praft_consensus *c);
 
+/*
+ * The seed's log format, for a cluster shared with go-libp2p-raft nodes
+ * (with P2PRAFT_WIRE_HASHICORP): each entry is the bare encoded op, or the
+ * encoded state for a commit_state or a rollback, with no envelope and no
+ * group commit (one entry per commit); in op mode an entry that does not
+ * decode as an op but as a state is a rollback (the seed's rule); snapshots
+ * are the bare p2praft_encode_snapshot() bytes, without a checksum. The
+ * default format keeps its explicit rollback entry, group commit and
+ * snapshot checksums. Set before raft starts (nothing applied or queued):
+ * 0 or P2PRAFT_EINVAL. All nodes of a cluster use the same format.
+ */
+P2PRAFT_API int p2praft_consensus_set_seed_format(struct p2praft_consensus *c,
+                                                  bool on);
+P2PRAFT_API bool p2praft_consensus_seed_format(
+    const struct p2praft_consensus *c);
+
 /* The struct raft_fsm to hand to raft_init() (FSM()). Owned by `c`. */
 P2PRAFT_API struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c);
 
@@ -944,6 +960,12 @@ struct p2praft_node_config {
      * process, so a restarted node starts empty (with bootstrap: as a
      * fresh member that catches up from the others). */
     enum p2praft_store_kind store;
+    /* The raft wire: P2PRAFT_WIRE_P2PRAFT (default), or
+     * P2PRAFT_WIRE_HASHICORP to share a cluster with go-libp2p-raft nodes
+     * (/raft/1.0.0/rpc, the seed's log format, libraft's pre-vote off as
+     * hashicorp/raft 1.6 has none). Every node of a cluster uses the same;
+     * a node of the other wire cannot open a raft stream to it. */
+    enum p2praft_wire wire;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */

@@ -27,7 +27,7 @@ static void usage(FILE *out)
             "                    [--api-max-inflight N] "
             "[--api-max-requests N]\n"
             "                    [--client PEERID]... [--clients-file F]\n"
-            "                    [--store disk|mem]\n"
+            "                    [--store disk|mem] [--wire p2praft|hashicorp]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -39,6 +39,11 @@ static void usage(FILE *out)
             "takes\n"
             "                    --bootstrap and catches up from the "
             "others)\n"
+            "  --wire W          raft wire of the cluster: p2praft (default) "
+            "or hashicorp\n"
+            "                    (go-libp2p-raft's /raft/1.0.0/rpc and the "
+            "seed's log\n"
+            "                    format, to share a cluster with Go nodes)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
             "  --bootstrap       first start only: the configuration is this "
@@ -150,6 +155,16 @@ static int run(int argc, char **argv)
             } else {
                 fprintf(stderr, "p2praft node: --store is disk or mem, not "
                                 "'%s'\n", v);
+                return 2;
+            }
+        } else if (strcmp(o, "--wire") == 0) {
+            if (strcmp(v, "p2praft") == 0) {
+                cfg.wire = P2PRAFT_WIRE_P2PRAFT;
+            } else if (strcmp(v, "hashicorp") == 0) {
+                cfg.wire = P2PRAFT_WIRE_HASHICORP;
+            } else {
+                fprintf(stderr, "p2praft node: --wire is p2praft or "
+                                "hashicorp, not '%s'\n", v);
                 return 2;
             }
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
