@@ -3,7 +3,10 @@
 # hashicorp wire (build/interop/c-raftnode), driven through the same control
 # protocol (issue 10).
 #
-#   interop/go/raftnode/mixed-test.sh GO_RAFTNODE C_RAFTNODE
+#   interop/go/raftnode/mixed-test.sh GO_RAFTNODE C_RAFTNODE [prevote]
+#
+# With `prevote` (a hashicorp/raft 1.7 build), every node runs pre-vote: Go
+# sends RequestPreVote (rpc type 4) to C nodes and C nodes to Go nodes.
 #
 # Every node keeps its state in memory; 300 ms raft timeouts on both sides
 # (Go: -heartbeat/-election/-lease 300ms; C: election 300 ms, heartbeat
@@ -32,6 +35,8 @@
 set -uo pipefail
 gbin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 cbin="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
+prevote=()
+[ "${3:-}" = prevote ] && prevote=(-prevote)
 work="$(mktemp -d)"
 declare -A PID MA ID KIND
 allpids=()
@@ -66,11 +71,11 @@ start() {
     : >"$work/$n.out"
     if [ "$kind" = go ]; then
         "$gbin" node -key "$work/$n.key" -listen "$listen" -control "$work/$n.sock" -mode "$mode" \
-            -store mem -log error -heartbeat 300ms -election 300ms -lease 300ms "$@" \
+            -store mem -log error -heartbeat 300ms -election 300ms -lease 300ms "${prevote[@]}" "$@" \
             >"$work/$n.out" 2>>"$work/$n.err" </dev/null &
     else
         "$cbin" -key "$work/$n.key" -listen "$listen" -control "$work/$n.sock" -mode "$mode" \
-            -heartbeat 30 -election 300 "$@" >"$work/$n.out" 2>>"$work/$n.err" </dev/null &
+            -heartbeat 30 -election 300 "${prevote[@]}" "$@" >"$work/$n.out" 2>>"$work/$n.err" </dev/null &
     fi
     PID[$n]=$!
     KIND[$n]=$kind
@@ -137,7 +142,7 @@ stop_all() {
 }
 snap_count() { ctl "$1" status | sed -n 's/.*last_snapshot=\([0-9]*\)\/.*/\1/p'; }
 
-echo "mixed cluster: $("$gbin" version | tr ' ' '\n' | grep hashicorp/raft@) and p2praft"
+echo "mixed cluster: $("$gbin" version | tr ' ' '\n' | grep hashicorp/raft@) and p2praft${prevote:+, pre-vote on}"
 
 # ---- 2 Go + 1 C, a Go leader ---------------------------------------------------
 start g1 go consensus && start g2 go consensus || exit 1
@@ -283,5 +288,5 @@ else
 fi
 stop_all
 
-echo "mixed cluster: $passed passed, $failed failed"
+echo "mixed cluster${prevote:+ (pre-vote)}: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
