@@ -24,6 +24,11 @@
 #   xfer-c-go     leadership transfer C -> Go (TimeoutNow); the Go node commits
 #   xfer-go-c     leadership transfer Go -> C; the C node commits
 #   kill-c        kill -9 the C leader: survivors elect, commit
+#   add-voter-c   Go leader AddVoter of a C node: it catches up, and its
+#                 vote makes the quorum once a Go node is dead
+#   add-voter-go  C leader adds a Go node (raft_add + raft_assign voter)
+#   remove-go     C leader removes the dead Go node
+#   remove-c      Go leader removes the C node (after a transfer)
 #   oplog         2 Go + 1 C OpLog (the seed's TestOpLog): four appendOps on
 #                 the Go leader, then Rollback; the C node sees every step
 #                 identically; then a C leader (transfer) commits an op and
@@ -245,6 +250,50 @@ if [ -n "$L" ] && [ "$(ctl "$L" commit-state 5000)" = 'ok {"Value":5000}' ] &&
     ok "kill-c: kill -9 the leader $old (${KIND[$old]}); ${KIND[$L]} node $L elected, commits 5000 on both survivors"
 else
     fail kill-c "new leader '$L'"
+fi
+stop_all
+
+# ---- membership: raft-level AddVoter / RemoveServer across the wire --------------
+start m1 go consensus && start m2 go consensus || exit 1
+know m1 m2
+go_boot m1 m2 && go_boot m2 m1 || exit 1
+L="$(leader_of m1)"
+ctl "$L" commit-state 10 >/dev/null
+start m3 c consensus $(peer_args m1 m2) || exit 1
+know m1 m2 m3
+r="$(ctl "$L" add-voter "${MA[m3]}")"
+other=m1; [ "$L" = m1 ] && other=m2
+if [[ "$r" == ok* ]] && wait_value m3 '{"Value":10}' && ctl "$L" config | grep -q "${ID[m3]}=voter" &&
+    kill9 "$other" && [ "$(ctl "$L" commit-state 12)" = 'ok {"Value":12}' ] && wait_value m3 '{"Value":12}'; then
+    ok "add-voter-c: Go leader $L AddVoter of C node m3: it catches up, and with the other Go node dead its vote makes the quorum"
+else
+    fail add-voter-c "add-voter '$r'; config $(ctl "$L" config)"
+fi
+r="$(ctl "$L" transfer "${ID[m3]}")"
+nl="$(new_leader m3 "$L")"
+start m4 go consensus || exit 1
+know m3 m4 "$L"
+r2="$(ctl m3 add-voter "${MA[m4]}")"
+if [ "$r" = ok ] && [ "$nl" = m3 ] && [[ "$r2" == ok* ]] && wait_value m4 '{"Value":12}' &&
+    ctl m3 config | grep -q "${ID[m4]}=voter" && ctl m4 config | grep -q "${ID[m3]}=voter"; then
+    ok "add-voter-go: C leader m3 adds Go node m4 as voter (raft_add + raft_assign); m4 catches up"
+else
+    fail add-voter-go "transfer '$r' (leader '$nl'), add '$r2'; config $(ctl m3 config)"
+fi
+r="$(ctl m3 remove "${ID[$other]}")"
+if [[ "$r" == ok* ]] && ! ctl m3 config | grep -q "${ID[$other]}" && ! ctl m4 config | grep -q "${ID[$other]}"; then
+    ok "remove-go: C leader m3 removes the dead Go node $other; Go nodes agree"
+else
+    fail remove-go "'$r'; config $(ctl m4 config)"
+fi
+r="$(ctl m3 transfer "${ID[m4]}")"
+nl="$(new_leader "$L" m3)"
+r2="$(ctl m4 remove "${ID[m3]}")"
+if [ "$r" = ok ] && [ "$nl" = m4 ] && [[ "$r2" == ok* ]] && ! ctl "$L" config | grep -q "${ID[m3]}" &&
+    [ "$(ctl m4 commit-state 14)" = 'ok {"Value":14}' ] && wait_value "$L" '{"Value":14}'; then
+    ok "remove-c: Go leader m4 removes C node m3; the Go pair commits on"
+else
+    fail remove-c "transfer '$r' (leader '$nl'), remove '$r2'; config $(ctl m4 config)"
 fi
 stop_all
 
