@@ -14,6 +14,7 @@
 #         `example N`, N = BENCH_N, default 1000)
 #   conc  BENCH_CONC control connections (default 8) each running
 #         `example N/BENCH_CONC` at once on the leader
+# BENCH_CLUSTERS picks clusters (default: all five, in that order).
 # Prints: bench <cluster> seq_commits_per_s <v> conc_commits_per_s <v> leader=<go|c>
 set -uo pipefail
 gbin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -110,7 +111,7 @@ build() {
 }
 
 echo "mixed-bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); N=$N conc=$conc reps=$reps"
-for cl in go3 mixed-go mixed-c c3-hc c3-p2p; do
+for cl in ${BENCH_CLUSTERS:-go3 mixed-go mixed-c c3-hc c3-p2p}; do
     seqs=(); concs=()
     for rep in $(seq 1 "$reps"); do
         build "$cl" || { echo "bench $cl: cluster did not start"; stop_all; continue 2; }
