@@ -57,8 +57,10 @@
 #define HC_SNAP_MS_PER_MIB 1000
 /* RPCs in flight toward one peer; beyond, messages are dropped. */
 #define HC_MAX_INFLIGHT 64
-/* A request unanswered for this long resets its stream. */
+/* A request unanswered for this long resets its stream (an InstallSnapshot
+ * is answered once stored: it gets longer). */
 #define HC_ANSWER_BOUND_MS 2000
+#define HC_INSTALL_BOUND_MS 60000
 #define HC_SWEEP_MS 250
 /* Largest request header (the msgpack request, entries included). */
 
@@ -107,6 +109,7 @@ struct hcout {
     struct lp2p_buf rbuf;
     bool install;
     bool opened;  /* open callback ran */
+    bool opened_ok; /* ... with a stream */
     bool done;    /* response handled, or failed */
     bool closing; /* stream handed to lp2p_stream_close */
 };
@@ -584,7 +587,9 @@ static void out_finish(struct hcout *o, int status, bool reset)
         if (o->install) {
             p->installing = false;
         }
-        if (status != 0 && o->h != NULL) {
+        if (status != 0 && !o->opened_ok && o->h != NULL) {
+            /* Only a failed open (the peer unreachable) holds the next
+             * RPCs back; a failed RPC on an open stream does not. */
             p->retry_at = uv_now(o->h->n->io->loop) + o->h->n->io->cfg.retry_ms;
         }
         o->peer = NULL;
@@ -699,6 +704,7 @@ static void out_open_cb(struct lp2p_stream *s, int status, void *data)
         return;
     }
     o->s = s;
+    o->opened_ok = true;
     lp2p_stream_set_data(s, o);
     o->iov[0].base = o->wire.data;
     o->iov[0].len = o->wire.len;
@@ -753,12 +759,15 @@ static void sweep_cb(uv_timer_t *timer)
     struct hcin *t, *next;
     for (t = h->ins; t != NULL; t = next) {
         next = t->next;
-        if (!t->closing && t->q != NULL &&
-            now - t->q->since >= HC_ANSWER_BOUND_MS) {
-            LOG_DEBUG(MOD, "request (type %u) from %s unanswered for %u ms: "
-                           "stream reset",
+        uint64_t bound = t->q != NULL && t->q->q.type ==
+                                              P2PRAFT__HC_INSTALL_SNAPSHOT
+                             ? HC_INSTALL_BOUND_MS
+                             : HC_ANSWER_BOUND_MS;
+        if (!t->closing && t->q != NULL && now - t->q->since >= bound) {
+            LOG_DEBUG(MOD, "request (type %u) from %s unanswered for %llu "
+                           "ms: stream reset",
                       (unsigned)t->q->q.type, t->peer->addr,
-                      HC_ANSWER_BOUND_MS);
+                      (unsigned long long)bound);
             in_close(t, true);
         }
     }
