@@ -1,7 +1,7 @@
 # p2praft: GNU Makefile. `make` builds the libraries and build/p2praft.
 # `make test` runs the unit and integration tiers plus every fuzz corpus,
-# and checks an installed copy; `make test-unit` runs the unit tier alone
-# (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
+# and checks an installed copy and the README's consensus outline; `make
+# test-unit` runs the unit tier alone (no Go, no Node); `make check` runs both tiers under ASan+UBSan, then
 # under valgrind.
 # Dependencies come from pkg-config; scripts/install-deps.sh installs them.
 
@@ -11,9 +11,10 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 # What the library needs.
 DEPS_PC := libuv libcrypto raft
-# What only the CLI needs: jansson, for its JSON output (--json). The
-# libraries do not link it.
-TOOL_PC := jansson
+# What only the CLI needs: jansson, for its JSON output (--json), and
+# libmicrohttpd, for `node --metrics-listen` (/metrics, /healthz). The
+# libraries link neither.
+TOOL_PC := jansson libmicrohttpd
 # What only the unit tests need: msgpack-c, an independent msgpack decoder
 # that test/unit/test_codec.c checks our encoder's output with.
 TEST_DEPS_PC := msgpack
@@ -233,7 +234,7 @@ tests-build: $(UNIT) $(if $(INTEG_SRC),$(INTEG)) $(CLI) $(GO_PEER)
 test: deps
 	@$(MAKE) --no-print-directory tests-build all $(LINEARIZE)
 	@scripts/run-tests.sh $(UNIT) $(if $(INTEG_SRC),$(INTEG)) \
-	  scripts/test-install.sh test/faults/selftest.sh
+	  scripts/test-install.sh scripts/test-readme.sh test/faults/selftest.sh
 
 # The unit tier alone: codecs, state machines, fuzz corpora. Needs neither
 # Go nor Node (nor the CLI).

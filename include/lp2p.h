@@ -698,6 +698,12 @@ LP2P_API int lp2p_host_disconnect(struct lp2p_host *host,
 /* The number of connections, in all states. */
 LP2P_API size_t lp2p_host_conn_count(const struct lp2p_host *host);
 
+/* Traffic so far: bytes read from and written to the host's sockets (any
+ * NULL pointer is skipped), and the streams open now. */
+LP2P_API void lp2p_host_traffic(const struct lp2p_host *host,
+                                uint64_t *bytes_in, uint64_t *bytes_out,
+                                size_t *streams);
+
 /*
  * Protect `peer` (copied) when `on`, or stop protecting it. Protected
  * peers always get a connection slot: they are exempt from the limits for

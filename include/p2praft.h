@@ -296,8 +296,9 @@ struct p2praft_sub;
  * whole state of type `state_type`. `initial` (may be NULL) is copied; it is
  * not agreed upon: get_current_state() fails with P2PRAFT_ENOSTATE until a
  * state is committed. `loop` is the libuv loop raft runs on; the consensus
- * owns an async handle on it. Call on the loop thread. 0, P2PRAFT_ENOMEM,
- * P2PRAFT_EINVAL.
+ * owns handles on it (none of them keeps uv_run() going). Call on the
+ * thread that runs the loop, or before the loop runs (then any thread may
+ * run it: see the blocking forms). 0, P2PRAFT_ENOMEM, P2PRAFT_EINVAL.
  */
 P2PRAFT_API int p2praft_consensus_new(struct p2praft_consensus **out,
                                       struct uv_loop_s *loop,
@@ -318,7 +319,7 @@ P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
 
 /*
  * Free a consensus, on the loop thread, after raft using its FSM has been
- * closed. Pending commits complete with P2PRAFT_ESHUTDOWN, and so do those
+ * closed (p2praft_group_close() does it all in order). Pending commits complete with P2PRAFT_ESHUTDOWN, and so do those
  * that raft_close() failed (it fails a leader's pending entries): their
  * outcome is unknown (p2praft_outcome_unknown()). The loop must run
  * afterwards until the internal handles are closed (uv_run until no
@@ -356,10 +357,13 @@ P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
 
 /*
  * Completion of a commit, on the loop thread, exactly once, never before the
- * commit call returned. status (see p2praft_outcome_unknown()):
+ * commit call returned. The rule for errors: what the commit call itself
+ * can tell is wrong (no actor, no raft, a raft running another FSM, a
+ * value that does not encode, the consensus being freed) is returned by
+ * the call, and the callback never runs; the callback reports what
+ * happens to a commit once queued. status (see p2praft_outcome_unknown()):
  *   0: committed and applied; P2PRAFT_EAPPLY: committed, apply_to failed;
- *   surely not applied: P2PRAFT_ENOACTOR, P2PRAFT_ENORAFT, P2PRAFT_EINVAL,
- *     P2PRAFT_ENOTLEADER (this node was not the leader when the entry was
+ *   surely not applied: P2PRAFT_ENOTLEADER (this node was not the leader when the entry was
  *     to be submitted, nothing was; errmsg names the leader when known),
  *     P2PRAFT_ERAFT (raft refused the entry before taking it: a majority
  *     lacks disk space), P2PRAFT_ENOMEM (before submitting);
@@ -383,8 +387,10 @@ typedef void (*p2praft_commit_cb)(void *ctx, int status, void *state,
  * result. commit_op needs op mode (else P2PRAFT_EINVAL). Rollback writes an
  * explicit rollback entry carrying the whole state; applying it replaces the
  * state and clears the inconsistent mark. Loop thread only. Returns 0 (cb
- * will run) or P2PRAFT_EINVAL / P2PRAFT_ENOMEM / an encode error (cb will not
- * run). `cb` may be NULL.
+ * will run) or, cb never running: P2PRAFT_ENOACTOR (no actor set),
+ * P2PRAFT_ENORAFT (the actor has no raft), P2PRAFT_EINVAL (also: the
+ * actor's raft runs another FSM), P2PRAFT_ESHUTDOWN (being freed),
+ * P2PRAFT_ENOMEM or an encode error. `cb` may be NULL.
  */
 P2PRAFT_API int p2praft_consensus_commit_state(struct p2praft_consensus *c,
                                                const void *state,
@@ -399,9 +405,15 @@ P2PRAFT_API int p2praft_consensus_rollback(struct p2praft_consensus *c,
 /*
  * Blocking forms, for any thread OTHER than the loop thread, while the loop
  * runs. They queue the commit onto the loop (uv_async) and wait for its
- * completion. Called on the thread that created the consensus (taken to be
- * the loop's), they return P2PRAFT_ESTATE at once instead of deadlocking.
- * Return the status described for p2praft_commit_cb; on success and when
+ * completion. The loop thread is the one seen running the loop: each loop
+ * turn records it, so a program may set up on one thread and run the loop
+ * on another. Called on the loop thread they return P2PRAFT_ESTATE at once
+ * instead of deadlocking. Before the loop has ever turned, the thread that
+ * created the consensus may be about to run it: called there, they wait up
+ * to a second for another thread to turn the loop, then return
+ * P2PRAFT_ESTATE. They return the codes the commit calls return (the
+ * errors above), or the status described for p2praft_commit_cb; on success
+ * and when
  * `agreed` is not NULL, *agreed receives what the callback's `state` would
  * (a copy of the agreed state, or an in-place op's result; the caller
  * destroys it). `errmsg` (may be NULL) receives the error message.
@@ -430,8 +442,11 @@ P2PRAFT_API int p2praft_consensus_get_current_state(
 P2PRAFT_API int p2praft_consensus_get_log_head(struct p2praft_consensus *c,
                                                void **out);
 
-/* Number of log entries (ops, states, rollbacks) applied since creation,
- * counting failed applies, and snapshots restored. Any thread. */
+/* Number of commits (ops, states, rollbacks) applied since creation,
+ * counting failed applies: one per commit call, although the commits of one
+ * loop turn share one raft log entry (and raft's own entries, such as
+ * configurations and barriers, count nothing). Then the number of
+ * snapshots restored. Any thread. */
 P2PRAFT_API uint64_t p2praft_consensus_applied(struct p2praft_consensus *c);
 P2PRAFT_API uint64_t p2praft_consensus_restored(struct p2praft_consensus *c);
 /* Snapshots handed to raft (taken by the FSM). Any thread. */
@@ -500,6 +515,111 @@ P2PRAFT_API int p2praft_sub_wait(struct p2praft_sub *sub, unsigned timeout_ms);
 P2PRAFT_API unsigned p2praft_sub_pending(struct p2praft_sub *sub);
 P2PRAFT_API uint64_t p2praft_sub_dropped(struct p2praft_sub *sub);
 
+/* ---- capi: leadership, snapshots now, teardown (begin) ----------------- */
+
+/*
+ * Leadership changes, as this node sees them. `cb` runs on the loop thread
+ * whenever the leader known through the consensus' actor changes: `leader`
+ * is the new leader's peer ID (as p2praft_actor_leader() gives it; borrowed
+ * for the call) and `self` says whether it is this node, or `leader` is
+ * NULL when no leader is known any more (an election is running, the
+ * leader was lost). It runs at most once per loop turn, after the turn's
+ * callbacks: a leader that came and went within one turn goes unseen. The
+ * loop turn after the registration reports the current leader, if one is
+ * known (then only changes). NULL unregisters. Loop thread.
+ */
+typedef void (*p2praft_leader_cb)(void *ctx, const char *leader, bool self);
+P2PRAFT_API void p2praft_consensus_on_leader(struct p2praft_consensus *c,
+                                             p2praft_leader_cb cb, void *ctx);
+
+/*
+ * WaitForLeader: block until a leader is known (see above), at most
+ * timeout_ms, from any thread but the loop's; the loop must be running.
+ * Its peer ID goes to `out` (len bytes, LP2P_PEER_ID_STRMAX suffices; may
+ * be NULL) and *self (may be NULL) says whether it is this node. 0;
+ * P2PRAFT_ETIMEDOUT; P2PRAFT_ESTATE on the loop thread (see the blocking
+ * commits for how it is known); P2PRAFT_EOVERFLOW (`out` too small);
+ * P2PRAFT_ESHUTDOWN (the consensus is being freed: the call must have
+ * returned before the loop runs on after p2praft_consensus_free(), as for
+ * p2praft_sub_wait()); P2PRAFT_EINVAL.
+ */
+P2PRAFT_API int p2praft_consensus_wait_for_leader(struct p2praft_consensus *c,
+                                                  unsigned timeout_ms,
+                                                  char *out, size_t len,
+                                                  bool *self);
+
+/*
+ * Snapshot now (Go's raft.Snapshot()): have raft take a snapshot that
+ * covers at least the entries applied on this node when the call is made,
+ * on any member, leader or not. libraft 0.22 has no such call: the
+ * consensus lowers the actor's raft snapshot threshold to 1 until the
+ * snapshot is stored (raft then takes one at its next event, a heartbeat
+ * tick at the latest), and puts the threshold back afterwards (a threshold
+ * set in between is the one put back). `cb` (may be NULL) runs on the loop
+ * thread, never inside the call, with status 0 and the index of raft's
+ * latest snapshot (>= the applied index at the call; if a snapshot
+ * already covered it, at once), or P2PRAFT_ESHUTDOWN when raft or the
+ * consensus closes first. Loop thread. 0 (cb will run); returned, cb never
+ * runs: P2PRAFT_ENOACTOR, P2PRAFT_ENORAFT, P2PRAFT_EINVAL (the actor's raft
+ * runs another FSM), P2PRAFT_ENOSTATE (no state agreed yet: nothing to
+ * snapshot), P2PRAFT_EINCONSISTENT (a failed apply: the consensus takes
+ * no snapshot until a rollback or a restore; cb gets this code too when it
+ * happens while waiting), P2PRAFT_EBUSY (requests made through another
+ * actor's raft still wait), P2PRAFT_ESHUTDOWN, P2PRAFT_ENOMEM.
+ */
+typedef void (*p2praft_snapshot_cb)(void *ctx, int status, uint64_t index);
+P2PRAFT_API int p2praft_consensus_snapshot(struct p2praft_consensus *c,
+                                           p2praft_snapshot_cb cb, void *ctx);
+
+/* The same, blocking, from any thread but the loop's (as the blocking
+ * commits): the status, and the snapshot's index in *index (may be NULL).
+ * P2PRAFT_ESTATE on the loop thread. */
+P2PRAFT_API int p2praft_consensus_snapshot_wait(struct p2praft_consensus *c,
+                                                uint64_t *index);
+
+/*
+ * A consensus group as a program set it up with this API: any part may be
+ * NULL (not set up, or not to be closed here).
+ *   raft       raft_init() succeeded on it (started or not); the struct
+ *              itself stays the caller's memory;
+ *   io         p2praft_io_init() succeeded on it (the struct stays the
+ *              caller's);
+ *   consensus  p2praft_consensus_new() / p2praft_oplog_new();
+ *   actor      p2praft_actor_new();
+ *   host       lp2p_host_new() (closed last; NULL leaves it open, as when
+ *              it serves more than this group).
+ */
+struct p2praft_group {
+    struct raft *raft;
+    struct raft_io *io;
+    struct p2praft_consensus *consensus;
+    struct p2praft_actor *actor;
+    struct lp2p_host *host;
+};
+
+/*
+ * Tear a group down in the one order that is safe, on the loop thread:
+ *   1. raft_close(raft), and wait for it to complete: raft still uses its
+ *      io, its FSM and the actor until then (closing the io, raft_uv
+ *      included, any earlier crashes inside libraft);
+ *   2. p2praft_consensus_free(consensus): commits still pending complete
+ *      with P2PRAFT_ESHUTDOWN (outcome unknown: p2praft_outcome_unknown()),
+ *      as do those raft_close() failed, waiting blocking calls and
+ *      snapshot requests too;
+ *   3. p2praft_actor_free(actor) (the actor outlives the consensus);
+ *   4. p2praft_io_close(io);
+ *   5. lp2p_host_close(host): its connections close, its handles too;
+ *   6. done(ctx) (may be NULL), on the loop thread.
+ * `g` is copied. Keep running the loop (uv_run() returns once every handle
+ * is closed: then uv_loop_close() succeeds). 0; P2PRAFT_EINVAL (g NULL);
+ * P2PRAFT_ESTATE (raft_close() was already called on that raft: nothing
+ * was done); P2PRAFT_ENOMEM (nothing was done).
+ */
+P2PRAFT_API int p2praft_group_close(const struct p2praft_group *g,
+                                    void (*done)(void *ctx), void *ctx);
+
+/* ---- capi (end) --------------------------------------------------------- */
+
 /* ------------------------------------------------------------------------
  * Actor
  * ---------------------------------------------------------------------- */
@@ -513,8 +633,8 @@ P2PRAFT_API uint64_t p2praft_sub_dropped(struct p2praft_sub *sub);
 typedef int (*p2praft_resolve_fn)(void *ctx, uint64_t id, const char *address,
                                   char *out, size_t len);
 
-/* NewActor over `raft` (borrowed; may be NULL, then every submission fails
- * with P2PRAFT_ENORAFT). 0 or P2PRAFT_ENOMEM. The actor must outlive every
+/* NewActor over `raft` (borrowed; may be NULL, then every submission
+ * returns P2PRAFT_ENORAFT). 0 or P2PRAFT_ENOMEM. The actor must outlive every
  * consensus it is set on (unset it, or free the consensus, first). */
 P2PRAFT_API int p2praft_actor_new(struct p2praft_actor **out, struct raft *raft);
 P2PRAFT_API void p2praft_actor_free(struct p2praft_actor *a);
@@ -523,8 +643,9 @@ P2PRAFT_API void p2praft_actor_set_resolver(struct p2praft_actor *a,
 
 /*
  * SetState: commit `state` through this actor's raft, whose FSM must be the
- * one of a p2praft consensus (else P2PRAFT_EINVAL). Same semantics and
- * callback as p2praft_consensus_commit_state(). Loop thread.
+ * one of a p2praft consensus (else P2PRAFT_EINVAL). Same semantics, errors
+ * and callback as p2praft_consensus_commit_state(): P2PRAFT_ENORAFT (no
+ * raft) is returned, and cb never runs. Loop thread.
  */
 P2PRAFT_API int p2praft_actor_set_state(struct p2praft_actor *a,
                                         const void *state,
@@ -784,6 +905,19 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *       9 UNWATCH (u32 id of a watch on this connection): end it,
  *      10 HELLO (none): answered OK with the node's peer ID, once the node
  *         admitted the connection (a client sends it first)
+ *      20 SNAPSHOT (none): a backup of the node's state at its applied
+ *         index (p2praft_backup_check() reads it); FAILED when the state
+ *         is too large for one frame or not readable
+ *      21 METRICS (none): the node's metrics, Prometheus text format
+ *      22 CLUSTER (none): served by the leader (forwarded there): one
+ *         "member: ID role=R state=S reachable=yes|no match=N lag=N
+ *         last_contact_ms=N|none" line per member, after "leader:",
+ *         "term:", "last_index:" and "commit_index:" lines
+ *      23 HEALTH (none): OK when the node knows a leader and has caught
+ *         up, FAILED otherwise; the payload says why
+ *      30 SNAPSHOT_NOW (none): take a raft snapshot on this node now
+ *         (p2praft_consensus_snapshot()); answered OK, its index in the
+ *         answer's raft index, or FAILED
  *   flags: bit 0 = consistent read (GET, LS), bit 1 = keys only (LS: the
  *   values come back empty); other bits must be 0
  *   each field: u32 big-endian length | bytes; a key is 1..4096 bytes
@@ -865,7 +999,15 @@ enum p2praft_api_op {
     P2PRAFT_API_LS = 7,
     P2PRAFT_API_WATCH = 8,
     P2PRAFT_API_UNWATCH = 9,
-    P2PRAFT_API_HELLO = 10
+    P2PRAFT_API_HELLO = 10,
+    /* Operator requests (20..29), no fields; see the format above. */
+    P2PRAFT_API_SNAPSHOT = 20,
+    P2PRAFT_API_METRICS = 21,
+    P2PRAFT_API_CLUSTER = 22,
+    P2PRAFT_API_HEALTH = 23,
+    /* ---- capi (begin) ---- */
+    P2PRAFT_API_SNAPSHOT_NOW = 30
+    /* ---- capi (end) ---- */
 };
 
 enum p2praft_api_flag {
@@ -1151,7 +1293,10 @@ P2PRAFT_API const char *p2praft_client_node_id(const struct p2praft_client *c);
 
 /* One request. Every pointer is borrowed for the call (copied). */
 struct p2praft_request {
-    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS or LS */
+    enum p2praft_api_op op; /* GET, SET, DEL, CAS, STATUS, LS, or an
+                             * operator request without fields: SNAPSHOT,
+                             * METRICS, CLUSTER, HEALTH, SNAPSHOT_NOW (the
+                             * snapshot's index in the result's index) */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
      * LS: the prefix (NULL or "": every key) */
     const char *key;
@@ -1193,8 +1338,9 @@ struct p2praft_result {
     bool outcome_unknown; /* p2praft_outcome_unknown(rv): a write may have
                            * been applied, or may still be */
     uint64_t index;       /* the answer's raft index */
-    /* GET: the value; STATUS: the text; HELLO: the peer ID; an error: its
-     * message. A NUL byte follows (not counted in len). */
+    /* GET: the value; STATUS, METRICS, CLUSTER, HEALTH: the text;
+     * SNAPSHOT: the backup; HELLO: the peer ID; an error: its message. A
+     * NUL byte follows (not counted in len). */
     uint8_t *data;
     size_t len;
     /* LS: the entries, and whether more keys match (ask again with
@@ -1266,5 +1412,51 @@ P2PRAFT_API int p2praft_client_watch(struct p2praft_client *c,
 /* End the watch `id` (any thread): its END follows (rv 0). 0, or the
  * errors of p2praft_client_send(). */
 P2PRAFT_API int p2praft_client_unwatch(struct p2praft_client *c, uint32_t id);
+
+/* ------------------------------------------------------------------------
+ * Backups: what `p2praft snapshot save` writes (a SNAPSHOT answer) and
+ * `p2praft restore` seeds a new data directory from. A backup holds the
+ * store's state at a raft index, the term and the raft configuration,
+ * under a SHA-256 of the whole file (format: src/raft/backup.h).
+ * ---------------------------------------------------------------------- */
+
+#define P2PRAFT_BACKUP_MEMBERS_MAX 64
+
+struct p2praft_backup_info {
+    uint64_t index, term;   /* of the state */
+    uint64_t keys;          /* in the store */
+    uint64_t state_bytes;   /* the store's encoded size */
+    size_t n_members;       /* in the configuration (the first
+                             * P2PRAFT_BACKUP_MEMBERS_MAX are listed) */
+    char members[P2PRAFT_BACKUP_MEMBERS_MAX][LP2P_PEER_ID_STRMAX];
+};
+
+/*
+ * Check a backup (`data`, borrowed) whole: header, checksum, configuration
+ * and state. 0 with *info (may be NULL) filled; P2PRAFT_ECORRUPT with
+ * `errmsg` (may be NULL) saying what is wrong (truncated, not a backup,
+ * changed bytes...); P2PRAFT_ENOMEM.
+ */
+P2PRAFT_API int p2praft_backup_check(const uint8_t *data, size_t len,
+                                     struct p2praft_backup_info *info,
+                                     char *errmsg, size_t errmsg_len);
+
+/*
+ * Offline: seed the data directory `data_dir` (created when missing) of a
+ * node of a new cluster from a backup (`data`, borrowed): its state
+ * becomes a raft snapshot at the backup's index and term. The raft
+ * configuration is the backup's when n_members is 0, else the peer ID
+ * strings members[0..n_members) (borrowed), all voters. The node then
+ * starts on the directory without --bootstrap. Nothing is written unless
+ * the backup passes p2praft_backup_check(). 0; P2PRAFT_ECORRUPT (the
+ * backup); P2PRAFT_EBUSY (a node holds the directory's lock);
+ * P2PRAFT_EEXIST (the directory holds raft state); P2PRAFT_EINVAL (a bad
+ * member); P2PRAFT_EIO, P2PRAFT_ENOSPACE, P2PRAFT_ENOMEM. `errmsg` says
+ * which and why.
+ */
+P2PRAFT_API int p2praft_restore(const char *data_dir, const uint8_t *data,
+                                size_t len, const char *const *members,
+                                size_t n_members, char *errmsg,
+                                size_t errmsg_len);
 
 #endif /* P2PRAFT_H */

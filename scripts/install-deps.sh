@@ -6,7 +6,8 @@
 # source (reusing that source's URIs and keyring, so no mirror is named
 # here), installs libraft-dev 0.22.x from backports, and the other
 # packages from the main suite: libuv1-dev and libssl-dev for the library;
-# libmsgpack-dev (msgpack-c, which only the unit tests link, as an
+# libjansson-dev and libmicrohttpd-dev for the CLI (JSON output, the
+# metrics endpoint); libmsgpack-dev (msgpack-c, which only the unit tests link, as an
 # independent decoder of our msgpack output) and valgrind for the tests.
 #
 # Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults]
@@ -115,9 +116,10 @@ raft_ok() {
 NEED_UPDATE=0
 enable_backports
 
-# The library, the CLI (jansson: --json), then what only the tests use.
+# The library, the CLI (jansson: --json; libmicrohttpd: --metrics-listen),
+# then what only the tests use.
 PKGS="build-essential pkg-config libuv1-dev libssl-dev"
-PKGS="$PKGS libjansson-dev"
+PKGS="$PKGS libjansson-dev libmicrohttpd-dev"
 PKGS="$PKGS libmsgpack-dev valgrind"
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
@@ -158,5 +160,5 @@ if ! raft_ok; then
     exit 1
 fi
 echo "install-deps: ok (libuv $(pkg-config --modversion libuv), libcrypto $(pkg-config --modversion libcrypto)," \
-     "raft $(pkg-config --modversion raft); for the CLI: jansson $(pkg-config --modversion jansson);" \
+     "raft $(pkg-config --modversion raft); for the CLI: jansson $(pkg-config --modversion jansson), libmicrohttpd $(pkg-config --modversion libmicrohttpd);" \
      "for the tests: msgpack $(pkg-config --modversion msgpack))"

@@ -13,7 +13,7 @@ struct cli_command {
 /* X-macro of the commands, in the order `p2praft --help` lists them. */
 #define CLI_COMMANDS(X)                                                       \
     X(keygen) X(id) X(host) X(ping) X(interop) X(demo) X(node) X(kv) X(status) \
-    X(check)
+    X(check) X(snapshot) X(restore) X(state) X(metrics)
 
 #define CLI_DECLARE(name) extern const struct cli_command cli_cmd_##name;
 CLI_COMMANDS(CLI_DECLARE)

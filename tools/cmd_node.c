@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "metrics_http.h"
 #include "p2praft.h"
 #include "testproto.h"
 
@@ -27,7 +28,9 @@ static void usage(FILE *out)
             "                    [--api-max-inflight N] "
             "[--api-max-requests N]\n"
             "                    [--client PEERID]... [--clients-file F]\n"
-            "                    [--store disk|mem] [--wire p2praft|hashicorp]\n"
+            "                    [--store disk|mem] [--metrics-listen "
+            "HOST:PORT]\n"
+            "                    [--wire p2praft|hashicorp]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -75,8 +78,14 @@ static void usage(FILE *out)
             "MA --key F)\n"
             "  --clients-file F  more of them, one peer ID per line ('#' "
             "comments)\n"
+            "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus "
+            "text) and\n"
+            "                    /healthz (200 with a leader and caught up, "
+            "else 503) over\n"
+            "                    HTTP; ':PORT' listens on every IPv4 "
+            "interface\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
-            "'api: PATH'\nand 'ready'. On stderr, at the default log level "
+            "'api: PATH',\n'metrics: http://HOST:PORT' (with --metrics-listen) and 'ready'. On stderr, at the default log level "
             "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
             "configured peers unreachable or with\nanother key than their "
             "/p2p/ ID, and refused streams, with counts.\n");
@@ -112,7 +121,9 @@ static int run(int argc, char **argv)
     const char *listen[MAX_ADDRS], *peers[MAX_ADDRS], *clients[MAX_ADDRS];
     struct p2praft_node_config cfg;
     struct p2praft_node *node;
-    const char *keyfile = NULL;
+    const char *keyfile = NULL, *metrics_addr = NULL;
+    struct metrics_http *mh = NULL;
+    char bound[96];
     struct lp2p_key key;
     char err[512], *status = NULL, id[LP2P_PEER_ID_STRMAX];
     sigset_t set;
@@ -182,6 +193,8 @@ static int run(int argc, char **argv)
                 return 2;
             }
             clients[cfg.n_clients++] = v;
+        } else if (strcmp(o, "--metrics-listen") == 0) {
+            metrics_addr = v;
         } else if (strcmp(o, "--clients-file") == 0) {
             cfg.clients_file = v;
         } else if (strcmp(o, "--api-max-inflight") == 0) {
@@ -260,9 +273,20 @@ static int run(int argc, char **argv)
         }
         p2praft_free(status);
     }
-    printf("api: %s\nready\n", p2praft_node_api_path(node));
+    printf("api: %s\n", p2praft_node_api_path(node));
+    if (metrics_addr != NULL) {
+        if (metrics_http_start(&mh, node, metrics_addr, bound, sizeof(bound),
+                               err, sizeof(err)) != 0) {
+            fprintf(stderr, "p2praft node: %s\n", err);
+            p2praft_node_stop(node);
+            return 1;
+        }
+        printf("metrics: http://%s\n", bound);
+    }
+    printf("ready\n");
     fflush(stdout);
     sigwait(&set, &sig);
+    metrics_http_stop(mh);
     p2praft_node_stop(node);
     return 0;
 }

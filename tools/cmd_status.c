@@ -18,7 +18,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: p2praft status (--api PATH | --data-dir DIR | --node MA "
             "--key F)\n"
-            "                      [--timeout-ms N] [--json]\n"
+            "                      [--timeout-ms N] [--json] [--cluster]\n"
             "Print the node's peer ID, role, leader, term, commit and applied "
             "index,\nmembers, connections and counters, as 'key: value' lines "
             "(--json: one JSON\nobject). --node MA reaches the node over "
@@ -102,8 +102,59 @@ static json_t *status_json(char *text)
     return o;
 }
 
+/* A scalar of a status line as JSON: numbers, yes/no, none. */
+static json_t *scalar(const char *v)
+{
+    if (all_digits(v)) {
+        return json_integer((json_int_t)strtoull(v, NULL, 10));
+    }
+    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+        return json_boolean(v[0] == 'y');
+    }
+    if (strcmp(v, "none") == 0) {
+        return json_null();
+    }
+    return json_string(v);
+}
+
+/* The CLUSTER text (modified) as JSON: the head lines as fields, each
+ * "member: ID k=v..." line as an object in "members". */
+static json_t *cluster_json(char *text)
+{
+    json_t *o = json_object(), *arr = json_array();
+    char *line, *save = NULL;
+    json_object_set_new(o, "members", arr);
+    for (line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *sep = strstr(line, ": "), *tok, *save2 = NULL;
+        if (sep == NULL) {
+            continue;
+        }
+        *sep = '\0';
+        if (strcmp(line, "member") != 0) {
+            json_object_set_new(o, line, scalar(sep + 2));
+            continue;
+        }
+        {
+            json_t *m = json_object();
+            tok = strtok_r(sep + 2, " ", &save2);
+            json_object_set_new(m, "peer_id", json_string(tok));
+            while ((tok = strtok_r(NULL, " ", &save2)) != NULL) {
+                char *eq = strchr(tok, '=');
+                if (eq != NULL) {
+                    *eq = '\0';
+                    json_object_set_new(m, tok, scalar(eq + 1));
+                }
+            }
+            json_array_append_new(arr, m);
+        }
+    }
+    return o;
+}
+
 static int run(int argc, char **argv)
 {
+    bool cluster = false;
     struct kvcli o;
     struct p2praft_request rq;
     struct p2praft_result *res = NULL;
@@ -114,6 +165,14 @@ static int run(int argc, char **argv)
         if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+    }
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--cluster") == 0) {
+            cluster = true;
+            memmove(&argv[a], &argv[a + 1], (size_t)(argc - a) * sizeof(*argv));
+            argc--;
+            a--;
         }
     }
     memset(&o, 0, sizeof(o));
@@ -132,7 +191,7 @@ static int run(int argc, char **argv)
         return code;
     }
     memset(&rq, 0, sizeof(rq));
-    rq.op = P2PRAFT_API_STATUS;
+    rq.op = cluster ? P2PRAFT_API_CLUSTER : P2PRAFT_API_STATUS;
     rv = p2praft_client_call(c, &rq, &res);
     if (res == NULL || res->rv != 0) {
         if (res == NULL) {
@@ -149,7 +208,8 @@ static int run(int argc, char **argv)
             }
         }
     } else if (o.json) {
-        code = kvcli_json_print(status_json((char *)res->data)) == 0
+        code = kvcli_json_print(cluster ? cluster_json((char *)res->data)
+                                        : status_json((char *)res->data)) == 0
                    ? EXIT_OK
                    : EXIT_FAILED;
     } else {
@@ -164,4 +224,6 @@ static int run(int argc, char **argv)
 }
 
 const struct cli_command cli_cmd_status = {
-    "status", "print a node's raft status (unix socket or libp2p)", run};
+    "status",
+    "print a node's raft status, or (--cluster) every member's (socket or libp2p)",
+    run};

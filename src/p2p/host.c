@@ -540,6 +540,27 @@ size_t lp2p_host_conn_count(const struct lp2p_host *host)
     return host->n_conns;
 }
 
+void lp2p_host_traffic(const struct lp2p_host *host, uint64_t *bytes_in,
+                       uint64_t *bytes_out, size_t *streams)
+{
+    const struct lp2p__list *e;
+    size_t n = 0;
+    if (bytes_in != NULL) {
+        *bytes_in = host->bytes_in;
+    }
+    if (bytes_out != NULL) {
+        *bytes_out = host->bytes_out;
+    }
+    if (streams != NULL) {
+        for (e = host->conns.next; e != &host->conns; e = e->next) {
+            const struct lp2p_conn *c =
+                LP2P__CONTAINER_OF(e, struct lp2p_conn, link);
+            n += c->n_in_streams + c->n_out_streams;
+        }
+        *streams = n;
+    }
+}
+
 int lp2p_host_connect_peer(struct lp2p_host *host,
                            const struct lp2p_peer_id *peer,
                            lp2p_connect_cb cb, void *data)

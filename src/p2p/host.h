@@ -348,6 +348,7 @@ struct lp2p_host {
     uint64_t lim_total[LP2P_LIM_N]; /* since the host started */
     uv_timer_t lim_timer;   /* the next report, while counts wait */
     uint64_t lim_reported;  /* uv_now() of the last report */
+    uint64_t bytes_in, bytes_out; /* socket bytes read and written */
     int lim_ever;           /* a report was made */
     int closing;
     lp2p_host_close_cb close_cb;

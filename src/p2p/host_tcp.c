@@ -273,6 +273,7 @@ static void conn_read(struct lp2p_conn *c)
             lp2p__conn_close(c, end_status(c, LP2P_ECLOSED));
             return;
         }
+        host->bytes_in += (uint64_t)n;
         /* Reads never nest (nothing below runs the loop), so the shared
          * buffer stays ours until the feed returns. */
         rv = lp2p__conn_feed(c, host->rbuf, (size_t)n);
@@ -320,6 +321,7 @@ static void conn_flush(struct lp2p_conn *c)
         return;
     }
     done = (size_t)w;
+    c->host->bytes_out += done;
     c->write_queued -= done;
     while (done > 0) {
         struct lp2p_chunk *ch =
@@ -422,6 +424,7 @@ int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len)
             }
             n = 0;
         }
+        c->host->bytes_out += (uint64_t)n;
         p += n;
         len -= (size_t)n;
         if (len == 0) {

@@ -77,6 +77,11 @@ int p2praft__api_put_field(struct lp2p_buf *b, const void *p, size_t len)
 
 /* ---- requests ------------------------------------------------------------ */
 
+bool p2praft__api_is_operator(uint8_t op)
+{
+    return op >= P2PRAFT_API_SNAPSHOT && op <= P2PRAFT_API_HEALTH;
+}
+
 bool p2praft__api_is_write(uint8_t op)
 {
     return op == P2PRAFT_API_SET || op == P2PRAFT_API_DEL ||
@@ -201,7 +206,9 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
     r->flags = p[P2PRAFT__API_REQ_FLAGS];
     r->id = lp2p__get32(p + P2PRAFT__API_REQ_ID);
     p += P2PRAFT__API_REQ_FIELDS;
-    if (r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) {
+    if ((r->op < P2PRAFT_API_GET || r->op > P2PRAFT_API_HELLO) &&
+        !p2praft__api_is_operator(r->op) &&
+        r->op != P2PRAFT_API_SNAPSHOT_NOW) {
         snprintf(err, errlen, "unknown operation %u", r->op);
         return -1;
     }

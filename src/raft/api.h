@@ -221,6 +221,10 @@ const char *p2praft__api_status_name(uint8_t status, char *buf, size_t len);
 /* Is op a write (SET, DEL, CAS)? */
 bool p2praft__api_is_write(uint8_t op);
 
+/* Is op an operator request (SNAPSHOT, METRICS, CLUSTER, HEALTH: 20..23,
+ * no fields)? */
+bool p2praft__api_is_operator(uint8_t op);
+
 /* The constant BUSY frame (version 1, id 0), prefix included (static
  * storage: it may be written without copying). It refuses a connection
  * before anything is read from it. */

@@ -1033,6 +1033,11 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
         }
         break;
     case P2PRAFT_API_STATUS:
+    case P2PRAFT_API_SNAPSHOT:
+    case P2PRAFT_API_METRICS:
+    case P2PRAFT_API_CLUSTER:
+    case P2PRAFT_API_HEALTH:
+    case P2PRAFT_API_SNAPSHOT_NOW:
         break;
     default:
         return LP2P_EINVAL;

@@ -22,8 +22,9 @@
  * Failure modes, and what each says about the outcome (the one rule:
  * P2PRAFT_ENOTLEADER and the other "not applied" codes only where nothing
  * reached raft's log; see p2praft_outcome_unknown()):
- *   - no actor/raft/leadership when the group is flushed -> ENOACTOR,
- *     ENORAFT, ENOTLEADER: nothing submitted;
+ *   - no actor or raft when the commit is made -> ENOACTOR, ENORAFT,
+ *     returned by the call (no callback); no leadership when the group is
+ *     flushed -> ENOTLEADER: nothing submitted;
  *   - raft_apply() refusing in its early checks (not leader, no disk space
  *     on a majority) -> ENOTLEADER / ERAFT: nothing submitted; failing
  *     later (the entry may sit in raft's log and be replicated) ->
@@ -46,7 +47,12 @@
  * Threads: the FSM, the queues and the callbacks live on the loop thread.
  * `mu` guards what other threads read: the state and its flags, and the
  * subscribers. Blocking commits from other threads cross over on a
- * loop-call bridge (util/bridge.h).
+ * loop-call bridge (util/bridge.h). A prepare handle (turn_cb()) runs once
+ * per loop turn: it records the thread running the loop (so that a
+ * blocking call on it is refused, whichever thread created the
+ * consensus), reports leader changes, and completes snapshot requests
+ * (p2praft_consensus_snapshot(), which lowers raft's snapshot threshold
+ * to 1 until a snapshot covers them).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -101,7 +107,19 @@ struct xcall {
     uint8_t *payload; /* owned until the loop takes it (then NULL) */
     size_t len;
     void *state; /* the answer */
+    uint64_t index; /* a snapshot's */
     char errmsg[256];
+};
+
+/* xcall kind of a blocking snapshot (not an entry kind). */
+#define XCALL_SNAPSHOT 0xff
+
+/* One snapshot asked for (p2praft_consensus_snapshot()). */
+struct snapreq {
+    struct lp2p__list link;
+    uint64_t target; /* the applied index when asked */
+    p2praft_snapshot_cb cb;
+    void *ctx;
 };
 
 struct p2praft_sub {
@@ -120,7 +138,9 @@ struct p2praft_sub {
 
 struct p2praft_consensus {
     uv_loop_t *loop;
-    pthread_t loop_thread; /* the creator's thread: the loop's */
+    pthread_t creator;     /* the thread that created the consensus */
+    pthread_t loop_thread; /* the thread seen running the loop (under mu) */
+    bool loop_known;       /* loop_thread is set */
     const struct p2praft_type *st;
     const struct p2praft_op_type *op; /* NULL in state mode */
     struct raft_fsm fsm;
@@ -134,7 +154,21 @@ struct p2praft_consensus {
     uint64_t applied;
     uint64_t restored;
     uint64_t snapshots;
+    uint64_t snapshot_bytes_last, snapshot_bytes_total;
     struct p2praft_sub *subs;
+    pthread_cond_t cv;       /* loop_thread or the leader changed */
+    uint64_t leader_id;      /* 0: none known */
+    bool leader_self;
+    char leader[LP2P_PEER_ID_STRMAX];
+
+    p2praft_leader_cb leader_cb; /* loop thread */
+    void *leader_ctx;
+    bool leader_fresh;           /* cb new: tell it the current leader */
+    struct lp2p__list snaps;     /* struct snapreq, waiting */
+    struct raft *snap_raft;      /* whose threshold is lowered, or NULL */
+    unsigned snap_threshold;     /* its threshold before */
+    uint64_t snap_taking;        /* index of the snapshot being taken */
+    bool snap_early;             /* threshold put back when it was stored */
 
     struct lp2p__list commits; /* all live commits (struct commit) */
     struct lp2p__list queue;   /* queued, not yet flushed (qlink) */
@@ -145,6 +179,7 @@ struct p2praft_consensus {
 
     uv_idle_t idle;
     uv_timer_t timer;
+    uv_prepare_t prepare; /* every loop turn: see turn_cb() */
     struct lp2p__bridge calls; /* blocking commits from other threads */
     int open_handles;
     bool closing;
@@ -152,6 +187,12 @@ struct p2praft_consensus {
 
 static void complete(struct p2praft_consensus *c, struct commit *cm,
                      int status, const char *errmsg);
+static void turn_cb(uv_prepare_t *h);
+static void snaps_complete(struct p2praft_consensus *c, int status,
+                           uint64_t index, bool all);
+static void xsnap_cb(void *ctx, int status, uint64_t index);
+static void snaps_stored(struct p2praft_consensus *c);
+static int usable_actor(struct p2praft_consensus *c, struct p2praft_actor *a);
 
 /* ---- FSM ---------------------------------------------------------------- */
 
@@ -599,7 +640,12 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     b[(*n_bufs)++] = (struct raft_buffer){data, len};
     pthread_mutex_lock(&c->mu);
     c->snapshots++;
+    c->snapshot_bytes_last = len + (hdr != NULL ? P2PRAFT__SNAP_HEADER : 0);
+    c->snapshot_bytes_total += c->snapshot_bytes_last;
     pthread_mutex_unlock(&c->mu);
+    if (c->snap_raft != NULL) {
+        c->snap_taking = raft_last_applied(c->snap_raft);
+    }
     *bufs = b;
     return 0;
 }
@@ -607,8 +653,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 static int fsm_snapshot_finalize(struct raft_fsm *fsm,
                                  struct raft_buffer *bufs[], unsigned *n_bufs)
 {
+    struct p2praft_consensus *c = fsm->data;
     unsigned i;
-    (void)fsm;
+    snaps_stored(c);
     if (*bufs != NULL) {
         for (i = 0; i < *n_bufs; i++) {
             lp2p__free((*bufs)[i].base);
@@ -1020,9 +1067,17 @@ static int enqueue(struct p2praft_consensus *c, struct p2praft_actor *actor,
                    p2praft_commit_cb cb, void *ctx)
 {
     struct commit *cm;
+    int rv;
     if (c->closing) {
         lp2p__free(payload);
         return LP2P_ESHUTDOWN;
+    }
+    /* The rule: what the call can see is wrong is returned, and the
+     * callback never runs; the callback reports what happens later. */
+    rv = usable_actor(c, actor);
+    if (rv != 0) {
+        lp2p__free(payload);
+        return rv;
     }
     cm = lp2p__calloc(1, sizeof(*cm));
     if (cm == NULL) {
@@ -1104,6 +1159,45 @@ static void xcall_cb(void *ctx, int status, void *state, const char *errmsg)
     lp2p__loopcall_done(&x->lc, status);
 }
 
+/* A snapshot of an xcall was stored (or failed): wake its thread. */
+static void xsnap_cb(void *ctx, int status, uint64_t index)
+{
+    struct xcall *x = ctx;
+    x->index = index;
+    lp2p__loopcall_done(&x->lc, status);
+}
+
+/*
+ * May this thread block until the loop answers? Not on the loop's own
+ * thread: the one seen running the loop (turn_cb()), or, before the loop
+ * ever turned, the creator's, which may be about to run it. The creator
+ * waits up to a second for some thread to turn the loop: a program that
+ * set up on one thread and runs the loop on another may call at once.
+ * 0 or LP2P_ESTATE.
+ */
+static int may_block(struct p2praft_consensus *c)
+{
+    pthread_t self = pthread_self();
+    struct timespec ts;
+    int rv;
+    pthread_mutex_lock(&c->mu);
+    if (!c->loop_known && pthread_equal(self, c->creator)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        while (!c->loop_known &&
+               pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT) {
+        }
+        if (!c->loop_known) {
+            pthread_mutex_unlock(&c->mu);
+            return LP2P_ESTATE;
+        }
+    }
+    rv = c->loop_known && pthread_equal(self, c->loop_thread) ? LP2P_ESTATE
+                                                              : 0;
+    pthread_mutex_unlock(&c->mu);
+    return rv;
+}
+
 /* Loop thread: queue the commit of a blocked thread. */
 static void xcall_run(struct lp2p__bridge *b, struct lp2p__loopcall *lc)
 {
@@ -1112,6 +1206,13 @@ static void xcall_run(struct lp2p__bridge *b, struct lp2p__loopcall *lc)
     struct xcall *x = LP2P__CONTAINER_OF(lc, struct xcall, lc);
     uint8_t *payload = x->payload;
     int rv;
+    if (x->kind == XCALL_SNAPSHOT) {
+        rv = p2praft_consensus_snapshot(c, xsnap_cb, x);
+        if (rv != 0) {
+            lp2p__loopcall_done(&x->lc, rv);
+        }
+        return;
+    }
     x->payload = NULL; /* enqueue() takes it, even when it fails */
     rv = enqueue(c, c->actor, x->kind, payload, x->len, xcall_cb, x);
     if (rv != 0) {
@@ -1135,9 +1236,11 @@ static int submit_wait(struct p2praft_consensus *c, uint8_t kind,
     if (c == NULL || value == NULL) {
         return LP2P_EINVAL;
     }
-    if (pthread_equal(pthread_self(), c->loop_thread)) {
-        /* Waiting here would block the very loop that must answer. */
-        return LP2P_ESTATE;
+    /* Waiting on the loop thread would block the very loop that must
+     * answer. */
+    rv = may_block(c);
+    if (rv != 0) {
+        return rv;
     }
     memset(&x, 0, sizeof(x));
     rv = p2praft_encode(t, value, &x.payload, &x.len);
@@ -1237,6 +1340,15 @@ uint64_t p2praft_consensus_restored(struct p2praft_consensus *c)
     n = c->restored;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+void p2praft__consensus_snapshot_bytes(struct p2praft_consensus *c,
+                                       uint64_t *last, uint64_t *total)
+{
+    pthread_mutex_lock(&c->mu);
+    *last = c->snapshot_bytes_last;
+    *total = c->snapshot_bytes_total;
+    pthread_mutex_unlock(&c->mu);
 }
 
 uint64_t p2praft_consensus_snapshots(struct p2praft_consensus *c)
@@ -1385,6 +1497,306 @@ uint64_t p2praft_sub_dropped(struct p2praft_sub *sub)
     return n;
 }
 
+/* ---- every loop turn: loop thread, leader, snapshots --------------------- */
+
+/* Complete the snapshot requests whose target `index` covers (all of them
+ * when `all`), then put the threshold back once none waits. */
+static void snaps_complete(struct p2praft_consensus *c, int status,
+                           uint64_t index, bool all)
+{
+    struct lp2p__list *q, *next;
+    struct lp2p__list done;
+    lp2p__list_init(&done);
+    LP2P__LIST_FOREACH_SAFE(q, next, &c->snaps) {
+        struct snapreq *sr = LP2P__CONTAINER_OF(q, struct snapreq, link);
+        if (all || sr->target <= index) {
+            lp2p__list_remove(q);
+            lp2p__list_insert_tail(&done, q);
+        }
+    }
+    if (lp2p__list_first(&c->snaps) == NULL && c->snap_raft != NULL) {
+        raft_set_snapshot_threshold(c->snap_raft, c->snap_threshold);
+        c->snap_raft = NULL;
+    }
+    while ((q = lp2p__list_first(&done)) != NULL) {
+        struct snapreq *sr = LP2P__CONTAINER_OF(q, struct snapreq, link);
+        lp2p__list_remove(q);
+        if (sr->cb != NULL) {
+            sr->cb(sr->ctx, status, index);
+        }
+        lp2p__free(sr);
+    }
+}
+
+/* The snapshot raft took was stored (or failed: raft calls the FSM's
+ * finalize either way). Put the threshold back now if it covers every
+ * request: else raft, still at 1, takes another one at its next event,
+ * before the next turn completes the requests. */
+static void snaps_stored(struct p2praft_consensus *c)
+{
+    struct lp2p__list *q, *next;
+    if (c->snap_raft == NULL) {
+        return;
+    }
+    LP2P__LIST_FOREACH_SAFE(q, next, &c->snaps) {
+        if (LP2P__CONTAINER_OF(q, struct snapreq, link)->target >
+            c->snap_taking) {
+            return;
+        }
+    }
+    raft_set_snapshot_threshold(c->snap_raft, c->snap_threshold);
+    c->snap_early = true;
+}
+
+/* The index of raft's latest snapshot (0: none). */
+static uint64_t raft_snapshot_index(struct raft *r)
+{
+    /* libraft 0.22 keeps it in the public trail, which both a snapshot
+     * taken and one installed update. */
+    return r->trail.snapshot.index;
+}
+
+/* Snapshot requests: done once raft's latest snapshot covers them; until
+ * then raft's threshold stays at 1 (raft takes a snapshot after the next
+ * event it handles once commit_index - snapshot index >= threshold). */
+static void check_snapshots(struct p2praft_consensus *c)
+{
+    struct raft *r = c->snap_raft;
+    if (r == NULL) {
+        return;
+    }
+    if (r->legacy.closing) {
+        c->snap_raft = NULL; /* closing: its threshold no longer matters */
+        snaps_complete(c, LP2P_ESHUTDOWN, 0, true);
+        return;
+    }
+    if (c->inconsistent) {
+        /* fsm_snapshot() refuses now: do not make raft ask at every event. */
+        snaps_complete(c, LP2P_EINCONSISTENT, 0, true);
+        return;
+    }
+    snaps_complete(c, 0, raft_snapshot_index(r), false);
+    if (c->snap_raft == NULL) {
+        c->snap_early = false;
+        return; /* all done, threshold back */
+    }
+    if (r->legacy.snapshot_threshold != 1) {
+        if (!c->snap_early) {
+            /* Someone set another threshold meanwhile: that one goes
+             * back. */
+            c->snap_threshold = r->legacy.snapshot_threshold;
+        }
+        /* (Or the snapshot put it back early, then failed: again.) */
+        c->snap_early = false;
+        raft_set_snapshot_threshold(r, 1);
+    }
+}
+
+/* Has the leader changed since the last turn? Tell the waiters and cb. */
+static void check_leader(struct p2praft_consensus *c)
+{
+    struct raft *r = c->actor != NULL ? c->actor->raft : NULL;
+    raft_id id = 0;
+    const char *address = NULL;
+    char peer[LP2P_PEER_ID_STRMAX];
+    bool self, fresh = c->leader_fresh;
+    c->leader_fresh = false;
+    if (r != NULL && !r->legacy.closing) {
+        raft_leader(r, &id, &address);
+        if (address == NULL) {
+            id = 0;
+        }
+    }
+    if (id == c->leader_id && !(fresh && id != 0)) {
+        return;
+    }
+    peer[0] = '\0';
+    if (id != 0 && p2praft_actor_leader(c->actor, peer, sizeof(peer)) != 0) {
+        peer[0] = '\0';
+    }
+    self = id != 0 && id == r->id;
+    pthread_mutex_lock(&c->mu);
+    c->leader_id = id;
+    c->leader_self = self;
+    memcpy(c->leader, peer, sizeof(peer));
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->leader_cb != NULL) {
+        c->leader_cb(c->leader_ctx, id != 0 ? peer : NULL, self);
+    }
+}
+
+/* Prepare phase of every loop turn, after the turn's callbacks: record
+ * which thread runs the loop (for the blocking calls), notice a leader
+ * change, finish snapshot requests. */
+static void turn_cb(uv_prepare_t *h)
+{
+    struct p2praft_consensus *c = h->data;
+    pthread_t self = pthread_self();
+    if (!c->loop_known || !pthread_equal(self, c->loop_thread)) {
+        pthread_mutex_lock(&c->mu);
+        c->loop_thread = self;
+        c->loop_known = true;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (c->closing) {
+        return;
+    }
+    check_leader(c);
+    check_snapshots(c);
+}
+
+void p2praft_consensus_on_leader(struct p2praft_consensus *c,
+                                 p2praft_leader_cb cb, void *ctx)
+{
+    if (c != NULL) {
+        c->leader_cb = cb;
+        c->leader_ctx = ctx;
+        c->leader_fresh = cb != NULL;
+    }
+}
+
+int p2praft_consensus_wait_for_leader(struct p2praft_consensus *c,
+                                      unsigned timeout_ms, char *out,
+                                      size_t len, bool *self)
+{
+    struct timespec ts;
+    int rv;
+    if (out != NULL && len > 0) {
+        out[0] = '\0';
+    }
+    if (self != NULL) {
+        *self = false;
+    }
+    if (c == NULL || (out != NULL && len == 0)) {
+        return LP2P_EINVAL;
+    }
+    rv = may_block(c);
+    if (rv != 0) {
+        return rv;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (c->leader_id == 0 && !c->closing && rv == 0) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) {
+            rv = LP2P_ETIMEDOUT;
+        }
+    }
+    if (c->leader_id != 0) {
+        rv = 0;
+        if (out != NULL) {
+            if (strlen(c->leader) >= len) {
+                rv = LP2P_EOVERFLOW;
+            } else {
+                memcpy(out, c->leader, strlen(c->leader) + 1);
+            }
+        }
+        if (self != NULL) {
+            *self = c->leader_self;
+        }
+    } else if (c->closing) {
+        rv = LP2P_ESHUTDOWN;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rv;
+}
+
+/* The actor that may act for `c` now: 0, or the error it returns. */
+static int usable_actor(struct p2praft_consensus *c, struct p2praft_actor *a)
+{
+    if (a == NULL) {
+        return LP2P_ENOACTOR;
+    }
+    if (a->raft == NULL) {
+        return LP2P_ENORAFT;
+    }
+    if (p2praft__fsm_consensus(a->raft->fsm) != c) {
+        return LP2P_EINVAL;
+    }
+    return 0;
+}
+
+int p2praft_consensus_snapshot(struct p2praft_consensus *c,
+                               p2praft_snapshot_cb cb, void *ctx)
+{
+    struct snapreq *sr;
+    struct raft *r;
+    int rv;
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    if (c->closing) {
+        return LP2P_ESHUTDOWN;
+    }
+    rv = usable_actor(c, c->actor);
+    if (rv != 0) {
+        return rv;
+    }
+    r = c->actor->raft;
+    if (r->legacy.closing) {
+        return LP2P_ESHUTDOWN;
+    }
+    if (c->snap_raft != NULL && c->snap_raft != r) {
+        /* The actor changed under waiting requests: not worth a second
+         * lowered threshold. */
+        return LP2P_EBUSY;
+    }
+    pthread_mutex_lock(&c->mu);
+    rv = !c->initialized ? LP2P_ENOSTATE
+                         : c->inconsistent ? LP2P_EINCONSISTENT : 0;
+    pthread_mutex_unlock(&c->mu);
+    if (rv != 0) {
+        /* fsm_snapshot() would refuse, at every event raft handles. */
+        return rv;
+    }
+    sr = lp2p__calloc(1, sizeof(*sr));
+    if (sr == NULL) {
+        return LP2P_ENOMEM;
+    }
+    sr->target = raft_last_applied(r);
+    sr->cb = cb;
+    sr->ctx = ctx;
+    lp2p__list_insert_tail(&c->snaps, &sr->link);
+    if (c->snap_raft == NULL) {
+        c->snap_raft = r;
+        c->snap_threshold = r->legacy.snapshot_threshold;
+        raft_set_snapshot_threshold(r, 1);
+    }
+    /* Answered on a later turn (turn_cb()). */
+    return 0;
+}
+
+int p2praft_consensus_snapshot_wait(struct p2praft_consensus *c,
+                                    uint64_t *index)
+{
+    struct xcall x;
+    int rv;
+    if (index != NULL) {
+        *index = 0;
+    }
+    if (c == NULL) {
+        return LP2P_EINVAL;
+    }
+    rv = may_block(c);
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&x, 0, sizeof(x));
+    x.kind = XCALL_SNAPSHOT;
+    rv = lp2p__bridge_call(&c->calls, &x.lc);
+    if (index != NULL) {
+        *index = x.index;
+    }
+    return rv;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static uint64_t random_nonce(void)
@@ -1435,7 +1847,8 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
     lp2p__list_init(&c->queue);
     lp2p__list_init(&c->batches);
     c->loop = loop;
-    c->loop_thread = pthread_self();
+    c->creator = pthread_self();
+    lp2p__list_init(&c->snaps);
     c->st = st;
     c->op = op;
     c->timeout_ms = P2PRAFT_COMMIT_TIMEOUT_MS;
@@ -1453,12 +1866,17 @@ static int consensus_new(struct p2praft_consensus **out, uv_loop_t *loop,
         pthread_mutex_init(&c->mu, &attr);
         pthread_mutexattr_destroy(&attr);
     }
+    pthread_cond_init(&c->cv, NULL);
+    uv_prepare_init(loop, &c->prepare);
+    c->prepare.data = c;
+    uv_prepare_start(&c->prepare, turn_cb);
+    uv_unref((uv_handle_t *)&c->prepare);
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_unref((uv_handle_t *)&c->timer);
-    c->open_handles = 3;
+    c->open_handles = 4;
     *out = c;
     return 0;
 }
@@ -1495,6 +1913,7 @@ static void closed_one(struct p2praft_consensus *c)
         lp2p__free(s);
     }
     p2praft_value_destroy(c->st, c->state);
+    pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     lp2p__free(c);
 }
@@ -1525,10 +1944,19 @@ void p2praft_consensus_free(struct p2praft_consensus *c)
     while ((q = lp2p__list_first(&c->batches)) != NULL) {
         batch_free(c, LP2P__CONTAINER_OF(q, struct batch, link));
     }
+    /* Raft is closed (the contract): its threshold is left alone. */
+    c->snap_raft = NULL;
+    snaps_complete(c, LP2P_ESHUTDOWN, 0, true);
+    c->leader_cb = NULL;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv); /* wait_for_leader() sees `closing` */
+    pthread_mutex_unlock(&c->mu);
     uv_timer_stop(&c->timer);
     uv_idle_stop(&c->idle);
+    uv_prepare_stop(&c->prepare);
     uv_close((uv_handle_t *)&c->idle, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->prepare, handle_closed);
 }
 
 struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c)

@@ -35,6 +35,11 @@ struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm);
  * on the loop thread does not need. */
 int p2praft__consensus_state(struct p2praft_consensus *c, const void **out);
 
+/* The size of the last snapshot taken, and of all of them (bytes, frame
+ * included). Any thread. */
+void p2praft__consensus_snapshot_bytes(struct p2praft_consensus *c,
+                                       uint64_t *last, uint64_t *total);
+
 /* Describe the leader for an ENOTLEADER message ("" when unknown). */
 void p2praft__actor_leader_msg(struct p2praft_actor *a, char *out, size_t len);
 

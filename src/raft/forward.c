@@ -139,6 +139,13 @@ static void fwd_response(struct p2praft__req *r, const uint8_t *body,
         p2praft__req_retry(r); /* surely not submitted */
         return;
     }
+    if (r->q.op == P2PRAFT_API_CLUSTER) {
+        /* The leader's own answer, passed on as it is: OK with its view,
+         * or why it could not (BAD REQUEST from a leader that predates
+         * the op). */
+        p2praft__req_reply(r, ans.status, ans.payload, ans.len);
+        return;
+    }
     if (!p2praft__req_is_write(r->q.op)) { /* GET, LS, BARRIER */
         if (ans.status != P2PRAFT_API_OK) {
             p2praft__req_retry(r); /* a barrier may be repeated */
@@ -215,7 +222,7 @@ static void fwd_read(struct lp2p_stream *s, int status, const uint8_t *buf,
 static uint8_t *encode_forward(const struct p2praft__req *r, size_t *len)
 {
     struct p2praft__api_req q = r->q;
-    if (!p2praft__req_is_write(q.op)) {
+    if (!p2praft__req_is_write(q.op) && q.op != P2PRAFT_API_CLUSTER) {
         q.op = P2PRAFT_API_BARRIER;
         q.flags = 0;
     }
@@ -485,7 +492,8 @@ static void served_read(struct lp2p_stream *s, int status, const uint8_t *buf,
         p2praft__req_reply(r, P2PRAFT_API_BADREQ, err, strlen(err));
         return;
     }
-    if (r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op)) {
+    if (r->q.op != P2PRAFT_API_BARRIER && r->q.op != P2PRAFT_API_CLUSTER &&
+        !p2praft__req_is_write(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not forwarded", r->q.op);
         return;

@@ -302,6 +302,9 @@ void p2praft__io_tick_now(struct pio *p)
 static void deliver(struct pio *p, struct raft_message *m)
 {
     p->stats.received++;
+    if (p->observer != NULL) {
+        p->observer(p->observer_ctx, m);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT) {
         /* A snapshot_put made during this call installs m's snapshot. */
         p->stats.installs++;
@@ -950,6 +953,16 @@ static void null_close(struct raft_uv_transport *t,
     cb(t);
 }
 
+void p2praft__null_transport_init(struct raft_uv_transport *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->version = 1;
+    t->init = null_init;
+    t->listen = null_listen;
+    t->connect = null_connect;
+    t->close = null_close;
+}
+
 /* ---- public API ---------------------------------------------------------------- */
 
 void p2praft_io_config_init(struct p2praft_io_config *cfg)
@@ -983,17 +996,17 @@ static int store_init(struct pio *p, struct raft_io *io)
     if (p->null_tp == NULL) {
         return LP2P_ENOMEM;
     }
-    p->null_tp->version = 1;
-    p->null_tp->init = null_init;
-    p->null_tp->listen = null_listen;
-    p->null_tp->connect = null_connect;
-    p->null_tp->close = null_close;
+    p2praft__null_transport_init(p->null_tp);
     rv = raft_uv_init(&p->store, p->loop, p->dir, p->null_tp);
     if (rv != 0) {
         snprintf(io->errmsg, sizeof(io->errmsg), "raft_uv_init %.100s: %.140s",
                  p->dir, p->store.errmsg);
         return rv == RAFT_NOMEM ? LP2P_ENOMEM : LP2P_ERAFT;
     }
+    /* diskcheck.c refuses damaged data before raft_uv loads it; should
+     * anything slip past it, libraft must fail the load rather than
+     * rename the segment to corrupt-* and start without its entries. */
+    raft_uv_set_auto_recovery(&p->store, false);
     p2praft_raft_uv_trace(&p->store);
     return 0;
 }
@@ -1167,6 +1180,17 @@ bool p2praft_io_admits(struct raft_io *io, const struct lp2p_peer_id *peer)
 {
     return io != NULL && io->impl != NULL && peer != NULL &&
            p2praft__net_admits(&P(io)->net, peer);
+}
+
+void p2praft__io_set_observer(struct raft_io *io,
+                              void (*fn)(void *ctx,
+                                         const struct raft_message *m),
+                              void *ctx)
+{
+    if (io != NULL && io->impl != NULL) {
+        P(io)->observer = fn;
+        P(io)->observer_ctx = ctx;
+    }
 }
 
 uint64_t p2praft_io_refused(struct raft_io *io)

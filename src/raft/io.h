@@ -67,6 +67,9 @@ struct pio {
     raft_io_tick_cb tick_cb;
     raft_io_recv_cb recv_cb;
     raft_term last_term; /* term of the last log entry (0: unknown) */
+    /* Sees every message before raft does (p2praft__io_set_observer). */
+    void (*observer)(void *ctx, const struct raft_message *m);
+    void *observer_ctx;
     bool inited; /* io_init ran: the handles exist */
     bool started;
 
@@ -161,5 +164,16 @@ void p2praft__io_set_drop(struct raft_io *io, bool drop);
 /* Raft streams held (not closing), and those we may write on. */
 unsigned p2praft__io_streams(struct raft_io *io, unsigned *writable);
 unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable);
+
+/* Call `fn(ctx, m)` for every message handed to raft, before raft sees
+ * it (m borrowed for the call); NULL stops. Loop thread. */
+void p2praft__io_set_observer(struct raft_io *io,
+                              void (*fn)(void *ctx,
+                                         const struct raft_message *m),
+                              void *ctx);
+
+/* A raft_uv transport that connects nowhere and listens to nothing: raft_uv
+ * as storage only (p2praft's raft I/O; an offline restore). */
+void p2praft__null_transport_init(struct raft_uv_transport *t);
 
 #endif

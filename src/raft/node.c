@@ -39,6 +39,7 @@
 
 #include "raft/api.h"
 #include "raft/consensus.h"
+#include "raft/io.h"
 #include "raft/kv.h"
 #include "raft/node.h"
 #include "raft/req.h"
@@ -151,8 +152,11 @@ static void check_cb(uv_check_t *h)
     struct p2praft_node *n = h->data;
     if (n->raft_started && !n->stopping) {
         if (p2praft__health_check(n)) {
+            n->metrics.leader_changes++;
             p2praft__forward_reroute(n);
         }
+        p2praft__metrics_state(&n->metrics, raft_state(&n->raft),
+                               raft_current_term(&n->raft));
         p2praft__reqs_check_applied(n);
         snapshot_policy(n);
     }
@@ -412,6 +416,7 @@ static int setup_io(struct p2praft_node *n, const struct lp2p_peer_id *members,
                     n->data_dir, n->io.errmsg);
     }
     n->io_ok = true;
+    p2praft__io_set_observer(&n->io, p2praft__node_observe, n);
     rv = p2praft_io_set_members(&n->io, members, n_members);
     if (rv != 0) {
         return fail(n, rv, "out of memory");
@@ -728,6 +733,7 @@ static void node_free(struct p2praft_node *n)
     p2praft__reqs_free_all(n);
     p2praft__forward_free_all(n);
     p2praft__health_free(n);
+    p2praft__contacts_free(&n->contacts);
     p2praft__clientproto_free(&n->clients);
     free_list(n->listen, n->cfg.n_listen);
     free_list(n->peers, n->cfg.n_peers);

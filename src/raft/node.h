@@ -15,8 +15,10 @@
 #include "raft/api_server.h"
 #include "raft/datadir.h"
 #include "raft/clientproto.h"
+#include "raft/contact.h"
 #include "raft/forward.h"
 #include "raft/health.h"
+#include "raft/metrics.h"
 #include "util/bridge.h"
 #include "util/list.h"
 
@@ -61,6 +63,8 @@ struct p2praft_node {
     struct p2praft__clientproto clients;
     struct p2praft__forward fwd;
     struct p2praft__health health;
+    struct p2praft__metrics metrics;   /* metrics.h */
+    struct p2praft__contacts contacts; /* contact.h: fed by the raft I/O */
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */
@@ -69,5 +73,17 @@ struct p2praft_node {
     int start_rv;
     char errmsg[512];
 };
+
+/* Operator views (metrics_node.c), on the loop thread: */
+/* The raft I/O's observer: records contact with the sender. */
+void p2praft__node_observe(void *ctx, const struct raft_message *m);
+/* The Prometheus exposition of the node's metrics, appended to b. */
+int p2praft__node_metrics_text(struct p2praft_node *n, struct lp2p_buf *b);
+/* Is the node healthy (a leader known, caught up)? `why` gets a sentence
+ * either way. */
+bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len);
+/* On the leader: one line per member (reachability, role, match index,
+ * lag, last contact), appended to b. */
+void p2praft__node_cluster_text(struct p2praft_node *n, struct lp2p_buf *b);
 
 #endif

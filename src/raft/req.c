@@ -66,6 +66,7 @@ struct p2praft__req *p2praft__req_new(struct p2praft_node *n,
     lp2p__list_init(&r->olink);
     uv_update_time(&n->loop);
     r->deadline = uv_now(&n->loop) + n->cfg.timeout_ms;
+    r->t0_us = uv_hrtime() / 1000;
     lp2p__list_insert_head(&n->reqs, &r->link);
     return r;
 }
@@ -113,6 +114,16 @@ void p2praft__req_reply(struct p2praft__req *r, uint8_t status,
 {
     uint8_t *frame = NULL;
     size_t flen = 0;
+    if (r->phase != P2PRAFT__REQ_DONE && p2praft__req_is_write(r->q.op)) {
+        bool applied = status == P2PRAFT_API_OK ||
+                       status == P2PRAFT_API_NOTFOUND ||
+                       status == P2PRAFT_API_MISMATCH;
+        if (applied || status == P2PRAFT_API_FAILED ||
+            status == P2PRAFT_API_UNKNOWN) {
+            p2praft__metrics_commit(&r->node->metrics, applied,
+                                    uv_hrtime() / 1000 - r->t0_us);
+        }
+    }
     if (r->phase != P2PRAFT__REQ_DONE && r->owner != NULL) {
         frame = p2praft__api_response_encode(status, r->q.id, r->index,
                                              payload, len, &flen);
@@ -367,6 +378,41 @@ static void commit(struct p2praft__req *r)
     r->phase = P2PRAFT__REQ_BUSY;
 }
 
+/* ---- capi: SNAPSHOT (begin) ---- */
+
+static void snapshot_cb(void *ctx, int status, uint64_t index)
+{
+    struct p2praft__req *r = ctx;
+    r->pending--;
+    if (r->phase == P2PRAFT__REQ_DONE) {
+        p2praft__req_maybe_free(r);
+        return;
+    }
+    if (status != 0) {
+        p2praft__req_error(r, P2PRAFT_API_FAILED, "snapshot failed: %s",
+                           p2praft_strerror(status));
+        return;
+    }
+    r->index = index;
+    p2praft__req_reply(r, P2PRAFT_API_OK, NULL, 0);
+}
+
+/* Snapshot now, on this node (leader or not). */
+static void take_snapshot(struct p2praft__req *r)
+{
+    int rv = p2praft_consensus_snapshot(r->node->c, snapshot_cb, r);
+    if (rv != 0) {
+        p2praft__req_error(r, P2PRAFT_API_FAILED,
+                           "cannot take a snapshot: %s",
+                           p2praft_strerror(rv));
+        return;
+    }
+    r->pending++;
+    r->phase = P2PRAFT__REQ_BUSY;
+}
+
+/* ---- capi: SNAPSHOT (end) ---- */
+
 void p2praft__req_step(struct p2praft__req *r)
 {
     struct p2praft_node *n = r->node;
@@ -388,13 +434,24 @@ void p2praft__req_step(struct p2praft__req *r)
         lp2p__buf_free(&b);
         return;
     }
+    if (r->q.op == P2PRAFT_API_SNAPSHOT_NOW) {
+        take_snapshot(r);
+        return;
+    }
     if ((r->q.op == P2PRAFT_API_GET || r->q.op == P2PRAFT_API_LS) &&
         (r->q.flags & P2PRAFT__API_CONSISTENT) == 0) {
         serve_read(r);
         return;
     }
+    if (p2praft__api_is_operator(r->q.op) &&
+        (r->q.op != P2PRAFT_API_CLUSTER ||
+         raft_state(&n->raft) == RAFT_LEADER)) {
+        p2praft__req_serve_operator(r);
+        return;
+    }
     if (r->q.op != P2PRAFT_API_GET && r->q.op != P2PRAFT_API_LS &&
-        r->q.op != P2PRAFT_API_BARRIER && !p2praft__req_is_write(r->q.op)) {
+        r->q.op != P2PRAFT_API_BARRIER && r->q.op != P2PRAFT_API_CLUSTER &&
+        !p2praft__req_is_write(r->q.op)) {
         p2praft__req_error(r, P2PRAFT_API_BADREQ,
                            "operation %u is not served here", r->q.op);
         return;
@@ -403,6 +460,7 @@ void p2praft__req_step(struct p2praft__req *r)
         commit(r);
         return;
     }
+    /* CLUSTER on a follower: only the leader knows, forward it. */
     if (r->local_only) {
         p2praft__req_error(r, P2PRAFT_API_NOTLEADER, "not the leader");
         return;

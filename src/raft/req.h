@@ -51,6 +51,7 @@ struct p2praft__req {
     bool local_only; /* came over the forward protocol: never forward */
     enum p2praft__req_phase phase;
     uint64_t deadline, retry_at;
+    uint64_t t0_us; /* when it arrived (uv_hrtime, microseconds) */
     uint64_t index;
     uint8_t result; /* response status once known */
     unsigned pending; /* callbacks still to come (the commit) */
@@ -98,6 +99,11 @@ void p2praft__req_maybe_free(struct p2praft__req *r);
 
 /* Is op a write (SET, DEL, CAS)? */
 #define p2praft__req_is_write p2praft__api_is_write
+
+/* Serve an operator request (p2praft__api_is_operator(): SNAPSHOT,
+ * METRICS, HEALTH; CLUSTER on the leader) from the node's own state
+ * (ops.c). CLUSTER on a follower is forwarded instead (req_step). */
+void p2praft__req_serve_operator(struct p2praft__req *r);
 
 /* Loop timer: deadlines and retries of every request. */
 void p2praft__reqs_tick(struct p2praft_node *n, uint64_t now);

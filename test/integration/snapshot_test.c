@@ -86,8 +86,28 @@ static bool snap_all_have_msg(void *ctx)
     return true;
 }
 
+struct snap_now {
+    int done;
+    int status;
+    uint64_t index;
+};
+
+static void snap_now_cb(void *ctx, int status, uint64_t index)
+{
+    struct snap_now *s = ctx;
+    s->done++;
+    s->status = status;
+    s->index = index;
+}
+
+static bool snap_now_done(void *ctx)
+{
+    return ((struct snap_now *)ctx)->done > 0;
+}
+
 void snapshot_test_run(const struct snapshot_harness *h, int leader)
 {
+    struct snap_now sn = {0, 0, 0};
     struct harness_pump p;
     struct snap_persisted_ctx pc;
     struct snap_result r;
@@ -100,8 +120,8 @@ void snapshot_test_run(const struct snapshot_harness *h, int leader)
     r.type = h->type;
 
     /* 5000 commits (fewer under valgrind), 64 in flight at a time; the
-     * last one alone, after lowering the snapshot threshold so that node 0
-     * snapshots exactly the final state. */
+     * last one alone, then node 0 snapshots the final state (snapshot
+     * now). */
     n = harness_slow() ? 600 : 5000;
     p.c = h->consensus(h->cl, (unsigned)leader);
     p.type = h->type;
@@ -112,8 +132,8 @@ void snapshot_test_run(const struct snapshot_harness *h, int leader)
         test__fail(__FILE__, __LINE__, "%d commits failed, first: %s",
                    p.failures, lp2p_errname(p.first_error));
     }
-    /* With a threshold of 1, node 0 snapshots again after the final entry;
-     * wait until a snapshot on its disk covers its last applied index. */
+    /* Node 0 snapshots after the final entry; wait until a snapshot on
+     * its disk covers its last applied index. */
     mc.h = h;
     mc.want = want;
     pc.h = h;
@@ -121,8 +141,6 @@ void snapshot_test_run(const struct snapshot_harness *h, int leader)
     pc.sc.c = h->consensus(h->cl, 0);
     pc.sc.dir = h->dir(h->cl, 0);
     pc.sc.before = p2praft_consensus_snapshots(pc.sc.c);
-    raft_set_snapshot_threshold(h->raft(h->cl, 0), 1);
-    raft_set_snapshot_threshold(h->raft(h->cl, 1), 1);
     snprintf(want, sizeof(want), "count: %d", n - 1);
     last.Msg = want;
     ASSERT_OK(p2praft_consensus_commit_state(
@@ -132,6 +150,10 @@ void snapshot_test_run(const struct snapshot_harness *h, int leader)
     ASSERT_STR_EQ(r.state_msg, want);
     free(r.state_msg);
     ASSERT(harness_run_until(h->loop, snap_all_have_msg, &mc, h->wait_ms));
+    ASSERT_OK(p2praft_consensus_snapshot(pc.sc.c, snap_now_cb, &sn));
+    ASSERT(harness_run_until(h->loop, snap_now_done, &sn, h->wait_ms));
+    ASSERT_OK(sn.status);
+    ASSERT(sn.index >= raft_last_applied(pc.sc.r));
     ASSERT(harness_run_until(h->loop, snap_persisted, &pc, h->wait_ms));
 
     h->stop(h->cl, 0);

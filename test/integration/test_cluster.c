@@ -2063,3 +2063,53 @@ TEST(cluster, client_vanishing_keeps_node)
     stop(cl, 0);
     cl_destroy(cl);
 }
+
+/* `p2praft snapshot now` (API op SNAPSHOT): on a follower and on the
+ * leader, far below the 1024-entry threshold, each takes a snapshot that
+ * covers what it applied; the usage errors and an unreachable node get
+ * their exit codes. */
+TEST(cluster, snapshot_now)
+{
+    struct tcl *cl = cl_new(3, 1024, 128);
+    char out[4096], want[64];
+    unsigned i, leader, follower;
+    for (i = 0; i < 3; i++) {
+        start(cl, i, true);
+    }
+    leader = wait_leader(cl, 10000);
+    follower = (leader + 1) % 3;
+    put(cl, leader, "a", "1");
+    put(cl, follower, "b", "2");
+    {
+        char *now_f[] = {"p2praft", "snapshot", "--api",
+                         cl->nodes[follower].api, "now", NULL};
+        char *now_l[] = {"p2praft", "snapshot", "--api",
+                         cl->nodes[leader].api, "--json", "now", NULL};
+        char *status[] = {"p2praft", "status", "--api",
+                          cl->nodes[follower].api, NULL};
+        char *usage1[] = {"p2praft", "snapshot", "--api",
+                          cl->nodes[leader].api, NULL};
+        char *usage2[] = {"p2praft", "snapshot", "--api",
+                          cl->nodes[leader].api, "later", NULL};
+        char *nosock[] = {"p2praft", "snapshot", "--api",
+                          "/nonexistent/x.sock", "now", NULL};
+        unsigned long long index = 0;
+        ASSERT_EQ(run_cli(status, out, sizeof(out)), 0);
+        ASSERT(strstr(out, "snapshots_taken: 0\n") != NULL);
+        ASSERT_EQ(run_cli(now_f, out, sizeof(out)), 0);
+        ASSERT(sscanf(out, "snapshot at index %llu", &index) == 1);
+        ASSERT(index >= 3); /* the bootstrap configuration and two writes */
+        ASSERT_EQ(run_cli(status, out, sizeof(out)), 0);
+        ASSERT(strstr(out, "snapshots_taken: 1\n") != NULL);
+        ASSERT_EQ(run_cli(now_l, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "{\"index\":");
+        ASSERT(strncmp(out, want, strlen(want)) == 0);
+        ASSERT_EQ(run_cli(usage1, out, sizeof(out)), 2);
+        ASSERT_EQ(run_cli(usage2, out, sizeof(out)), 2);
+        ASSERT_EQ(run_cli(nosock, out, sizeof(out)), 4);
+    }
+    for (i = 0; i < 3; i++) {
+        stop(cl, i);
+    }
+    cl_destroy(cl);
+}

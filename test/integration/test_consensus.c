@@ -229,14 +229,12 @@ TEST(SUITE_CONSENSUS, new_consensus)
     ASSERT(out == NULL);
     ASSERT_ERR(p2praft_consensus_commit_op(c, &st, NULL, NULL),
                P2PRAFT_EINVAL); /* state mode */
-    ASSERT_OK(p2praft_consensus_commit_state(c, &st, result_cb, &r));
-    ASSERT_EQ(r.done, 0); /* never before the call returns */
-    while (r.done == 0) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    ASSERT_EQ(r.status, P2PRAFT_ENOACTOR);
-    ASSERT(r.state_msg == NULL);
-    ASSERT(strstr(r.msg, "no actor") != NULL);
+    /* No actor: returned by the call (ErrNoActor), the callback never
+     * runs. */
+    ASSERT_ERR(p2praft_consensus_commit_state(c, &st, result_cb, &r),
+               P2PRAFT_ENOACTOR);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the loop turned on this thread */
+    ASSERT_EQ(r.done, 0);
     /* The blocking form on the loop thread would deadlock: refused. */
     ASSERT_ERR(p2praft_consensus_commit_state_wait(c, &st, NULL, NULL, 0),
                P2PRAFT_ESTATE);
@@ -1075,3 +1073,480 @@ TEST(SUITE_CONSENSUS, failover_and_restart)
     free(m);
     cluster_close(&cl);
 }
+
+/* ---- the rule for errors: what the call can see is returned ---- */
+
+TEST(SUITE_CONSENSUS, call_errors_are_returned)
+{
+    uv_loop_t loop;
+    struct p2praft_consensus *c;
+    struct p2praft_actor *a;
+    struct rstate st = mkstate("x");
+    struct result r;
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(p2praft_oplog_new(&c, &loop, &rstate_type, &append_op, NULL));
+    /* No actor, then an actor without raft: returned, no callback, as
+     * p2praft_actor_set_state() without raft. */
+    ASSERT_ERR(p2praft_consensus_commit_state(c, &st, result_cb, &r),
+               P2PRAFT_ENOACTOR);
+    ASSERT_ERR(p2praft_consensus_commit_op(c, &(struct test_op){"y"},
+                                           result_cb, &r),
+               P2PRAFT_ENOACTOR);
+    ASSERT_OK(p2praft_actor_new(&a, NULL));
+    p2praft_consensus_set_actor(c, a);
+    ASSERT_ERR(p2praft_consensus_commit_state(c, &st, result_cb, &r),
+               P2PRAFT_ENORAFT);
+    ASSERT_ERR(p2praft_consensus_rollback(c, &st, result_cb, &r),
+               P2PRAFT_ENORAFT);
+    ASSERT_ERR(p2praft_actor_set_state(a, &st, result_cb, &r),
+               P2PRAFT_ENORAFT);
+    ASSERT_ERR(p2praft_consensus_snapshot(c, NULL, NULL), P2PRAFT_ENORAFT);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ(r.done, 0);
+    p2praft_consensus_free(c);
+    p2praft_actor_free(a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+}
+
+/* ---- leadership: the change notification and WaitForLeader ---- */
+
+struct leader_log {
+    int calls;
+    int none; /* calls with no leader */
+    char last[LP2P_PEER_ID_STRMAX];
+    bool self;
+};
+
+static void on_leader(void *ctx, const char *leader, bool self)
+{
+    struct leader_log *l = ctx;
+    l->calls++;
+    if (leader == NULL) {
+        l->none++;
+        l->last[0] = '\0';
+    } else {
+        snprintf(l->last, sizeof(l->last), "%s", leader);
+    }
+    l->self = self;
+}
+
+static bool reported(void *ctx)
+{
+    return ((struct leader_log *)ctx)->calls > 0;
+}
+
+struct leaders_ctx {
+    struct cluster *cl;
+    struct leader_log *logs;
+    const char *want; /* every running node's last report */
+};
+
+static bool all_report(void *ctx)
+{
+    struct leaders_ctx *lc = ctx;
+    unsigned i;
+    for (i = 0; i < lc->cl->n; i++) {
+        if (lc->cl->nodes[i].c != NULL &&
+            strcmp(lc->logs[i].last, lc->want) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(SUITE_CONSENSUS, leader_notification)
+{
+    struct cluster cl;
+    struct leader_log logs[3];
+    struct leaders_ctx lc;
+    struct new_leader nlc;
+    int leader;
+    unsigned i;
+    memset(&cl, 0, sizeof(cl));
+    memset(logs, 0, sizeof(logs));
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    for (i = 0; i < 3; i++) {
+        p2praft_consensus_on_leader(cl.nodes[i].c, on_leader, &logs[i]);
+    }
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    lc.cl = &cl;
+    lc.logs = logs;
+    lc.want = NODE_ADDR(cl, leader);
+    ASSERT(cluster_run_until(&cl, all_report, &lc, WAIT_MS));
+    for (i = 0; i < 3; i++) {
+        ASSERT_EQ(logs[i].self, (int)i == leader);
+        ASSERT(logs[i].calls >= 1);
+    }
+    /* Registered while a leader is known: told at the next turn. */
+    {
+        struct leader_log late;
+        memset(&late, 0, sizeof(late));
+        p2praft_consensus_on_leader(cl.nodes[0].c, on_leader, &late);
+        ASSERT(cluster_run_until(&cl, reported, &late, WAIT_MS));
+        ASSERT_STR_EQ(late.last, NODE_ADDR(cl, leader));
+        ASSERT_EQ(late.calls, 1);
+        ASSERT_EQ(late.self, leader == 0);
+        p2praft_consensus_on_leader(cl.nodes[0].c, on_leader, &logs[0]);
+        logs[0].calls = 1;
+    }
+    /* The leader goes: the others report the next one, not themselves
+     * unless they are it. */
+    cluster_stop(&cl, (unsigned)leader);
+    nlc.cl = &cl;
+    nlc.old = leader;
+    nlc.found = -1;
+    ASSERT(cluster_run_until(&cl, leader_among_rest, &nlc, WAIT_MS));
+    lc.want = NODE_ADDR(cl, nlc.found);
+    ASSERT(cluster_run_until(&cl, all_report, &lc, WAIT_MS));
+    for (i = 0; i < 3; i++) {
+        if ((int)i != leader) {
+            ASSERT_EQ(logs[i].self, (int)i == nlc.found);
+            ASSERT(logs[i].calls >= 2);
+        }
+    }
+    cluster_close(&cl);
+}
+
+/* The loop runs on a worker; the thread that set everything up (this one)
+ * waits for a leader, commits, snapshots with the blocking calls, which
+ * see that the loop is not theirs. On the worker (a leader callback),
+ * the same calls return ESTATE. */
+struct worker {
+    struct cluster *cl;
+    uv_async_t stop;
+    int in_loop_rv;  /* commit_state_wait on the loop thread */
+    int in_loop_lrv; /* wait_for_leader on the loop thread */
+    int in_loop_srv; /* snapshot_wait on the loop thread */
+    int tried;
+};
+
+static void stop_cb(uv_async_t *h)
+{
+    uv_close((uv_handle_t *)h, NULL);
+    uv_stop(h->loop);
+}
+
+static void *loop_worker(void *arg)
+{
+    struct worker *w = arg;
+    uv_run(&w->cl->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void on_leader_try_wait(void *ctx, const char *leader, bool self)
+{
+    struct worker *w = ctx;
+    struct rstate st = mkstate("from the loop");
+    (void)self;
+    if (leader == NULL || w->tried) {
+        return;
+    }
+    w->tried = 1;
+    w->in_loop_rv = p2praft_consensus_commit_state_wait(w->cl->nodes[0].c,
+                                                        &st, NULL, NULL, 0);
+    w->in_loop_lrv = p2praft_consensus_wait_for_leader(w->cl->nodes[0].c, 10,
+                                                       NULL, 0, NULL);
+    w->in_loop_srv = p2praft_consensus_snapshot_wait(w->cl->nodes[0].c, NULL);
+}
+
+TEST(SUITE_CONSENSUS, loop_on_another_thread)
+{
+    struct cluster cl;
+    struct worker w;
+    pthread_t th;
+    char peer[LP2P_PEER_ID_STRMAX];
+    bool self = false;
+    int leader = -1;
+    unsigned i;
+    uint64_t index = 0;
+    struct rstate st = mkstate("from main");
+    void *agreed = NULL;
+    memset(&cl, 0, sizeof(cl));
+    memset(&w, 0, sizeof(w));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    w.cl = &cl;
+    ASSERT_OK(uv_async_init(&cl.loop, &w.stop, stop_cb));
+    p2praft_consensus_on_leader(cl.nodes[0].c, on_leader_try_wait, &w);
+    ASSERT_OK(pthread_create(&th, NULL, loop_worker, &w));
+    for (i = 0; i < 2; i++) {
+        ASSERT_OK(p2praft_consensus_wait_for_leader(
+            cl.nodes[i].c, WAIT_MS, peer, sizeof(peer), &self));
+        if (self) {
+            leader = (int)i;
+        }
+    }
+    ASSERT(leader >= 0);
+    ASSERT_STR_EQ(peer, NODE_ADDR(cl, leader));
+    ASSERT_ERR(p2praft_consensus_wait_for_leader(cl.nodes[0].c, WAIT_MS, peer,
+                                                 4, NULL),
+               P2PRAFT_EOVERFLOW);
+    ASSERT_OK(p2praft_consensus_commit_state_wait(cl.nodes[leader].c, &st,
+                                                  &agreed, NULL, 0));
+    ASSERT_STR_EQ(((struct rstate *)agreed)->Msg, "from main");
+    p2praft_value_destroy(&rstate_type, agreed);
+    ASSERT_OK(p2praft_consensus_snapshot_wait(cl.nodes[leader].c, &index));
+    ASSERT(index >= 1);
+    ASSERT(p2praft_consensus_snapshots(cl.nodes[leader].c) >= 1);
+    uv_async_send(&w.stop);
+    pthread_join(th, NULL);
+    ASSERT_EQ(w.tried, 1);
+    ASSERT_EQ(w.in_loop_rv, P2PRAFT_ESTATE);
+    ASSERT_EQ(w.in_loop_lrv, P2PRAFT_ESTATE);
+    ASSERT_EQ(w.in_loop_srv, P2PRAFT_ESTATE);
+    cluster_close(&cl);
+}
+
+/* ---- snapshot now ---- */
+
+struct snap_result {
+    int done;
+    int status;
+    uint64_t index;
+};
+
+static void snap_cb(void *ctx, int status, uint64_t index)
+{
+    struct snap_result *s = ctx;
+    s->done++;
+    s->status = status;
+    s->index = index;
+}
+
+static bool snap_done(void *ctx)
+{
+    return ((struct snap_result *)ctx)->done > 0;
+}
+
+TEST(SUITE_CONSENSUS, snapshot_now)
+{
+    struct cluster cl;
+    struct snap_result s[2];
+    struct applied_ctx ac;
+    int leader, n = 0, k;
+    unsigned i, before;
+    uint64_t applied[2], taken[2];
+    memset(&cl, 0, sizeof(cl));
+    memset(s, 0, sizeof(s));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    before = cl.nodes[0].raft.legacy.snapshot_threshold;
+    ASSERT(before > 10); /* the default: no snapshot from the threshold */
+    /* Nothing agreed yet: nothing to snapshot. */
+    ASSERT_ERR(p2praft_consensus_snapshot(cl.nodes[leader].c, snap_cb, &s[0]),
+               P2PRAFT_ENOSTATE);
+    for (k = 0; k < 3; k++) {
+        struct rstate st = mkstate("snap");
+        ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                                 count_cb, &n));
+        struct counter_ctx cc = {&n, k + 1};
+        ASSERT(cluster_run_until(&cl, counter_reached, &cc, WAIT_MS));
+    }
+    ac.cl = &cl;
+    ac.want = 3;
+    ASSERT(cluster_run_until(&cl, all_applied, &ac, WAIT_MS));
+    /* Leader and follower alike. */
+    for (i = 0; i < 2; i++) {
+        applied[i] = raft_last_applied(&cl.nodes[i].raft);
+        taken[i] = p2praft_consensus_snapshots(cl.nodes[i].c);
+        ASSERT_OK(p2praft_consensus_snapshot(cl.nodes[i].c, snap_cb, &s[i]));
+        ASSERT_EQ(s[i].done, 0); /* never inside the call */
+    }
+    for (i = 0; i < 2; i++) {
+        ASSERT(cluster_run_until(&cl, snap_done, &s[i], WAIT_MS));
+        ASSERT_OK(s[i].status);
+        ASSERT(s[i].index >= applied[i]);
+        ASSERT_EQ_U64(p2praft_consensus_snapshots(cl.nodes[i].c),
+                      taken[i] + 1);
+        /* the threshold is back */
+        ASSERT_EQ(cl.nodes[i].raft.legacy.snapshot_threshold, before);
+    }
+    /* Nothing new since: the snapshot there covers it, none is taken. */
+    memset(&s[0], 0, sizeof(s[0]));
+    ASSERT_OK(p2praft_consensus_snapshot(cl.nodes[leader].c, snap_cb, &s[0]));
+    ASSERT(cluster_run_until(&cl, snap_done, &s[0], WAIT_MS));
+    ASSERT_OK(s[0].status);
+    ASSERT_EQ_U64(p2praft_consensus_snapshots(cl.nodes[leader].c),
+                  taken[leader] + 1);
+    cluster_close(&cl);
+}
+
+/* ---- applied() counts commits, not raft entries ---- */
+
+TEST(SUITE_CONSENSUS, applied_counts_commits)
+{
+    struct cluster cl;
+    struct applied_ctx ac;
+    int leader, n = 0, k;
+    struct counter_ctx cc = {&n, 3};
+    uint64_t entries, commits;
+    memset(&cl, 0, sizeof(cl));
+    ASSERT_OK(cluster_init(&cl, 2, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    /* A first commit: the leader's own entries are behind us. */
+    {
+        struct rstate st = mkstate("first");
+        struct counter_ctx c1 = {&n, 1};
+        ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                                 count_cb, &n));
+        ASSERT(cluster_run_until(&cl, counter_reached, &c1, WAIT_MS));
+        cc.want = 4;
+    }
+    entries = raft_last_applied(&cl.nodes[leader].raft);
+    commits = p2praft_consensus_applied(cl.nodes[leader].c);
+    /* Three commits in one loop turn: one raft entry. */
+    for (k = 0; k < 3; k++) {
+        struct rstate st = mkstate("one of three");
+        ASSERT_OK(p2praft_consensus_commit_state(cl.nodes[leader].c, &st,
+                                                 count_cb, &n));
+    }
+    ASSERT(cluster_run_until(&cl, counter_reached, &cc, WAIT_MS));
+    ASSERT_EQ_U64(raft_last_applied(&cl.nodes[leader].raft), entries + 1);
+    ASSERT_EQ_U64(p2praft_consensus_applied(cl.nodes[leader].c), commits + 3);
+    ac.cl = &cl;
+    ac.want = commits + 3;
+    ASSERT(cluster_run_until(&cl, all_applied, &ac, WAIT_MS));
+    cluster_close(&cl);
+}
+
+#ifdef CONSENSUS_STORE
+/* ---- one call tears a group down: raft, then consensus, actor, io,
+ * host; commits still pending complete, outcome unknown ---- */
+
+struct close_ctx {
+    int done;
+    int results[16];
+    int calls[16];
+};
+
+static void close_done(void *ctx)
+{
+    ((struct close_ctx *)ctx)->done++;
+}
+
+static bool close_finished(void *ctx)
+{
+    return ((struct close_ctx *)ctx)->done > 0;
+}
+
+struct slot {
+    struct close_ctx *cc;
+    int i;
+};
+
+static void slot_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct slot *s = ctx;
+    (void)errmsg;
+    p2praft_value_destroy(&rstate_type, state);
+    s->cc->calls[s->i]++;
+    s->cc->results[s->i] = status;
+}
+
+TEST(SUITE_CONSENSUS, group_close_with_commits_pending)
+{
+    struct cluster cl;
+    struct close_ctx cc;
+    struct slot slots[16];
+    struct nc_node *nd;
+    struct p2praft_group g;
+    struct new_leader nlc;
+    struct rstate st = mkstate("pending");
+    int leader, i;
+    memset(&cl, 0, sizeof(cl));
+    memset(&cc, 0, sizeof(cc));
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, WAIT_MS);
+    ASSERT(leader >= 0);
+    nd = &cl.nodes[leader];
+    /* Half the commits reach raft (flushed in a loop turn), half are
+     * still queued when the group closes. */
+    for (i = 0; i < 16; i++) {
+        slots[i].cc = &cc;
+        slots[i].i = i;
+        ASSERT_OK(p2praft_consensus_commit_state(nd->c, &st, slot_cb,
+                                                 &slots[i]));
+        if (i == 7) {
+            uv_run(&cl.loop, UV_RUN_NOWAIT);
+        }
+    }
+    g.raft = &nd->raft;
+    g.io = &nd->io;
+    g.consensus = nd->c;
+    g.actor = nd->actor;
+    g.host = nd->host;
+    ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+    /* raft is closing: a second close is refused, nothing done twice. */
+    ASSERT_ERR(p2praft_group_close(&g, NULL, NULL), P2PRAFT_ESTATE);
+    /* The harness must not close them again. */
+    nd->running = false;
+    nd->c = NULL;
+    nd->actor = NULL;
+    nd->host = NULL;
+    ASSERT(cluster_run_until(&cl, close_finished, &cc, WAIT_MS));
+    ASSERT_EQ(cc.done, 1);
+    for (i = 0; i < 16; i++) {
+        ASSERT_EQ(cc.calls[i], 1);
+        ASSERT(cc.results[i] == 0 || p2praft_outcome_unknown(cc.results[i]));
+    }
+    /* The others go on without it. */
+    nlc.cl = &cl;
+    nlc.old = leader;
+    nlc.found = -1;
+    ASSERT(cluster_run_until(&cl, leader_among_rest, &nlc, WAIT_MS));
+    cluster_close(&cl);
+}
+
+/* A group that never started raft, and one without a host to close. */
+TEST(SUITE_CONSENSUS, group_close_partial)
+{
+    uv_loop_t loop;
+    struct p2praft_group g;
+    struct close_ctx cc;
+    memset(&g, 0, sizeof(g));
+    memset(&cc, 0, sizeof(cc));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(p2praft_consensus_new(&g.consensus, &loop, &rstate_type, NULL));
+    ASSERT_OK(p2praft_actor_new(&g.actor, NULL));
+    ASSERT_OK(lp2p_host_new(&g.host, &loop, NULL));
+    ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(cc.done, 1);
+    ASSERT_OK(uv_loop_close(&loop));
+    ASSERT_ERR(p2praft_group_close(NULL, NULL, NULL), P2PRAFT_EINVAL);
+
+    /* raft initialised over p2praft's io, never started. */
+    {
+        struct raft r;
+        struct raft_io rio;
+        struct p2praft_io_config cfg;
+        char self[LP2P_PEER_ID_STRMAX];
+        memset(&g, 0, sizeof(g));
+        memset(&cc, 0, sizeof(cc));
+        ASSERT_OK(uv_loop_init(&loop));
+        ASSERT_OK(lp2p_host_new(&g.host, &loop, NULL));
+        ASSERT_OK(p2praft_consensus_new(&g.consensus, &loop, &rstate_type,
+                                        NULL));
+        p2praft_io_config_init(&cfg);
+        ASSERT_OK(p2praft_io_init(&rio, g.host, &cfg));
+        ASSERT_OK(lp2p_peer_id_to_string(lp2p_host_id(g.host), self,
+                                         sizeof(self)));
+        ASSERT_OK(raft_init(&r, &rio, p2praft_consensus_fsm(g.consensus),
+                            p2praft_server_id(lp2p_host_id(g.host)), self));
+        ASSERT_OK(p2praft_actor_new(&g.actor, &r));
+        p2praft_consensus_set_actor(g.consensus, g.actor);
+        g.raft = &r;
+        g.io = &rio;
+        r.data = &cc; /* the caller's, put back */
+        ASSERT_OK(p2praft_group_close(&g, close_done, &cc));
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ASSERT_EQ(cc.done, 1);
+        ASSERT(r.data == &cc);
+        ASSERT_OK(uv_loop_close(&loop));
+    }
+}
+#endif

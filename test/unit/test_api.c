@@ -88,7 +88,8 @@ TEST(api, request_roundtrip_every_op)
         P2PRAFT_API_GET,   P2PRAFT_API_SET,     P2PRAFT_API_DEL,
         P2PRAFT_API_CAS,   P2PRAFT_API_STATUS,  P2PRAFT_API_BARRIER,
         P2PRAFT_API_LS,    P2PRAFT_API_WATCH,   P2PRAFT_API_UNWATCH,
-        P2PRAFT_API_HELLO};
+        P2PRAFT_API_HELLO, P2PRAFT_API_SNAPSHOT, P2PRAFT_API_METRICS,
+        P2PRAFT_API_CLUSTER, P2PRAFT_API_HEALTH, P2PRAFT_API_SNAPSHOT_NOW};
     uint8_t bin[3] = {0, 0xff, 0}; /* values are bytes, NULs included */
     size_t i;
     for (i = 0; i < sizeof(ops); i++) {
@@ -219,6 +220,9 @@ TEST(api, request_rejects_bad_bodies)
         {"\x02\x03\x00\0\0\0\x01\0\0\0\x02k\0", 13, "a key is"},
         {"\x02\x08\x00\0\0\0\x01\0\0\0\x02p\0", 13, "a prefix is"},
         {"\x02\x05\x00\0\0\0\x01\x00", 8, "unexpected bytes"},
+        {"\x02\x1e\x00\0\0\0\x01\x00", 8, "unexpected bytes"}, /* SNAPSHOT */
+        {"\x02\x1e\x01\0\0\0\x01", 7, "flags"},
+        {"\x02\x1f\x00\0\0\0\x01", 7, "unknown operation"},
         {"\x02\x02\x00\0\0\0\x01\0\0\0\x01k\x00\x40\x00\x01", 16,
          "value too long"},
     };
@@ -234,6 +238,51 @@ TEST(api, request_rejects_bad_bodies)
                        err, cases[i].err);
         }
         ASSERT_EQ(r.id, 1);
+        p2praft__api_req_release(&r);
+    }
+}
+
+/* The operator requests (20..23) carry no field and no flag; the numbers
+ * around them are unknown. */
+TEST(api, operator_requests)
+{
+    uint8_t body[8] = {2, 0, 0, 0, 0, 0, 1, 0};
+    struct p2praft__api_req r, q;
+    char err[256];
+    uint8_t *f;
+    size_t len = 0;
+    unsigned op;
+    for (op = P2PRAFT_API_SNAPSHOT; op <= P2PRAFT_API_HEALTH; op++) {
+        body[1] = (uint8_t)op;
+        ASSERT(p2praft__api_is_operator((uint8_t)op));
+        ASSERT(!p2praft__api_is_write((uint8_t)op));
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), 0);
+        ASSERT_EQ(r.op, op);
+        ASSERT(r.key == NULL && r.val == NULL);
+        p2praft__api_req_release(&r);
+        ASSERT_EQ(parse_req(&r, body, 8, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "unexpected bytes") != NULL);
+        p2praft__api_req_release(&r);
+        body[2] = P2PRAFT__API_CONSISTENT;
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "flags") != NULL);
+        p2praft__api_req_release(&r);
+        body[2] = 0;
+        /* the encoder writes exactly the header */
+        memset(&q, 0, sizeof(q));
+        q.op = (uint8_t)op;
+        q.id = 9;
+        f = p2praft__api_request_encode(&q, &len);
+        ASSERT(f != NULL);
+        ASSERT_EQ(len, P2PRAFT__API_PREFIX + 7);
+        ASSERT_EQ(f[P2PRAFT__API_PREFIX + 1], op);
+        lp2p__free(f);
+    }
+    for (op = 19; op <= 24; op += 5) {
+        body[1] = (uint8_t)op;
+        ASSERT(!p2praft__api_is_operator((uint8_t)op));
+        ASSERT_EQ(parse_req(&r, body, 7, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "unknown operation") != NULL);
         p2praft__api_req_release(&r);
     }
 }

@@ -1,0 +1,204 @@
+/*
+ * p2praft snapshot save FILE | now: over a running node's unix socket, or
+ * --node MA --key F over libp2p.
+ * - save FILE: a backup of the node's state (any node), with its raft
+ *   index, term and configuration under a SHA-256, checked whole, then
+ *   written atomically.
+ * - now: have the node take a raft snapshot at once (Go's raft.Snapshot());
+ *   prints the snapshot's raft index (with --json, {"index": N}).
+ * The options may come before or after the subcommand. Exit status 0,
+ * 2 (usage), 4 (node unreachable, no answer), 5 (the node answered an
+ * error, or FILE could not be written: nothing was written), 6 (busy).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fileio.h"
+#include "kvclient.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: p2praft snapshot save (--api PATH | --data-dir DIR | "
+            "--node MA --key F)\n"
+            "                             [--timeout-ms N] [--json] FILE\n"
+            "       p2praft snapshot now  (--api PATH | --data-dir DIR | "
+            "--node MA --key F)\n"
+            "                             [--timeout-ms N] [--json]\n"
+            "save: a backup of the node's state at its applied index, with "
+            "the raft term\nand configuration, checksummed (SHA-256), to "
+            "FILE: written to a temporary\nfile, synced, then renamed, so "
+            "FILE is never partial. Any node will do.\nRestore it with "
+            "'p2praft restore'.\n"
+            "now: have the node take a raft snapshot now, leader or "
+            "follower, whatever its\n--snapshot-threshold, and print the "
+            "snapshot's raft index (it covers every\nentry the node had "
+            "applied).\n"
+            "Exit status 4 when the node cannot be reached or does not "
+            "answer, 5 when it\nanswers an error or FILE cannot be written, "
+            "6 when it is busy.\n");
+}
+
+/* The exit status of a failed call (a snapshot changes no data, so an
+ * unknown outcome is a plain failure). */
+static int failed(const struct kvcli *o, const char *sub,
+                  const struct p2praft_result *res, int rv)
+{
+    int code;
+    if (res == NULL) {
+        fprintf(stderr, "p2praft snapshot %s: %s\n", sub, p2praft_strerror(rv));
+        return EXIT_FAILED;
+    }
+    kvcli_report(o, sub, NULL, res);
+    code = res->status < 0 && res->rv != P2PRAFT_ELIMIT ? EXIT_UNREACHABLE
+                                                        : kvcli_exit(res);
+    if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {
+        code = EXIT_FAILED;
+    }
+    return code;
+}
+
+static int save(const struct kvcli *o, const struct p2praft_result *res,
+                const char *file)
+{
+    struct p2praft_backup_info info;
+    char err[512];
+    if (p2praft_backup_check(res->data, res->len, &info, err, sizeof(err)) !=
+        0) {
+        fprintf(stderr, "p2praft snapshot save: the node sent a backup that "
+                        "does not check: %s (nothing written)\n", err);
+        return EXIT_FAILED;
+    }
+    if (cli_write_atomic(file, res->data, res->len, err, sizeof(err)) != 0) {
+        fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n", err);
+        return EXIT_FAILED;
+    }
+    if (o->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "ok", json_true());
+        json_object_set_new(j, "file", json_string(file));
+        json_object_set_new(j, "index", json_integer((json_int_t)info.index));
+        json_object_set_new(j, "term", json_integer((json_int_t)info.term));
+        json_object_set_new(j, "keys", json_integer((json_int_t)info.keys));
+        json_object_set_new(j, "bytes", json_integer((json_int_t)res->len));
+        json_object_set_new(j, "members",
+                            json_integer((json_int_t)info.n_members));
+        return kvcli_json_print(j) == 0 ? EXIT_OK : EXIT_FAILED;
+    }
+    printf("saved %s: index %llu, term %llu, %llu keys, %zu members, "
+           "%zu bytes\n",
+           file, (unsigned long long)info.index,
+           (unsigned long long)info.term, (unsigned long long)info.keys,
+           info.n_members, res->len);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+static int now(const struct kvcli *o, const struct p2praft_result *res)
+{
+    if (o->json) {
+        json_t *obj = json_object();
+        json_object_set_new(obj, "index", json_integer((json_int_t)res->index));
+        return kvcli_json_print(obj) == 0 ? EXIT_OK : EXIT_FAILED;
+    }
+    printf("snapshot at index %" PRIu64 "\n", res->index);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+/* The index of the subcommand: the first argument that is neither an
+ * option nor an option's value; argc when there is none. */
+static int find_sub(int argc, char **argv)
+{
+    int a;
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--json") == 0) {
+            continue;
+        }
+        if (strncmp(argv[a], "--", 2) == 0 || strcmp(argv[a], "-k") == 0) {
+            a++; /* its value */
+            continue;
+        }
+        break;
+    }
+    return a;
+}
+
+static int run(int argc, char **argv)
+{
+    struct kvcli o;
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    struct p2praft_client *c = NULL;
+    const char *sub, *file = NULL;
+    char **rest;
+    int a, k, n = 0, rv, code;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    k = find_sub(argc, argv);
+    if (k >= argc || (strcmp(argv[k], "save") != 0 &&
+                      strcmp(argv[k], "now") != 0)) {
+        if (k < argc) {
+            fprintf(stderr, "p2praft snapshot: unknown argument '%s'\n",
+                    argv[k]);
+        }
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    sub = argv[k];
+    /* The options without the subcommand, so they may stand on both
+     * sides of it. */
+    rest = calloc((size_t)argc, sizeof(*rest));
+    if (rest == NULL) {
+        fprintf(stderr, "p2praft snapshot: out of memory\n");
+        return EXIT_FAILED;
+    }
+    for (a = 0; a < argc; a++) {
+        if (a != k) {
+            rest[n++] = argv[a];
+        }
+    }
+    memset(&o, 0, sizeof(o));
+    o.cmd = "snapshot";
+    a = kvcli_options(&o, n, rest);
+    if (a >= 0 && strcmp(sub, "save") == 0 && a + 1 == n) {
+        file = rest[a];
+        a = n;
+    }
+    if (a < 0 || a != n) {
+        if (a >= 0) {
+            fprintf(stderr, "p2praft snapshot %s: %s\n", sub,
+                    strcmp(sub, "save") == 0
+                        ? "give one FILE after the options"
+                        : "no argument after 'now'");
+        }
+        free(rest);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    free(rest);
+    code = kvcli_open(&o, &c);
+    if (code != 0) {
+        return code;
+    }
+    memset(&rq, 0, sizeof(rq));
+    rq.op = file != NULL ? P2PRAFT_API_SNAPSHOT : P2PRAFT_API_SNAPSHOT_NOW;
+    rv = p2praft_client_call(c, &rq, &res);
+    if (res == NULL || res->rv != 0) {
+        code = failed(&o, sub, res, rv);
+    } else {
+        code = file != NULL ? save(&o, res, file) : now(&o, res);
+    }
+    p2praft_result_free(res);
+    p2praft_client_close(c);
+    return code;
+}
+
+const struct cli_command cli_cmd_snapshot = {
+    "snapshot", "snapshot save FILE: back up a node; snapshot now: take one",
+    run};
