@@ -86,7 +86,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
         go-raftnode hc-vectors faults faults-build faults-selftest
 
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
-     $(EXAMPLES)
+     $(EXAMPLES) $(BUILD)/interop/c-raftnode
 
 # Install missing dependencies (only when pkg-config cannot find one),
 # the unit tests' own among them.
@@ -126,6 +126,12 @@ $(CLI): $(call obj,$(TOOL_SRC)) $(LIB_P2PRAFT)
 	  $(TOOL_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_P2PRAFT)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
+
+# The C node of the mixed go-libp2p-raft clusters (interop/go/raftnode/mixed-test.sh).
+C_RAFTNODE := $(BUILD)/interop/c-raftnode
+$(C_RAFTNODE): $(BUILD)/obj/interop/c/raftnode.o $(LIB_P2PRAFT)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIB_P2PRAFT) $(LDFLAGS_ALL) $(LIBS_ALL)
 

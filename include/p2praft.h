@@ -327,6 +327,22 @@ P2PRAFT_API int p2praft_oplog_new(struct p2praft_consensus **out,
  */
 P2PRAFT_API void p2praft_consensus_free(struct p2praft_consensus *c);
 
+/*
+ * The seed's log format, for a cluster shared with go-libp2p-raft nodes
+ * (with P2PRAFT_WIRE_HASHICORP): each entry is the bare encoded op, or the
+ * encoded state for a commit_state or a rollback, with no envelope and no
+ * group commit (one entry per commit); in op mode an entry that does not
+ * decode as an op but as a state is a rollback (the seed's rule); snapshots
+ * are the bare p2praft_encode_snapshot() bytes, without a checksum. The
+ * default format keeps its explicit rollback entry, group commit and
+ * snapshot checksums. Set before raft starts (nothing applied or queued):
+ * 0 or P2PRAFT_EINVAL. All nodes of a cluster use the same format.
+ */
+P2PRAFT_API int p2praft_consensus_set_seed_format(struct p2praft_consensus *c,
+                                                  bool on);
+P2PRAFT_API bool p2praft_consensus_seed_format(
+    const struct p2praft_consensus *c);
+
 /* The struct raft_fsm to hand to raft_init() (FSM()). Owned by `c`. */
 P2PRAFT_API struct raft_fsm *p2praft_consensus_fsm(struct p2praft_consensus *c);
 
@@ -745,6 +761,16 @@ enum p2praft_store_kind {
     P2PRAFT_STORE_DISK = 1 /* raft_uv in a directory */
 };
 
+/* Which raft wire an io speaks: p2praft's own (P2PRAFT_PROTOCOL), or
+ * go-libp2p-raft's /raft/1.0.0/rpc (hashicorp/raft's NetworkTransport), so
+ * that p2praft nodes join a cluster of go-libp2p-raft nodes. A node serves
+ * one of them: nodes of the other wire cannot open a raft stream to it. */
+enum p2praft_wire {
+    P2PRAFT_WIRE_P2PRAFT = 0,
+    P2PRAFT_WIRE_HASHICORP = 1
+};
+#define P2PRAFT_HC_PROTOCOL "/raft/1.0.0/rpc"
+
 struct p2praft_io_config {
     enum p2praft_store_kind store;
     /* MEM: the store (borrowed). NULL: a private one, freed with the io. */
@@ -767,6 +793,11 @@ struct p2praft_io_config {
     bool no_hint;
     /* A fresh cluster waits for a full election timeout. */
     bool no_fast_start;
+    /* The raft wire (default P2PRAFT_WIRE_P2PRAFT). With HASHICORP, pair
+     * it with the seed log format in the FSM
+     * (p2praft_consensus_set_seed_format()) and libraft's pre-vote off
+     * unless every Go node runs hashicorp/raft >= 1.7. */
+    enum p2praft_wire wire;
 };
 
 /* Fill `cfg` with the defaults (MEM with a private store, every limit 0). */
@@ -1075,6 +1106,12 @@ struct p2praft_node_config {
      * state and without bootstrap, as a member the leader added (PEER_ADD);
      * `peers` are the members to dial. Ignored when data_dir holds state. */
     bool join;
+    /* The raft wire: P2PRAFT_WIRE_P2PRAFT (default), or
+     * P2PRAFT_WIRE_HASHICORP to share a cluster with go-libp2p-raft nodes
+     * (/raft/1.0.0/rpc, the seed's log format, libraft's pre-vote off as
+     * hashicorp/raft 1.6 has none). Every node of a cluster uses the same;
+     * a node of the other wire cannot open a raft stream to it. */
+    enum p2praft_wire wire;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */

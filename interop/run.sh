@@ -178,6 +178,21 @@ for spec in "go-raftnode bolt" "go-raftnode mem" "go-raftnode-17 mem"; do
     fi
 done
 
+# Mixed clusters: go-libp2p-raft nodes and p2praft nodes on the hashicorp
+# wire (issue 10), on both raftnode builds (1.7.x also with pre-vote on).
+for spec in "go-raftnode" "go-raftnode-17" "go-raftnode-17 prevote"; do
+    set -- $spec
+    [ -x "$out/$1" ] && [ -x build/interop/c-raftnode ] || continue
+    echo
+    echo "== interop/go/raftnode/mixed-test.sh $out/$1 build/interop/c-raftnode ${2:-}"
+    if bash interop/go/raftnode/mixed-test.sh "$out/$1" build/interop/c-raftnode ${2:-}; then
+        echo "ok raftnode-mixed $spec"
+        passed=$((passed + 1))
+    else
+        fail "raftnode-mixed $spec"
+    fi
+done
+
 echo
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

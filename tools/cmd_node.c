@@ -31,6 +31,7 @@ static void usage(FILE *out)
             "                    [--store disk|mem] [--metrics-listen "
             "HOST:PORT]\n"
             "                    [--join MA]... [--leave]\n"
+            "                    [--wire p2praft|hashicorp]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -42,6 +43,11 @@ static void usage(FILE *out)
             "takes\n"
             "                    --bootstrap and catches up from the "
             "others)\n"
+            "  --wire W          raft wire of the cluster: p2praft (default) "
+            "or hashicorp\n"
+            "                    (go-libp2p-raft's /raft/1.0.0/rpc and the "
+            "seed's log\n"
+            "                    format, to share a cluster with Go nodes)\n"
             "  --listen MA       default /ip4/127.0.0.1/tcp/0\n"
             "  --peer MA         another member, /ip4/../tcp/../p2p/<id>\n"
             "  --bootstrap       first start only: the configuration is this "
@@ -209,6 +215,16 @@ static int run(int argc, char **argv)
             }
             cfg.join = true;
             peers[cfg.n_peers++] = v;
+        } else if (strcmp(o, "--wire") == 0) {
+            if (strcmp(v, "p2praft") == 0) {
+                cfg.wire = P2PRAFT_WIRE_P2PRAFT;
+            } else if (strcmp(v, "hashicorp") == 0) {
+                cfg.wire = P2PRAFT_WIRE_HASHICORP;
+            } else {
+                fprintf(stderr, "p2praft node: --wire is p2praft or "
+                                "hashicorp, not '%s'\n", v);
+                return 2;
+            }
         } else if (strcmp(o, "--listen") == 0 || strcmp(o, "--peer") == 0) {
             bool is_listen = o[2] == 'l';
             size_t *cnt = is_listen ? &cfg.n_listen : &cfg.n_peers;

@@ -175,6 +175,7 @@ struct p2praft_consensus {
     struct lp2p__list batches; /* submitted to raft (struct batch) */
     uint64_t nonce;
     uint64_t next_id;
+    bool seed; /* the seed's log format (p2praft_consensus_set_seed_format) */
 
     uv_idle_t idle;
     uv_timer_t timer;
@@ -430,6 +431,68 @@ static struct batch *find_batch(struct p2praft_consensus *c, uint64_t id)
     return NULL;
 }
 
+/* Record the outcome of sub-entry `kind` for its committer `cm` (if any). */
+static void record(struct p2praft_consensus *c, struct commit *cm,
+                   uint8_t kind, int status, void *answer)
+{
+    pthread_mutex_lock(&c->mu);
+    c->applied++;
+    pthread_mutex_unlock(&c->mu);
+    if (cm != NULL) {
+        cm->applied = true;
+        cm->result = status;
+        if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
+            cm->state = answer;
+            answer = NULL;
+        } else if (status == 0 && cm->cb != NULL) {
+            cm->state = p2praft_value_dup(c->st, c->state);
+            if (cm->state == NULL) {
+                cm->result = LP2P_EUNKNOWN;
+            }
+        }
+    }
+    if (answer != NULL) {
+        p2praft_value_destroy(c->op->result_type, answer);
+    }
+}
+
+/*
+ * The seed's log format: the entry is the bare encoded op, or the encoded
+ * state (CommitState, and Rollback, which go-libp2p-raft does not mark):
+ * in op mode an entry that does not decode as an op but as a state is a
+ * rollback. No batch id: our own waiting commit is the oldest submitted
+ * one whose bytes are the entry's (one commit per entry).
+ */
+static int fsm_apply_seed(struct p2praft_consensus *c,
+                          const struct raft_buffer *buf)
+{
+    struct lp2p__list *q, *next;
+    struct commit *cm = NULL;
+    uint8_t kind = P2PRAFT__ENTRY_STATE;
+    void *answer = NULL, *v;
+    int status;
+    if (c->op != NULL) {
+        if (p2praft__decode_new(c->op->type, buf->base, buf->len, &v) == 0) {
+            p2praft_value_destroy(c->op->type, v);
+            kind = P2PRAFT__ENTRY_OP;
+        } else {
+            kind = P2PRAFT__ENTRY_ROLLBACK;
+        }
+    }
+    LP2P__LIST_FOREACH_SAFE(q, next, &c->batches) {
+        struct batch *b = LP2P__CONTAINER_OF(q, struct batch, link);
+        struct commit *x = b->n == 1 ? b->commits[0] : NULL;
+        if (x != NULL && !x->applied && x->len == buf->len &&
+            (x->len == 0 || memcmp(x->payload, buf->base, x->len) == 0)) {
+            cm = x;
+            break;
+        }
+    }
+    status = apply_one(c, kind, buf->base, buf->len, &answer);
+    record(c, cm, kind, status, answer);
+    return 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                      void **result)
 {
@@ -440,6 +503,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     int rv;
 
     *result = NULL;
+    if (c->seed) {
+        return fsm_apply_seed(c, buf);
+    }
     if (buf->len < 10 || p[0] != P2PRAFT__ENTRY_V1) {
         goto malformed;
     }
@@ -522,8 +588,7 @@ malformed:
  */
 static bool snapshot_framed(const struct p2praft_consensus *c)
 {
-    (void)c;
-    return true;
+    return !c->seed;
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
@@ -882,6 +947,21 @@ static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
     b->c = c;
     b->n = n;
     b->id = c->nonce + c->next_id++;
+    if (c->seed) {
+        /* One commit, its bare bytes (kept to recognise it when applied). */
+        struct commit *cm = LP2P__CONTAINER_OF(lp2p__list_first(list),
+                                               struct commit, qlink);
+        rb.len = cm->len;
+        rb.base = raft_malloc(rb.len > 0 ? rb.len : 1);
+        if (rb.base == NULL) {
+            lp2p__free(b->commits);
+            lp2p__free(b);
+            fail_all(c, list, LP2P_ENOMEM, NULL);
+            return;
+        }
+        memcpy(rb.base, cm->payload, cm->len);
+        goto submit;
+    }
     hdr[0] = P2PRAFT__ENTRY_V1;
     lp2p__put64(hdr + 1, b->id);
     lp2p__buf_init(&e);
@@ -912,6 +992,7 @@ static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
     memcpy(rb.base, e.data, e.len);
     memset((uint8_t *)rb.base + e.len, 0, rb.len - e.len);
     lp2p__buf_free(&e);
+submit:
     b->req.data = b;
     rv = raft_apply(actor->raft, &b->req, &rb, 1, apply_cb);
     if (rv != 0) {
@@ -937,8 +1018,10 @@ static void flush_group(struct p2praft_consensus *c, struct lp2p__list *list,
         cm->batch = b;
         cm->slot = i;
         b->commits[i] = cm;
-        lp2p__free(cm->payload);
-        cm->payload = NULL;
+        if (!c->seed) {
+            lp2p__free(cm->payload);
+            cm->payload = NULL;
+        }
     }
     return;
 
@@ -963,6 +1046,9 @@ static void flush(struct p2praft_consensus *c)
                LP2P__CONTAINER_OF(q, struct commit, qlink)->actor == actor) {
             lp2p__list_remove(q);
             lp2p__list_insert_tail(&group, q);
+            if (c->seed) {
+                break; /* no group commit in the seed's format */
+            }
         }
         flush_group(c, &group, actor);
     }
@@ -1884,6 +1970,20 @@ void p2praft_consensus_set_actor(struct p2praft_consensus *c,
     if (c != NULL) {
         c->actor = actor;
     }
+}
+
+int p2praft_consensus_set_seed_format(struct p2praft_consensus *c, bool on)
+{
+    if (c == NULL || c->applied > 0 || !lp2p__list_empty(&c->commits)) {
+        return LP2P_EINVAL;
+    }
+    c->seed = on;
+    return 0;
+}
+
+bool p2praft_consensus_seed_format(const struct p2praft_consensus *c)
+{
+    return c != NULL && c->seed;
 }
 
 void p2praft_consensus_set_timeout(struct p2praft_consensus *c, unsigned ms)

@@ -396,7 +396,85 @@ struct wappend {
     struct raft_io_append *outer;
     raft_io_append_cb cb;
     struct pio *p;
+    struct raft_entry *padded; /* see pad_entries() */
+    uint8_t *pad_data;
 };
+
+/*
+ * raft_uv stores entries whose sizes are multiples of 8 only; p2praft's own
+ * format pads its entries, but the seed's (hashicorp wire) entries are the
+ * bare bytes go-libp2p-raft writes, of any length. On disk, commands are
+ * stored as data, zeros, then one byte k (1..8) = the bytes added, so that
+ * the exact bytes come back at load (unpad_entries()). Barriers and
+ * configurations are libraft's own, already aligned. Memory stores keep
+ * entries as they are.
+ */
+static bool pads(const struct pio *p)
+{
+    return p->cfg.wire == P2PRAFT_WIRE_HASHICORP &&
+           p->cfg.store == P2PRAFT_STORE_DISK;
+}
+
+static int pad_entries(struct wappend *w, const struct raft_entry entries[],
+                       unsigned n)
+{
+    size_t total = 0, off = 0;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        total += entries[i].type == RAFT_COMMAND
+                     ? (entries[i].buf.len + 8) & ~(size_t)7
+                     : 0;
+    }
+    w->padded = lp2p__calloc(n > 0 ? n : 1, sizeof(*w->padded));
+    w->pad_data = lp2p__malloc(total > 0 ? total : 1);
+    if (w->padded == NULL || w->pad_data == NULL) {
+        lp2p__free(w->padded);
+        lp2p__free(w->pad_data);
+        w->padded = NULL;
+        w->pad_data = NULL;
+        return RAFT_NOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        size_t len = entries[i].buf.len;
+        size_t plen = (len + 8) & ~(size_t)7;
+        uint8_t *d = w->pad_data + off;
+        w->padded[i] = entries[i];
+        w->padded[i].batch = NULL;
+        if (entries[i].type != RAFT_COMMAND) {
+            continue;
+        }
+        if (len > 0) {
+            memcpy(d, entries[i].buf.base, len);
+        }
+        memset(d + len, 0, plen - len);
+        d[plen - 1] = (uint8_t)(plen - len);
+        w->padded[i].buf.base = d;
+        w->padded[i].buf.len = plen;
+        off += plen;
+    }
+    return 0;
+}
+
+static int unpad_entries(struct pio *p, struct raft_entry *entries, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        struct raft_buffer *b = &entries[i].buf;
+        uint8_t k = b->len > 0 ? ((uint8_t *)b->base)[b->len - 1] : 0;
+        if (entries[i].type != RAFT_COMMAND) {
+            continue;
+        }
+        if (b->len % 8 != 0 || k < 1 || k > 8 || k > b->len) {
+            snprintf(p->io->errmsg, sizeof(p->io->errmsg),
+                     "log entry %zu of %zu is not in the hashicorp wire's "
+                     "disk layout (a data directory of the other wire?)",
+                     i + 1, n);
+            return RAFT_CORRUPT;
+        }
+        b->len -= k;
+    }
+    return 0;
+}
 
 static void wappend_cb(struct raft_io_append *inner, int status)
 {
@@ -404,6 +482,8 @@ static void wappend_cb(struct raft_io_append *inner, int status)
     struct raft_io_append *outer = w->outer;
     raft_io_append_cb cb = w->cb;
     struct pio *p = w->p;
+    lp2p__free(w->padded);
+    lp2p__free(w->pad_data);
     lp2p__free(w);
     cb(outer, status);
     after_raft(p);
@@ -419,7 +499,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     if (p->closing) {
         return RAFT_CANCELED;
     }
-    w = lp2p__malloc(sizeof(*w));
+    w = lp2p__calloc(1, sizeof(*w));
     if (w == NULL) {
         return RAFT_NOMEM;
     }
@@ -428,8 +508,19 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     w->cb = cb;
     w->p = p;
     req->cb = cb;
-    rv = p->store.append(&p->store, &w->inner, entries, n, wappend_cb);
+    if (n > 0) {
+        p->last_term = entries[n - 1].term;
+    }
+    if (pads(p) && pad_entries(w, entries, n) != 0) {
+        lp2p__free(w);
+        return RAFT_NOMEM;
+    }
+    rv = p->store.append(&p->store, &w->inner,
+                         w->padded != NULL ? w->padded : entries, n,
+                         wappend_cb);
     if (rv != 0) {
+        lp2p__free(w->padded);
+        lp2p__free(w->pad_data);
         lp2p__free(w);
         snprintf(io->errmsg, sizeof(io->errmsg), "%s", p->store.errmsg);
     }
@@ -493,6 +584,7 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing,
         return rv;
     }
     if (w->install) {
+        p->last_term = snapshot->term;
         p->put_installing = true;
     } else {
         p->puts_taking++;
@@ -582,6 +674,7 @@ static int io_set_vote(struct raft_io *io, raft_id server_id)
 static int io_truncate(struct raft_io *io, raft_index index)
 {
     struct pio *p = P(io);
+    p->last_term = 0;
     PASS(p->store.truncate(&p->store, index));
 }
 
@@ -628,8 +721,30 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
         snprintf(io->errmsg, sizeof(io->errmsg), "%s", p->store.errmsg);
         return rv;
     }
+    if (pads(p) && (rv = unpad_entries(p, *entries, *n_entries)) != 0) {
+        /* raft frees nothing on a failed load */
+        if (*n_entries > 0) {
+            raft_free((*entries)[0].batch);
+        }
+        raft_free(*entries);
+        if (*snapshot != NULL) {
+            raft_configuration_close(&(*snapshot)->configuration);
+            raft_free((*snapshot)->bufs[0].base);
+            raft_free((*snapshot)->bufs);
+            raft_free(*snapshot);
+        }
+        *entries = NULL;
+        *n_entries = 0;
+        *snapshot = NULL;
+        return rv;
+    }
     check_fresh(p, *term, *voted_for, *snapshot, *start_index, *entries,
                 *n_entries);
+    if (*n_entries > 0) {
+        p->last_term = (*entries)[*n_entries - 1].term;
+    } else if (*snapshot != NULL) {
+        p->last_term = (*snapshot)->term;
+    }
     return 0;
 }
 
@@ -989,6 +1104,7 @@ int p2praft_io_init(struct raft_io *io, struct lp2p_host *host,
         }
     }
     p2praft__net_init(&p->net, p, host);
+    p->net.hashicorp = p->cfg.wire == P2PRAFT_WIRE_HASHICORP;
     p->net.hint_enabled = !cfg->no_hint;
     rv = p2praft__net_observe(&p->net);
     if (rv == 0) {

@@ -16,6 +16,7 @@
 struct pio;
 struct tpeer;
 struct tstream;
+struct hcnet;
 
 /* Work run at the end of the current loop turn (check or idle phase). */
 struct p2praft__work {
@@ -40,6 +41,9 @@ struct p2praft__net {
     struct lp2p_peer_id *members;
     size_t n_members;
     void (*closed_cb)(struct p2praft__net *n);
+    bool hashicorp;           /* the /raft/1.0.0/rpc mode (hctransport.c) */
+    struct hcnet *hc;
+    bool hc_closed;
 };
 
 struct pio {
@@ -62,6 +66,7 @@ struct pio {
     char address[LP2P_PEER_ID_STRMAX];
     raft_io_tick_cb tick_cb;
     raft_io_recv_cb recv_cb;
+    raft_term last_term; /* term of the last log entry (0: unknown) */
     /* Sees every message before raft does (p2praft__io_set_observer). */
     void (*observer)(void *ctx, const struct raft_message *m);
     void *observer_ctx;
@@ -149,6 +154,9 @@ int p2praft__addr_peer(const char *address, struct lp2p_peer_id *out);
 
 bool p2praft__net_admits(struct p2praft__net *n,
                          const struct lp2p_peer_id *peer);
+
+/* The hashicorp mode's streams are all closed (hctransport.c, at close). */
+void p2praft__net_hc_closed(struct p2praft__net *n);
 
 /* ---- test hooks ---- */
 

@@ -413,6 +413,7 @@ static int setup_io(struct p2praft_node *n, const struct lp2p_peer_id *members,
     p2praft_io_config_init(&cfg);
     cfg.store = n->cfg.store;
     cfg.dir = n->data_dir;
+    cfg.wire = n->cfg.wire;
     rv = p2praft_io_init(&n->io, n->host, &cfg);
     if (rv != 0) {
         return fail(n, rv, "cannot open the raft storage in %s: %s",
@@ -439,6 +440,9 @@ static int setup_consensus(struct p2praft_node *n)
         return fail(n, rv, "out of memory");
     }
     p2praft_consensus_set_timeout(n->c, n->cfg.timeout_ms);
+    if (n->cfg.wire == P2PRAFT_WIRE_HASHICORP) {
+        p2praft_consensus_set_seed_format(n->c, true);
+    }
     if (p2praft__watches_init(n) != 0) {
         return fail(n, LP2P_ENOMEM, "out of memory");
     }
@@ -459,7 +463,7 @@ static int setup_raft(struct p2praft_node *n)
     raft_set_heartbeat_timeout(&n->raft, n->cfg.heartbeat_ms);
     raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
-    raft_set_pre_vote(&n->raft, true);
+    raft_set_pre_vote(&n->raft, n->cfg.wire != P2PRAFT_WIRE_HASHICORP);
     return 0;
 }
 

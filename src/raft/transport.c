@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "raft/hctransport.h"
 #include "raft/io.h"
 #include "raft/rpc.h"
 #include "util/heap.h"
@@ -606,6 +607,9 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     size_t hlen;
     uint64_t total;
     int rv;
+    if (n->hashicorp) {
+        return p2praft__hc_send(n, req, m, cb);
+    }
     s = lp2p__calloc(1, sizeof(*s));
     if (s == NULL) {
         return RAFT_NOMEM;
@@ -856,7 +860,11 @@ static void net_handler(struct lp2p_stream *s, void *data)
 
 int p2praft__net_listen(struct p2praft__net *n)
 {
-    int rv = lp2p_host_set_handler(n->host, P2PRAFT_PROTOCOL, NULL,
+    int rv;
+    if (n->hashicorp) {
+        return p2praft__hc_listen(n);
+    }
+    rv = lp2p_host_set_handler(n->host, P2PRAFT_PROTOCOL, NULL,
                                    net_handler, n);
     if (rv == 0) {
         n->listening = true;
@@ -961,7 +969,7 @@ static void net_maybe_closed(struct p2praft__net *n)
 {
     void (*cb)(struct p2praft__net *);
     if (!n->closing || n->streams != NULL || n->creqs != NULL ||
-        n->closed_cb == NULL) {
+        (n->hashicorp && !n->hc_closed) || n->closed_cb == NULL) {
         return;
     }
     cb = n->closed_cb;
@@ -977,6 +985,14 @@ void p2praft__net_close(struct p2praft__net *n,
     struct creq *c;
     n->closing = true;
     n->closed_cb = closed_cb;
+    if (n->hashicorp) {
+        if (n->observing) {
+            lp2p_host_unobserve(n->host, net_conn_event, n);
+            n->observing = false;
+        }
+        p2praft__hc_close(n);
+        return;
+    }
     if (n->listening) {
         lp2p_host_remove_handler(n->host, P2PRAFT_PROTOCOL);
         n->listening = false;
@@ -1000,9 +1016,16 @@ void p2praft__net_close(struct p2praft__net *n,
     net_maybe_closed(n);
 }
 
+void p2praft__net_hc_closed(struct p2praft__net *n)
+{
+    n->hc_closed = true;
+    net_maybe_closed(n);
+}
+
 void p2praft__net_free(struct p2praft__net *n)
 {
     struct creq *c;
+    p2praft__hc_free(n);
     if (n->observing) {
         lp2p_host_unobserve(n->host, net_conn_event, n);
         n->observing = false;
@@ -1043,6 +1066,9 @@ unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable)
 {
     struct tstream *t;
     unsigned k = 0, w = 0;
+    if (n->hashicorp) {
+        return p2praft__hc_streams(n, writable);
+    }
     for (t = n->streams; t != NULL; t = t->next) {
         k += !t->closing;
         w += !t->closing && t->writable;

@@ -11,7 +11,10 @@
  * The corpus (test/fuzz/corpus/hcwire/) is seeded from the captured
  * vectors of test/vectors/hashicorp/: mode byte + a .req (with .data after
  * install-snapshot) or + a .resp, and the configuration bytes of a
- * captured InstallSnapshot.
+ * captured InstallSnapshot; and mixed-c-*: a Go node's requests to a
+ * p2praft node on the hashicorp wire and that node's responses (written by
+ * hctransport.c/hcmap.c), recorded by raftnode -record in a 2 Go + 1 C
+ * cluster and cut by `go-raftnode split`.
  */
 #include <string.h>
 

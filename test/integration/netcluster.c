@@ -159,6 +159,11 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     cfg.retry_ms = 20;
     cfg.no_hint = nc->no_hint;
     cfg.no_fast_start = nc->no_fast_start;
+    cfg.wire = nc->wire;
+    if (nc->wire == P2PRAFT_WIRE_HASHICORP &&
+        (rv = p2praft_consensus_set_seed_format(nd->c, true)) != 0) {
+        return rv;
+    }
     rv = p2praft_io_init(&nd->io, nd->host, &cfg);
     if (rv != 0) {
         fprintf(stderr, "p2praft_io_init: %s\n", nd->io.errmsg);
@@ -174,7 +179,7 @@ int nc_start(struct nc *nc, unsigned i, bool bootstrap)
     p2praft_raft_trace(&nd->raft);
     raft_set_election_timeout(&nd->raft, nc->election_ms);
     raft_set_heartbeat_timeout(&nd->raft, nc->heartbeat_ms);
-    raft_set_pre_vote(&nd->raft, true);
+    raft_set_pre_vote(&nd->raft, nc->wire != P2PRAFT_WIRE_HASHICORP);
     if (nc->snapshot_threshold != 0) {
         raft_set_snapshot_threshold(&nd->raft, nc->snapshot_threshold);
         raft_set_snapshot_trailing(&nd->raft, nc->snapshot_trailing);

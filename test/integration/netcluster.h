@@ -57,6 +57,9 @@ struct nc {
     enum p2praft_store_kind store; /* MEM (default) or DISK */
     unsigned install_snapshot_ms;  /* 0: libraft default */
     const char *base_dir;  /* parent of the node dirs (default /tmp) */
+    /* The raft wire; HASHICORP also takes the seed's log format and turns
+     * pre-vote off, as a node of a go-libp2p-raft cluster does. */
+    enum p2praft_wire wire;
     struct nc_node nodes[NC_MAX];
 };
 

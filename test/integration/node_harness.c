@@ -87,6 +87,7 @@ void nh_start(struct hnode *ns, unsigned n, unsigned i, bool bootstrap)
     COPY(snapshot_trailing)
     COPY(election_ms)
     COPY(heartbeat_ms)
+    COPY(wire)
 #undef COPY
     cfg.clients = ns[i].clients;
     cfg.n_clients = ns[i].n_clients;

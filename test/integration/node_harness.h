@@ -23,6 +23,7 @@ struct hnode {
     unsigned api_max_inflight, api_max_requests, timeout_ms;
     unsigned snapshot_threshold, snapshot_trailing;
     unsigned election_ms, heartbeat_ms;
+    enum p2praft_wire wire;
     const char *clients[4];
     size_t n_clients;
     const char *clients_file;

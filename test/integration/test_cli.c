@@ -175,6 +175,21 @@ TEST(cli, keygen_id_and_bad_keys)
     rmdir(dir);
 }
 
+/* `p2praft node --wire`: hashicorp and p2praft, anything else refused by
+ * name before the node starts. */
+TEST(cli, node_wire_option)
+{
+    struct child c;
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--key", "/nonexistent",
+                                  "--data-dir", "/nonexistent", "--wire",
+                                  "grpc", NULL},
+                  &c),
+              2);
+    ASSERT(strstr(c.buf, "--wire is p2praft or hashicorp, not 'grpc'") != NULL);
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--help", NULL}, &c), 0);
+    ASSERT(strstr(c.buf, "--wire p2praft|hashicorp") != NULL);
+}
+
 TEST(cli, host_and_ping)
 {
     struct child h, p;

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "harness_util.h"
+#include "node_harness.h"
 #include "p2praft.h"
 #include "raft/api.h"
 #include "test.h"
@@ -849,4 +850,53 @@ TEST(node, api_limits_busy_idle_10k)
     ASSERT_OK(p2praft_node_set(ns[0].node, "after", "1", 1, err, sizeof(err)));
     teardown(ns, 1, base);
     lp2p_heap_set(NULL);
+}
+
+/* p2praft_node_config.wire = HASHICORP (`p2praft node --wire hashicorp`):
+ * the key-value node on go-libp2p-raft's wire and log format. Writes
+ * through every node, consistent reads everywhere, bare snapshots on disk,
+ * and a follower restarted from its directory catches up. */
+TEST(node, hashicorp_wire)
+{
+    struct hnode ns[3];
+    char base[] = "/tmp/p2praft-hcnode-XXXXXX", err[256], key[32], val[32];
+    unsigned i, j, leader, f;
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    nh_prepare(ns, 3, base);
+    for (i = 0; i < 3; i++) {
+        ns[i].wire = P2PRAFT_WIRE_HASHICORP;
+        ns[i].snapshot_threshold = 16;
+        ns[i].snapshot_trailing = 4;
+    }
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    leader = nh_wait_leader(ns, 3, nh_scale(10000));
+    for (j = 0; j < 30; j++) {
+        i = j % 3;
+        snprintf(key, sizeof(key), "k%u", j);
+        snprintf(val, sizeof(val), "v%u", j);
+        ASSERT_OK(p2praft_node_set(ns[i].node, key, val, strlen(val), err,
+                                   sizeof(err)));
+    }
+    f = (leader + 1) % 3;
+    p2praft_node_stop(ns[f].node);
+    ns[f].node = NULL;
+    ASSERT_OK(p2praft_node_set(ns[leader].node, "after", "x", 1, err,
+                               sizeof(err)));
+    nh_start(ns, 3, f, false);
+    nh_wait_field(&ns[f], "caught_up", "yes", nh_scale(10000));
+    for (i = 0; i < 3; i++) {
+        ASSERT_OK(p2praft_node_get(ns[i].node, "after", true, &v, &vlen, err,
+                                   sizeof(err)));
+        ASSERT_EQ(vlen, 1);
+        p2praft_free(v);
+        ASSERT_OK(p2praft_node_get(ns[i].node, "k29", true, &v, &vlen, err,
+                                   sizeof(err)));
+        ASSERT_EQ(vlen, 3);
+        ASSERT_MEM_EQ(v, "v29", 3);
+        p2praft_free(v);
+    }
+    nh_teardown(ns, 3, base);
 }

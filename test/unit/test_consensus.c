@@ -57,12 +57,56 @@ static const struct p2praft_op_type fop_optype = {
 
 #define N 3
 
+/* Records the entries node 0's FSM applies (seed format tests). */
+#define REC_MAX 16
+struct rec {
+    struct raft_fsm fsm;
+    struct raft_fsm *inner;
+    unsigned n;
+    uint8_t *buf[REC_MAX];
+    size_t len[REC_MAX];
+};
+
+static int rec_apply(struct raft_fsm *fsm, const struct raft_buffer *b,
+                     void **result)
+{
+    struct rec *r = fsm->data;
+    if (r->n < REC_MAX) {
+        r->buf[r->n] = malloc(b->len > 0 ? b->len : 1);
+        memcpy(r->buf[r->n], b->base, b->len);
+        r->len[r->n++] = b->len;
+    }
+    return r->inner->apply(r->inner, b, result);
+}
+
+static int rec_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n)
+{
+    struct rec *r = fsm->data;
+    return r->inner->snapshot(r->inner, bufs, n);
+}
+
+static int rec_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n)
+{
+    struct rec *r = fsm->data;
+    return r->inner->snapshot_finalize(r->inner, bufs, n);
+}
+
+static int rec_restore(struct raft_fsm *fsm, struct raft_buffer *b)
+{
+    struct rec *r = fsm->data;
+    return r->inner->restore(r->inner, b);
+}
+
 struct fx {
     uv_loop_t loop;
     struct raft_fixture f;
     struct p2praft_consensus *c[N];
     struct p2praft_actor *a[N];
     unsigned leader;
+    bool seed;       /* the seed's log format on every node */
+    struct rec *rec; /* wraps node 0's FSM when set */
 };
 
 static void fx_setup_ops(struct fx *x, const struct p2praft_op_type *ot)
@@ -72,9 +116,24 @@ static void fx_setup_ops(struct fx *x, const struct p2praft_op_type *ot)
     ASSERT_OK(uv_loop_init(&x->loop));
     ASSERT_OK(raft_fixture_init(&x->f));
     for (i = 0; i < N; i++) {
+        struct raft_fsm *fsm;
         ASSERT_OK(p2praft_oplog_new(&x->c[i], &x->loop, &fstate_type, ot,
                                     NULL));
-        ASSERT_OK(raft_fixture_grow(&x->f, p2praft_consensus_fsm(x->c[i])));
+        if (x->seed) {
+            ASSERT_OK(p2praft_consensus_set_seed_format(x->c[i], true));
+        }
+        fsm = p2praft_consensus_fsm(x->c[i]);
+        if (i == 0 && x->rec != NULL) {
+            x->rec->inner = fsm;
+            x->rec->fsm = *fsm;
+            x->rec->fsm.data = x->rec;
+            x->rec->fsm.apply = rec_apply;
+            x->rec->fsm.snapshot = rec_snapshot;
+            x->rec->fsm.snapshot_finalize = rec_finalize;
+            x->rec->fsm.restore = rec_restore;
+            fsm = &x->rec->fsm;
+        }
+        ASSERT_OK(raft_fixture_grow(&x->f, fsm));
         p2praft_raft_trace(raft_fixture_get(&x->f, i));
     }
     ASSERT_OK(raft_fixture_configuration(&x->f, N, &conf));
@@ -216,6 +275,159 @@ TEST(fixture, group_commit_per_op_results)
         free(m);
     }
     fx_teardown(&x);
+}
+
+/* The seed's log format: one bare entry per commit (no envelope, no group
+ * commit), a rollback that is just the encoded state, and the same per-op
+ * results as the default format. */
+TEST(fixture, seed_format_bare_entries)
+{
+    struct fx x;
+    struct rec rec;
+    struct res r[4];
+    struct fop ops[3] = {{"a", false}, {"x", true}, {"b", false}};
+    struct fstate rb = {"R"};
+    struct all_ctx ac;
+    raft_index before;
+    unsigned i, first;
+    uint8_t *enc;
+    size_t len;
+    char *m;
+    int rv;
+    memset(&x, 0, sizeof(x));
+    memset(&rec, 0, sizeof(rec));
+    memset(r, 0, sizeof(r));
+    x.seed = true;
+    x.rec = &rec;
+    fx_setup(&x);
+    ASSERT(p2praft_consensus_seed_format(x.c[0]));
+    if (x.leader == 0) {
+        /* node 0's FSM is wrapped, so its actor would not commit: lead
+         * elsewhere */
+        raft_fixture_depose(&x.f);
+        raft_fixture_elect(&x.f, 1);
+        x.leader = 1;
+        ASSERT(raft_fixture_step_until_applied(
+            &x.f, N, raft_last_index(raft_fixture_get(&x.f, 1)), 10000));
+    }
+    first = rec.n; /* the leader's no-op barrier is not an FSM entry */
+    before = raft_last_index(raft_fixture_get(&x.f, x.leader));
+    for (i = 0; i < 3; i++) {
+        ASSERT_OK(p2praft_consensus_commit_op(x.c[x.leader], &ops[i], res_cb,
+                                              &r[i]));
+    }
+    ASSERT_OK(p2praft_consensus_rollback(x.c[x.leader], &rb, res_cb, &r[3]));
+    uv_run(&x.loop, UV_RUN_NOWAIT);
+    /* No group commit: four commits in one loop turn, four entries. */
+    ASSERT_EQ(raft_last_index(raft_fixture_get(&x.f, x.leader)), before + 4);
+    ac.x = &x;
+    ac.want = 4;
+    ac.res = r;
+    ac.nres = 4;
+    ASSERT(raft_fixture_step_until(&x.f, all_done, &ac, 10000));
+    ASSERT_OK(r[0].status);
+    ASSERT_STR_EQ(r[0].msg, "a");
+    ASSERT_EQ(r[1].status, P2PRAFT_EAPPLY);
+    ASSERT_OK(r[2].status);
+    ASSERT_STR_EQ(r[2].msg, "ab");
+    ASSERT_OK(r[3].status);
+    ASSERT_STR_EQ(r[3].msg, "R");
+    /* Each entry is exactly the encoded op, and the rollback the encoded
+     * state, as go-libp2p-raft writes them. */
+    ASSERT_EQ(rec.n - first, 4);
+    for (i = 0; i < 4; i++) {
+        if (i < 3) {
+            ASSERT_OK(p2praft_encode(&fop_type, &ops[i], &enc, &len));
+        } else {
+            ASSERT_OK(p2praft_encode(&fstate_type, &rb, &enc, &len));
+        }
+        ASSERT_EQ(rec.len[first + i], len);
+        ASSERT_MEM_EQ(rec.buf[first + i], enc, len);
+        p2praft_free(enc);
+    }
+    for (i = 0; i < N; i++) {
+        m = head_msg(x.c[i], &rv);
+        ASSERT_OK(rv);
+        ASSERT_STR_EQ(m, "R");
+        free(m);
+    }
+    /* Too late to switch formats once entries were applied. */
+    ASSERT_ERR(p2praft_consensus_set_seed_format(x.c[0], false),
+               P2PRAFT_EINVAL);
+    fx_teardown(&x);
+    for (i = 0; i < rec.n; i++) {
+        free(rec.buf[i]);
+    }
+}
+
+/* The seed's rules on entries from elsewhere (a Go leader): an op; a state
+ * that is not an op is a rollback (heals); bytes that are neither make the
+ * node inconsistent; snapshots are the bare EncodeSnapshot bytes. */
+TEST(seed_format, apply_rules_and_bare_snapshots)
+{
+    uv_loop_t loop;
+    struct p2praft_consensus *c;
+    struct raft_fsm *fsm;
+    struct fop op = {"x", false};
+    struct fstate st = {"S"};
+    struct raft_buffer b, *bufs = NULL;
+    unsigned n = 0;
+    uint8_t *enc, *snap;
+    size_t len, slen;
+    void *result = NULL;
+    const uint8_t junk[] = {0xc1, 0x00};
+    char *m;
+    int rv;
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(p2praft_oplog_new(&c, &loop, &fstate_type, &fop_optype, NULL));
+    ASSERT_OK(p2praft_consensus_set_seed_format(c, true));
+    fsm = p2praft_consensus_fsm(c);
+    /* op on the zero state */
+    ASSERT_OK(p2praft_encode(&fop_type, &op, &enc, &len));
+    b.base = enc;
+    b.len = len;
+    ASSERT_OK(fsm->apply(fsm, &b, &result));
+    p2praft_free(enc);
+    m = head_msg(c, &rv);
+    ASSERT_OK(rv);
+    ASSERT_STR_EQ(m, "x");
+    free(m);
+    /* neither op nor state: inconsistent */
+    b.base = (void *)junk;
+    b.len = sizeof(junk);
+    ASSERT_OK(fsm->apply(fsm, &b, &result));
+    m = head_msg(c, &rv);
+    ASSERT_EQ(rv, P2PRAFT_EINCONSISTENT);
+    ASSERT(m == NULL);
+    /* a snapshot is refused while inconsistent */
+    ASSERT(fsm->snapshot(fsm, &bufs, &n) != 0);
+    /* a state (not an op: unknown field "Msg"): a rollback, which heals */
+    ASSERT_OK(p2praft_encode(&fstate_type, &st, &enc, &len));
+    b.base = enc;
+    b.len = len;
+    ASSERT_OK(fsm->apply(fsm, &b, &result));
+    p2praft_free(enc);
+    m = head_msg(c, &rv);
+    ASSERT_OK(rv);
+    ASSERT_STR_EQ(m, "S");
+    free(m);
+    /* the snapshot: exactly EncodeSnapshot's bytes, one buffer */
+    ASSERT_OK(fsm->snapshot(fsm, &bufs, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(p2praft_encode_snapshot(&fstate_type, &st, &snap, &slen));
+    ASSERT_EQ(bufs[0].len, slen);
+    ASSERT_MEM_EQ(bufs[0].base, snap, slen);
+    ASSERT_OK(fsm->snapshot_finalize(fsm, &bufs, &n));
+    /* and bare bytes restore (raft hands over a raft_malloc'd buffer) */
+    b.base = raft_malloc(slen);
+    memcpy(b.base, snap, slen);
+    b.len = slen;
+    ASSERT_OK(fsm->restore(fsm, &b));
+    p2praft_free(snap);
+    ASSERT_EQ_U64(p2praft_consensus_restored(c), 1);
+    p2praft_consensus_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
 }
 
 TEST(fixture, inconsistent_until_rollback)
