@@ -24,6 +24,8 @@
  * reached raft's log; see p2praft_outcome_unknown()):
  *   - no actor/raft/leadership when the group is flushed -> ENOACTOR,
  *     ENORAFT, ENOTLEADER: nothing submitted;
+ *   - this node's storage stalled or too far behind (raft/io.h) -> ERAFT:
+ *     nothing submitted;
  *   - raft_apply() refusing in its early checks (not leader, no disk space
  *     on a majority) -> ENOTLEADER / ERAFT: nothing submitted; failing
  *     later (the entry may sit in raft's log and be replicated) ->
@@ -55,6 +57,7 @@
 
 #include "raft/codec.h"
 #include "raft/consensus.h"
+#include "raft/io.h"
 #include "raft/snapshot.h"
 #include "util/bridge.h"
 #include "util/buf.h"
@@ -795,6 +798,11 @@ static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
                      "this actor is not the leader; the leader is unknown");
         }
         return LP2P_ENOTLEADER;
+    }
+    if (p2praft__io_storage_behind(a->raft->io, msg, len)) {
+        /* Nothing reaches raft: the entry would only queue behind the
+         * unwritten ones (raft/io.h). */
+        return LP2P_ERAFT;
     }
     return 0;
 }
