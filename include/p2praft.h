@@ -718,7 +718,7 @@ struct p2praft_io_stats {
     uint64_t peak_peer_bytes; /* most bytes ever queued toward one peer */
     /* Local storage that stops writing (a full disk): see "Storage that
      * stops writing" in the README's Limits. */
-    uint64_t storage_stalls;  /* times appends made no progress for 300 ms */
+    uint64_t storage_stalls;  /* times appends made no progress for 1 s */
     uint64_t appends_refused; /* AppendEntries with entries dropped meanwhile */
     uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile */
     uint64_t transfers;       /* leadership handed over meanwhile */

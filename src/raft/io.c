@@ -52,8 +52,8 @@
 #define MOD "transport"
 
 /* Unwritten entries beyond which no more are taken (see the top). */
-#define BACKLOG_ENTRIES 1024
-#define BACKLOG_BYTES (32u << 20)
+#define BACKLOG_ENTRIES 256
+#define BACKLOG_BYTES (16u << 20)
 
 #if RAFT_VERSION_NUMBER / 100 != 22
 #error "p2praft__raft_fire_requests() reads libraft 0.22's request queue"
@@ -316,7 +316,7 @@ static void xfer_cb(struct raft_transfer *req)
 bool p2praft__io_stalled(struct pio *p)
 {
     return !p->closing && p->appends_pending > 0 &&
-           uv_now(p->loop) - p->append_progress_ms >= P2PRAFT__STALL_MS;
+           p->stall_ms >= P2PRAFT__STALL_MS;
 }
 
 static bool backlog_full(const struct pio *p)
@@ -358,21 +358,31 @@ static void maybe_transfer(struct pio *p)
              (unsigned long long)raft_transferee(r));
 }
 
-/* Every tick: notice a stall (logged once), and act on it. */
+/* Every tick: count the time appends wait without progress (a late tick,
+ * the loop being busy, counts for two ticks at most), notice a stall
+ * (logged once), and act on it. */
 static void storage_watch(struct pio *p)
 {
+    uint64_t now = uv_now(p->loop), gap = now - p->watch_ms;
+    p->watch_ms = now;
+    if (p->appends_pending == 0 || p->append_progress) {
+        p->stall_ms = 0;
+    } else {
+        p->stall_ms += gap < 2 * (uint64_t)p->tick_ms ? gap : 2 * p->tick_ms;
+    }
+    p->append_progress = false;
     if (!p2praft__io_stalled(p)) {
         return;
     }
     if (!p->stall_logged) {
         p->stall_logged = true;
-        p->stall_since_ms = p->append_progress_ms;
+        p->stall_since_ms = now - p->stall_ms;
         p->stats.storage_stalls++;
         LOG_WARN(MOD,
                  "storage stalled: no append completed for %llu ms (%u "
                  "writes, %llu entries, %llu KiB waiting; disk full?): not "
                  "campaigning, refusing new entries",
-                 (unsigned long long)(uv_now(p->loop) - p->append_progress_ms),
+                 (unsigned long long)p->stall_ms,
                  p->appends_pending,
                  (unsigned long long)p->append_entries_pending,
                  (unsigned long long)(p->append_bytes_pending / 1024));
@@ -511,7 +521,8 @@ static void wappend_cb(struct raft_io_append *inner, int status)
     p->appends_pending--;
     p->append_entries_pending -= w->n;
     p->append_bytes_pending -= w->bytes;
-    p->append_progress_ms = uv_now(p->loop);
+    p->append_progress = true;
+    p->stall_ms = 0;
     if (status != 0 && status != RAFT_CANCELED) {
         LOG_WARN(MOD, "append of %u entries failed: %s", w->n,
                  raft_strerror(status));
@@ -519,8 +530,7 @@ static void wappend_cb(struct raft_io_append *inner, int status)
     if (p->stall_logged && status == 0) {
         p->stall_logged = false;
         LOG_WARN(MOD, "storage writes again after %llu ms",
-                 (unsigned long long)(p->append_progress_ms -
-                                      p->stall_since_ms));
+                 (unsigned long long)(uv_now(p->loop) - p->stall_since_ms));
     }
     lp2p__free(w);
     cb(outer, status);
@@ -559,7 +569,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
         return rv;
     }
     if (p->appends_pending == 0) {
-        p->append_progress_ms = uv_now(p->loop);
+        p->stall_ms = 0;
     }
     p->appends_pending++;
     p->append_entries_pending += n;
@@ -1243,8 +1253,7 @@ bool p2praft__io_storage_behind(struct raft_io *io, char *why, size_t len)
             snprintf(why, len,
                      "this node's storage has completed no write for %llu "
                      "ms (disk full?)",
-                     (unsigned long long)(uv_now(p->loop) -
-                                          p->append_progress_ms));
+                     (unsigned long long)p->stall_ms);
         }
         return true;
     }

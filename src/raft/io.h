@@ -90,7 +90,9 @@ struct pio {
     unsigned appends_pending;
     uint64_t append_entries_pending;
     uint64_t append_bytes_pending;
-    uint64_t append_progress_ms; /* last completion, or first pending */
+    bool append_progress;        /* one completed since the last tick */
+    uint64_t watch_ms;           /* the last tick's time */
+    uint64_t stall_ms;           /* loop time with appends and no progress */
     bool stall_logged;
     uint64_t stall_since_ms;
     uint64_t transfer_ms;        /* when we last asked for a transfer */
@@ -136,10 +138,12 @@ void p2praft__io_tick_now(struct pio *p);
 struct raft *p2praft__io_raft(struct pio *p);
 
 /* Local storage has stopped writing: appends pending with no progress for
- * P2PRAFT__STALL_MS. The node then sends no RequestVote (it must not lead
+ * P2PRAFT__STALL_MS, counted over ticks only (a tick late because the loop
+ * was busy counts for two at most: a blocked loop is no storage stall).
+ * The node then sends no RequestVote (it must not lead
  * while it cannot write), drops AppendEntries that carry entries (they
  * would only grow the backlog), and, as a leader, hands leadership over. */
-#define P2PRAFT__STALL_MS 300
+#define P2PRAFT__STALL_MS 1000
 bool p2praft__io_stalled(struct pio *p);
 
 /* ---- transport.c, for io.c ---- */
@@ -172,7 +176,7 @@ void p2praft__io_set_drop(struct raft_io *io, bool drop);
 /*
  * For the consensus layer: true when raft_io `io` is p2praft's and its
  * storage is stalled or holds more unwritten entries than it may
- * (p2praft__io_stalled(), or 1024 entries or 32 MiB not yet written);
+ * (p2praft__io_stalled(), or 256 entries or 16 MiB not yet written);
  * `why` (may be NULL) then says which. A new entry must not be submitted:
  * it would only lengthen the backlog that raft_uv re-encodes once the
  * disk writes again.
