@@ -1170,6 +1170,9 @@ static void slow_reader_install(size_t len, uint64_t rate)
     ASSERT_OK(nc_init(&nc, 3, &pad_type, &padop_optype, &initial));
     leader = nc_wait_leader(&nc, WAIT_MS);
     ASSERT(leader >= 0);
+    /* ... and a commit deadline that does too (the 1 s default ran out
+     * under ASan on a loaded machine: ETIMEDOUT). */
+    p2praft_consensus_set_timeout(nc.nodes[leader].c, WAIT_MS);
     lagger = ((unsigned)leader + 1) % 3;
     nc_stop(&nc, lagger); /* raft down, host up */
 
