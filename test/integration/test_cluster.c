@@ -10,6 +10,9 @@
  *                         follower away while the log is compacted catches
  *                         up from a snapshot; all three killed and
  *                         restarted from disk lose nothing acknowledged.
+ *   cluster/three_nodes_mem  --store mem: a member started late catches
+ *                         up from a snapshot; a killed one is refused a
+ *                         second start (it forgot its term, vote and log).
  *   cluster/five_nodes    loses two nodes (one the leader), keeps
  *                         committing.
  *   cluster/cli_and_api   exit codes of kv/status, malformed API clients,
