@@ -297,7 +297,7 @@ static void prepare_cb(uv_prepare_t *h)
     end_of_turn(h->data);
 }
 
-/* ---- storage that stops writing -------------------------------------------- */
+/* ---- storage that stops writing ------------------------------------------ */
 
 struct xfer {
     struct raft_transfer req;
