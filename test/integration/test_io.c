@@ -650,6 +650,8 @@ TEST(io, simultaneous_dials_converge)
 
 /* ---- storage that stops writing (a full disk) ---- */
 
+static bool io_behind(void *ctx);
+
 struct stall_ctx {
     struct nc *nc;
     unsigned stalled; /* the node whose appends are held */
@@ -800,5 +802,56 @@ TEST(io, storage_stall_refuses_entries)
     ASSERT(nc_run_until(&nc, applied_past, &nc.nodes[0], WAIT_MS));
     ASSERT(raft_last_applied(&nc.nodes[0].raft) > before);
     ASSERT(!p2praft__io_storage_behind(&nc.nodes[0].io, NULL, 0));
+    nc_close(&nc);
+}
+
+/* A follower whose appends are stuck, with a log as long as the healthy
+ * follower's, must not win the election when the leader goes, although it
+ * would time out first, and must let the healthy one win. libraft keeps a
+ * follower with unwritten entries from campaigning, but also keeps it
+ * loyal to its last leader, refusing every candidate; the io lets
+ * candidates past that (without it: no leader until the disk writes). */
+TEST(io, storage_stall_no_campaign)
+{
+    static struct nc nc;
+    struct stall_ctx sc;
+    struct caught_ctx kc;
+    struct p2praft_io_stats st;
+    unsigned n, l, t;
+    int leader;
+    cluster_config(&nc);
+    nc.no_hint = true; /* elections only on timeouts: the ones set below */
+    ASSERT_OK(nc_init(&nc, 3, &mstate_type, NULL, NULL));
+    leader = nc_wait_leader(&nc, WAIT_MS);
+    ASSERT(leader >= 0);
+    n = (unsigned)leader;
+    l = (n + 1) % 3;
+    t = (n + 2) % 3;
+    ASSERT(commit_n(&nc, leader, 2));
+    /* l takes one more entry but cannot write it; then nothing more
+     * comes, so its log is as long as t's. */
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, true);
+    ASSERT(commit_n(&nc, leader, 1));
+    ASSERT(nc_run_until(&nc, io_behind, &nc.nodes[l].io, WAIT_MS));
+    ASSERT_EQ_U64(raft_last_index(&nc.nodes[l].raft),
+                  raft_last_index(&nc.nodes[t].raft));
+    raft_set_election_timeout(&nc.nodes[t].raft,
+                              10 * nc.nodes[t].raft.election_timeout);
+    nc_kill(&nc, n);
+    memset(&sc, 0, sizeof(sc));
+    sc.nc = &nc;
+    sc.stalled = l;
+    sc.want = (int)t;
+    sc.watch = true;
+    ASSERT(nc_run_until(&nc, led_by, &sc, WAIT_MS));
+    ASSERT(!sc.stalled_led);
+    p2praft_io_stats(&nc.nodes[l].io, &st);
+    ASSERT(st.storage_stalls >= 1);
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, false);
+    ASSERT(commit_n(&nc, (int)t, 2));
+    kc.nc = &nc;
+    kc.node = l;
+    kc.leader = (int)t;
+    ASSERT(nc_run_until(&nc, caught_up, &kc, WAIT_MS));
     nc_close(&nc);
 }
