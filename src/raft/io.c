@@ -442,10 +442,12 @@ void p2praft__io_recv(struct pio *p, struct raft_message *m)
         return;
     }
     if (m->type == RAFT_REQUEST_VOTE && p2praft__io_stalled(p)) {
-        /* Without ticks (tick_cb) this follower never forgets the leader
-         * it last heard, and would refuse every candidate for as long as
-         * its storage is stuck: let a candidate past that check (a
-         * liveness rule only; the term and log checks still hold). */
+        /* A follower with unwritten entries never times out (libraft
+         * 0.22.1 "stays follower" while persisting, and tick_cb gives it
+         * no tick), so it never forgets the leader it last heard and
+         * would refuse every candidate until its disk writes again: let
+         * a candidate past that check (a liveness rule only; the term
+         * and log checks still hold). */
         m->request_vote.disrupt_leader = true;
     }
     if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries > 0 &&
