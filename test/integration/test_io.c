@@ -721,7 +721,7 @@ TEST(io, storage_stall_hands_over)
     /* The new leader goes. The stalled node would time out first, but
      * must not lead: the other one wins. */
     raft_set_election_timeout(&nc.nodes[t].raft,
-                              10 * nc.nodes[t].raft.election_timeout);
+                              3 * nc.nodes[t].raft.election_timeout);
     nc_kill(&nc, n);
     sc.want = (int)t;
     sc.watch = true;
@@ -836,7 +836,7 @@ TEST(io, storage_stall_no_campaign)
     ASSERT_EQ_U64(raft_last_index(&nc.nodes[l].raft),
                   raft_last_index(&nc.nodes[t].raft));
     raft_set_election_timeout(&nc.nodes[t].raft,
-                              10 * nc.nodes[t].raft.election_timeout);
+                              3 * nc.nodes[t].raft.election_timeout);
     nc_kill(&nc, n);
     memset(&sc, 0, sizeof(sc));
     sc.nc = &nc;
