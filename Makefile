@@ -190,13 +190,16 @@ faults-selftest: $(LINEARIZE)
 
 # Every nemesis for SECS seconds, at 3 and 5 nodes (root: network
 # namespaces, veth links, tmpfs mounts). FAULTS_CI=1: the .ci/run plan, one
-# run per nemesis. NEMESES="a b" picks some.
+# run per nemesis. NEMESES="a b" picks some; SNAPSHOT_THRESHOLD=N and
+# STORE=mem|disk go to every node.
 faults: deps
 	@command -v ip >/dev/null && command -v go >/dev/null || \
 	  scripts/install-deps.sh --faults
 	@$(MAKE) --no-print-directory faults-build faults-selftest
 	@test/faults/all.sh --secs $(SECS) $(if $(filter 1,$(FAULTS_CI)),--ci) \
-	  $(if $(NEMESES),--nemeses "$(NEMESES)")
+	  $(if $(NEMESES),--nemeses "$(NEMESES)") \
+	  $(if $(SNAPSHOT_THRESHOLD),--snapshot-threshold $(SNAPSHOT_THRESHOLD)) \
+	  $(if $(STORE),--store $(STORE))
 
 # go-libp2p-raft v0.5.0 nodes with a control interface (interop/go/raftnode):
 # go-raftnode on hashicorp/raft as go-libp2p-raft's go.mod pins it (1.6.1),

@@ -366,7 +366,9 @@ P2PRAFT_API void p2praft_consensus_set_timeout(struct p2praft_consensus *c,
  *   surely not applied: P2PRAFT_ENOTLEADER (this node was not the leader when the entry was
  *     to be submitted, nothing was; errmsg names the leader when known),
  *     P2PRAFT_ERAFT (raft refused the entry before taking it: a majority
- *     lacks disk space), P2PRAFT_ENOMEM (before submitting);
+ *     lacks disk space; or p2praft's raft I/O says this node's own storage
+ *     has stopped writing, and the leader is handing over), P2PRAFT_ENOMEM
+ *     (before submitting);
  *   outcome UNKNOWN (the entry may have been, or may still be, committed):
  *     P2PRAFT_EUNKNOWN (raft took the entry, then lost leadership or failed
  *     to persist it), P2PRAFT_ETIMEDOUT (not applied in time),
@@ -866,6 +868,12 @@ struct p2praft_io_stats {
     uint64_t snapshots_held;  /* InstallSnapshot held while a take was stored */
     uint64_t snapshots_dropped; /* duplicate InstallSnapshot while installing */
     uint64_t peak_peer_bytes; /* most bytes ever queued toward one peer */
+    /* Local storage that stops writing (a full disk): see "Storage that
+     * stops writing" in the README's Limits. */
+    uint64_t storage_stalls;  /* times appends made no progress for 1 s */
+    uint64_t appends_refused; /* AppendEntries with entries dropped meanwhile */
+    uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile */
+    uint64_t transfers;       /* leadership handed over meanwhile */
 };
 P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
                                   struct p2praft_io_stats *out);

@@ -7,8 +7,10 @@
 # here), installs libraft-dev 0.22.x from backports, and the other
 # packages from the main suite: libuv1-dev and libssl-dev for the library;
 # libjansson-dev and libmicrohttpd-dev for the CLI (JSON output, the
-# metrics endpoint); libmsgpack-dev (msgpack-c, which only the unit tests link, as an
-# independent decoder of our msgpack output) and valgrind for the tests.
+# metrics endpoint); libmsgpack-dev (msgpack-c, which only the unit tests
+# link, as an independent decoder of our msgpack output) and valgrind for
+# the tests; strace for the host bench's system calls per round trip
+# (bench/host).
 #
 # Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults]
 #   --fuzz    also install clang (libFuzzer), for `make fuzz`
@@ -121,6 +123,7 @@ enable_backports
 PKGS="build-essential pkg-config libuv1-dev libssl-dev"
 PKGS="$PKGS libjansson-dev libmicrohttpd-dev"
 PKGS="$PKGS libmsgpack-dev valgrind"
+PKGS="$PKGS strace" # bench/host/run.sh: syscalls_rtt (strace -f -c)
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
 fi

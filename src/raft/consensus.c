@@ -25,6 +25,8 @@
  *   - no actor or raft when the commit is made -> ENOACTOR, ENORAFT,
  *     returned by the call (no callback); no leadership when the group is
  *     flushed -> ENOTLEADER: nothing submitted;
+ *   - this node's storage stalled or too far behind (raft/io.h) -> ERAFT:
+ *     nothing submitted;
  *   - raft_apply() refusing in its early checks (not leader, no disk space
  *     on a majority) -> ENOTLEADER / ERAFT: nothing submitted; failing
  *     later (the entry may sit in raft's log and be replicated) ->
@@ -61,6 +63,7 @@
 
 #include "raft/codec.h"
 #include "raft/consensus.h"
+#include "raft/io.h"
 #include "raft/snapshot.h"
 #include "util/bridge.h"
 #include "util/buf.h"
@@ -907,6 +910,11 @@ static int check_actor(struct p2praft_consensus *c, struct p2praft_actor *a,
                      "this actor is not the leader; the leader is unknown");
         }
         return LP2P_ENOTLEADER;
+    }
+    if (p2praft__io_storage_behind(a->raft->io, msg, len)) {
+        /* Nothing reaches raft: the entry would only queue behind the
+         * unwritten ones (raft/io.h). */
+        return LP2P_ERAFT;
     }
     return 0;
 }

@@ -288,6 +288,33 @@ static int bootstrap_check(const struct p2praft__datadir_opts *o,
     return 0;
 }
 
+/* A memory-store node keeps its raft term, vote and log in the process:
+ * a restart forgets them. Rejoining the running cluster under the same
+ * identity could then grant a second vote in a term it already voted in
+ * (two leaders in one term), or drop entries whose acknowledgement made
+ * them committed (a committed write lost). Raft's safety needs that
+ * state, so the node refuses: the owner record its first start wrote says
+ * that this key ran here before. */
+static int mem_check(const struct p2praft__datadir_opts *o, bool recorded,
+                     const struct p2praft__disk_report *r, char *errmsg,
+                     size_t errmsg_len)
+{
+    if (!o->mem || !recorded || r->has_state) {
+        return 0;
+    }
+    lp2p__errmsg_set(errmsg, errmsg_len,
+                     "%s: peer %s ran here before with --store mem, and its "
+                     "raft term, vote and log went with that process; "
+                     "rejoining its cluster with nothing could vote twice in "
+                     "one term or lose acknowledged writes. Replace it: "
+                     "'p2praft peers rm %s' on a member, 'peers add' it "
+                     "back, then start it with --join on an empty "
+                     "directory; or remove %s/%s only if every member "
+                     "restarts empty (a new cluster)",
+                     o->dir, o->self, o->self, o->dir, P2PRAFT__OWNER_FILE);
+    return LP2P_EEXIST;
+}
+
 int p2praft__datadir_open(struct p2praft__datadir *d,
                           const struct p2praft__datadir_opts *o,
                           struct p2praft__disk_report *r, char *errmsg,
@@ -304,9 +331,12 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
         rv = owner_check(o, &recorded, errmsg, errmsg_len);
     }
     if (rv == 0) {
-        rv = bootstrap_check(o, r, errmsg, errmsg_len);
+        rv = mem_check(o, recorded, r, errmsg, errmsg_len);
     }
     if (rv == 0) {
+        rv = bootstrap_check(o, r, errmsg, errmsg_len);
+    }
+    if (rv == 0 && !o->mem) {
         rv = space_check(o->dir, r, errmsg, errmsg_len);
     }
     /* A first bootstrap records its owner now; state from before owners

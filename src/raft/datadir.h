@@ -28,6 +28,7 @@ struct p2praft__datadir_opts {
     const char *self; /* the node's peer ID string, borrowed */
     bool bootstrap;   /* --bootstrap */
     bool join;        /* --join: an empty directory is expected */
+    bool mem;         /* --store mem: raft's state lives in the process */
 };
 
 /* An unlocked handle (so that close is always safe). */
@@ -48,7 +49,9 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
  * Everything a node does before raft loads the directory, in order: lock
  * it, warn (log, warn level) when group or others may read it, check
  * raft's files (*r), refuse --bootstrap on a directory with state and a
- * start without it on one without, check the owner (recorded now on a
+ * start without it on one without, refuse a memory-store node whose key
+ * already ran on the directory (it lost its term, vote and log; see
+ * mem_check() in datadir.c), check the owner (recorded now on a
  * first bootstrap; on a directory made before owners were recorded, left
  * pending for p2praft__datadir_record_owner()), and check that one more
  * log segment fits. 0, or the error with errmsg

@@ -24,6 +24,18 @@
  * installs another. This io sees every snapshot_put and every message, so
  * it holds such an InstallSnapshot until the take is stored, and drops a
  * duplicate while an install runs (the leader sends again).
+ *
+ * Storage that stops writing: raft_uv retries a failed write (a full disk)
+ * until it succeeds and queues every later append behind it; the leader
+ * goes on committing with its followers meanwhile, and once the disk is
+ * free raft_uv re-encodes the whole backlog into a buffer it regrows for
+ * each entry, for seconds on the loop thread. So this io counts the
+ * appends not yet completed; when they make no progress for
+ * P2PRAFT__STALL_MS it sends no RequestVote and no election tick (the
+ * node does not campaign), drops AppendEntries that carry entries (the
+ * leader sends them again), and a leader hands leadership over
+ * (raft_transfer). The consensus layer refuses new entries meanwhile
+ * (p2praft__io_storage_behind()).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -38,6 +50,10 @@
 #include "util/log.h"
 
 #define MOD "transport"
+
+/* Unwritten entries beyond which no more are taken (see the top). */
+#define BACKLOG_ENTRIES 256
+#define BACKLOG_BYTES (16u << 20)
 
 #if RAFT_VERSION_NUMBER / 100 != 22
 #error "p2praft__raft_fire_requests() reads libraft 0.22's request queue"
@@ -302,10 +318,115 @@ static void prepare_cb(uv_prepare_t *h)
     end_of_turn(h->data);
 }
 
+/* ---- storage that stops writing ------------------------------------------ */
+
+struct xfer {
+    struct raft_transfer req;
+    struct pio *p; /* NULL once the io closed */
+};
+
+static void xfer_cb(struct raft_transfer *req)
+{
+    struct xfer *x = req->data;
+    if (x->p != NULL) {
+        x->p->xfer = NULL;
+    }
+    lp2p__free(x);
+}
+
+bool p2praft__io_stalled(struct pio *p)
+{
+    return !p->closing && p->appends_pending > 0 &&
+           p->stall_ms >= P2PRAFT__STALL_MS;
+}
+
+static bool backlog_full(const struct pio *p)
+{
+    return p->append_entries_pending >= BACKLOG_ENTRIES ||
+           p->append_bytes_pending >= BACKLOG_BYTES;
+}
+
+/* A leader whose storage is stalled hands leadership to an up-to-date
+ * voter, at most once per election timeout (libraft gives up a transfer
+ * after one). */
+static void maybe_transfer(struct pio *p)
+{
+    struct raft *r = p2praft__io_raft(p);
+    uint64_t now = uv_now(p->loop);
+    struct xfer *x;
+    int rv;
+    if (r == NULL || raft_state(r) != RAFT_LEADER || p->xfer != NULL ||
+        raft_transferee(r) != 0 ||
+        (p->transfer_ms != 0 && now - p->transfer_ms < r->election_timeout)) {
+        return;
+    }
+    x = lp2p__calloc(1, sizeof(*x));
+    if (x == NULL) {
+        return;
+    }
+    x->p = p;
+    x->req.data = x;
+    p->transfer_ms = now;
+    rv = raft_transfer(r, &x->req, 0, xfer_cb);
+    if (rv != 0) {
+        LOG_DEBUG(MOD, "leadership transfer refused: %s", raft_strerror(rv));
+        lp2p__free(x);
+        return;
+    }
+    p->xfer = x;
+    p->stats.transfers++;
+    LOG_WARN(MOD, "storage stalled: handing leadership to server %llu",
+             (unsigned long long)raft_transferee(r));
+}
+
+/* Every tick: count the time appends wait without progress (a late tick,
+ * the loop being busy, counts for two ticks at most), notice a stall
+ * (logged once), and act on it. */
+static void storage_watch(struct pio *p)
+{
+    uint64_t now = uv_now(p->loop), gap = now - p->watch_ms;
+    p->watch_ms = now;
+    if (p->appends_pending == 0 || p->append_progress) {
+        p->stall_ms = 0;
+    } else {
+        p->stall_ms += gap < 2 * (uint64_t)p->tick_ms ? gap : 2 * p->tick_ms;
+    }
+    p->append_progress = false;
+    if (!p2praft__io_stalled(p)) {
+        return;
+    }
+    if (!p->stall_logged) {
+        p->stall_logged = true;
+        p->stall_since_ms = now - p->stall_ms;
+        p->stats.storage_stalls++;
+        LOG_WARN(MOD,
+                 "storage stalled: no append completed for %llu ms (%u "
+                 "writes, %llu entries, %llu KiB waiting; disk full?): not "
+                 "campaigning, refusing new entries",
+                 (unsigned long long)p->stall_ms,
+                 p->appends_pending,
+                 (unsigned long long)p->append_entries_pending,
+                 (unsigned long long)(p->append_bytes_pending / 1024));
+    }
+    maybe_transfer(p);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct pio *p = t->data;
+    struct raft *r;
     if (p->tick_cb != NULL && !p->closing) {
+        storage_watch(p);
+        r = p2praft__io_raft(p);
+        /* No election timeout while the storage is stalled: the node
+         * must not campaign (its RequestVotes are withheld anyway), and a
+         * term it bumped at every timeout would make it refuse, and so
+         * stall, the healthy candidates (see p2praft__io_recv()). */
+        if (r != NULL && raft_state(r) != RAFT_LEADER &&
+            p2praft__io_stalled(p)) {
+            after_raft(p);
+            return;
+        }
         p->tick_cb(p->io);
         after_raft(p);
     }
@@ -341,6 +462,23 @@ static void deliver(struct pio *p, struct raft_message *m)
 void p2praft__io_recv(struct pio *p, struct raft_message *m)
 {
     if (p->closing || p->recv_cb == NULL) {
+        p2praft__rpc_message_release(m);
+        return;
+    }
+    if (m->type == RAFT_REQUEST_VOTE && p2praft__io_stalled(p)) {
+        /* A follower with unwritten entries never times out (libraft
+         * 0.22.1 "stays follower" while persisting, and tick_cb gives it
+         * no tick), so it never forgets the leader it last heard and
+         * would refuse every candidate until its disk writes again: let
+         * a candidate past that check (a liveness rule only; the term
+         * and log checks still hold). */
+        m->request_vote.disrupt_leader = true;
+    }
+    if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries > 0 &&
+        (backlog_full(p) || p2praft__io_stalled(p))) {
+        /* Our storage is behind: taking more only grows the backlog. The
+         * leader sends them again; heartbeats still pass. */
+        p->stats.appends_refused++;
         p2praft__rpc_message_release(m);
         return;
     }
@@ -398,6 +536,8 @@ struct wappend {
     struct pio *p;
     struct raft_entry *padded; /* see pad_entries() */
     uint8_t *pad_data;
+    unsigned n;
+    uint64_t bytes;
 };
 
 /*
@@ -484,6 +624,20 @@ static void wappend_cb(struct raft_io_append *inner, int status)
     struct pio *p = w->p;
     lp2p__free(w->padded);
     lp2p__free(w->pad_data);
+    p->appends_pending--;
+    p->append_entries_pending -= w->n;
+    p->append_bytes_pending -= w->bytes;
+    p->append_progress = true;
+    p->stall_ms = 0;
+    if (status != 0 && status != RAFT_CANCELED) {
+        LOG_WARN(MOD, "append of %u entries failed: %s", w->n,
+                 raft_strerror(status));
+    }
+    if (p->stall_logged && status == 0) {
+        p->stall_logged = false;
+        LOG_WARN(MOD, "storage writes again after %llu ms",
+                 (unsigned long long)(uv_now(p->loop) - p->stall_since_ms));
+    }
     lp2p__free(w);
     cb(outer, status);
     after_raft(p);
@@ -495,6 +649,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
 {
     struct pio *p = P(io);
     struct wappend *w;
+    unsigned i;
     int rv;
     if (p->closing) {
         return RAFT_CANCELED;
@@ -507,6 +662,11 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     w->outer = req;
     w->cb = cb;
     w->p = p;
+    w->n = n;
+    w->bytes = 0;
+    for (i = 0; i < n; i++) {
+        w->bytes += entries[i].buf.len;
+    }
     req->cb = cb;
     if (n > 0) {
         p->last_term = entries[n - 1].term;
@@ -523,8 +683,15 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
         lp2p__free(w->pad_data);
         lp2p__free(w);
         snprintf(io->errmsg, sizeof(io->errmsg), "%s", p->store.errmsg);
+        return rv;
     }
-    return rv;
+    if (p->appends_pending == 0) {
+        p->stall_ms = 0;
+    }
+    p->appends_pending++;
+    p->append_entries_pending += n;
+    p->append_bytes_pending += w->bytes;
+    return 0;
 }
 
 struct wput {
@@ -916,6 +1083,10 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
     }
     p->closing = true;
     p->close_cb = cb;
+    if (p->xfer != NULL) {
+        p->xfer->p = NULL; /* raft fires or drops it; it frees itself */
+        p->xfer = NULL;
+    }
     protect_members(p, true);
     if (!p->inited) {
         /* raft never initialised us: nothing runs. */
@@ -1231,6 +1402,34 @@ void p2praft_io_stats(struct raft_io *io, struct p2praft_io_stats *out)
     } else {
         memset(out, 0, sizeof(*out));
     }
+}
+
+bool p2praft__io_storage_behind(struct raft_io *io, char *why, size_t len)
+{
+    struct pio *p;
+    if (io == NULL || io->impl == NULL || io->send != io_send) {
+        return false; /* not ours */
+    }
+    p = P(io);
+    if (p2praft__io_stalled(p)) {
+        if (why != NULL) {
+            snprintf(why, len,
+                     "this node's storage has completed no write for %llu "
+                     "ms (disk full?)",
+                     (unsigned long long)p->stall_ms);
+        }
+        return true;
+    }
+    if (backlog_full(p)) {
+        if (why != NULL) {
+            snprintf(why, len,
+                     "this node's storage is %llu entries (%llu KiB) behind",
+                     (unsigned long long)p->append_entries_pending,
+                     (unsigned long long)(p->append_bytes_pending / 1024));
+        }
+        return true;
+    }
+    return false;
 }
 
 struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io)

@@ -92,6 +92,20 @@ struct pio {
     struct raft_message held;  /* an InstallSnapshot waiting for a take */
     char held_address[LP2P_PEER_ID_STRMAX];
 
+    /* local storage health: appends handed to the store and not yet
+     * completed (raft_uv retries a failed write, e.g. on a full disk,
+     * until it succeeds, and queues every later append behind it) */
+    unsigned appends_pending;
+    uint64_t append_entries_pending;
+    uint64_t append_bytes_pending;
+    bool append_progress;        /* one completed since the last tick */
+    uint64_t watch_ms;           /* the last tick's time */
+    uint64_t stall_ms;           /* loop time with appends and no progress */
+    bool stall_logged;
+    uint64_t stall_since_ms;
+    uint64_t transfer_ms;        /* when we last asked for a transfer */
+    struct xfer *xfer;           /* our raft_transfer in flight */
+
     /* fast start: a freshly bootstrapped cluster elects at once */
     bool fresh;
 
@@ -131,6 +145,15 @@ void p2praft__io_tick_now(struct pio *p);
 /* The raft instance this io serves (io->data once raft_init ran), or NULL. */
 struct raft *p2praft__io_raft(struct pio *p);
 
+/* Local storage has stopped writing: appends pending with no progress for
+ * P2PRAFT__STALL_MS, counted over ticks only (a tick late because the loop
+ * was busy counts for two at most: a blocked loop is no storage stall).
+ * The node then sends no RequestVote (it must not lead
+ * while it cannot write), drops AppendEntries that carry entries (they
+ * would only grow the backlog), and, as a leader, hands leadership over. */
+#define P2PRAFT__STALL_MS 1000
+bool p2praft__io_stalled(struct pio *p);
+
 /* ---- transport.c, for io.c ---- */
 
 void p2praft__net_init(struct p2praft__net *n, struct pio *io,
@@ -166,6 +189,15 @@ struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io);
 void p2praft__io_set_shield(struct raft_io *io, bool on);
 /* Cut the node off: every message to or from it is dropped. */
 void p2praft__io_set_drop(struct raft_io *io, bool drop);
+/*
+ * For the consensus layer: true when raft_io `io` is p2praft's and its
+ * storage is stalled or holds more unwritten entries than it may
+ * (p2praft__io_stalled(), or 256 entries or 16 MiB not yet written);
+ * `why` (may be NULL) then says which. A new entry must not be submitted:
+ * it would only lengthen the backlog that raft_uv re-encodes once the
+ * disk writes again.
+ */
+bool p2praft__io_storage_behind(struct raft_io *io, char *why, size_t len);
 /* Raft streams held (not closing), and those we may write on. */
 unsigned p2praft__io_streams(struct raft_io *io, unsigned *writable);
 unsigned p2praft__net_streams(struct p2praft__net *n, unsigned *writable);

@@ -49,6 +49,7 @@ struct p2praft_memstore {
     struct msnap *snap;
     struct mio *io;     /* the raft_io using this store, if any */
     bool hold_puts;
+    bool hold_appends; /* test hook: appends stay pending */
     struct pend *held;
     unsigned n_held;
     uint64_t appended, snapshots;
@@ -307,18 +308,24 @@ static void complete(struct pend *p, int status)
 
 static void drain(struct mio *s)
 {
+    bool blocked = false;
     if (s->draining) {
         return; /* the outer drain goes on with what a callback added */
     }
     s->draining = true;
     while (s->q_len > 0 && !s->closing) {
         struct pend p = s->q[s->q_head];
+        if (p.kind == PEND_APPEND && s->m->hold_appends) {
+            /* Completions stay in order: all wait for the release. */
+            blocked = true;
+            break;
+        }
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
         complete(&p, 0);
     }
     s->draining = false;
-    if (s->q_len == 0 && !s->closing) {
+    if ((s->q_len == 0 || blocked) && !s->closing) {
         uv_idle_stop(&s->idle);
     }
 }
@@ -740,6 +747,15 @@ void p2praft__memstore_hold_puts(struct p2praft_memstore *m, bool hold)
         }
     }
     m->n_held = 0;
+}
+
+void p2praft__memstore_hold_appends(struct p2praft_memstore *m, bool hold)
+{
+    m->hold_appends = hold;
+    if (!hold && m->io != NULL && m->io->q_len > 0 && !m->io->closing &&
+        m->io->inited) {
+        uv_idle_start(&m->io->idle, idle_cb);
+    }
 }
 
 unsigned p2praft__memstore_held_puts(const struct p2praft_memstore *m)

@@ -60,6 +60,13 @@ uint64_t p2praft__memstore_snapshots(const struct p2praft_memstore *m);
  */
 void p2praft__memstore_hold_puts(struct p2praft_memstore *m, bool hold);
 
+/*
+ * Test hook: while held, appends take their entries but do not complete
+ * (nor does anything queued after them), as raft_uv's appends wait on a
+ * full disk; releasing completes them on the next loop turn.
+ */
+void p2praft__memstore_hold_appends(struct p2praft_memstore *m, bool hold);
+
 /* snapshot_put requests waiting on the hold. */
 unsigned p2praft__memstore_held_puts(const struct p2praft_memstore *m);
 

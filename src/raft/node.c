@@ -285,6 +285,7 @@ static int setup_datadir(struct p2praft_node *n)
     o.self = self;
     o.bootstrap = n->cfg.bootstrap;
     o.join = n->cfg.join;
+    o.mem = n->cfg.store == P2PRAFT_STORE_MEM;
     rv = p2praft__datadir_open(&n->dd, &o, &r, n->errmsg, sizeof(n->errmsg));
     if (rv != 0) {
         return rv;

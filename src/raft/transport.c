@@ -617,6 +617,12 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     s->req = req;
     s->cb = cb;
     req->cb = cb;
+    if (m->type == RAFT_REQUEST_VOTE && p2praft__io_stalled(io)) {
+        /* Our storage cannot write: we must not lead (io.c). */
+        io->stats.votes_withheld++;
+        sreq_fail_later(n, s, RAFT_NOCONNECTION);
+        return 0;
+    }
     p = peer_find(n, m->server_id);
     if (p == NULL) {
         struct lp2p_peer_id pid;

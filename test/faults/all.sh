@@ -3,10 +3,13 @@
 # one table of the results (also in build/faults/summary.md).
 #
 #   test/faults/all.sh [--secs N] [--ci] [--nemeses "a b ..."] [--sizes "3 5"]
+#                      [--snapshot-threshold N] [--store disk|mem]
 #
 # By default every nemesis runs on 3 and on 5 nodes. --ci is the .ci/run
 # plan: each nemesis once, the cluster sizes shared out between them.
-# Exit status 0 when every run passed.
+# --snapshot-threshold and --store go to every run (run.sh); with --store
+# mem the nemeses that kill nodes are left out of the plan. Exit status 0
+# when every run passed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -15,6 +18,8 @@ SECS=60
 CI_PLAN=0
 SIZES="3 5"
 NEMESES=""
+RUN_FLAGS=()
+STORE=disk
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -22,7 +27,9 @@ while [ $# -gt 0 ]; do
     --ci) CI_PLAN=1; shift ;;
     --nemeses) NEMESES=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
-    *) echo "usage: $0 [--secs N] [--ci] [--nemeses LIST] [--sizes LIST]" >&2; exit 2 ;;
+    --snapshot-threshold) RUN_FLAGS+=(--snapshot-threshold "$2"); shift 2 ;;
+    --store) STORE=$2; RUN_FLAGS+=(--store "$2"); shift 2 ;;
+    *) echo "usage: $0 [--secs N] [--ci] [--nemeses LIST] [--sizes LIST] [--snapshot-threshold N] [--store disk|mem]" >&2; exit 2 ;;
     esac
 done
 if [ -z "$NEMESES" ]; then
@@ -32,6 +39,7 @@ fi
 # The plan: "nemesis:nodes" pairs.
 plan=()
 for nm in $NEMESES; do
+    case "$STORE:$nm" in mem:kill-*) continue ;; esac
     if [ "$CI_PLAN" -eq 1 ]; then
         case "$nm" in
         kill-majority | partition-bridge) plan+=("$nm:5") ;;
@@ -57,7 +65,7 @@ for p in "${plan[@]}"; do
     nm=${p%%:*}
     n=${p##*:}
     $SUDO nice -n 10 "$HERE/run.sh" --nemesis "$nm" --nodes "$n" --secs "$SECS" \
-        --out "$OUT/$nm-$n"
+        --out "$OUT/$nm-$n" "${RUN_FLAGS[@]}"
     rc=$?
     r=$(cat "$OUT/$nm-$n/result" 2>/dev/null)
     v=$(field verdict "$r")

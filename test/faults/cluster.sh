@@ -6,7 +6,11 @@
 # is what the harness expects: up, paused or down; a node that is not
 # running while it should be has crashed (node_check_crashes).
 #
-# Needs: CLI (the p2praft binary), RUN, N, TMPFS_MB, and log_event().
+# Needs: CLI (the p2praft binary), RUN, N, TMPFS_MB, STORE (disk or mem),
+# SNAP_THRESHOLD (empty: the node's default), and log_event(). A memory
+# node always starts with --bootstrap (it has nothing to load); the node
+# refuses a second start under the same key, so node_check_crashes()
+# leaves a crashed memory node down.
 # FAULTS_LOG=LEVEL runs the nodes with P2PRAFT_LOG=LEVEL (default: the
 # node's own, warnings and errors).
 
@@ -65,7 +69,12 @@ stamp() {
 # start), "join" (an empty data directory, after `p2praft peers add`: the
 # others are --join addresses), or nothing (start from the data).
 node_start() {
-    local i=$1 mode=${2:-} boot="" peer_flag=--peer j peers=() deadline
+    local i=$1 mode=${2:-} boot="" peer_flag=--peer j peers=() deadline extra=()
+    [ -n "${SNAP_THRESHOLD:-}" ] && extra+=(--snapshot-threshold "$SNAP_THRESHOLD")
+    if [ "${STORE:-disk}" = mem ]; then
+        extra+=(--store mem)
+        [ "$mode" = join ] || mode=bootstrap
+    fi
     [ "$mode" = bootstrap ] && boot=yes
     [ "$mode" = join ] && peer_flag=--join
     for ((j = 0; j < N; j++)); do
@@ -77,7 +86,7 @@ node_start() {
         "$CLI" node --key "$(node_dir "$i")/key" \
         --data-dir "$(node_dir "$i")/data" --api "$(node_api "$i")" \
         --listen "/ip4/0.0.0.0/tcp/$FAULTS_PORT" "${peers[@]}" \
-        ${boot:+--bootstrap} ${NODE_FLAGS:-} > >(stamp >>"$(node_log "$i")") 2>&1 &
+        ${boot:+--bootstrap} "${extra[@]}" ${NODE_FLAGS:-} > >(stamp >>"$(node_log "$i")") 2>&1 &
     NODE_PID[i]=$!
     NODE_STATE[i]=up
     deadline=$((SECONDS + 20))
@@ -187,10 +196,14 @@ node_check_crashes() {
         node_alive "$i" && continue
         wait "${NODE_PID[i]}" 2>/dev/null
         rc=$?
-        log_event "CRASH node $i exited on its own (status $rc); restarting it"
+        log_event "CRASH node $i exited on its own (status $rc)"
         echo "node $i exited on its own (status $rc)" >>"$RUN/crashes"
         NODE_STATE[i]=down
-        node_start "$i"
+        if [ "${STORE:-disk}" = mem ]; then
+            log_event "node $i keeps its raft state in memory: it stays down"
+        else
+            node_start "$i"
+        fi
         found=1
     done
     return "$found"

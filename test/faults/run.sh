@@ -9,6 +9,12 @@
 # Usage (root: namespaces, veth links and tmpfs mounts):
 #   test/faults/run.sh --nemesis NAME [--nodes N] [--secs S] [--out DIR]
 #                      [--seed S] [--rate OPS] [--settle S]
+#                      [--snapshot-threshold N] [--store disk|mem]
+# --snapshot-threshold N and --store go to every `p2praft node` (their
+# defaults are the node's: 1024, and disk on the node's tmpfs). A memory
+# node forgets its raft state when it stops, and refuses to start again
+# under the same key (README, Limits): --store mem takes no nemesis that
+# kills nodes, and a memory node that crashes stays down (a finding).
 # Prints a RESULT line; leaves in DIR: history.jsonl, nemesis.log, each
 # node's log (n<i>/node.log), status.log (every node's role, term, leader
 # and indexes twice a second), check.txt, result, and
@@ -41,6 +47,8 @@ SEED=$((RANDOM * 32768 + RANDOM))
 RATE=${FAULTS_RATE:-1000}
 SETTLE=5
 TMPFS_MB=${FAULTS_TMPFS_MB:-64}
+SNAP_THRESHOLD=""
+STORE=disk
 
 usage() {
     sed -n '2,/^set -u/p' "$0" | sed -e '/^set -u/d' -e 's/^# \{0,1\}//'
@@ -55,6 +63,8 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --settle) SETTLE=$2; shift 2 ;;
+    --snapshot-threshold) SNAP_THRESHOLD=$2; shift 2 ;;
+    --store) STORE=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "faults: unknown argument $1" >&2; usage >&2; exit 3 ;;
     esac
@@ -71,6 +81,22 @@ case " $NEMESES " in
 *" $NEMESIS "*) ;;
 *) echo "faults: --nemesis is one of: $NEMESES" >&2; exit 3 ;;
 esac
+case "$STORE" in
+disk | mem) ;;
+*) echo "faults: --store is disk or mem" >&2; exit 3 ;;
+esac
+if [ "$STORE" = mem ]; then
+    case "$NEMESIS" in
+    kill-*)
+        echo "faults: --store mem cannot take $NEMESIS: a killed memory node may not rejoin under its key" >&2
+        exit 3
+        ;;
+    esac
+fi
+if [ -n "$SNAP_THRESHOLD" ] && ! [[ "$SNAP_THRESHOLD" =~ ^[1-9][0-9]*$ ]]; then
+    echo "faults: --snapshot-threshold is a positive number" >&2
+    exit 3
+fi
 if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 3 ] || [ "$N" -gt 9 ]; then
     echo "faults: --nodes is 3 to 9" >&2
     exit 3
@@ -143,7 +169,7 @@ die() {
     exit 3
 }
 
-echo "== $NEMESIS, $N nodes, $SECS s (seed $SEED, rate $RATE ops/s) -> $RUN"
+echo "== $NEMESIS, $N nodes, $SECS s (seed $SEED, rate $RATE ops/s, store $STORE${SNAP_THRESHOLD:+, snapshot threshold $SNAP_THRESHOLD}) -> $RUN"
 net_setup "$N" || die "cannot set up the network namespaces"
 cluster_prepare || die "cannot prepare the nodes"
 for ((i = 0; i < N; i++)); do
@@ -223,7 +249,7 @@ if [ -f "$RUN/crashes" ]; then
     sed 's/^/  CRASH: /' "$RUN/crashes"
 fi
 VERDICT_RC=$CHECK_RC
-EXTRA="secs=$SECS cycles=$CYCLES recovery_s=$RECOVERY crashes=$CRASHES bad_exit=${STOP_BAD:+$(echo $STOP_BAD | tr ' ' ,)}"
+EXTRA="store=$STORE snapshot_threshold=${SNAP_THRESHOLD:-default} secs=$SECS cycles=$CYCLES recovery_s=$RECOVERY crashes=$CRASHES bad_exit=${STOP_BAD:+$(echo $STOP_BAD | tr ' ' ,)}"
 if [ "$RECOVERY" = none ] || [ "$CRASHES" -gt 0 ] || [ -n "$STOP_BAD" ]; then
     RESULT=${RESULT/verdict=PASS/verdict=FAIL}
     RESULT=${RESULT/verdict=INCONCLUSIVE/verdict=FAIL}

@@ -10,6 +10,9 @@
  *   datadir/owner                    another key; a directory from before
  *                                    owners were recorded
  *   datadir/bootstrap_on_state       --bootstrap on state: refused
+ *   datadir/mem_restart_refused      a memory-store node started again
+ *                                    under the same key: refused (it lost
+ *                                    its term, vote and log)
  *   datadir/closed_segment_damage    4 bytes flipped in a closed segment,
  *   datadir/corrupt_file_refused     a corrupt-* file libraft set aside,
  *   datadir/metadata_deleted         deleted metadata,
@@ -530,6 +533,33 @@ TEST(datadir, bootstrap_on_state)
     node_init(&e, "empty");
     EXPECT_REFUSED(&e, "holds no raft state", "--bootstrap");
     ASSERT(!has_file(e.dir, "p2praft.owner"));
+    base_done();
+}
+
+/* A memory node forgets its raft term, vote and log with its process: a
+ * second start under the same key would rejoin as if it had never voted
+ * nor acknowledged anything. Refused, after a kill -9 and after a clean
+ * stop alike; another key on a fresh directory still starts. */
+TEST(datadir, mem_restart_refused)
+{
+    struct node a, b;
+    base_init();
+    node_init(&a, "a");
+    ASSERT(node_start(&a, NULL, "--store", "mem", "--bootstrap", NULL));
+    set_ok(&a, "k", "v");
+    kill_child(&a.c, SIGKILL);
+    ASSERT(node_start(&a, NULL, "--store", "mem", "--bootstrap", NULL) == 0);
+    ASSERT_EQ(reap(&a.c), 1);
+    ASSERT(strstr(a.c.buf, "ran here before with --store mem") != NULL);
+    ASSERT(strstr(a.c.buf, "vote twice") != NULL);
+    node_init(&b, "b");
+    ASSERT(node_start(&b, NULL, "--store", "mem", "--bootstrap", NULL));
+    set_ok(&b, "k", "v");
+    kill_child(&b.c, SIGTERM);
+    ASSERT_EQ(reap(&b.c), 0);
+    ASSERT(node_start(&b, NULL, "--store", "mem", "--bootstrap", NULL) == 0);
+    ASSERT_EQ(reap(&b.c), 1);
+    ASSERT(strstr(b.c.buf, "ran here before with --store mem") != NULL);
     base_done();
 }
 

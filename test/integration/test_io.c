@@ -647,3 +647,211 @@ TEST(io, simultaneous_dials_converge)
     uv_run(&nc.loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&nc.loop));
 }
+
+/* ---- storage that stops writing (a full disk) ---- */
+
+static bool io_behind(void *ctx);
+
+struct stall_ctx {
+    struct nc *nc;
+    unsigned stalled; /* the node whose appends are held */
+    int want;         /* the node that must lead; -1: any but `stalled` */
+    bool watch;       /* record whether `stalled` leads meanwhile */
+    bool stalled_led;
+};
+
+static bool led_by(void *ctx)
+{
+    struct stall_ctx *s = ctx;
+    unsigned i;
+    int leader = -1;
+    for (i = 0; i < s->nc->n; i++) {
+        if (s->nc->nodes[i].running &&
+            raft_state(&s->nc->nodes[i].raft) == RAFT_LEADER) {
+            if (i == s->stalled) {
+                s->stalled_led = s->stalled_led || s->watch;
+            } else {
+                leader = (int)i;
+            }
+        }
+    }
+    return leader >= 0 && (s->want < 0 || leader == s->want) &&
+           raft_state(&s->nc->nodes[s->stalled].raft) != RAFT_LEADER;
+}
+
+/* A leader whose appends stop completing (raft_uv retrying a write on a
+ * full disk) hands leadership over; while they stay stuck it neither
+ * campaigns nor takes entries, so the healthy node wins the next election
+ * even with the longer election timeout; once its appends complete again
+ * it catches up. */
+TEST(io, storage_stall_hands_over)
+{
+    static struct nc nc;
+    struct p2praft_io_stats st;
+    struct stall_ctx sc;
+    struct caught_ctx kc;
+    unsigned l, n = 0, t, i;
+    int leader;
+    cluster_config(&nc);
+    nc.no_hint = true; /* elections only on timeouts: the ones set below */
+    ASSERT_OK(nc_init(&nc, 3, &mstate_type, NULL, NULL));
+    leader = nc_wait_leader(&nc, WAIT_MS);
+    ASSERT(leader >= 0);
+    l = (unsigned)leader;
+    ASSERT(commit_n(&nc, leader, 3));
+
+    /* The leader's disk "fills": the followers still commit. */
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, true);
+    ASSERT(commit_n(&nc, leader, 3));
+    memset(&sc, 0, sizeof(sc));
+    sc.nc = &nc;
+    sc.stalled = l;
+    sc.want = -1;
+    ASSERT(nc_run_until(&nc, led_by, &sc, WAIT_MS));
+    p2praft_io_stats(&nc.nodes[l].io, &st);
+    ASSERT(st.storage_stalls >= 1);
+    ASSERT(st.transfers >= 1);
+    for (i = 0; i < 3; i++) {
+        if (raft_state(&nc.nodes[i].raft) == RAFT_LEADER) {
+            n = i;
+        }
+    }
+    t = 3 - l - n;
+
+    /* The new leader goes. The stalled node would time out first, but
+     * must not lead: the other one wins. */
+    raft_set_election_timeout(&nc.nodes[t].raft,
+                              3 * nc.nodes[t].raft.election_timeout);
+    nc_kill(&nc, n);
+    sc.want = (int)t;
+    sc.watch = true;
+    ASSERT(nc_run_until(&nc, led_by, &sc, WAIT_MS));
+    ASSERT(!sc.stalled_led);
+
+    /* The disk is freed: the node catches up and commits go on. */
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, false);
+    ASSERT(commit_n(&nc, (int)t, 3));
+    kc.nc = &nc;
+    kc.node = l;
+    kc.leader = (int)t;
+    ASSERT(nc_run_until(&nc, caught_up, &kc, WAIT_MS));
+    nc_close(&nc);
+}
+
+struct one_commit {
+    bool done;
+    int status;
+    char msg[256];
+};
+
+static void one_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct one_commit *o = ctx;
+    p2praft_value_destroy(&mstate_type, state);
+    o->done = true;
+    o->status = status;
+    snprintf(o->msg, sizeof(o->msg), "%s", errmsg != NULL ? errmsg : "");
+}
+
+static bool one_done(void *ctx)
+{
+    return ((struct one_commit *)ctx)->done;
+}
+
+static bool io_behind(void *ctx)
+{
+    return p2praft__io_storage_behind(ctx, NULL, 0);
+}
+
+static bool applied_past(void *ctx)
+{
+    struct nc_node *nd = ctx;
+    return raft_last_applied(&nd->raft) >= raft_last_index(&nd->raft);
+}
+
+/* A node whose own appends are stuck takes no new entry: the commit is
+ * refused at once as surely not applied (P2PRAFT_ERAFT); the one already
+ * in raft's log is applied once the appends complete. */
+TEST(io, storage_stall_refuses_entries)
+{
+    static struct nc nc;
+    struct harness_msg_state s;
+    struct one_commit a, b;
+    raft_index before;
+    cluster_config(&nc);
+    ASSERT_OK(nc_init(&nc, 1, &mstate_type, NULL, NULL));
+    ASSERT(nc_wait_leader(&nc, WAIT_MS) == 0);
+    ASSERT(commit_n(&nc, 0, 2));
+    before = raft_last_applied(&nc.nodes[0].raft);
+    p2praft__memstore_hold_appends(nc.nodes[0].mem, true);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    s.Msg = "a";
+    ASSERT_OK(p2praft_consensus_commit_state(nc.nodes[0].c, &s, one_cb, &a));
+    ASSERT(nc_run_until(&nc, io_behind, &nc.nodes[0].io, WAIT_MS));
+    /* (a may have timed out meanwhile: its outcome is unknown, not lost) */
+    ASSERT(!a.done || a.status == P2PRAFT_ETIMEDOUT);
+    ASSERT_EQ_U64(raft_last_applied(&nc.nodes[0].raft), before);
+    s.Msg = "b";
+    ASSERT_OK(p2praft_consensus_commit_state(nc.nodes[0].c, &s, one_cb, &b));
+    ASSERT(nc_run_until(&nc, one_done, &b, WAIT_MS));
+    ASSERT_EQ(b.status, P2PRAFT_ERAFT);
+    ASSERT(!p2praft_outcome_unknown(b.status));
+    ASSERT(strstr(b.msg, "storage") != NULL);
+    p2praft__memstore_hold_appends(nc.nodes[0].mem, false);
+    ASSERT(nc_run_until(&nc, applied_past, &nc.nodes[0], WAIT_MS));
+    ASSERT(raft_last_applied(&nc.nodes[0].raft) > before);
+    ASSERT(!p2praft__io_storage_behind(&nc.nodes[0].io, NULL, 0));
+    nc_close(&nc);
+}
+
+/* A follower whose appends are stuck, with a log as long as the healthy
+ * follower's, must not win the election when the leader goes, although it
+ * would time out first, and must let the healthy one win. libraft keeps a
+ * follower with unwritten entries from campaigning, but also keeps it
+ * loyal to its last leader, refusing every candidate; the io lets
+ * candidates past that (without it: no leader until the disk writes). */
+TEST(io, storage_stall_no_campaign)
+{
+    static struct nc nc;
+    struct stall_ctx sc;
+    struct caught_ctx kc;
+    struct p2praft_io_stats st;
+    unsigned n, l, t;
+    int leader;
+    cluster_config(&nc);
+    nc.no_hint = true; /* elections only on timeouts: the ones set below */
+    ASSERT_OK(nc_init(&nc, 3, &mstate_type, NULL, NULL));
+    leader = nc_wait_leader(&nc, WAIT_MS);
+    ASSERT(leader >= 0);
+    n = (unsigned)leader;
+    l = (n + 1) % 3;
+    t = (n + 2) % 3;
+    ASSERT(commit_n(&nc, leader, 2));
+    /* l takes one more entry but cannot write it; then nothing more
+     * comes, so its log is as long as t's. */
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, true);
+    ASSERT(commit_n(&nc, leader, 1));
+    ASSERT(nc_run_until(&nc, io_behind, &nc.nodes[l].io, WAIT_MS));
+    ASSERT_EQ_U64(raft_last_index(&nc.nodes[l].raft),
+                  raft_last_index(&nc.nodes[t].raft));
+    raft_set_election_timeout(&nc.nodes[t].raft,
+                              3 * nc.nodes[t].raft.election_timeout);
+    nc_kill(&nc, n);
+    memset(&sc, 0, sizeof(sc));
+    sc.nc = &nc;
+    sc.stalled = l;
+    sc.want = (int)t;
+    sc.watch = true;
+    ASSERT(nc_run_until(&nc, led_by, &sc, WAIT_MS));
+    ASSERT(!sc.stalled_led);
+    p2praft_io_stats(&nc.nodes[l].io, &st);
+    ASSERT(st.storage_stalls >= 1);
+    p2praft__memstore_hold_appends(nc.nodes[l].mem, false);
+    ASSERT(commit_n(&nc, (int)t, 2));
+    kc.nc = &nc;
+    kc.node = l;
+    kc.leader = (int)t;
+    ASSERT(nc_run_until(&nc, caught_up, &kc, WAIT_MS));
+    nc_close(&nc);
+}

@@ -700,6 +700,11 @@ BOTH_STORES_T(snapshot_install_big_state, 120)
     nc.store = store;
     nc.snapshot_threshold = 8;
     nc.snapshot_trailing = 2;
+    /* Each commit copies and snapshots 4 MiB on the loop thread: under a
+     * sanitizer on a loaded machine that outlasted a 150 ms election
+     * timeout, and a lost leadership made a commit's outcome unknown. */
+    nc.election_ms = nc_slow() ? 0 : 1000;
+    nc.heartbeat_ms = nc_slow() ? 0 : 100;
     ASSERT_OK(nc_init(&nc, 3, &tstate_type, NULL, NULL));
     leader = nc_wait_leader(&nc, WAIT_MS);
     ASSERT(leader >= 0);
@@ -1165,6 +1170,9 @@ static void slow_reader_install(size_t len, uint64_t rate)
     ASSERT_OK(nc_init(&nc, 3, &pad_type, &padop_optype, &initial));
     leader = nc_wait_leader(&nc, WAIT_MS);
     ASSERT(leader >= 0);
+    /* ... and a commit deadline that does too (the 1 s default ran out
+     * under ASan on a loaded machine: ETIMEDOUT). */
+    p2praft_consensus_set_timeout(nc.nodes[leader].c, WAIT_MS);
     lagger = ((unsigned)leader + 1) % 3;
     nc_stop(&nc, lagger); /* raft down, host up */
 
