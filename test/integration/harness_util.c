@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,23 +17,72 @@ bool harness_slow(void)
     return v != NULL && v[0] == '1';
 }
 
-int harness_free_port(void)
+/* The kernel's ephemeral range, from which it picks the source port of
+ * every outgoing connection and the port of a bind to port 0. */
+static void ephemeral_range(int *lo, int *hi)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    *lo = 32768;
+    *hi = 60999;
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", lo, hi) != 2) {
+            *lo = 32768;
+            *hi = 60999;
+        }
+        fclose(f);
+    }
+}
+
+static bool port_bindable(int port)
 {
     struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
     if (fd < 0) {
-        return -1;
+        return false;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
+    sa.sin_port = htons((uint16_t)port);
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(fd);
-    return port;
+    return ok;
+}
+
+/* A port that a node listens on later, and again after a restart. A port
+ * from the ephemeral range would be free now, yet the kernel may hand it
+ * meanwhile to any outgoing connection (the cluster's own dials among
+ * them) or to a bind to port 0, and the listen then fails with "address
+ * already in use". So the port is taken below that range (or above it),
+ * where the kernel assigns nothing by itself; each test process starts at
+ * its own place, so that processes running side by side rarely meet, and a
+ * port that is bound is skipped. */
+int harness_free_port(void)
+{
+    static int next = -1;
+    int lo, hi, first, span, tries;
+    ephemeral_range(&lo, &hi);
+    if (lo > 10000 + 1024) {
+        first = 10000;
+        span = lo - 10000;
+    } else {
+        first = hi + 1;
+        span = 65535 - hi;
+    }
+    if (span <= 0) {
+        return -1;
+    }
+    if (next < 0) {
+        next = (int)(((unsigned)getpid() * 7919u) % (unsigned)span);
+    }
+    for (tries = 0; tries < span; tries++) {
+        int port = first + next;
+        next = (next + 1) % span;
+        if (port_bindable(port)) {
+            return port;
+        }
+    }
+    return -1;
 }
 
 void harness_rm_rf(const char *dir)

@@ -18,7 +18,9 @@
 /* Is the test running under valgrind (P2PRAFT_VALGRIND=1)? */
 bool harness_slow(void);
 
-/* A free TCP port on 127.0.0.1 (bound then released), or -1. */
+/* A TCP port on 127.0.0.1 that is free and outside the kernel's ephemeral
+ * range, so that it stays free for a later listen (see harness_util.c), or
+ * -1. */
 int harness_free_port(void);
 
 /* Remove a directory and the plain files in it. */
