@@ -921,8 +921,10 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *         "member: ID role=R state=S reachable=yes|no match=N lag=N
  *         last_contact_ms=N|none" line per member, after "leader:",
  *         "term:", "last_index:" and "commit_index:" lines
- *      23 HEALTH (none): OK when the node knows a leader and has caught
- *         up, FAILED otherwise; the payload says why
+ *      23 HEALTH (none): OK when the node knows a leader, heard from it
+ *         within two election timeouts (or leads), has caught up since it
+ *         started and applied to within 64 entries of its commit index;
+ *         FAILED otherwise; the payload (or message) says why in one line
  *      30 SNAPSHOT_NOW (none): take a raft snapshot on this node now
  *         (p2praft_consensus_snapshot()); answered OK, its index in the
  *         answer's raft index, or FAILED

@@ -81,7 +81,8 @@ struct p2praft_node {
 void p2praft__node_observe(void *ctx, const struct raft_message *m);
 /* The Prometheus exposition of the node's metrics, appended to b. */
 int p2praft__node_metrics_text(struct p2praft_node *n, struct lp2p_buf *b);
-/* Is the node healthy (a leader known, caught up)? `why` gets a sentence
+/* Is the node healthy (a leader known and heard from recently, caught up,
+ * applied close to commit: healthz.h decides)? `why` gets a sentence
  * either way. */
 bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len);
 /* On the leader: one line per member (reachability, role, match index,
