@@ -872,8 +872,11 @@ struct p2praft_io_stats {
      * stops writing" in the README's Limits. */
     uint64_t storage_stalls;  /* times appends made no progress for 1 s */
     uint64_t appends_refused; /* AppendEntries with entries dropped meanwhile */
-    uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile */
+    uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile (or
+                               * once this node was removed) */
     uint64_t transfers;       /* leadership handed over meanwhile */
+    uint64_t vote_requests;   /* RequestVotes (pre-votes included) raft
+                               * asked this io to send, withheld or not */
 };
 P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
                                   struct p2praft_io_stats *out);
@@ -1122,6 +1125,15 @@ struct p2praft_node_config {
      * hashicorp/raft 1.6 has none). Every node of a cluster uses the same;
      * a node of the other wire cannot open a raft stream to it. */
     enum p2praft_wire wire;
+    /* Called once, on the node's loop thread, when the node learns it was
+     * removed from the cluster (told by the leader, or its configuration
+     * no longer lists it). The node has then stopped campaigning (no
+     * election timeout, no RequestVote), logged one warn line, and its
+     * status says "removed: yes"; it stays up, idle, until stopped. The
+     * callback must not block nor call p2praft_node_stop() itself (signal
+     * another thread: `p2praft node` exits with status 8). NULL: none. */
+    void (*on_removed)(void *data);
+    void *on_removed_data;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
@@ -1261,8 +1273,11 @@ P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
  *
  * Shrinking: PEER_RM removes a member for good. Removing the leader first
  * hands leadership to another voter, then the new leader removes it. The
- * removed node is told (REMOVED, best effort), logs it at warn level, and
- * its streams are refused by the others from then on. The last voter
+ * removed node is told (REMOVED, best effort), or sees its configuration
+ * without itself; it then stops campaigning (no election timeout, no
+ * RequestVote), logs one line at warn level, says "removed: yes" in its
+ * status and calls cfg.on_removed; its streams are refused by the others
+ * from then on. The last voter
  * cannot be removed. A lost node is replaced by removing it and adding an
  * empty one (a new key, or the same key with a wiped data directory).
  *
