@@ -916,9 +916,18 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *       9 UNWATCH (u32 id of a watch on this connection): end it,
  *      10 HELLO (none): answered OK with the node's peer ID, once the node
  *         admitted the connection (a client sends it first)
- *      20 SNAPSHOT (none): a backup of the node's state at its applied
- *         index (p2praft_backup_check() reads it); FAILED when the state
- *         is too large for one frame or not readable
+ *      20 SNAPSHOT (none, or a cursor in the key field): a backup of the
+ *         node's state at its applied index (p2praft_backup_check() reads
+ *         it). Without a cursor, the whole backup in one answer; FAILED
+ *         when the state is too large for one frame or not readable.
+ *         Paged, for any size: the cursor "" makes a backup that the node
+ *         keeps (one per node: a new one replaces it; freed once read
+ *         whole, or after 60 s unread), and answers its first page;
+ *         "ID:OFFSET" (decimal) answers the page at OFFSET. A page's
+ *         payload: u64 ID | u64 total length | u64 offset | up to 4 MiB
+ *         of the backup (big-endian), the answer's index the backup's;
+ *         FAILED when the backup is gone (start again with "") or the
+ *         cursor is past its end, BAD REQUEST for a malformed cursor
  *      21 METRICS (none): the node's metrics, Prometheus text format
  *      22 CLUSTER (none): served by the leader (forwarded there): one
  *         "member: ID role=R state=S reachable=yes|no match=N lag=N
@@ -1456,7 +1465,8 @@ struct p2praft_request {
                              * METRICS, CLUSTER, HEALTH, SNAPSHOT_NOW (the
                              * snapshot's index in the result's index) */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
-     * LS: the prefix (NULL or "": every key) */
+     * LS: the prefix (NULL or "": every key); SNAPSHOT: NULL, or a paged
+     * backup's cursor ("" then "ID:OFFSET": op 20 above) */
     const char *key;
     const void *value; /* SET, CAS: the new value (any bytes) */
     size_t len;

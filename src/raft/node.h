@@ -13,6 +13,7 @@
 
 #include "p2praft.h"
 #include "raft/api_server.h"
+#include "raft/backup.h"
 #include "raft/datadir.h"
 #include "raft/clientproto.h"
 #include "raft/contact.h"
@@ -67,6 +68,7 @@ struct p2praft_node {
     struct p2praft__metrics metrics;   /* metrics.h */
     struct p2praft__contacts contacts; /* contact.h: fed by the raft I/O */
     struct p2praft__members members;
+    struct p2praft__backup_pages backup; /* backup.h: a paged backup */
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */
