@@ -1,7 +1,7 @@
 /*
  * The /healthz decision (healthz.h). The order of the checks is the order
- * in which an operator fixes things: a leader first, then contact with it,
- * then this node's own progress.
+ * in which an operator fixes things: membership, a leader, then contact
+ * with it, then this node's own progress.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +21,12 @@ p2praft__healthz_judge(const struct p2praft__healthz_in *in, char *why,
     uint64_t behind;
     if (max_contact == 0) {
         max_contact = P2PRAFT__HEALTHZ_CONTACT_TIMEOUTS * in->election_ms;
+    }
+    if (in->removed) {
+        snprintf(why, len, "removed from the cluster (term %" PRIu64
+                           "): not a member any more",
+                 in->term);
+        return P2PRAFT__HEALTHZ_REMOVED;
     }
     if (!in->leader_known) {
         snprintf(why, len, "no leader known (role %s, term %" PRIu64 ")",

@@ -4,6 +4,8 @@
  * a leader it heard from recently (or leads) and has applied what it knows
  * to be committed, give or take a few entries:
  *
+ *   removed          the node learned it was removed from the cluster
+ *                    (members.c): it serves nothing any more;
  *   no leader        raft knows no leader (candidate, or a follower
  *                    between leaders);
  *   leader silent    a follower's last raft message from its leader is
@@ -34,6 +36,7 @@
 
 enum p2praft__healthz_verdict {
     P2PRAFT__HEALTHZ_OK = 0,
+    P2PRAFT__HEALTHZ_REMOVED,
     P2PRAFT__HEALTHZ_NO_LEADER,
     P2PRAFT__HEALTHZ_LEADER_SILENT,
     P2PRAFT__HEALTHZ_NOT_CAUGHT_UP,
@@ -41,6 +44,7 @@ enum p2praft__healthz_verdict {
 };
 
 struct p2praft__healthz_in {
+    bool removed;          /* removed from the cluster (members.h) */
     bool is_leader;        /* this node leads */
     bool leader_known;     /* raft names a leader (this node or another) */
     const char *leader;    /* its peer ID or address (borrowed), for `why` */

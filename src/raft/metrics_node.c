@@ -77,6 +77,7 @@ bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len)
     const char *laddr = NULL;
     memset(&in, 0, sizeof(in));
     raft_leader(&n->raft, &lid, &laddr);
+    in.removed = n->members.removed;
     in.is_leader = raft_state(&n->raft) == RAFT_LEADER;
     in.leader_known = lid != 0 && laddr != NULL;
     in.leader = laddr;

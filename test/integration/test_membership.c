@@ -16,7 +16,8 @@
  *                          are refused, a member's are served.
  *   membership/removed_node_stops_campaigning  once it knows, a removed
  *                          node asks for no vote over ten election
- *                          timeouts; the members see nothing from it.
+ *                          timeouts; the members see nothing from it;
+ *                          its health check says "removed".
  *   membership/removed_node_stops_campaigning_cli  `p2praft node` removed
  *                          by `peers rm`: one line, exit 8.
  *   membership/handover  p2praft_node_handover() moves leadership.
@@ -571,6 +572,20 @@ TEST_TIMEOUT(membership, removed_node_stops_campaigning, 60)
     ASSERT_EQ(nh_wait_leader(ns, 3, 1000), l);
     ASSERT_OK(p2praft_node_set(ns[o].node, "after", "ok", 2, err,
                                sizeof(err)));
+    /* its /healthz (API op HEALTH) says why it is out */
+    {
+        uint8_t req[7] = {P2PRAFT_API_VERSION, P2PRAFT_API_HEALTH, 0, 0, 0,
+                          0, 1};
+        uint8_t *resp = NULL;
+        size_t len = 0;
+        ASSERT_OK(p2praft_node_call(ns[r].node, req, sizeof(req), &resp,
+                                    &len));
+        ASSERT(len > 15);
+        ASSERT_EQ(resp[2], P2PRAFT_API_FAILED);
+        ASSERT(memmem(resp + 15, len - 15, "removed from the cluster", 24) !=
+               NULL);
+        p2praft_free(resp);
+    }
     nh_teardown(ns, 3, base);
 }
 

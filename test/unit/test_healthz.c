@@ -62,6 +62,21 @@ TEST(healthz, no_leader)
     ASSERT_STR_EQ(why, "no leader known (role candidate, term 7)");
 }
 
+TEST(healthz, removed)
+{
+    struct p2praft__healthz_in in = follower();
+    char why[300];
+    in.removed = true;
+    ASSERT_EQ(p2praft__healthz_judge(&in, why, sizeof(why)),
+              P2PRAFT__HEALTHZ_REMOVED);
+    ASSERT_STR_EQ(why, "removed from the cluster (term 7): not a member any "
+                       "more");
+    /* first of all reasons, even with no leader */
+    in.leader_known = false;
+    ASSERT_EQ(p2praft__healthz_judge(&in, why, sizeof(why)),
+              P2PRAFT__HEALTHZ_REMOVED);
+}
+
 TEST(healthz, leader_silent)
 {
     struct p2praft__healthz_in in = follower();
