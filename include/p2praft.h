@@ -872,8 +872,11 @@ struct p2praft_io_stats {
      * stops writing" in the README's Limits. */
     uint64_t storage_stalls;  /* times appends made no progress for 1 s */
     uint64_t appends_refused; /* AppendEntries with entries dropped meanwhile */
-    uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile */
+    uint64_t votes_withheld;  /* our RequestVotes not sent meanwhile (or
+                               * once this node was removed) */
     uint64_t transfers;       /* leadership handed over meanwhile */
+    uint64_t vote_requests;   /* RequestVotes (pre-votes included) raft
+                               * asked this io to send, withheld or not */
 };
 P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
                                   struct p2praft_io_stats *out);
@@ -913,16 +916,27 @@ P2PRAFT_API void p2praft_io_stats(struct raft_io *io,
  *       9 UNWATCH (u32 id of a watch on this connection): end it,
  *      10 HELLO (none): answered OK with the node's peer ID, once the node
  *         admitted the connection (a client sends it first)
- *      20 SNAPSHOT (none): a backup of the node's state at its applied
- *         index (p2praft_backup_check() reads it); FAILED when the state
- *         is too large for one frame or not readable
+ *      20 SNAPSHOT (none, or a cursor in the key field): a backup of the
+ *         node's state at its applied index (p2praft_backup_check() reads
+ *         it). Without a cursor, the whole backup in one answer; FAILED
+ *         when the state is too large for one frame or not readable.
+ *         Paged, for any size: the cursor "" makes a backup that the node
+ *         keeps (one per node: a new one replaces it; freed once read
+ *         whole, or after 60 s unread), and answers its first page;
+ *         "ID:OFFSET" (decimal) answers the page at OFFSET. A page's
+ *         payload: u64 ID | u64 total length | u64 offset | up to 4 MiB
+ *         of the backup (big-endian), the answer's index the backup's;
+ *         FAILED when the backup is gone (start again with "") or the
+ *         cursor is past its end, BAD REQUEST for a malformed cursor
  *      21 METRICS (none): the node's metrics, Prometheus text format
  *      22 CLUSTER (none): served by the leader (forwarded there): one
  *         "member: ID role=R state=S reachable=yes|no match=N lag=N
  *         last_contact_ms=N|none" line per member, after "leader:",
  *         "term:", "last_index:" and "commit_index:" lines
- *      23 HEALTH (none): OK when the node knows a leader and has caught
- *         up, FAILED otherwise; the payload says why
+ *      23 HEALTH (none): OK when the node knows a leader, heard from it
+ *         within two election timeouts (or leads), has caught up since it
+ *         started and applied to within 64 entries of its commit index;
+ *         FAILED otherwise; the payload (or message) says why in one line
  *      30 SNAPSHOT_NOW (none): take a raft snapshot on this node now
  *         (p2praft_consensus_snapshot()); answered OK, its index in the
  *         answer's raft index, or FAILED
@@ -1120,6 +1134,15 @@ struct p2praft_node_config {
      * hashicorp/raft 1.6 has none). Every node of a cluster uses the same;
      * a node of the other wire cannot open a raft stream to it. */
     enum p2praft_wire wire;
+    /* Called once, on the node's loop thread, when the node learns it was
+     * removed from the cluster (told by the leader, or its configuration
+     * no longer lists it). The node has then stopped campaigning (no
+     * election timeout, no RequestVote), logged one warn line, and its
+     * status says "removed: yes"; it stays up, idle, until stopped. The
+     * callback must not block nor call p2praft_node_stop() itself (signal
+     * another thread: `p2praft node` exits with status 8). NULL: none. */
+    void (*on_removed)(void *data);
+    void *on_removed_data;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */
@@ -1259,8 +1282,11 @@ P2PRAFT_API int p2praft_node_status(struct p2praft_node *node, char **text);
  *
  * Shrinking: PEER_RM removes a member for good. Removing the leader first
  * hands leadership to another voter, then the new leader removes it. The
- * removed node is told (REMOVED, best effort), logs it at warn level, and
- * its streams are refused by the others from then on. The last voter
+ * removed node is told (REMOVED, best effort), or sees its configuration
+ * without itself; it then stops campaigning (no election timeout, no
+ * RequestVote), logs one line at warn level, says "removed: yes" in its
+ * status and calls cfg.on_removed; its streams are refused by the others
+ * from then on. The last voter
  * cannot be removed. A lost node is replaced by removing it and adding an
  * empty one (a new key, or the same key with a wiped data directory).
  *
@@ -1439,7 +1465,8 @@ struct p2praft_request {
                              * METRICS, CLUSTER, HEALTH, SNAPSHOT_NOW (the
                              * snapshot's index in the result's index) */
     /* GET, SET, DEL, CAS: the key (1..P2PRAFT_KV_KEY_MAX bytes, no NUL);
-     * LS: the prefix (NULL or "": every key) */
+     * LS: the prefix (NULL or "": every key); SNAPSHOT: NULL, or a paged
+     * backup's cursor ("" then "ID:OFFSET": op 20 above) */
     const char *key;
     const void *value; /* SET, CAS: the new value (any bytes) */
     size_t len;

@@ -1,5 +1,6 @@
 /* p2praft node: one member of a replicated key-value store (see
- * p2praft_node_start() in p2praft.h), until SIGINT or SIGTERM. */
+ * p2praft_node_start() in p2praft.h), until SIGINT or SIGTERM, or until
+ * it learns it was removed from the cluster (exit NODE_EXIT_REMOVED). */
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +15,20 @@
 #include "testproto.h"
 
 #define MAX_ADDRS 64
+/* Removed from the cluster by a `peers rm`: a supervisor must not restart
+ * it (contrib/p2praft.service: RestartPreventExitStatus). */
+#define NODE_EXIT_REMOVED 8
+
+static pthread_t main_thread;
+static volatile sig_atomic_t removed;
+
+/* On the node's loop thread: wake the sigwait() in run(). */
+static void on_removed(void *data)
+{
+    (void)data;
+    removed = 1;
+    pthread_kill(main_thread, SIGUSR1);
+}
 
 static void usage(FILE *out)
 {
@@ -95,15 +110,20 @@ static void usage(FILE *out)
             "comments)\n"
             "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus "
             "text) and\n"
-            "                    /healthz (200 with a leader and caught up, "
-            "else 503) over\n"
+            "                    /healthz (200 with a leader heard from and "
+            "caught up,\n"
+            "                    else 503 and why) over\n"
             "                    HTTP; ':PORT' listens on every IPv4 "
             "interface\n"
             "Prints 'peer_id: ID', one 'listen: MA/p2p/ID' line per address, "
             "'api: PATH',\n'metrics: http://HOST:PORT' (with --metrics-listen) and 'ready'. On stderr, at the default log level "
             "(P2PRAFT_LOG=warn):\nleader changes, no leader for long, "
             "configured peers unreachable or with\nanother key than their "
-            "/p2p/ ID, and refused streams, with counts.\n");
+            "/p2p/ ID, and refused streams, with counts.\n"
+            "Exit status: 0 stopped by SIGINT/SIGTERM, 1 could not start, "
+            "2 usage,\n8 removed from the cluster (one line says so; do not "
+            "restart it as it is:\nremove DIR, `p2praft peers add` it, start "
+            "with --join).\n");
 }
 
 /* Warn, as etcd does, when group or others may read the key file: it is
@@ -307,7 +327,10 @@ static int run(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1); /* on_removed() */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    main_thread = pthread_self();
+    cfg.on_removed = on_removed;
     rv = p2praft_node_start(&node, &cfg, err, sizeof(err));
     lp2p_key_wipe(&key);
     if (rv != 0) {
@@ -343,7 +366,15 @@ static int run(int argc, char **argv)
         metrics_http_stop(mh); /* it reads the node, which leave stops */
         return leave_cluster(node, id);
     }
-    sigwait(&set, &sig);
+    do {
+        sigwait(&set, &sig);
+    } while (sig == SIGUSR1 && !removed); /* someone else's SIGUSR1 */
+    if (sig == SIGUSR1) {
+        /* The node said why in one line; it no longer campaigns. */
+        metrics_http_stop(mh);
+        p2praft_node_stop(node);
+        return NODE_EXIT_REMOVED;
+    }
     if (sig == SIGTERM) {
         /* A leader stopped by its supervisor hands over first, so that
          * the cluster does not wait an election timeout for a new one. */

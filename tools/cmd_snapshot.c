@@ -2,8 +2,9 @@
  * p2praft snapshot save FILE | now: over a running node's unix socket, or
  * --node MA --key F over libp2p.
  * - save FILE: a backup of the node's state (any node), with its raft
- *   index, term and configuration under a SHA-256, checked whole, then
- *   written atomically.
+ *   index, term and configuration under a SHA-256, read in pages of up to
+ *   4 MiB (the node keeps the backup meanwhile: any size), checked whole,
+ *   then written atomically.
  * - now: have the node take a raft snapshot at once (Go's raft.Snapshot());
  *   prints the snapshot's raft index (with --json, {"index": N}).
  * The options may come before or after the subcommand. Exit status 0,
@@ -28,10 +29,10 @@ static void usage(FILE *out)
             "--node MA --key F)\n"
             "                             [--timeout-ms N] [--json]\n"
             "save: a backup of the node's state at its applied index, with "
-            "the raft term\nand configuration, checksummed (SHA-256), to "
-            "FILE: written to a temporary\nfile, synced, then renamed, so "
-            "FILE is never partial. Any node will do.\nRestore it with "
-            "'p2praft restore'.\n"
+            "the raft term\nand configuration, checksummed (SHA-256), of any "
+            "size (read in 4 MiB pages), to\nFILE: written to a temporary "
+            "file, synced, then renamed, so FILE is never\npartial. Any "
+            "node will do. Restore it with 'p2praft restore'.\n"
             "now: have the node take a raft snapshot now, leader or "
             "follower, whatever its\n--snapshot-threshold, and print the "
             "snapshot's raft index (it covers every\nentry the node had "
@@ -60,18 +61,110 @@ static int failed(const struct kvcli *o, const char *sub,
     return code;
 }
 
-static int save(const struct kvcli *o, const struct p2praft_result *res,
+/* A big-endian u64 of a page head. */
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* The page answer's head (p2praft.h, SNAPSHOT with a cursor). */
+#define PAGE_HEAD 24
+
+/*
+ * Read a backup page by page (any size): the cursor "" makes the node
+ * keep one backup, "ID:OFFSET" reads on. 0 with the whole backup in
+ * *data (malloc'ed) and *len, or an exit status with a line on stderr.
+ */
+static int fetch_pages(const struct kvcli *o, struct p2praft_client *c,
+                       uint8_t **data, size_t *len)
+{
+    struct p2praft_request rq;
+    char cursor[64] = "";
+    uint8_t *buf = NULL;
+    uint64_t id = 0, total = 0, have = 0;
+    int code = EXIT_OK;
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_SNAPSHOT;
+    rq.key = cursor;
+    for (;;) {
+        struct p2praft_result *res = NULL;
+        uint64_t pid, ptotal, off;
+        size_t chunk;
+        int rv = p2praft_client_call(c, &rq, &res);
+        if (res == NULL || res->rv != 0) {
+            code = failed(o, "save", res, rv);
+            p2praft_result_free(res);
+            break;
+        }
+        if (res->len < PAGE_HEAD) {
+            fprintf(stderr, "p2praft snapshot save: a page of %zu bytes, "
+                            "shorter than its head (nothing written)\n",
+                    res->len);
+            p2praft_result_free(res);
+            code = EXIT_FAILED;
+            break;
+        }
+        pid = get64(res->data);
+        ptotal = get64(res->data + 8);
+        off = get64(res->data + 16);
+        chunk = res->len - PAGE_HEAD;
+        if (buf == NULL) {
+            id = pid;
+            total = ptotal;
+            buf = total > 0 && total <= SIZE_MAX ? malloc((size_t)total)
+                                                 : NULL;
+            if (buf == NULL) {
+                fprintf(stderr, "p2praft snapshot save: cannot hold a "
+                                "backup of %llu bytes (nothing written)\n",
+                        (unsigned long long)total);
+                p2praft_result_free(res);
+                code = EXIT_FAILED;
+                break;
+            }
+        }
+        if (pid != id || ptotal != total || off != have ||
+            chunk > total - have || (chunk == 0 && have < total)) {
+            fprintf(stderr, "p2praft snapshot save: the node sent page "
+                            "%llu:%llu (%zu bytes) of %llu bytes, wanted "
+                            "%llu:%llu (nothing written)\n",
+                    (unsigned long long)pid, (unsigned long long)off, chunk,
+                    (unsigned long long)ptotal, (unsigned long long)id,
+                    (unsigned long long)have);
+            p2praft_result_free(res);
+            code = EXIT_FAILED;
+            break;
+        }
+        memcpy(buf + have, res->data + PAGE_HEAD, chunk);
+        have += chunk;
+        p2praft_result_free(res);
+        if (have == total) {
+            *data = buf;
+            *len = (size_t)total;
+            return EXIT_OK;
+        }
+        snprintf(cursor, sizeof(cursor), "%llu:%llu",
+                 (unsigned long long)id, (unsigned long long)have);
+    }
+    free(buf);
+    return code;
+}
+
+static int save(const struct kvcli *o, const uint8_t *data, size_t len,
                 const char *file)
 {
     struct p2praft_backup_info info;
     char err[512];
-    if (p2praft_backup_check(res->data, res->len, &info, err, sizeof(err)) !=
-        0) {
+    if (p2praft_backup_check(data, len, &info, err, sizeof(err)) != 0) {
         fprintf(stderr, "p2praft snapshot save: the node sent a backup that "
                         "does not check: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
-    if (cli_write_atomic(file, res->data, res->len, err, sizeof(err)) != 0) {
+    if (cli_write_atomic(file, data, len, err, sizeof(err)) != 0) {
         fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
@@ -82,7 +175,7 @@ static int save(const struct kvcli *o, const struct p2praft_result *res,
         json_object_set_new(j, "index", json_integer((json_int_t)info.index));
         json_object_set_new(j, "term", json_integer((json_int_t)info.term));
         json_object_set_new(j, "keys", json_integer((json_int_t)info.keys));
-        json_object_set_new(j, "bytes", json_integer((json_int_t)res->len));
+        json_object_set_new(j, "bytes", json_integer((json_int_t)len));
         json_object_set_new(j, "members",
                             json_integer((json_int_t)info.n_members));
         return kvcli_json_print(j) == 0 ? EXIT_OK : EXIT_FAILED;
@@ -91,7 +184,7 @@ static int save(const struct kvcli *o, const struct p2praft_result *res,
            "%zu bytes\n",
            file, (unsigned long long)info.index,
            (unsigned long long)info.term, (unsigned long long)info.keys,
-           info.n_members, res->len);
+           info.n_members, len);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -186,13 +279,24 @@ static int run(int argc, char **argv)
     if (code != 0) {
         return code;
     }
+    if (file != NULL) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        code = fetch_pages(&o, c, &data, &len);
+        if (code == EXIT_OK) {
+            code = save(&o, data, len, file);
+        }
+        free(data);
+        p2praft_client_close(c);
+        return code;
+    }
     memset(&rq, 0, sizeof(rq));
-    rq.op = file != NULL ? P2PRAFT_API_SNAPSHOT : P2PRAFT_API_SNAPSHOT_NOW;
+    rq.op = P2PRAFT_API_SNAPSHOT_NOW;
     rv = p2praft_client_call(c, &rq, &res);
     if (res == NULL || res->rv != 0) {
         code = failed(&o, sub, res, rv);
     } else {
-        code = file != NULL ? save(&o, res, file) : now(&o, res);
+        code = now(&o, res);
     }
     p2praft_result_free(res);
     p2praft_client_close(c);

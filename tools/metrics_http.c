@@ -2,8 +2,9 @@
  * The monitoring endpoint of `p2praft node --metrics-listen ADDR`, on
  * libmicrohttpd (its own thread; no HTTP parsing here):
  *   GET /metrics   200, the METRICS answer (Prometheus text format 0.0.4)
- *   GET /healthz   200 when the node knows a leader and has caught up,
- *                  503 otherwise; the body says why, in one line
+ *   GET /healthz   200 when the node has a leader heard from recently and
+ *                  has caught up (src/raft/healthz.h decides), 503
+ *                  otherwise; the body says why, in one line
  *   other paths    404; other methods 405
  * Each request is one blocking p2praft_node_call() (the API wire format):
  * the node answers from its loop thread, so the server reads the same

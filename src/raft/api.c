@@ -268,6 +268,11 @@ int p2praft__api_request_parse(struct p2praft__api_req *r, const uint8_t *body,
         take_key(&p, end, &r->after, true, "start key", err, errlen) != 0) {
         return -1;
     }
+    /* SNAPSHOT: an optional cursor, for a paged backup (backup.h). */
+    if (r->op == P2PRAFT_API_SNAPSHOT && p != end &&
+        take_key(&p, end, &r->key, true, "backup cursor", err, errlen) != 0) {
+        return -1;
+    }
     if (p != end) {
         snprintf(err, errlen, "%zu unexpected bytes after the request",
                  (size_t)(end - p));
@@ -325,6 +330,9 @@ uint8_t *p2praft__api_request_encode(const struct p2praft__api_req *r,
     if (rv == 0 && r->op == P2PRAFT_API_LS) {
         rv = p2praft__api_put_field(&b, r->after,
                                     r->after != NULL ? strlen(r->after) : 0);
+    }
+    if (rv == 0 && r->op == P2PRAFT_API_SNAPSHOT && r->key != NULL) {
+        rv = p2praft__api_put_field(&b, r->key, strlen(r->key));
     }
     if (rv != 0) {
         lp2p__buf_free(&b);

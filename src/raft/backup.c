@@ -190,7 +190,7 @@ void p2praft__backup_release(struct p2praft__backup *b)
 }
 
 int p2praft__node_backup(struct p2praft_node *n, struct lp2p_buf *out,
-                         char *why, size_t whylen)
+                         bool capped, char *why, size_t whylen)
 {
     const struct p2praft__kv_state *st = NULL;
     uint8_t *data = NULL;
@@ -211,11 +211,12 @@ int p2praft__node_backup(struct p2praft_node *n, struct lp2p_buf *out,
                  p2praft_strerror(rv));
         return rv;
     }
-    if (len + P2PRAFT__BACKUP_HEADER + P2PRAFT__SNAP_HEADER + 65536 >
-        P2PRAFT_API_FRAME_MAX - P2PRAFT__API_RESP_PAYLOAD) {
+    if (capped && len + P2PRAFT__BACKUP_HEADER + P2PRAFT__SNAP_HEADER + 65536 >
+                      P2PRAFT_API_FRAME_MAX - P2PRAFT__API_RESP_PAYLOAD) {
         snprintf(why, whylen,
                  "the state is %zu bytes, over what one API answer carries "
-                 "(%d bytes): back up the data directory offline instead",
+                 "(%d bytes): use a paged backup (p2praft snapshot save "
+                 "does)",
                  len, P2PRAFT_API_FRAME_MAX);
         lp2p__free(data);
         return LP2P_ETOOBIG;

@@ -22,6 +22,7 @@
 #define P2PRAFT_RAFT_BACKUP_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,8 +64,44 @@ void p2praft__backup_release(struct p2praft__backup *b);
 
 /* On the node's loop: a backup of its state at its applied index, into
  * `out`. 0, or an error with `why`: LP2P_ENOTFOUND (no state yet),
- * LP2P_ETOOBIG (over what one API answer can carry), LP2P_ENOMEM... */
+ * LP2P_ETOOBIG (over what one API answer can carry, when `capped`),
+ * LP2P_ENOMEM... */
 int p2praft__node_backup(struct p2praft_node *n, struct lp2p_buf *out,
-                         char *why, size_t whylen);
+                         bool capped, char *why, size_t whylen);
+
+/*
+ * Paged backups (backup_pages.c), for backups of any size: SNAPSHOT with a
+ * cursor (p2praft.h, op 20). The cursor "" makes a backup and keeps it
+ * (one per node; a new one replaces it); "ID:OFFSET" reads on from
+ * OFFSET. Each answer's payload is u64 ID | u64 total length | u64 offset
+ * | up to P2PRAFT__BACKUP_PAGE bytes of the backup. The kept backup is
+ * freed once its last byte was sent, or when unread for
+ * P2PRAFT__BACKUP_IDLE_MS, or with the node.
+ */
+#define P2PRAFT__BACKUP_PAGE (4u * 1024 * 1024)
+#define P2PRAFT__BACKUP_PAGE_HEAD 24
+#define P2PRAFT__BACKUP_IDLE_MS 60000
+
+struct p2praft__backup_pages {
+    uint64_t id, seq;
+    uint8_t *data; /* the whole backup; NULL: none kept */
+    size_t len;
+    uint64_t index;
+    uint64_t used_ms;
+};
+
+/* Serve a page for `cursor` into `out` (appended), the backup's raft index
+ * in *index. 0, or an error with `why`: LP2P_EINVAL (a malformed
+ * cursor), LP2P_ENOTFOUND (no state yet, or the backup is gone: start
+ * again), or what p2praft__node_backup() returns. */
+int p2praft__backup_page(struct p2praft_node *n, const char *cursor,
+                         struct lp2p_buf *out, uint64_t *index, char *why,
+                         size_t whylen);
+
+/* Loop timer: free a kept backup nobody read for too long. */
+void p2praft__backup_pages_tick(struct p2praft_node *n, uint64_t now);
+
+/* Free the kept backup (node teardown). */
+void p2praft__backup_pages_free(struct p2praft_node *n);
 
 #endif

@@ -1032,8 +1032,13 @@ static int encode(const struct p2praft_request *rq, struct creq *q)
             return LP2P_EINVAL;
         }
         break;
-    case P2PRAFT_API_STATUS:
     case P2PRAFT_API_SNAPSHOT:
+        /* the cursor of a paged backup, or NULL: the whole backup */
+        if (rq->key != NULL && strlen(rq->key) > P2PRAFT_KV_KEY_MAX) {
+            return LP2P_EINVAL;
+        }
+        break;
+    case P2PRAFT_API_STATUS:
     case P2PRAFT_API_METRICS:
     case P2PRAFT_API_CLUSTER:
     case P2PRAFT_API_HEALTH:

@@ -271,7 +271,9 @@ void p2praft__health_tick(struct p2praft_node *n, uint64_t now)
     if (n->stopping || !n->raft_started) {
         return;
     }
-    no_leader_tick(n, now);
+    if (!n->members.removed) { /* a removed node said so, once */
+        no_leader_tick(n, now);
+    }
     peers_tick(n, now);
     refusals_tick(n, now);
 }

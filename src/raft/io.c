@@ -340,6 +340,11 @@ bool p2praft__io_stalled(struct pio *p)
            p->stall_ms >= P2PRAFT__STALL_MS;
 }
 
+bool p2praft__io_may_campaign(struct pio *p)
+{
+    return !p->retired && !p2praft__io_stalled(p);
+}
+
 static bool backlog_full(const struct pio *p)
 {
     return p->append_entries_pending >= BACKLOG_ENTRIES ||
@@ -421,9 +426,10 @@ static void tick_cb(uv_timer_t *t)
         /* No election timeout while the storage is stalled: the node
          * must not campaign (its RequestVotes are withheld anyway), and a
          * term it bumped at every timeout would make it refuse, and so
-         * stall, the healthy candidates (see p2praft__io_recv()). */
+         * stall, the healthy candidates (see p2praft__io_recv()). A
+         * removed node (retired) must not campaign either. */
         if (r != NULL && raft_state(r) != RAFT_LEADER &&
-            p2praft__io_stalled(p)) {
+            !p2praft__io_may_campaign(p)) {
             after_raft(p);
             return;
         }
@@ -1013,6 +1019,9 @@ static int io_send(struct raft_io *io, struct raft_io_send *req,
     if (p->closing) {
         return RAFT_CANCELED;
     }
+    if (message->type == RAFT_REQUEST_VOTE) {
+        p->stats.vote_requests++;
+    }
     return p2praft__net_send(&p->net, req, message, cb);
 }
 
@@ -1440,6 +1449,13 @@ struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io)
 void p2praft__io_set_shield(struct raft_io *io, bool on)
 {
     P(io)->shield = on;
+}
+
+void p2praft__io_set_retired(struct raft_io *io, bool retired)
+{
+    if (io != NULL && io->impl != NULL && io->send == io_send) {
+        P(io)->retired = retired;
+    }
 }
 
 void p2praft__io_set_drop(struct raft_io *io, bool drop)

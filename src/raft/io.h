@@ -92,6 +92,10 @@ struct pio {
     struct raft_message held;  /* an InstallSnapshot waiting for a take */
     char held_address[LP2P_PEER_ID_STRMAX];
 
+    /* this node was removed from the cluster (p2praft__io_set_retired):
+     * no election timeout, no RequestVote */
+    bool retired;
+
     /* local storage health: appends handed to the store and not yet
      * completed (raft_uv retries a failed write, e.g. on a full disk,
      * until it succeeds, and queues every later append behind it) */
@@ -154,6 +158,10 @@ struct raft *p2praft__io_raft(struct pio *p);
 #define P2PRAFT__STALL_MS 1000
 bool p2praft__io_stalled(struct pio *p);
 
+/* May this node ask for votes? Not while its storage is stalled, nor once
+ * it was removed from the cluster (retired). */
+bool p2praft__io_may_campaign(struct pio *p);
+
 /* ---- transport.c, for io.c ---- */
 
 void p2praft__net_init(struct p2praft__net *n, struct pio *io,
@@ -187,6 +195,14 @@ void p2praft__net_hc_closed(struct p2praft__net *n);
 struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io);
 /* Switch the snapshot shield off (to reproduce libraft's races). */
 void p2praft__io_set_shield(struct raft_io *io, bool on);
+/*
+ * This node was removed from the cluster (members.c): from now on raft
+ * gets no election timeout unless it leads, and its RequestVotes
+ * (pre-votes included) are withheld (counted in votes_withheld), so a
+ * removed node that never received the entry removing it cannot disrupt
+ * the cluster with elections. false undoes it (a member again).
+ */
+void p2praft__io_set_retired(struct raft_io *io, bool retired);
 /* Cut the node off: every message to or from it is dropped. */
 void p2praft__io_set_drop(struct raft_io *io, bool drop);
 /*

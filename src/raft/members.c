@@ -483,18 +483,36 @@ static void removed_notice(struct p2praft_node *n, const char *peer)
     p2praft__forward_send(r, peer);
 }
 
+/* This node learned it is no member any more: it stops campaigning (its
+ * raft I/O gives it no election timeout and withholds its RequestVotes:
+ * a removed node that never received the entry removing it would
+ * otherwise stand for election for ever), says so in one line, and tells
+ * the program (cfg.on_removed), which may stop it. */
 static void mark_removed(struct p2praft_node *n, const char *how)
 {
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    char by[LP2P_PEER_ID_STRMAX];
     if (n->members.removed) {
         return;
     }
     n->members.removed = true;
+    p2praft__io_set_retired(&n->io, true);
+    raft_leader(&n->raft, &lid, &laddr);
+    if (lid != 0 && lid != n->self_id && laddr != NULL) {
+        p2praft__members_peer_str(laddr, by, sizeof(by));
+    } else {
+        snprintf(by, sizeof(by), "its leader");
+    }
     LOG_WARN(MODULE,
-             "this node (%s) was removed from the cluster (%s): the members "
-             "refuse its raft and forward streams from now on; stop it. To "
-             "join again: p2praft peers add on a member, then start it "
-             "with an empty data directory and --join",
-             n->self, how);
+             "this node (%s) was removed from the cluster by %s (%s): not "
+             "campaigning any more, and the members refuse its streams; "
+             "stopping raft. To serve again: remove the data directory and "
+             "start with --join after `p2praft peers add` on a member",
+             n->self, by, how);
+    if (n->cfg.on_removed != NULL) {
+        n->cfg.on_removed(n->cfg.on_removed_data);
+    }
 }
 
 /* ---- dispatch ------------------------------------------------------------- */
@@ -645,6 +663,7 @@ void p2praft__members_check(struct p2praft_node *n)
         mark_removed(n, "its configuration no longer lists it");
     } else if (in && m->removed && !m->told) {
         m->removed = false;
+        p2praft__io_set_retired(&n->io, false);
         LOG_WARN(MODULE, "this node is a member again");
     }
 }

@@ -1,6 +1,7 @@
 /*
  * The node's operator views, read on its loop thread: the metrics sample
- * (metrics.h renders it), health (what /healthz answers), and the cluster
+ * (metrics.h renders it), health (what /healthz answers: the inputs of
+ * healthz.h, which decides), and the cluster
  * view of `status --cluster` (what the leader knows of every member, from
  * the contact records the raft I/O feeds, contact.h).
  */
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "raft/consensus.h"
+#include "raft/healthz.h"
 #include "raft/kv.h"
 #include "raft/node.h"
 
@@ -70,26 +72,33 @@ int p2praft__node_metrics_text(struct p2praft_node *n, struct lp2p_buf *b)
 
 bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len)
 {
+    struct p2praft__healthz_in in;
     raft_id lid = 0;
     const char *laddr = NULL;
+    memset(&in, 0, sizeof(in));
     raft_leader(&n->raft, &lid, &laddr);
-    if (lid == 0 || laddr == NULL) {
-        snprintf(why, len, "no leader known (role %s, term %" PRIu64 ")",
-                 raft_state_name(raft_state(&n->raft)),
-                 (uint64_t)raft_current_term(&n->raft));
-        return false;
+    in.removed = n->members.removed;
+    in.is_leader = raft_state(&n->raft) == RAFT_LEADER;
+    in.leader_known = lid != 0 && laddr != NULL;
+    in.leader = laddr;
+    in.role = raft_state_name(raft_state(&n->raft));
+    in.term = (uint64_t)raft_current_term(&n->raft);
+    in.contact_age_ms = P2PRAFT__HEALTHZ_NEVER;
+    if (in.is_leader) {
+        in.contact_age_ms = 0;
+    } else if (lid != 0) {
+        const struct p2praft__contact *c =
+            p2praft__contacts_get(&n->contacts, lid);
+        uint64_t now = uv_now(&n->loop);
+        if (c != NULL) {
+            in.contact_age_ms = now >= c->last_ms ? now - c->last_ms : 0;
+        }
     }
-    if (!n->caught_up) {
-        snprintf(why, len,
-                 "not caught up: leader %s, applied index %" PRIu64
-                 ", commit index %" PRIu64,
-                 laddr, (uint64_t)raft_last_applied(&n->raft),
-                 (uint64_t)raft_commit_index(&n->raft));
-        return false;
-    }
-    snprintf(why, len, "ok: leader %s, applied index %" PRIu64, laddr,
-             (uint64_t)raft_last_applied(&n->raft));
-    return true;
+    in.election_ms = n->cfg.election_ms;
+    in.caught_up = n->caught_up;
+    in.applied = (uint64_t)raft_last_applied(&n->raft);
+    in.commit = (uint64_t)raft_commit_index(&n->raft);
+    return p2praft__healthz_judge(&in, why, len) == P2PRAFT__HEALTHZ_OK;
 }
 
 static void line(struct lp2p_buf *b, const char *fmt, ...)

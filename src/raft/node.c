@@ -133,6 +133,7 @@ static void tick_cb(uv_timer_t *t)
     p2praft__forward_tick(n, now);
     p2praft__health_tick(n, now);
     p2praft__members_tick(n, now);
+    p2praft__backup_pages_tick(n, now);
 }
 
 /* Snapshots cost the whole store: space them by its size (kv.h). */
@@ -749,6 +750,7 @@ static void node_free(struct p2praft_node *n)
     p2praft__forward_free_all(n);
     p2praft__health_free(n);
     p2praft__contacts_free(&n->contacts);
+    p2praft__backup_pages_free(n);
     p2praft__clientproto_free(&n->clients);
     free_list(n->listen, n->cfg.n_listen);
     free_list(n->peers, n->cfg.n_peers);

@@ -13,6 +13,7 @@
 
 #include "p2praft.h"
 #include "raft/api_server.h"
+#include "raft/backup.h"
 #include "raft/datadir.h"
 #include "raft/clientproto.h"
 #include "raft/contact.h"
@@ -67,6 +68,7 @@ struct p2praft_node {
     struct p2praft__metrics metrics;   /* metrics.h */
     struct p2praft__contacts contacts; /* contact.h: fed by the raft I/O */
     struct p2praft__members members;
+    struct p2praft__backup_pages backup; /* backup.h: a paged backup */
     bool stopping; /* shutdown_node() ran */
 
     pthread_mutex_t mu; /* guards the fields below */
@@ -81,7 +83,8 @@ struct p2praft_node {
 void p2praft__node_observe(void *ctx, const struct raft_message *m);
 /* The Prometheus exposition of the node's metrics, appended to b. */
 int p2praft__node_metrics_text(struct p2praft_node *n, struct lp2p_buf *b);
-/* Is the node healthy (a leader known, caught up)? `why` gets a sentence
+/* Is the node healthy (a leader known and heard from recently, caught up,
+ * applied close to commit: healthz.h decides)? `why` gets a sentence
  * either way. */
 bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len);
 /* On the leader: one line per member (reachability, role, match index,

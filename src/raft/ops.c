@@ -22,7 +22,12 @@ void p2praft__req_serve_operator(struct p2praft__req *r)
     r->index = raft_last_applied(&n->raft);
     switch (r->q.op) {
     case P2PRAFT_API_SNAPSHOT:
-        rv = p2praft__node_backup(n, &b, why, sizeof(why));
+        if (r->q.key != NULL) { /* a cursor: paged */
+            rv = p2praft__backup_page(n, r->q.key, &b, &r->index, why,
+                                      sizeof(why));
+        } else {
+            rv = p2praft__node_backup(n, &b, true, why, sizeof(why));
+        }
         break;
     case P2PRAFT_API_METRICS:
         rv = p2praft__node_metrics_text(n, &b);

@@ -85,6 +85,12 @@ void p2praft__status_text(struct p2praft_node *n, struct lp2p_buf *b)
             n->fwd.refused_member.total + n->fwd.refused_busy.total);
     bprintf(b, "raft_refused: %" PRIu64 "\n",
             p2praft_io_refused(&n->io));
+    {
+        struct p2praft_io_stats io;
+        p2praft_io_stats(&n->io, &io);
+        bprintf(b, "vote_requests: %" PRIu64 "\n", io.vote_requests);
+        bprintf(b, "votes_withheld: %" PRIu64 "\n", io.votes_withheld);
+    }
     if (p2praft__consensus_state(n->c, (const void **)&st) == 0) {
         bprintf(b, "keys: %zu\n", p2praft__kv_count(st));
         bprintf(b, "ops_applied: %" PRIu64 "\n", st->seq);

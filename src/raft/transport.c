@@ -608,6 +608,11 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     uint64_t total;
     int rv;
     if (n->hashicorp) {
+        if (m->type == RAFT_REQUEST_VOTE && !p2praft__io_may_campaign(io)) {
+            /* As below; libraft logs a send refused at once and goes on. */
+            io->stats.votes_withheld++;
+            return RAFT_NOCONNECTION;
+        }
         return p2praft__hc_send(n, req, m, cb);
     }
     s = lp2p__calloc(1, sizeof(*s));
@@ -617,8 +622,9 @@ int p2praft__net_send(struct p2praft__net *n, struct raft_io_send *req,
     s->req = req;
     s->cb = cb;
     req->cb = cb;
-    if (m->type == RAFT_REQUEST_VOTE && p2praft__io_stalled(io)) {
-        /* Our storage cannot write: we must not lead (io.c). */
+    if (m->type == RAFT_REQUEST_VOTE && !p2praft__io_may_campaign(io)) {
+        /* Our storage cannot write, or we were removed from the cluster:
+         * we must not lead (io.c). */
         io->stats.votes_withheld++;
         sreq_fail_later(n, s, RAFT_NOCONNECTION);
         return 0;

@@ -18,7 +18,8 @@
 #                       follower, then of every node, in turn, for 2-4 s;
 #                       then free it
 #   membership          remove a member (the leader half of the time) with
-#                       `p2praft peers rm`, stop it, wipe its data, add it
+#                       `p2praft peers rm`, stop it (once it learns, it
+#                       exits by itself, status 8), wipe its data, add it
 #                       back with `p2praft peers add` and start it empty
 #                       with --join; wait (30 s at most) until it is a
 #                       voter again, then rest 1-3 s. The workload keeps
@@ -208,7 +209,7 @@ nemesis_membership() {
         sleep "$(rand_s 1000 3000)"
         return
     fi
-    node_stop "$x"
+    node_stop "$x" # it may have exited already: removed, status 8
     rm -rf "$(node_dir "$x")"/data/*
     log_event "node $x stopped, its data wiped"
     l=$(cluster_leader)

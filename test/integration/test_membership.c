@@ -14,6 +14,12 @@
  *   membership/removed_node_refused  a removed node knows it and says
  *                          so; streams opened with its key (forward, raft)
  *                          are refused, a member's are served.
+ *   membership/removed_node_stops_campaigning  once it knows, a removed
+ *                          node asks for no vote over ten election
+ *                          timeouts; the members see nothing from it;
+ *                          its health check says "removed".
+ *   membership/removed_node_stops_campaigning_cli  `p2praft node` removed
+ *                          by `peers rm`: one line, exit 8.
  *   membership/handover  p2praft_node_handover() moves leadership.
  *   membership/cli_peers  ls (text, --json), add, rm, transfer, and their
  *                          exit statuses.
@@ -468,7 +474,6 @@ TEST_TIMEOUT(membership, removed_node_refused, 60)
     struct hnode ns[3];
     unsigned i, l, r, o;
     unsigned long refused0;
-    int rv;
     nh_prepare(ns, 3, base);
     for (i = 0; i < 3; i++) {
         nh_start(ns, 3, i, true);
@@ -476,41 +481,113 @@ TEST_TIMEOUT(membership, removed_node_refused, 60)
     l = nh_wait_leader(ns, 3, 10000);
     r = (l + 1) % 3; /* a follower */
     o = (l + 2) % 3;
-    refused0 = nh_field_num(&ns[l], "raft_refused") +
-               nh_field_num(&ns[l], "forward_refused") +
-               nh_field_num(&ns[o], "raft_refused");
     ASSERT_OK(p2praft_node_remove(ns[o].node, ns[r].id, err, sizeof(err)));
     nh_wait_field(&ns[r], "removed", "yes", 10000);
-    /* It cannot write any more: its forward stream is refused (or no
-     * leader answers it); never OK. */
-    rv = p2praft_node_set(ns[r].node, "from-removed", "x", 1, err,
-                          sizeof(err));
-    ASSERT(rv != 0);
-    /* Its raft streams (elections: nobody leads it) are refused too. */
-    {
-        uint64_t end = nh_now_ms() + nh_scale(10000);
-        while (nh_field_num(&ns[l], "raft_refused") +
-                   nh_field_num(&ns[l], "forward_refused") +
-                   nh_field_num(&ns[o], "raft_refused") ==
-               refused0) {
-            ASSERT(nh_now_ms() < end);
-            nh_pause();
-        }
-    }
-    ASSERT_OK(p2praft_node_set(ns[o].node, "still", "ok", 2, err,
-                               sizeof(err)));
-    /* Its identity opens no stream any more: forward and raft streams
-     * from its key are refused by the leader, like a stranger's. A
-     * member's key is served (the control). */
-    p2praft_node_stop(ns[r].node);
-    ns[r].node = NULL;
+    /* It cannot write any more: knowing it was removed, it forwards
+     * nothing and says so (nothing submitted); never OK. */
+    ASSERT_ERR(p2praft_node_set(ns[r].node, "from-removed", "x", 1, err,
+                                sizeof(err)),
+               LP2P_ERAFT);
+    /* Its identity opens no stream any more, even while its node runs:
+     * forward and raft streams from its key are refused by the leader,
+     * like a stranger's. (Not its own campaigns: a removed node may stop
+     * campaigning, so they prove nothing.) The leader is asked: it
+     * committed the removal before it answered; another member learns of
+     * the commit a heartbeat later, and admits the peers of the last
+     * configuration it knows committed. */
     refused0 = nh_field_num(&ns[l], "forward_refused");
     ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL), 0);
     ASSERT(nh_field_num(&ns[l], "forward_refused") > refused0);
     refused0 = nh_field_num(&ns[l], "raft_refused");
     ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_PROTOCOL), 0);
     ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
+    ASSERT_OK(p2praft_node_set(ns[o].node, "still", "ok", 2, err,
+                               sizeof(err)));
+    /* And once it is gone; a member's key is served (the control). */
+    p2praft_node_stop(ns[r].node);
+    ns[r].node = NULL;
+    refused0 = nh_field_num(&ns[l], "raft_refused");
+    ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_PROTOCOL), 0);
+    ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
     ASSERT(probe_stream(&ns[o].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL) > 0);
+    nh_teardown(ns, 3, base);
+}
+
+/* Sum of a status field over the nodes of ns[0..n) but `skip`. */
+static unsigned long sum_field(struct hnode *ns, unsigned n, unsigned skip,
+                               const char *name)
+{
+    unsigned long t = 0;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        if (i != skip) {
+            t += nh_field_num(&ns[i], name);
+        }
+    }
+    return t;
+}
+
+/* A removed node stops campaigning: once it knows (removed: yes), raft
+ * asks it to send no RequestVote (pre-votes included) over many election
+ * timeouts, it stays a follower, and the members see no stream from it
+ * (their refusal counters stay flat) nor a new term. */
+TEST_TIMEOUT(membership, removed_node_stops_campaigning, 60)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256], role[32];
+    struct hnode ns[3];
+    unsigned i, l, r, o, election = harness_slow() ? 1500 : 150;
+    unsigned long votes0, refused0, term0;
+    uint64_t end;
+    nh_prepare(ns, 3, base);
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    l = nh_wait_leader(ns, 3, 10000);
+    r = (l + 1) % 3; /* a follower */
+    o = (l + 2) % 3;
+    ASSERT_OK(p2praft_node_remove(ns[o].node, ns[r].id, err, sizeof(err)));
+    nh_wait_field(&ns[r], "removed", "yes", 10000);
+    WAIT_MEMBER(&ns[l], ns[r].id, "", 2, 10000);
+    /* Let what it sent before it knew arrive and be refused (two election
+     * timeouts: a stream refused is counted as it opens). */
+    end = nh_now_ms() + 2 * election;
+    while (nh_now_ms() < end) {
+        nh_pause();
+    }
+    votes0 = nh_field_num(&ns[r], "vote_requests");
+    refused0 = sum_field(ns, 3, r, "raft_refused") +
+               sum_field(ns, 3, r, "forward_refused");
+    term0 = nh_field_num(&ns[l], "term");
+    /* Ten election timeouts without a leader's heartbeat: a node that
+     * campaigns asks for votes within the first two. */
+    end = nh_now_ms() + 10 * election;
+    while (nh_now_ms() < end) {
+        ASSERT_EQ(nh_field_num(&ns[r], "vote_requests"), votes0);
+        ASSERT_STR_EQ(nh_field(&ns[r], "role", role, sizeof(role)),
+                      "follower");
+        nh_pause();
+    }
+    ASSERT_EQ(sum_field(ns, 3, r, "raft_refused") +
+                  sum_field(ns, 3, r, "forward_refused"),
+              refused0);
+    ASSERT_EQ(nh_field_num(&ns[l], "term"), term0);
+    ASSERT_EQ(nh_wait_leader(ns, 3, 1000), l);
+    ASSERT_OK(p2praft_node_set(ns[o].node, "after", "ok", 2, err,
+                               sizeof(err)));
+    /* its /healthz (API op HEALTH) says why it is out */
+    {
+        uint8_t req[7] = {P2PRAFT_API_VERSION, P2PRAFT_API_HEALTH, 0, 0, 0,
+                          0, 1};
+        uint8_t *resp = NULL;
+        size_t len = 0;
+        ASSERT_OK(p2praft_node_call(ns[r].node, req, sizeof(req), &resp,
+                                    &len));
+        ASSERT(len > 15);
+        ASSERT_EQ(resp[2], P2PRAFT_API_FAILED);
+        ASSERT(memmem(resp + 15, len - 15, "removed from the cluster", 24) !=
+               NULL);
+        p2praft_free(resp);
+    }
     nh_teardown(ns, 3, base);
 }
 
@@ -771,6 +848,51 @@ TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
     if (strstr(p.buf, "not removed") == NULL) {
         test__fail(__FILE__, __LINE__, "output: %s", p.buf);
     }
+    unlink(keyfile);
+    nh_teardown(ns, 4, base);
+}
+
+/* `p2praft node` removed by a `peers rm` elsewhere: one line says so and
+ * what to do, and the process exits 8 (the unit does not restart it). */
+TEST_TIMEOUT(membership, removed_node_stops_campaigning_cli, 90)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", out[8192], err[256];
+    char keyfile[300];
+    struct hnode ns[4];
+    struct nodeproc p;
+    const char *line, *again;
+    unsigned i;
+    nh_prepare(ns, 4, base);
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    nh_wait_leader(ns, 3, 10000);
+    snprintf(keyfile, sizeof(keyfile), "%s/k3", base);
+    ASSERT_OK(lp2p_key_save(keyfile, &ns[3].key));
+    ASSERT_EQ(peers_cli(p2praft_node_api_path(ns[0].node), out, sizeof(out),
+                        "add", ns[3].peer_addr, NULL),
+              0);
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--join",
+                        ns[0].peer_addr, "--join", ns[1].peer_addr, "--join",
+                        ns[2].peer_addr, NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT(node_read_until(&p, "joined the cluster", 20000));
+    WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
+    ASSERT_OK(p2praft_node_remove(ns[1].node, ns[3].id, err, sizeof(err)));
+    ASSERT_EQ(node_wait_exit(&p), 8);
+    line = strstr(p.buf, "was removed from the cluster by ");
+    if (line == NULL) {
+        test__fail(__FILE__, __LINE__, "output: %s", p.buf);
+    }
+    again = strstr(line + 1, "was removed from the cluster");
+    ASSERT(again == NULL); /* one line */
+    ASSERT(strstr(line, "--join after `p2praft peers add`") != NULL);
+    WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
+    ASSERT_OK(p2praft_node_set(ns[2].node, "after", "ok", 2, err,
+                               sizeof(err)));
     unlink(keyfile);
     nh_teardown(ns, 4, base);
 }

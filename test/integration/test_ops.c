@@ -17,6 +17,9 @@
  *                       takes new writes; restored again as a one-member
  *                       cluster (--member), it leads itself with every
  *                       key.
+ *   ops/backup_large_paged  20 MiB of state (over P2PRAFT_API_FRAME_MAX):
+ *                       `state export`, `snapshot save` read in pages,
+ *                       restored as a one-member cluster, byte for byte.
  *   ops/metrics_and_health  `p2praft metrics` and `node --metrics-listen`
  *                       with real HTTP requests: /healthz 503 without a
  *                       leader (and says why), 200 once there is one and
@@ -793,6 +796,111 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "not a peer ID") != NULL);
     }
+    cleanup();
+}
+
+/* A backup over 8 MiB (P2PRAFT_API_FRAME_MAX), read in pages: 5 values of
+ * ~4 MiB (20 MiB of state) on a one-node cluster; `state export` of it;
+ * `snapshot save` (text and --json), restored as a one-member cluster
+ * that serves the values byte for byte. */
+TEST_TIMEOUT(ops, backup_large_paged, 180)
+{
+    enum { NV = 5, VLEN = 4 * 1024 * 1024 - 4096 };
+    char out[400], err[600], bak[300], vfile[300], key[16], sdir[300];
+    unsigned char *v;
+    char *t;
+    size_t len;
+    unsigned i;
+
+    setup();
+    snprintf(out, sizeof(out), "%s/cmd.out", base);
+    snprintf(bak, sizeof(bak), "%s/large.bak", base);
+    snprintf(vfile, sizeof(vfile), "%s/value", base);
+    start(0, 1, nodes[0].dir, true, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    v = malloc(VLEN);
+    ASSERT(v != NULL);
+    for (i = 0; i < NV; i++) {
+        char at[310];
+        char *set[] = {"p2praft", "kv", "--api", nodes[0].api, "--timeout-ms",
+                       "30000", "set", key, at, NULL};
+        size_t j;
+        FILE *f;
+        for (j = 0; j < VLEN; j++) {
+            v[j] = (unsigned char)(j * 7 + i * 131 + (j >> 12));
+        }
+        snprintf(key, sizeof(key), "big%u", i);
+        snprintf(at, sizeof(at), "@%s", vfile);
+        f = fopen(vfile, "wb");
+        ASSERT(f != NULL);
+        ASSERT_EQ(fwrite(v, 1, VLEN, f), VLEN);
+        fclose(f);
+        if (run_io(set, NULL, out, err, sizeof(err)) != 0) {
+            test__fail(__FILE__, __LINE__, "set %s: %s", key, err);
+        }
+    }
+    /* state export pages its LS too */
+    {
+        char *argv[] = {"p2praft", "state", "export", "--api", nodes[0].api,
+                        NULL};
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, &len);
+        ASSERT(len > (size_t)NV * VLEN); /* base64 of binary values */
+        ASSERT_EQ(count(t, "\"key\":\"big"), NV);
+        free(t);
+    }
+    /* save: over 8 MiB, in pages */
+    {
+        char *argv[] = {"p2praft", "snapshot", "save", "--api", nodes[0].api,
+                        bak, NULL};
+        char *json[] = {"p2praft", "snapshot", "save", "--api", nodes[0].api,
+                        "--json", bak, NULL};
+        struct stat st;
+        if (run_io(argv, NULL, out, err, sizeof(err)) != 0) {
+            test__fail(__FILE__, __LINE__, "save: %s", err);
+        }
+        t = slurp(out, NULL);
+        ASSERT(strstr(t, "5 keys") != NULL);
+        free(t);
+        ASSERT(stat(bak, &st) == 0);
+        ASSERT((size_t)st.st_size > (size_t)NV * VLEN);
+        ASSERT((size_t)st.st_size > (size_t)P2PRAFT_API_FRAME_MAX);
+        /* again, as JSON: a new backup, the same size */
+        ASSERT_EQ(run_io(json, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, NULL);
+        ASSERT(strstr(t, "\"keys\":5") != NULL);
+        free(t);
+    }
+    stop(0);
+    /* restored as a new one-member cluster: every byte is back */
+    snprintf(sdir, sizeof(sdir), "%s/large-restored", base);
+    {
+        char *argv[] = {"p2praft", "restore", "--data-dir", sdir, "--member",
+                        nodes[0].id, bak, NULL};
+        if (run_io(argv, NULL, out, err, sizeof(err)) != 0) {
+            test__fail(__FILE__, __LINE__, "restore: %s", err);
+        }
+    }
+    start(0, 1, sdir, false, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    for (i = 0; i < NV; i += NV - 1) { /* the first and the last */
+        char *get[] = {"p2praft", "kv", "--api", nodes[0].api, "get",
+                       "--consistent", "--raw", key, NULL};
+        size_t j;
+        snprintf(key, sizeof(key), "big%u", i);
+        for (j = 0; j < VLEN; j++) {
+            v[j] = (unsigned char)(j * 7 + i * 131 + (j >> 12));
+        }
+        ASSERT_EQ(run_io(get, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, &len);
+        ASSERT_EQ(len, (size_t)VLEN);
+        ASSERT(memcmp(t, v, VLEN) == 0);
+        free(t);
+    }
+    stop(0);
+    free(v);
     cleanup();
 }
 
