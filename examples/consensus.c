@@ -423,14 +423,16 @@ static void ex_teardown(struct ex *ex)
     }
 }
 
-static int ex_usage(void)
+/* The usage text: on stdout with status 0 when asked for (--help), on
+ * stderr with status 2 after a bad argument. */
+static int ex_usage(bool asked)
 {
-    fprintf(stderr,
+    fprintf(asked ? stdout : stderr,
             "usage: p2praft demo [--store mem|disk] [--data-dir DIR] "
             "[--verbose]\n"
             "   or: build/examples/consensus [--store mem|disk] "
             "[--data-dir DIR] [--verbose]\n");
-    return 2;
+    return asked ? 0 : 2;
 }
 
 /* The whole example; returns the exit status. */
@@ -450,13 +452,16 @@ static int consensus_example(int argc, char **argv)
                    i + 1 < (unsigned)argc) {
             store = argv[++i];
             if (strcmp(store, "mem") != 0 && strcmp(store, "disk") != 0) {
-                return ex_usage();
+                return ex_usage(false);
             }
         } else if (strcmp(argv[i], "--verbose") == 0 ||
                    strcmp(argv[i], "-v") == 0) {
             ex.verbose = true;
+        } else if (strcmp(argv[i], "--help") == 0 ||
+                   strcmp(argv[i], "-h") == 0) {
+            return ex_usage(true);
         } else {
-            return ex_usage();
+            return ex_usage(false);
         }
     }
     ex.disk = store != NULL ? strcmp(store, "disk") == 0 : data_dir != NULL;

@@ -3,7 +3,9 @@
 # ```c block under "### Consensus", compile it as it stands against the
 # built library (build/libp2praft.a, or $BUILD), with warnings as errors,
 # and run it (a one-member group: it elects itself, commits, snapshots and
-# shuts down). Prints "ok"/"FAIL" lines and "N passed, N failed" last,
+# shuts down). Then the CLI section: the commands `p2praft help` lists,
+# the README's list of them and its CLI table must name the same commands,
+# and every `p2praft COMMAND --help` must exit 0. Prints "ok"/"FAIL" lines and "N passed, N failed" last,
 # like the test runners.
 #   scripts/test-readme.sh        (from the top of the repository, after make)
 set -u
@@ -43,6 +45,35 @@ if ! grep -q '^int main' "$work/outline.c"; then
     finish
 fi
 ok outline_found
+
+# The CLI section against the tool.
+cli=$build/p2praft
+if [ ! -x "$cli" ]; then
+    fail cli_commands "no $cli (run make first)"
+else
+    : >"$log"
+    "$cli" help 2>&1 | awk '/^commands:/ {c = 1; next} c && /^  [a-z]/ {print $1}' |
+        sort >"$work/help.txt"
+    awk '/^## The CLI/ {s = 1; next} s && /^## / {exit} s {print}' README.md >"$work/cli.md"
+    grep -o '^| `p2praft [a-z]*' "$work/cli.md" | sed 's/.* //' | sort -u >"$work/table.txt"
+    awk '/lists the commands/ {l = 1} l {print} l && /\);/ {exit}' "$work/cli.md" |
+        grep -o '`[a-z]*`' | tr -d '`' | sort -u >"$work/list.txt"
+    bad=""
+    for c in $(cat "$work/help.txt"); do
+        if ! "$cli" "$c" --help >/dev/null 2>>"$log"; then bad="$bad $c"; fi
+    done
+    if [ ! -s "$work/help.txt" ]; then
+        fail cli_commands "p2praft help listed no commands"
+    elif ! diff "$work/help.txt" "$work/table.txt" >"$log"; then
+        fail cli_commands "p2praft help (<) and the README's CLI table (>) differ"
+    elif ! diff "$work/help.txt" "$work/list.txt" >"$log"; then
+        fail cli_commands "p2praft help (<) and the README's list of commands (>) differ"
+    elif [ -n "$bad" ]; then
+        fail cli_commands "--help did not exit 0 for:$bad"
+    else
+        ok cli_commands
+    fi
+fi
 
 # -fsanitize flags follow the library's build (BUILD=build/asan SAN=1).
 san=""
