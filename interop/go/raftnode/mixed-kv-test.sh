@@ -27,6 +27,9 @@
 #   add-voter-c    Go AddVoter of an empty `p2praft node --wire hashicorp
 #                  --join ...`: it installs the Go snapshot, catches up,
 #                  serves `p2praft kv get` and `ls` with the Go nodes' data
+#   c-write-refused  `p2praft kv set` through the C node: the Go leader
+#                  speaks no /p2praft/forward/1.0.0, so it is refused at
+#                  once, not applied (exit 5)
 #   c-votes        kill -9 the other Go node: the Go leader commits with the
 #                  C node's vote; `p2praft kv get` on it sees the write
 #   remove-c       Go RemoveServer of the dead Go node, then of the C node
@@ -283,6 +286,18 @@ if [[ "$r" == ok* ]] && until_eq 30 four pk kv c4 get k4 &&
     ok "add-voter-c: Go AddVoter of p2praft node c4 (--join): InstallSnapshot Go -> C, caught up, p2praft kv get/ls give the Go nodes' 44 keys"
 else
     fail add-voter-c "add-voter said '$r'; c4 get k4: $(pk kv c4 get k4 2>&1)"
+fi
+
+# A write through the C node: the Go leader speaks no forward protocol, so
+# it is refused at once, surely not applied (exit 5), not after a timeout.
+t=$SECONDS
+r="$(pk kv c4 set via-c 1 2>&1)"
+rc=$?
+if [ $rc -eq 5 ] && [ $((SECONDS - t)) -le 2 ] && [[ "$r" == *"does not speak /p2praft/forward/1.0.0"* ]] &&
+    [ "$(ctl "$GL" get via-c)" = "err not found" ]; then
+    ok "c-write-refused: p2praft kv set through c4 under a Go leader: refused at once, not applied (exit 5)"
+else
+    fail c-write-refused "exit $rc after $((SECONDS - t)) s: $r"
 fi
 
 kill9 "$GF"
