@@ -49,9 +49,10 @@ const helpText = `commands (one per line; reply "ok ..." or "err <message>"):
   stats                        raft.Stats()
   (-mode kv: p2praft node's key-value store)
   get KEY                      the value, Go-quoted, or "err not found"
-  kv-dump                      every key and value in byte order: [["key","value"],...]
+  kv-dump                      every key and value in byte order: {"key":K,"value":V} ...
+                               (as p2praft kv --json ls prints them, space-separated)
   kv-seq                       seq=N keys=K (N: ops applied, as kv.c counts them)
-  state                        {"Seq":N,"Ok":B,"Data":[["key","value"],...]}
+  state                        {"Seq":N,"Ok":B,"Data":[{"key":K,"value":V},...]}
   kv-set KEY VALUE | kv-del KEY | kv-cas KEY OLD NEW   CommitOp; replies seq=N ok=true|false
   shutdown                     stop the node (graceful) and exit 0`
 

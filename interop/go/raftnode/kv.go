@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	consensus "github.com/libp2p/go-libp2p-consensus"
@@ -238,21 +239,24 @@ func (n *node) kvState() (*kvState, error) {
 	return kv, nil
 }
 
-// kvDump is every key and value in byte order as one JSON array of
-// [key, value] pairs: what `p2praft kv ls --json | jq -s -c
-// 'map([.key,.value])'` prints for keys and values that are UTF-8.
+// kvDump is every key and value in byte order, one JSON object per key
+// with a space between them: what `p2praft kv --json ls` prints (jansson,
+// compact), one line per key, for keys and values that are UTF-8.
 func kvDump(st *kvState) string {
 	kvMu.RLock()
-	pairs := make([][2]string, 0, len(st.Data))
+	defer kvMu.RUnlock()
+	var parts []string
 	for _, k := range st.sortedKeys() {
-		pairs = append(pairs, [2]string{k, string(st.Data[k])})
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}{k, string(st.Data[k])})
+		parts = append(parts, string(bytes.TrimRight(b.Bytes(), "\n")))
 	}
-	kvMu.RUnlock()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(pairs)
-	return string(bytes.TrimRight(b.Bytes(), "\n"))
+	return strings.Join(parts, " ")
 }
 
 // kvCommand serves the kv mode's control commands; handled false for any
@@ -302,7 +306,7 @@ func (n *node) kvCommand(f []string, line string) (reply string, handled bool) {
 		kvMu.RLock()
 		seq, ok := st.Seq, st.Ok
 		kvMu.RUnlock()
-		return okf(`{"Seq":%d,"Ok":%t,"Data":%s}`, seq, ok, kvDump(st)), true
+		return okf(`{"Seq":%d,"Ok":%t,"Data":[%s]}`, seq, ok, strings.Replace(kvDump(st), "} {", "},{", -1)), true
 	case "kv-seq":
 		st, err := n.kvState()
 		if err != nil {
