@@ -209,6 +209,10 @@ r="$(pk peers c2 add "${MA[g1]}" 2>&1)"
 rc=$?
 if [ -n "${TRANSCRIPT:-}" ]; then
     {
+        echo "\$ p2praft kv --data-dir c1 get key8"
+        pk kv c1 get key8
+        echo "\$ go-raftnode node -mode kv -control g1.sock -heartbeat 300ms -election 300ms -lease 300ms -peer \$C1 -peer \$C2 -peer \$C3 &"
+        cat "$work/g1.out"
         echo "\$ p2praft peers --data-dir c2 add ${MA[g1]}"
         echo "$r"
     } >"$TRANSCRIPT"
@@ -225,6 +229,8 @@ if [ -n "${TRANSCRIPT:-}" ]; then
         pk peers c1 ls
         echo "\$ go-raftnode ctl -sock g1.sock get key8"
         ctl g1 get key8
+        echo "\$ go-raftnode ctl -sock g1.sock config"
+        ctl g1 config
     } >>"$TRANSCRIPT"
 fi
 
