@@ -199,6 +199,16 @@ done
 # Go nodes running its key-value store (raftnode -mode kv), peers add/rm of a
 # Go node, Go AddVoter/RemoveServer of a p2praft node (mixed-kv-test.sh); the
 # C nodes in memory on 1.6.1, on disk on 1.7.3.
+if [ -x "$out/go-raftnode" ] && [ -x build/p2praft ]; then
+    echo
+    echo "== go test -run KV interop/go/raftnode (the kv mode against kv.c's bytes and rules)"
+    if (cd interop/go/raftnode && go test -run KV .); then
+        echo "ok raftnode-kv-unit"
+        passed=$((passed + 1))
+    else
+        fail "raftnode-kv-unit go test -run KV"
+    fi
+fi
 for spec in "go-raftnode mem" "go-raftnode-17 disk"; do
     set -- $spec
     [ -x "$out/$1" ] && [ -x build/p2praft ] || continue
