@@ -48,7 +48,9 @@ struct p2praft_node {
     bool handles_ok;
 
     /* Caught up: this node applied up to an index learned from a leader
-     * since it started (a barrier, a write it forwarded or committed).
+     * since it started (a barrier, a write it forwarded or committed; on
+     * the hashicorp wire also the commit index a leader's AppendEntries
+     * carried).
      * Until then plain reads get NOT CAUGHT UP, since a restarted node's
      * state may lack what it acknowledged before. */
     bool caught_up;
