@@ -308,7 +308,7 @@ fi
 t=$SECONDS
 r="$(pk kv c4 set via-c 1 2>&1)"
 rc=$?
-if [ $rc -eq 5 ] && [ $((SECONDS - t)) -le 2 ] && [[ "$r" == *"does not speak /p2praft/forward/1.0.0"* ]] &&
+if [ $rc -eq 5 ] && [ $((SECONDS - t)) -le 2 ] && [[ "$r" == *"refused /p2praft/forward/1.0.0"* ]] &&
     [ "$(ctl "$GL" get via-c)" = "err not found" ]; then
     ok "c-write-refused: p2praft kv set through c4 under a Go leader: refused at once, not applied (exit 5)"
 else
