@@ -19,7 +19,9 @@
 # Finally runs interop/go/snapshot/run.sh when that file exists, and the
 # all-Go go-libp2p-raft cluster test (interop/go/raftnode/cluster-test.sh)
 # on both raftnode builds (hashicorp/raft 1.6.1 with raft-boltdb and
-# in-memory stores, 1.7.x in memory) when they are built (make go-raftnode).
+# in-memory stores, 1.7.x in memory) when they are built (make go-raftnode),
+# the mixed Go/C clusters (mixed-test.sh with build/interop/c-raftnode,
+# mixed-kv-test.sh with the p2praft CLI node).
 # Prints "interop: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -190,6 +192,33 @@ for spec in "go-raftnode" "go-raftnode-17" "go-raftnode-17 prevote"; do
         passed=$((passed + 1))
     else
         fail "raftnode-mixed $spec"
+    fi
+done
+
+# Membership through the real CLI node: `p2praft node --wire hashicorp` and
+# Go nodes running its key-value store (raftnode -mode kv), peers add/rm of a
+# Go node, Go AddVoter/RemoveServer of a p2praft node (mixed-kv-test.sh); the
+# C nodes in memory on 1.6.1, on disk on 1.7.3.
+if [ -x "$out/go-raftnode" ] && [ -x build/p2praft ]; then
+    echo
+    echo "== go test -run KV interop/go/raftnode (the kv mode against kv.c's bytes and rules)"
+    if (cd interop/go/raftnode && go test -run KV .); then
+        echo "ok raftnode-kv-unit"
+        passed=$((passed + 1))
+    else
+        fail "raftnode-kv-unit go test -run KV"
+    fi
+fi
+for spec in "go-raftnode mem" "go-raftnode-17 disk"; do
+    set -- $spec
+    [ -x "$out/$1" ] && [ -x build/p2praft ] || continue
+    echo
+    echo "== interop/go/raftnode/mixed-kv-test.sh $out/$1 build/p2praft $2"
+    if bash interop/go/raftnode/mixed-kv-test.sh "$out/$1" build/p2praft "$2"; then
+        echo "ok raftnode-mixed-kv $spec"
+        passed=$((passed + 1))
+    else
+        fail "raftnode-mixed-kv $spec"
     fi
 done
 

@@ -7,7 +7,9 @@
  * its write side and reads one response. OK, NOT FOUND and MISMATCH carry
  * the leader's raft index: the request then waits until this node applied
  * that far. NOT LEADER or BUSY, or a stream that cannot be opened, means
- * nothing was submitted: retry.
+ * nothing was submitted: retry; but on the hashicorp wire a leader that
+ * refuses the protocol (a Go node leading the cluster) fails the request
+ * at once.
  *
  * What may be retried elsewhere and what may not: an attempt is "sent"
  * once the request was handed to the stream. Before that, and always for a
@@ -250,10 +252,25 @@ static void fwd_opened(struct lp2p_stream *s, int status, void *data)
             lp2p_stream_close(s, fwd_closed, a);
         }
         if (r != NULL) {
+            char why[LP2P_PEER_ID_STRMAX + 200];
             LOG_DEBUG(MODULE, "cannot reach the leader %s: %s", a->leader,
                       lp2p_strerror(status));
+            /* On the hashicorp wire, a leader that refuses the protocol
+             * is most likely no p2praft node but a go-libp2p-raft node,
+             * and retrying cannot help while it leads: say so now. (On
+             * p2praft's wire every member speaks it: a refusal there is
+             * this node's admission, which may change; retry.) */
+            snprintf(why, sizeof(why),
+                     "the leader %s refused %s (a go-libp2p-raft node does "
+                     "not speak it): send this to the leader's own program",
+                     a->leader, P2PRAFT_FORWARD_PROTOCOL);
             fwd_end(a, false);
-            p2praft__req_retry(r); /* nothing was sent */
+            if (status == LP2P_ENOPROTO &&
+                r->node->cfg.wire == P2PRAFT_WIRE_HASHICORP) {
+                p2praft__req_fail(r, why); /* nothing was sent */
+            } else {
+                p2praft__req_retry(r); /* nothing was sent */
+            }
             return;
         }
         fwd_maybe_free(a);

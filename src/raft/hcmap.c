@@ -189,6 +189,28 @@ int p2praft__hc_conf_to_raft(const struct p2praft__hc_map *m,
     return rv;
 }
 
+/* The peer ID string a server goes by on the hashicorp wire, borrowed from
+ * its address: the address itself when it is a peer ID; the last component
+ * of a multiaddr ending in /p2p/<id> (a member added with its address on
+ * p2praft's own wire, or restored so), since go-libp2p-raft dials a
+ * ServerAddress as a peer ID and nothing else. The caller resolves the
+ * result (a string that is no peer ID fails there). */
+static struct p2praft__hc_bytes server_peer_id(const char *address)
+{
+    static const char p2p[] = "/p2p";
+    const char *last;
+    size_t plen = sizeof(p2p) - 1;
+    if (address[0] != '/') {
+        return str_bytes(address);
+    }
+    last = strrchr(address, '/');
+    if ((size_t)(last - address) < plen ||
+        memcmp(last - plen, p2p, plen) != 0) {
+        return str_bytes(""); /* a multiaddr without a peer ID */
+    }
+    return str_bytes(last + 1);
+}
+
 int p2praft__hc_conf_from_raft(const struct p2praft__hc_map *m,
                                const struct raft_configuration *conf,
                                struct p2praft__hc_configuration *out)
@@ -208,13 +230,14 @@ int p2praft__hc_conf_from_raft(const struct p2praft__hc_map *m,
     for (i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
         struct p2praft__hc_server *h = &out->servers[i];
+        struct p2praft__hc_bytes peer = {NULL, 0};
         raft_id id;
         int rv;
         if (s->address == NULL) {
             rv = LP2P_EPROTO;
         } else {
-            rv = resolve(m, (const uint8_t *)s->address, strlen(s->address),
-                         &id);
+            peer = server_peer_id(s->address);
+            rv = resolve(m, peer.p, peer.len, &id);
         }
         if (rv == 0 && id != s->id) {
             rv = LP2P_EPROTO;
@@ -227,8 +250,8 @@ int p2praft__hc_conf_from_raft(const struct p2praft__hc_map *m,
             memset(out, 0, sizeof(*out));
             return rv == LP2P_ENOMEM ? rv : LP2P_EPROTO;
         }
-        h->id = str_bytes(s->address);
-        h->address = h->id;
+        h->id = peer;
+        h->address = peer;
     }
     return 0;
 }

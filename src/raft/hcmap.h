@@ -87,9 +87,11 @@ int p2praft__hc_conf_to_raft(const struct p2praft__hc_map *m,
                              struct raft_configuration *out);
 
 /* libraft configuration -> hashicorp Configuration: ID = Address = the
- * server's address, which must resolve to the server's raft ID
- * (LP2P_EPROTO otherwise). out->servers is allocated (release with
- * p2praft__hc_conf_release()); its strings borrow from `conf`. */
+ * server's peer ID string: its address, or the /p2p/ part of an address
+ * that is a multiaddr (go-libp2p-raft dials an Address as a peer ID); it
+ * must resolve to the server's raft ID (LP2P_EPROTO otherwise).
+ * out->servers is allocated (release with p2praft__hc_conf_release()); its
+ * strings borrow from `conf`. */
 int p2praft__hc_conf_from_raft(const struct p2praft__hc_map *m,
                                const struct raft_configuration *conf,
                                struct p2praft__hc_configuration *out);

@@ -6,7 +6,9 @@
  *
  *   PEERS      the leader's configuration with its match indexes.
  *   PEER_ADD   raft_add() of the peer as a spare, its multiaddr as the
- *              server address (so every node learns it: io.c). The
+ *              server address (so every node learns it: io.c; on the
+ *              hashicorp wire its peer ID string, go-libp2p-raft's
+ *              ServerAddress, and the multiaddr stays here). The
  *              promoter then makes it a standby (replicated, not voting),
  *              and a voter once it caught up.
  *   PEER_RM    raft_remove(); the leader itself first hands leadership to
@@ -265,11 +267,16 @@ static void serve_add(struct p2praft__req *r)
         again(r, false, "another configuration change is in progress");
         return;
     }
-    /* Dial it with this address from now on (every node learns it from
-     * the configuration entry). */
+    /* Dial it with this address from now on. On p2praft's wire every node
+     * learns it from the configuration entry, whose server address it is.
+     * On the hashicorp wire the server address is the peer ID string, as
+     * go-libp2p-raft has it (a Go node dials an address as a peer ID): the
+     * other members must be given the new member's address themselves. */
     lp2p_peerstore_add_addr(n->host, &pid, ma, LP2P_TTL_PERMANENT);
     m->change.data = n;
-    rv = raft_add(&n->raft, &m->change, id, ma, change_cb);
+    rv = raft_add(&n->raft, &m->change, id,
+                  n->cfg.wire == P2PRAFT_WIRE_HASHICORP ? peer : ma,
+                  change_cb);
     if (rv != 0) {
         refused(r, rv, "cannot add");
         return;

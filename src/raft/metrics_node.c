@@ -14,12 +14,14 @@
 #include "raft/healthz.h"
 #include "raft/kv.h"
 #include "raft/node.h"
+#include "raft/req.h"
 
 void p2praft__node_observe(void *ctx, const struct raft_message *m)
 {
     struct p2praft_node *n = ctx;
     p2praft__contacts_observe(&n->contacts, m, uv_now(&n->loop),
                               raft_current_term(&n->raft));
+    p2praft__reqs_observe(n, m);
 }
 
 int p2praft__node_metrics_text(struct p2praft_node *n, struct lp2p_buf *b)

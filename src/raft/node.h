@@ -49,11 +49,19 @@ struct p2praft_node {
     bool handles_ok;
 
     /* Caught up: this node applied up to an index learned from a leader
-     * since it started (a barrier, a write it forwarded or committed).
+     * since it started (a barrier, a write it forwarded or committed; on
+     * the hashicorp wire also the commit index a leader's AppendEntries
+     * carried).
      * Until then plain reads get NOT CAUGHT UP, since a restarted node's
      * state may lack what it acknowledged before. */
     bool caught_up;
     bool catching_up; /* the internal catch-up barrier is in flight */
+    /* The highest LeaderCommitIndex the AppendEntries of term
+     * seen_commit_term carried (the leader of that term sent them): on the
+     * hashicorp wire a Go leader answers no barrier (it speaks no forward
+     * protocol), so applying up to it catches this node up (req.c). */
+    uint64_t seen_commit_term;
+    uint64_t seen_commit;
 
     struct lp2p__list reqs; /* struct p2praft__req, newest first */
     unsigned api_reqs;      /* of them, from client connections */

@@ -550,10 +550,47 @@ static void catchup_reply(void *owner, struct p2praft__req *r,
 
 static const struct p2praft__req_owner_ops catchup_owner = {catchup_reply};
 
+void p2praft__reqs_observe(struct p2praft_node *n,
+                           const struct raft_message *m)
+{
+    const struct raft_append_entries *ae = &m->append_entries;
+    if (m->type != RAFT_APPEND_ENTRIES || ae->leader_commit == 0 ||
+        ae->term < n->seen_commit_term) {
+        return;
+    }
+    if (ae->term > n->seen_commit_term) {
+        n->seen_commit_term = ae->term;
+        n->seen_commit = 0;
+    }
+    if (ae->leader_commit > n->seen_commit) {
+        n->seen_commit = ae->leader_commit;
+    }
+}
+
+/* On the hashicorp wire: applied up to what the current leader had
+ * committed when it last said so (after this node started, since the
+ * counters start at zero). A Go leader answers no barrier; a C leader
+ * would, but this is as good and costs nothing. */
+static bool caught_up_by_leader_commit(struct p2praft_node *n)
+{
+    return n->cfg.wire == P2PRAFT_WIRE_HASHICORP && n->seen_commit > 0 &&
+           n->seen_commit_term == raft_current_term(&n->raft) &&
+           raft_last_applied(&n->raft) >= n->seen_commit;
+}
+
 void p2praft__reqs_catch_up(struct p2praft_node *n)
 {
     struct p2praft__req *r;
-    if (n->caught_up || n->catching_up || n->stopping) {
+    if (n->caught_up || n->stopping) {
+        return;
+    }
+    if (caught_up_by_leader_commit(n)) {
+        n->caught_up = true;
+        LOG_WARN(MODULE, "caught up with the leader at index %llu",
+                 (unsigned long long)n->seen_commit);
+        return;
+    }
+    if (n->catching_up) {
         return;
     }
     r = p2praft__req_new(n, &catchup_owner, n);

@@ -123,6 +123,11 @@ void p2praft__reqs_shutdown(struct p2praft_node *n);
  * request going, whose completion marks it caught up. */
 void p2praft__reqs_catch_up(struct p2praft_node *n);
 
+/* A raft message arrived (before raft sees it): note the commit index a
+ * leader's AppendEntries carries, for the catch-up on the hashicorp wire. */
+void p2praft__reqs_observe(struct p2praft_node *n,
+                           const struct raft_message *m);
+
 /* The loop ran dry: free what is left. */
 void p2praft__reqs_free_all(struct p2praft_node *n);
 

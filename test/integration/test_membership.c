@@ -26,6 +26,10 @@
  *   membership/cli_node_join_handover_leave  `p2praft node --join` on an
  *                          empty directory, a leader's handover on SIGTERM,
  *                          `--leave` (and leaving twice: not removed).
+ *   membership/hashicorp_wire_add_remove  add, join and remove on the
+ *                          hashicorp wire, where the added member's server
+ *                          address is its peer ID (go-libp2p-raft's), not
+ *                          its multiaddr, which that wire cannot carry.
  */
 #include <pthread.h>
 #include <poll.h>
@@ -62,6 +66,7 @@ static void start_join(struct hnode *ns, unsigned i, const unsigned *via,
     cfg.peers = ns[i].peers;
     cfg.n_peers = n_via;
     cfg.join = true;
+    cfg.wire = ns[i].wire;
     if (harness_slow()) {
         cfg.election_ms = 1500;
         cfg.heartbeat_ms = 100;
@@ -894,5 +899,61 @@ TEST_TIMEOUT(membership, removed_node_stops_campaigning_cli, 90)
     ASSERT_OK(p2praft_node_set(ns[2].node, "after", "ok", 2, err,
                                sizeof(err)));
     unlink(keyfile);
+    nh_teardown(ns, 4, base);
+}
+
+/* On the hashicorp wire a server's address is its peer ID: `add` keeps the
+ * multiaddr on the leader and puts the peer ID in the configuration, which
+ * the leader can then send (a multiaddr there could not be said on this
+ * wire: the leader could not replicate the entry, and lost leadership over
+ * and over). The new member joins, votes, reads; then it is removed. */
+TEST_TIMEOUT(membership, hashicorp_wire_add_remove, 90)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256], line[512];
+    struct hnode ns[4];
+    unsigned i, l, f;
+    const unsigned via[3] = {0, 1, 2};
+    char *text = NULL;
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    nh_prepare(ns, 4, base);
+    for (i = 0; i < 4; i++) {
+        ns[i].wire = P2PRAFT_WIRE_HASHICORP;
+    }
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    l = nh_wait_leader(ns, 3, nh_scale(10000));
+    f = (l + 1) % 3;
+    ASSERT_OK(p2praft_node_set(ns[f].node, "before", "1", 1, err,
+                               sizeof(err)));
+    /* Sent to a follower, carried out by the leader. */
+    ASSERT_OK(p2praft_node_add(ns[f].node, ns[3].peer_addr, err,
+                               sizeof(err)));
+    start_join(ns, 3, via, 3);
+    WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
+    ASSERT_OK(p2praft_node_peers(ns[1].node, &text, err, sizeof(err)));
+    snprintf(line, sizeof(line), "%s voter follower", ns[3].id);
+    ASSERT(strstr(text, line) != NULL);
+    ASSERT(strstr(text, "/ip4/") == NULL); /* every address: a peer ID */
+    p2praft_free(text);
+    nh_wait_field(&ns[3], "caught_up", "yes", nh_scale(10000));
+    ASSERT_OK(p2praft_node_get(ns[3].node, "before", false, &v, &vlen, err,
+                               sizeof(err)));
+    ASSERT(vlen == 1 && v[0] == '1');
+    p2praft_free(v);
+    /* Its vote counts: with one of the first three stopped (not the
+     * leader), writes still commit, 3 of 4. */
+    p2praft_node_stop(ns[f].node);
+    ns[f].node = NULL;
+    ASSERT_OK(p2praft_node_set(ns[l].node, "after", "2", 1, err,
+                               sizeof(err)));
+    ASSERT_OK(p2praft_node_get(ns[3].node, "after", true, &v, &vlen, err,
+                               sizeof(err)));
+    ASSERT(vlen == 1 && v[0] == '2');
+    p2praft_free(v);
+    ASSERT_OK(p2praft_node_remove(ns[l].node, ns[3].id, err, sizeof(err)));
+    WAIT_MEMBER(&ns[l], ns[3].id, "", 3, 10000);
+    nh_wait_field(&ns[3], "removed", "yes", nh_scale(10000));
     nh_teardown(ns, 4, base);
 }

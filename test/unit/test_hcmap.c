@@ -1133,6 +1133,127 @@ TEST(hcmap, configuration_must_name_ids)
     ASSERT_ERR(p2praft__hc_conf_to_raft(&m, &hc, &conf), LP2P_EPROTO);
 }
 
+/* A peer ID from a fixed seed (its string into out, its raft ID). */
+static void seeded_peer(uint8_t seed_byte, char *out, size_t cap, raft_id *id)
+{
+    struct lp2p_key k;
+    struct lp2p_peer_id pid;
+    uint8_t seed[32];
+    memset(seed, seed_byte, sizeof(seed));
+    ASSERT_OK(lp2p_key_from_seed(&k, seed));
+    ASSERT_OK(lp2p_peer_id_from_key(&k, &pid));
+    ASSERT_OK(lp2p_peer_id_to_string(&pid, out, cap));
+    *id = p2praft_server_id(&pid);
+}
+
+/* What a C leader tells Go nodes about its servers: ServerID = ServerAddress
+ * = exactly the peer ID string, whether the server's raft address is that
+ * string (a bootstrapped member, or one added on the hashicorp wire) or a
+ * multiaddr (a member added with its address on p2praft's own wire, or
+ * restored so): go-libp2p-raft dials an Address as a peer ID. */
+TEST(hcmap, configuration_addresses_are_peer_ids)
+{
+    char a[128], b[128], c[128], ma_b[256], ma_c[256];
+    raft_id ida, idb, idc;
+    struct p2praft__hc_map m;
+    struct raft_configuration conf, back;
+    struct p2praft__hc_configuration hc, dec;
+    struct raft_entry e;
+    struct raft_message msg;
+    struct p2praft__hc_req req;
+    struct lp2p_buf wire;
+    struct raft_buffer cbuf;
+    const char *want[3];
+    unsigned i;
+    seeded_peer(1, a, sizeof(a), &ida);
+    seeded_peer(2, b, sizeof(b), &idb);
+    seeded_peer(3, c, sizeof(c), &idc);
+    snprintf(ma_b, sizeof(ma_b), "/ip4/127.0.0.1/tcp/4001/p2p/%s", b);
+    snprintf(ma_c, sizeof(ma_c), "/ip6/::1/tcp/4002/p2p/%s", c);
+    want[0] = a;
+    want[1] = b;
+    want[2] = c;
+    m = map_as(a);
+    raft_configuration_init(&conf);
+    ASSERT_EQ(raft_configuration_add(&conf, ida, a, RAFT_VOTER), 0);
+    ASSERT_EQ(raft_configuration_add(&conf, idb, ma_b, RAFT_STANDBY), 0);
+    ASSERT_EQ(raft_configuration_add(&conf, idc, ma_c, RAFT_SPARE), 0);
+
+    ASSERT_OK(p2praft__hc_conf_from_raft(&m, &conf, &hc));
+    ASSERT_EQ(hc.n, 3);
+    for (i = 0; i < 3; i++) {
+        ASSERT_EQ(hc.servers[i].id.len, strlen(want[i]));
+        ASSERT_MEM_EQ(hc.servers[i].id.p, want[i], strlen(want[i]));
+        ASSERT_EQ(hc.servers[i].address.len, strlen(want[i]));
+        ASSERT_MEM_EQ(hc.servers[i].address.p, want[i], strlen(want[i]));
+    }
+    ASSERT_EQ(hc.servers[1].suffrage, P2PRAFT__HC_NONVOTER);
+    ASSERT_EQ(hc.servers[2].suffrage, P2PRAFT__HC_STAGING);
+    p2praft__hc_conf_release(&hc);
+
+    /* On the wire, in a LogConfiguration entry of an AppendEntries: the
+     * Configuration bytes decode to the same, and a Go node's configuration
+     * (through the C side again) has the peer IDs as addresses. */
+    ASSERT_EQ(raft_configuration_encode(&conf, &cbuf), 0);
+    memset(&e, 0, sizeof(e));
+    e.term = 2;
+    e.type = RAFT_CHANGE;
+    e.buf = cbuf;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = RAFT_APPEND_ENTRIES;
+    msg.append_entries.term = 2;
+    msg.append_entries.prev_log_index = 1;
+    msg.append_entries.prev_log_term = 1;
+    msg.append_entries.leader_commit = 1;
+    msg.append_entries.entries = &e;
+    msg.append_entries.n_entries = 1;
+    encode_and_decode(&m, &msg, &req, &wire);
+    ASSERT_EQ(req.append_entries.n_entries, 1);
+    ASSERT_EQ(req.append_entries.entries[0].type,
+              P2PRAFT__HC_LOG_CONFIGURATION);
+    ASSERT_OK(p2praft__hc_conf_decode(req.append_entries.entries[0].data.p,
+                                      req.append_entries.entries[0].data.len,
+                                      &dec));
+    ASSERT_EQ(dec.n, 3);
+    for (i = 0; i < 3; i++) {
+        ASSERT_EQ(dec.servers[i].id.len, strlen(want[i]));
+        ASSERT_MEM_EQ(dec.servers[i].id.p, want[i], strlen(want[i]));
+        ASSERT_EQ(dec.servers[i].address.len, strlen(want[i]));
+        ASSERT_MEM_EQ(dec.servers[i].address.p, want[i], strlen(want[i]));
+    }
+    ASSERT_OK(p2praft__hc_conf_to_raft(&m, &dec, &back));
+    ASSERT_EQ(back.n, 3);
+    for (i = 0; i < 3; i++) {
+        ASSERT_EQ_U64(back.servers[i].id, conf.servers[i].id);
+        ASSERT_EQ(back.servers[i].role, conf.servers[i].role);
+        ASSERT(strcmp(back.servers[i].address, want[i]) == 0);
+    }
+    raft_configuration_close(&back);
+    p2praft__hc_conf_release(&dec);
+    p2praft__hc_req_release(&req);
+    lp2p__buf_free(&wire);
+    raft_free(cbuf.base);
+
+    /* Addresses that name no peer, or another peer than the server's ID,
+     * cannot be said: refused, nothing allocated. */
+    {
+        const char *bad[] = {"/ip4/127.0.0.1/tcp/4001", "/p2p", "/p2p/",
+                             "/ip4/127.0.0.1/tcp/4001/p2p/notapeer", ma_c,
+                             "x/p2p/", ""};
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct raft_configuration one;
+            raft_configuration_init(&one);
+            ASSERT_EQ(raft_configuration_add(&one, idb, bad[i], RAFT_VOTER),
+                      0);
+            ASSERT_ERR(p2praft__hc_conf_from_raft(&m, &one, &hc),
+                       LP2P_EPROTO);
+            ASSERT(hc.servers == NULL && hc.n == 0);
+            raft_configuration_close(&one);
+        }
+    }
+    raft_configuration_close(&conf);
+}
+
 /* ---- OOM ------------------------------------------------------------------------ */
 
 static void *oom_malloc(void *data, size_t size)

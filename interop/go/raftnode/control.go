@@ -22,7 +22,8 @@ const helpText = `commands (one per line; reply "ok ..." or "err <message>"):
   id | addrs | version | help
   status                       state leader term last_index commit_index applied_index last_snapshot
   leader                       leader peer ID, or "none"
-  config                       latest configuration: ID=voter|nonvoter|staging ...
+  config                       latest configuration: ID=voter|nonvoter|staging ... (then @ADDRESS
+                               when a server's address is not its ID)
   state                        GetCurrentState as JSON, or err (no state / inconsistent)
   (V and S run to the end of the line; a Go-quoted "..." keeps outer spaces)
   commit-state V               CommitState: raftState{Value:V} (consensus mode) or msgState{Msg:V} (oplog modes)
@@ -46,6 +47,13 @@ const helpText = `commands (one per line; reply "ok ..." or "err <message>"):
   wait-state-leader TIMEOUT    until this node is leader
   wait-applied INDEX TIMEOUT   until this node applied INDEX
   stats                        raft.Stats()
+  (-mode kv: p2praft node's key-value store)
+  get KEY                      the value, Go-quoted, or "err not found"
+  kv-dump                      every key and value in byte order: {"key":K,"value":V} ...
+                               (as p2praft kv --json ls prints them, space-separated)
+  kv-seq                       seq=N keys=K (N: ops applied, as kv.c counts them)
+  state                        {"Seq":N,"Ok":B,"Data":[{"key":K,"value":V},...]}
+  kv-set KEY VALUE | kv-del KEY | kv-cas KEY OLD NEW   CommitOp; replies seq=N ok=true|false
   shutdown                     stop the node (graceful) and exit 0`
 
 func (n *node) listenControl(path string) error {
@@ -127,6 +135,9 @@ func argRest(line, cmd string) string {
 }
 
 func (n *node) stateArg(s string) (consensus.State, error) {
+	if n.opts.mode == "kv" {
+		return nil, fmt.Errorf("kv mode: write with kv-set, kv-del, kv-cas")
+	}
 	if n.opts.mode == "consensus" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
@@ -158,6 +169,11 @@ const futureTimeout = 10 * time.Second
 
 func (n *node) command(f []string, line string) (string, bool) {
 	r := n.raft
+	if n.opts.mode == "kv" {
+		if reply, handled := n.kvCommand(f, line); handled {
+			return reply, false
+		}
+	}
 	need := func(k int) bool { return len(f) >= k+1 }
 	switch f[0] {
 	case "help":
@@ -190,7 +206,13 @@ func (n *node) command(f []string, line string) (string, bool) {
 		}
 		var parts []string
 		for _, s := range fut.Configuration().Servers {
-			parts = append(parts, fmt.Sprintf("%s=%s", s.ID, suffrageName(s.Suffrage)))
+			part := fmt.Sprintf("%s=%s", s.ID, suffrageName(s.Suffrage))
+			if string(s.Address) != string(s.ID) {
+				// go-libp2p-raft dials the Address as a peer ID: this
+				// server is unreachable from here.
+				part += "@" + string(s.Address)
+			}
+			parts = append(parts, part)
 		}
 		return okf("%s", strings.Join(parts, " ")), false
 	case "state":

@@ -155,7 +155,7 @@ func runNode(args []string) int {
 	fs.StringVar(&o.control, "control", "", "also serve the control interface on this unix socket")
 	fs.StringVar(&o.store, "store", "mem", "mem (raft.InmemStore + InmemSnapshotStore, as the seed) or bolt (raft-boltdb + FileSnapshotStore under -dir)")
 	fs.StringVar(&o.dir, "dir", "", "data directory for -store bolt")
-	fs.StringVar(&o.mode, "mode", "consensus", "consensus (NewConsensus(raftState{Value})), oplog (NewOpLog(msgState{Msg}, appendOp{Append})) or oplog-bad (ops always fail ApplyTo)")
+	fs.StringVar(&o.mode, "mode", "consensus", "consensus (NewConsensus(raftState{Value})), oplog (NewOpLog(msgState{Msg}, appendOp{Append})), oplog-bad (ops always fail ApplyTo) or kv (p2praft node's key-value store: kv.go)")
 	fs.StringVar(&o.record, "record", "", "record every raft stream this node opens (both directions) under this directory")
 	fs.StringVar(&o.logLevel, "log", "warn", "hashicorp/raft log level: trace, debug, info, warn, error, off")
 	fs.BoolVar(&o.prevote, "prevote", true, "pre-vote (hashicorp/raft 1.7 builds only; ignored by 1.6.1, which has none)")
@@ -183,9 +183,9 @@ func runNode(args []string) int {
 
 func startNode(o *nodeOpts) (*node, error) {
 	switch o.mode {
-	case "consensus", "oplog", "oplog-bad":
+	case "consensus", "oplog", "oplog-bad", "kv":
 	default:
-		return nil, fmt.Errorf("-mode must be consensus, oplog or oplog-bad")
+		return nil, fmt.Errorf("-mode must be consensus, oplog, oplog-bad or kv")
 	}
 	if o.store != "mem" && o.store != "bolt" {
 		return nil, fmt.Errorf("-store must be mem or bolt")
@@ -292,6 +292,8 @@ func startNode(o *nodeOpts) (*node, error) {
 		n.cons = libp2praft.NewOpLog(&msgState{}, &appendOp{})
 	case "oplog-bad":
 		n.cons = libp2praft.NewOpLog(&msgState{}, &badOp{})
+	case "kv":
+		n.cons = libp2praft.NewOpLog(&kvState{}, &kvOp{})
 	}
 
 	if o.bootstrap {
