@@ -92,6 +92,7 @@ struct commit {
     bool applied; /* the FSM stored result/state */
     int result;
     void *state;
+    uint64_t index; /* the raft index of the entry that applied it */
 };
 
 struct batch {
@@ -149,6 +150,7 @@ struct p2praft_consensus {
     struct raft_fsm fsm;
     struct p2praft_actor *actor;
     unsigned timeout_ms;
+    uint64_t cb_index;    /* see p2praft__consensus_cb_index() */
 
     pthread_mutex_t mu; /* guards the fields down to `subs` */
     void *state;
@@ -434,6 +436,15 @@ static struct batch *find_batch(struct p2praft_consensus *c, uint64_t id)
     return NULL;
 }
 
+/* The raft index of the entry being applied, for its committer cm: libraft
+ * counts an entry as applied once the FSM returns. */
+static uint64_t applying_index(const struct commit *cm)
+{
+    return cm->actor != NULL && cm->actor->raft != NULL
+               ? (uint64_t)raft_last_applied(cm->actor->raft) + 1
+               : 0;
+}
+
 /* Record the outcome of sub-entry `kind` for its committer `cm` (if any). */
 static void record(struct p2praft_consensus *c, struct commit *cm,
                    uint8_t kind, int status, void *answer)
@@ -444,6 +455,7 @@ static void record(struct p2praft_consensus *c, struct commit *cm,
     if (cm != NULL) {
         cm->applied = true;
         cm->result = status;
+        cm->index = applying_index(cm);
         if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
             cm->state = answer;
             answer = NULL;
@@ -546,6 +558,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
         if (cm != NULL) {
             cm->applied = true;
             cm->result = status;
+            cm->index = applying_index(cm);
             if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
                 /* The op's result, not a copy of the whole state. */
                 cm->state = answer;
@@ -753,7 +766,10 @@ static void complete(struct p2praft_consensus *c, struct commit *cm,
         errmsg = status_msg(status);
     }
     if (cm->cb != NULL) {
+        uint64_t outer = c->cb_index;
+        c->cb_index = status == 0 ? cm->index : 0;
         cm->cb(cm->ctx, status, st, status == 0 ? NULL : errmsg);
+        c->cb_index = outer;
     } else {
         p2praft_value_destroy(answer_type(c, cm->kind), st);
     }
@@ -1415,6 +1431,11 @@ struct p2praft_sub *p2praft_consensus_subscribe_updates(
     c->subs = s;
     pthread_mutex_unlock(&c->mu);
     return s;
+}
+
+uint64_t p2praft__consensus_cb_index(const struct p2praft_consensus *c)
+{
+    return c->cb_index;
 }
 
 int p2praft__consensus_state(struct p2praft_consensus *c, const void **out)

@@ -1884,8 +1884,11 @@ static void wait_file(const char *path, const char *needle,
     uint64_t end = now_ms() + scale(timeout_ms);
     while (!file_has(path, needle)) {
         if (now_ms() > end) {
-            test__fail(__FILE__, __LINE__, "%s has no '%s' after %u ms", path,
-                       needle, timeout_ms);
+            size_t len = 0;
+            uint8_t *p = read_file(path, &len);
+            test__fail(__FILE__, __LINE__, "%s has no '%s' after %u ms: %.*s",
+                       path, needle, timeout_ms, (int)(len < 2000 ? len : 2000),
+                       (const char *)p);
         }
         poll_pause();
     }
