@@ -115,7 +115,10 @@ static void complete(struct p2praft_consensus *c, struct commit *cm,
         errmsg = status_msg(status);
     }
     if (cm->cb != NULL) {
+        uint64_t outer = c->cb_index;
+        c->cb_index = status == 0 ? cm->index : 0;
         cm->cb(cm->ctx, status, st, status == 0 ? NULL : errmsg);
+        c->cb_index = outer;
     } else {
         p2praft_value_destroy(p2praft__answer_type(c, cm->kind), st);
     }

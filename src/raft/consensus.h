@@ -27,6 +27,12 @@ struct p2praft_actor {
 /* Is `fsm` the FSM of a p2praft consensus? Then its data is the consensus. */
 struct p2praft_consensus *p2praft__fsm_consensus(struct raft_fsm *fsm);
 
+/* While a commit's callback runs (loop thread), with status 0: the raft
+ * index of the entry that applied that commit. Otherwise 0. Commits share
+ * entries, and raft_last_applied() at callback time may be past the
+ * entry when raft applied several at once. */
+uint64_t p2praft__consensus_cb_index(const struct p2praft_consensus *c);
+
 /* The current state into *out, borrowed: loop thread only, and only until
  * control returns to the loop (the next apply replaces it, or changes it
  * in place). 0,

@@ -40,6 +40,7 @@ struct commit {
     bool applied; /* the FSM stored result/state */
     int result;
     void *state;
+    uint64_t index; /* the raft index of the entry that applied it */
 };
 
 struct batch {
@@ -97,6 +98,7 @@ struct p2praft_consensus {
     struct raft_fsm fsm;
     struct p2praft_actor *actor;
     unsigned timeout_ms;
+    uint64_t cb_index; /* see p2praft__consensus_cb_index() */
 
     pthread_mutex_t mu; /* guards the fields down to `subs` */
     void *state;

@@ -254,6 +254,15 @@ static struct batch *find_batch(struct p2praft_consensus *c, uint64_t id)
     return NULL;
 }
 
+/* The raft index of the entry being applied, for its committer cm: libraft
+ * counts an entry as applied once the FSM returns. */
+static uint64_t applying_index(const struct commit *cm)
+{
+    return cm->actor != NULL && cm->actor->raft != NULL
+               ? (uint64_t)raft_last_applied(cm->actor->raft) + 1
+               : 0;
+}
+
 /* Record the outcome of sub-entry `kind` for its committer `cm` (if any). */
 static void record(struct p2praft_consensus *c, struct commit *cm,
                    uint8_t kind, int status, void *answer)
@@ -264,6 +273,7 @@ static void record(struct p2praft_consensus *c, struct commit *cm,
     if (cm != NULL) {
         cm->applied = true;
         cm->result = status;
+        cm->index = applying_index(cm);
         if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
             cm->state = answer;
             answer = NULL;
@@ -366,6 +376,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
         if (cm != NULL) {
             cm->applied = true;
             cm->result = status;
+            cm->index = applying_index(cm);
             if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
                 /* The op's result, not a copy of the whole state. */
                 cm->state = answer;

@@ -330,7 +330,13 @@ static void commit_cb(void *ctx, int status, void *state, const char *errmsg)
         return;
     }
     if (status == 0) {
-        r->index = raft_last_applied(&r->node->raft);
+        /* The entry's own index (the one watches report), not how far
+         * raft had applied when it called back: it may have applied
+         * later entries in the same turn. */
+        r->index = p2praft__consensus_cb_index(r->node->c);
+        if (r->index == 0) {
+            r->index = raft_last_applied(&r->node->raft);
+        }
         r->result = res != NULL && res->ok ? P2PRAFT_API_OK
                     : r->q.op == P2PRAFT_API_CAS ? P2PRAFT_API_MISMATCH
                                                  : P2PRAFT_API_NOTFOUND;

@@ -17,6 +17,21 @@ bool harness_slow(void)
     return v != NULL && v[0] == '1';
 }
 
+unsigned harness_scaled_ms(unsigned ms)
+{
+    const char *v = getenv("P2PRAFT_TEST_TIMEOUT_SCALE");
+    char *end;
+    double k;
+    if (v == NULL || v[0] == '\0') {
+        return ms;
+    }
+    k = strtod(v, &end);
+    if (*end != '\0' || !(k > 1) || k > 100) {
+        return ms;
+    }
+    return (unsigned)((double)ms * k);
+}
+
 /* The kernel's ephemeral range, from which it picks the source port of
  * every outgoing connection and the port of a bind to port 0. */
 static void ephemeral_range(int *lo, int *hi)

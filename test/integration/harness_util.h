@@ -18,6 +18,14 @@
 /* Is the test running under valgrind (P2PRAFT_VALGRIND=1)? */
 bool harness_slow(void);
 
+/* ms stretched like the runner's time limits: times
+ * P2PRAFT_TEST_TIMEOUT_SCALE when that is above 1 (`make check-asan` sets
+ * 3; the valgrind run 20), else ms. For the waits of a test whose work
+ * (big states copied, hashed, written) is what a sanitizer or a loaded
+ * machine slows down, so that its wait keeps the share of its time limit
+ * it was given. */
+unsigned harness_scaled_ms(unsigned ms);
+
 /* A TCP port on 127.0.0.1 that is free and outside the kernel's ephemeral
  * range, so that it stays free for a later listen (see harness_util.c), or
  * -1. */

@@ -19,6 +19,8 @@
 
 #ifdef CONSENSUS_STORE
 #include "netcluster.h"
+#include "raft/consensus.h"
+#include "raft/io.h"
 #define cluster nc
 #define cluster_slow nc_slow
 #define cluster_init(cl, ...)                                                 \
@@ -1548,5 +1550,96 @@ TEST(SUITE_CONSENSUS, group_close_partial)
         ASSERT(r.data == &cc);
         ASSERT_OK(uv_loop_close(&loop));
     }
+}
+#endif
+
+#ifdef CONSENSUS_STORE
+/* ---- a commit's callback learns its own entry's raft index, even when
+ * raft applied a later entry in the same turn (the node's write answers
+ * carry it: watches report the same index) ---- */
+
+struct idx_probe {
+    struct p2praft_consensus *c;
+    struct raft *r;
+    int done, status;
+    uint64_t index, applied;
+};
+
+static void idx_cb(void *ctx, int status, void *state, const char *errmsg)
+{
+    struct idx_probe *p = ctx;
+    (void)errmsg;
+    p->status = status;
+    p->index = p2praft__consensus_cb_index(p->c);
+    p->applied = raft_last_applied(p->r);
+    p->done = 1;
+    p2praft_value_destroy(&rstate_type, state);
+}
+
+static bool idx_both_done(void *ctx)
+{
+    struct idx_probe *p = ctx;
+    return p[0].done && p[1].done;
+}
+
+struct last_ctx {
+    struct raft *r;
+    raft_index want;
+};
+
+static bool last_reached(void *ctx)
+{
+    struct last_ctx *l = ctx;
+    return raft_last_index(l->r) >= l->want;
+}
+
+TEST(SUITE_CONSENSUS, callback_knows_its_entry_index)
+{
+    struct cluster cl;
+    struct idx_probe p[2];
+    struct last_ctx lc;
+    struct rstate st1 = mkstate("one"), st2 = mkstate("two");
+    raft_index last;
+    unsigned i;
+    int leader;
+    memset(&cl, 0, sizeof(cl));
+    memset(p, 0, sizeof(p));
+    /* Long election timeout: the leader keeps its role while cut off. */
+    cl.election_ms = cluster_slow() ? 10000 : 1500;
+    cl.heartbeat_ms = cluster_slow() ? 500 : 50;
+    ASSERT_OK(cluster_init(&cl, 3, &rstate_type, NULL, NULL));
+    leader = cluster_wait_leader(&cl, cl.election_ms * 4);
+    ASSERT(leader >= 0);
+    /* Both followers cut off: the two entries, appended in two turns,
+     * are committed by the same acknowledgement once they are back. */
+    for (i = 0; i < 3; i++) {
+        if ((int)i != leader) {
+            p2praft__io_set_drop(&cl.nodes[i].io, true);
+        }
+    }
+    lc.r = &cl.nodes[leader].raft;
+    last = raft_last_index(lc.r);
+    for (i = 0; i < 2; i++) {
+        p[i].c = cl.nodes[leader].c;
+        p[i].r = &cl.nodes[leader].raft;
+        ASSERT_OK(p2praft_consensus_commit_state(
+            cl.nodes[leader].c, i == 0 ? &st1 : &st2, idx_cb, &p[i]));
+        lc.want = last + i + 1;
+        ASSERT(cluster_run_until(&cl, last_reached, &lc, WAIT_MS));
+    }
+    for (i = 0; i < 3; i++) {
+        p2praft__io_set_drop(&cl.nodes[i].io, false);
+    }
+    ASSERT(cluster_run_until(&cl, idx_both_done, p, WAIT_MS));
+    ASSERT_OK(p[0].status);
+    ASSERT_OK(p[1].status);
+    ASSERT_EQ_U64(p[0].index, last + 1);
+    ASSERT_EQ_U64(p[1].index, last + 2);
+    ASSERT(p[0].applied >= p[0].index);
+    /* Outside a callback: nothing. */
+    ASSERT_EQ_U64(p2praft__consensus_cb_index(cl.nodes[leader].c), 0);
+    printf("  first callback: entry %llu, raft applied to %llu\n",
+           (unsigned long long)p[0].index, (unsigned long long)p[0].applied);
+    cluster_close(&cl);
 }
 #endif

@@ -223,6 +223,12 @@ static int take_then_install(bool shield, struct p2praft_io_stats *out)
     int leader, rv = 0;
     unsigned f;
     cluster_config(&nc);
+    /* While the follower is cut off the leader sends it a snapshot, which
+     * is lost; if the leader then takes a newer one, libraft anchors its
+     * heartbeats at the newer index and ignores the follower's rejections
+     * as stale, so only its install timeout (30 s by default, longer than
+     * any wait here) sends the snapshot again. */
+    nc.install_snapshot_ms = WAIT_MS / 10;
     if (nc_init(&nc, 3, &mstate_type, NULL, NULL) != 0) {
         rv = 1;
         goto out;
