@@ -840,7 +840,10 @@ TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
                         ns[3].dir, "--listen", ns[3].listen, "--leave", NULL};
         node_spawn(&p, argv);
     }
-    ASSERT(node_read_until(&p, "removed ", 20000));
+    if (!node_read_until(&p, "removed ", 20000)) {
+        test__fail(__FILE__, __LINE__, "--leave said nothing of its removal: %s",
+                   p.buf);
+    }
     ASSERT_EQ(node_wait_exit(&p), 0);
     WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
     /* Leaving again: not a member any more (5, nothing changed). */
