@@ -276,7 +276,7 @@ fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || scripts/install-deps.sh --fuzz
 	@scripts/fuzz.sh $(SECS) $(FUZZ_SRC)
 
-bench: deps all $(BENCHES)
+bench: deps all $(BENCHES) go-raftnode
 	@bench/run.sh
 
 interop: deps all go-raftnode
