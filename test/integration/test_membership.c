@@ -14,6 +14,9 @@
  *   membership/removed_node_refused  a removed node knows it and says
  *                          so; streams opened with its key (forward, raft)
  *                          are refused, a member's are served.
+ *   membership/removed_leader_streams_refused  a removed node that led
+ *                          before holds raft streams to every member: its
+ *                          messages on them are refused like new streams.
  *   membership/handover  p2praft_node_handover() moves leadership.
  *   membership/cli_peers  ls (text, --json), add, rm, transfer, and their
  *                          exit statuses.
@@ -511,6 +514,61 @@ TEST_TIMEOUT(membership, removed_node_refused, 60)
     ASSERT_EQ(probe_stream(&ns[r].key, &ns[l], P2PRAFT_PROTOCOL), 0);
     ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
     ASSERT(probe_stream(&ns[o].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL) > 0);
+    nh_teardown(ns, 3, base);
+}
+
+/* Move leadership to node `to`, asking node `via`; a transfer that gives
+ * up on a loaded machine is tried again (three times at most). */
+static void transfer_to(struct hnode *ns, unsigned via, unsigned to)
+{
+    char leader[LP2P_PEER_ID_STRMAX], err[256];
+    int k, rv = -1;
+    for (k = 0; k < 3 && rv != 0; k++) {
+        rv = p2praft_node_transfer(ns[via].node, ns[to].id, leader, err,
+                                   sizeof(err));
+    }
+    ASSERT_OK(rv);
+    ASSERT_EQ(nh_wait_leader(ns, 3, 10000), to);
+}
+
+/* Admission is checked when a stream opens, and again for every message on
+ * the streams a peer held while it was a member. Node r leads first, so it
+ * holds raft streams to both others; then it is removed. Its elections go
+ * out on those streams (it opens no new one), and must be refused. */
+TEST_TIMEOUT(membership, removed_leader_streams_refused, 60)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256];
+    struct hnode ns[3];
+    unsigned i, l, r, o;
+    unsigned long refused0;
+    uint64_t end;
+    nh_prepare(ns, 3, base);
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    l = nh_wait_leader(ns, 3, 10000);
+    r = (l + 1) % 3;
+    o = (l + 2) % 3;
+    transfer_to(ns, l, r); /* r replicates to both: its streams */
+    ASSERT_OK(p2praft_node_set(ns[r].node, "k", "v", 1, err, sizeof(err)));
+    transfer_to(ns, r, o);
+    refused0 = nh_field_num(&ns[l], "raft_refused") +
+               nh_field_num(&ns[o], "raft_refused");
+    ASSERT_OK(p2praft_node_remove(ns[o].node, ns[r].id, err, sizeof(err)));
+    nh_wait_field(&ns[r], "removed", "yes", 10000);
+    end = nh_now_ms() + nh_scale(10000);
+    while (nh_field_num(&ns[l], "raft_refused") +
+               nh_field_num(&ns[o], "raft_refused") ==
+           refused0) {
+        ASSERT(nh_now_ms() < end);
+        nh_pause();
+    }
+    /* The cluster goes on without it, under the same leader. */
+    ASSERT_OK(p2praft_node_set(ns[l].node, "still", "ok", 2, err,
+                               sizeof(err)));
+    p2praft_node_stop(ns[r].node);
+    ns[r].node = NULL;
+    ASSERT_EQ(nh_wait_leader(ns, 3, 10000), o);
     nh_teardown(ns, 3, base);
 }
 
