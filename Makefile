@@ -88,11 +88,16 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
      $(EXAMPLES) $(BUILD)/interop/c-raftnode
 
-# Install missing dependencies (only when pkg-config cannot find one),
-# the unit tests' own among them.
+# Install missing dependencies (only when pkg-config cannot find one, or
+# a program the tests run is missing), the unit tests' own among them.
+# TEST_TOOLS: valgrind (make check), strace (bench/host), systemd-analyze
+# (the unit file check in test_ops.c), xxd (interop/go/snapshot/run.sh).
+TEST_TOOLS := valgrind strace systemd-analyze xxd
 deps:
 	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) $(TEST_DEPS_PC) 2>/dev/null && \
-	  $(PKG_CONFIG) --atleast-version=0.22 raft || scripts/install-deps.sh
+	  $(PKG_CONFIG) --atleast-version=0.22 raft && \
+	  ( for t in $(TEST_TOOLS); do command -v $$t >/dev/null || exit 1; done ) || \
+	  scripts/install-deps.sh
 
 deps-check:
 	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) 2>/dev/null || { \
@@ -253,7 +258,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-valgrind
 
-check-asan:
+check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests-build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -261,7 +266,7 @@ check-asan:
 	  scripts/run-tests.sh build/asan/test-unit \
 	  $(if $(INTEG_SRC),build/asan/test-integration)
 
-check-valgrind:
+check-valgrind: deps
 	@$(MAKE) --no-print-directory tests-build
 	@P2PRAFT_VALGRIND=1 scripts/run-tests.sh --valgrind $(UNIT) \
 	  $(if $(INTEG_SRC),$(INTEG))
@@ -279,7 +284,11 @@ fuzz:
 bench: deps all $(BENCHES) go-raftnode
 	@bench/run.sh
 
+# js-libp2p needs Node.js 20 or later and npm (install-deps.sh --node says
+# so when they are missing; Debian 12 has no such package).
 interop: deps all go-raftnode
+	@case "$$(node --version 2>/dev/null)" in v[2-9][0-9].*) command -v npm >/dev/null ;; *) false ;; esac || \
+	  scripts/install-deps.sh --node
 	@interop/run.sh
 
 demo: deps

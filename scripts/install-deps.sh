@@ -9,10 +9,12 @@
 # libjansson-dev and libmicrohttpd-dev for the CLI (JSON output, the
 # metrics endpoint); libmsgpack-dev (msgpack-c, which only the unit tests
 # link, as an independent decoder of our msgpack output) and valgrind for
-# the tests; strace for the host bench's system calls per round trip
-# (bench/host).
+# the tests; systemd for `systemd-analyze verify` of the shipped unit file
+# (test_ops.c skips that check without it); xxd, which
+# interop/go/snapshot/run.sh dumps differing snapshots with; strace for the
+# host bench's system calls per round trip (bench/host).
 #
-# Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults]
+# Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults] [--node]
 #   --fuzz    also install clang (libFuzzer), for `make fuzz`
 #   --go      install Go from bookworm-backports when no `go` is on PATH; the
 #             tests' go-libp2p peer then fetches the Go toolchain its go.mod
@@ -20,16 +22,21 @@
 #   --faults  what `make faults` needs: iproute2 (ip netns, veth links),
 #             util-linux and mount (flock, mountpoint, tmpfs), and Go (--go)
 #             for its porcupine checker
+#   --node    check for what `make interop` runs js-libp2p with: Node.js 20
+#             or later and npm on PATH. Debian 12 ships Node.js 18 only, so
+#             this installs nothing: it fails, saying so, without them.
 set -euo pipefail
 
 want_fuzz=0
 want_go=0
 want_faults=0
+want_node=0
 for a in "$@"; do
     case "$a" in
         --fuzz) want_fuzz=1 ;;
         --go) want_go=1 ;;
         --faults) want_faults=1; want_go=1 ;;
+        --node) want_node=1 ;;
         *) echo "install-deps: unknown argument: $a" >&2; exit 2 ;;
     esac
 done
@@ -123,6 +130,8 @@ enable_backports
 PKGS="build-essential pkg-config libuv1-dev libssl-dev"
 PKGS="$PKGS libjansson-dev libmicrohttpd-dev"
 PKGS="$PKGS libmsgpack-dev valgrind"
+PKGS="$PKGS systemd" # test_ops.c: systemd-analyze verify p2praft.service
+PKGS="$PKGS xxd" # interop/go/snapshot/run.sh: dumps snapshots that differ
 PKGS="$PKGS strace" # bench/host/run.sh: syscalls_rtt (strace -f -c)
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
@@ -157,6 +166,15 @@ if ! raft_ok; then
     echo "install-deps: installing libraft-dev from bookworm-backports"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         -t bookworm-backports libraft-dev
+fi
+if [ "$want_node" -eq 1 ]; then
+    node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\)\..*/\1/p')
+    if [ -z "$node_major" ] || [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+        echo "install-deps: make interop needs Node.js >= 20 and npm on PATH" \
+             "(found: node ${node_major:-none}, npm $(command -v npm || echo none));" \
+             "Debian 12's nodejs is 18, so install them from elsewhere" >&2
+        exit 1
+    fi
 fi
 if ! raft_ok; then
     echo "install-deps: libraft 0.22.x is still missing (pkg-config raft: $(pkg-config --modversion raft 2>&1))" >&2

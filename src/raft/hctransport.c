@@ -91,6 +91,7 @@ struct hcin {
     struct hcpend *q, *q_tail;
     bool eof;
     bool closing;
+    struct p2praft__admit_cache admit;
 };
 
 /* An outbound RPC. */
@@ -351,6 +352,17 @@ static void in_parse(struct hcin *t)
         if (h->n->drop || h->n->closing) {
             p2praft__hc_message_release(&m);
             continue;
+        }
+        if (!p2praft__net_still_admits(h->n, lp2p_stream_peer(t->s),
+                                       &t->admit)) {
+            io->stats.refused++;
+            LOG_WARN(MOD, "refused a hashicorp request from %s: no longer "
+                          "admitted (not in the configuration); closing its "
+                          "stream",
+                     t->peer->addr);
+            p2praft__hc_message_release(&m);
+            in_close(t, true);
+            return;
         }
         if (req.type == P2PRAFT__HC_TIMEOUT_NOW) {
             struct hcreply *r = reply_new();

@@ -1365,6 +1365,7 @@ int p2praft_io_set_members(struct raft_io *io, const struct lp2p_peer_id *peers,
     lp2p__free(net->members);
     net->members = m;
     net->n_members = n;
+    net->members_gen++;
     protect_members(P(io), false);
     return 0;
 }

@@ -40,6 +40,7 @@ struct p2praft__net {
     void *admit_ctx;
     struct lp2p_peer_id *members;
     size_t n_members;
+    uint64_t members_gen;     /* bumped on every p2praft_io_set_members() */
     void (*closed_cb)(struct p2praft__net *n);
     bool hashicorp;           /* the /raft/1.0.0/rpc mode (hctransport.c) */
     struct hcnet *hc;
@@ -185,6 +186,24 @@ int p2praft__addr_peer(const char *address, struct lp2p_peer_id *out);
 
 bool p2praft__net_admits(struct p2praft__net *n,
                          const struct lp2p_peer_id *peer);
+
+/* What p2praft__net_still_admits() last found for a stream's peer, and
+ * under which configuration and member list. Zeroed: nothing found yet. */
+struct p2praft__admit_cache {
+    bool admitted;
+    raft_index ci, ui; /* configuration committed, uncommitted index */
+    uint64_t gen;      /* members_gen */
+};
+
+/* Is the peer of an open stream still admitted? Admission is checked when a
+ * stream opens, but a member removed from the configuration keeps the
+ * streams it held while it was one: the transports ask again for every
+ * message on them, and refuse it (closing the stream) as a stream it opened
+ * now would be. Looked up anew only when the configuration or the member
+ * list moved since the cache's last look, and always with an admit hook. */
+bool p2praft__net_still_admits(struct p2praft__net *n,
+                               const struct lp2p_peer_id *peer,
+                               struct p2praft__admit_cache *c);
 
 /* The hashicorp mode's streams are all closed (hctransport.c, at close). */
 void p2praft__net_hc_closed(struct p2praft__net *n);

@@ -72,6 +72,7 @@ struct tstream {
     bool inbound;
     bool writable;
     bool closing;
+    struct p2praft__admit_cache admit;
 };
 
 /* One message on its way. */
@@ -213,6 +214,24 @@ bool p2praft__net_admits(struct p2praft__net *n,
         return n->admit(n->admit_ctx, peer, id);
     }
     return default_admit(n, peer, id);
+}
+
+bool p2praft__net_still_admits(struct p2praft__net *n,
+                               const struct lp2p_peer_id *peer,
+                               struct p2praft__admit_cache *c)
+{
+    struct raft *r = p2praft__io_raft(n->io);
+    raft_index ci = r != NULL ? r->configuration_committed_index : 0;
+    raft_index ui = r != NULL ? r->configuration_uncommitted_index : 0;
+    if (c->admitted && n->admit == NULL && c->ci == ci && c->ui == ui &&
+        c->gen == n->members_gen) {
+        return true;
+    }
+    c->admitted = p2praft__net_admits(n, peer);
+    c->ci = ci;
+    c->ui = ui;
+    c->gen = n->members_gen;
+    return c->admitted;
 }
 
 /* ---- peers ---------------------------------------------------------------- */
@@ -803,6 +822,16 @@ static void stream_read_cb(struct lp2p_stream *s, int status,
             }
             if (n->drop || n->closing) {
                 p2praft__rpc_message_release(&m);
+            } else if (!p2praft__net_still_admits(n, lp2p_stream_peer(s),
+                                                  &t->admit)) {
+                n->io->stats.refused++;
+                LOG_WARN(MOD, "refused a raft message from %s: no longer "
+                              "admitted (not in the configuration); closing "
+                              "its stream",
+                         t->peer->addr);
+                p2praft__rpc_message_release(&m);
+                stream_close(t, true);
+                return;
             } else {
                 p2praft__io_recv(n->io, &m);
             }

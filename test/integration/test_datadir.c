@@ -746,10 +746,13 @@ TEST(datadir, snapshot_install_checked)
                          listen[j], ns[j].id);
             }
         }
+        /* Not a test of elections: 1 s (not 150 ms), so that a leader on
+         * a loaded machine keeps its lease through the 100 writes (it lost
+         * it once, and a write's outcome with it, under make check). */
         ASSERT(node_start(&ns[i], NULL, "--listen", listen[i], "--peer",
                           peers[i][0], "--peer", peers[i][1], "--bootstrap",
                           "--snapshot-threshold", "16", "--snapshot-trailing",
-                          "4", NULL));
+                          "4", "--election-ms", "1000", NULL));
     }
     for (end = (uint64_t)time(NULL) + 15; leader < 0; ) {
         for (i = 0; i < 3 && leader < 0; i++) {
@@ -783,7 +786,7 @@ TEST(datadir, snapshot_install_checked)
     ASSERT(node_start(&ns[f], NULL, "--listen", listen[f], "--peer",
                       peers[f][0], "--peer", peers[f][1],
                       "--snapshot-threshold", "16", "--snapshot-trailing", "4",
-                      NULL));
+                      "--election-ms", "1000", NULL));
     if (!read_until(&ns[f].c, "snapshot refused, it is damaged", 15000)) {
         test__fail(__FILE__, __LINE__, "no refusal: %s", ns[f].c.buf);
     }

@@ -20,6 +20,10 @@
  *                          its health check says "removed".
  *   membership/removed_node_stops_campaigning_cli  `p2praft node` removed
  *                          by `peers rm`: one line, exit 8.
+ *   membership/removed_member_held_stream_refused  a raft stream opened
+ *                          while its peer was a member: once the peer is
+ *                          removed, its messages on it are refused and the
+ *                          stream closed, like a new stream.
  *   membership/handover  p2praft_node_handover() moves leadership.
  *   membership/cli_peers  ls (text, --json), add, rm, transfer, and their
  *                          exit statuses.
@@ -45,6 +49,7 @@
 #include "host_harness.h"
 #include "node_harness.h"
 #include "p2praft.h"
+#include "raft/rpc.h"
 #include "test.h"
 
 /* Start node i as a member joining through the nodes in `via` (n_via). */
@@ -516,6 +521,88 @@ TEST_TIMEOUT(membership, removed_node_refused, 60)
     ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
     ASSERT(probe_stream(&ns[o].key, &ns[l], P2PRAFT_FORWARD_PROTOCOL) > 0);
     nh_teardown(ns, 3, base);
+}
+
+/* A RequestVote frame of p2praft's raft wire, stale (term 1): a leader
+ * of a later term refuses its vote and stays leader. */
+static size_t stale_vote_frame(uint8_t *out, size_t cap)
+{
+    struct raft_message m;
+    size_t len = 0;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_REQUEST_VOTE;
+    m.request_vote.version = 2;
+    m.request_vote.term = 1;
+    m.request_vote.last_log_index = 1;
+    m.request_vote.last_log_term = 1;
+    ASSERT_OK(p2praft__rpc_header_len(&m, &len));
+    ASSERT(len <= cap);
+    p2praft__rpc_header_write(&m, out);
+    return len;
+}
+
+/* Admission is checked when a raft stream opens, and again for every
+ * message on it: a peer removed from the configuration keeps the streams
+ * it opened while it was a member, and its messages on them are refused
+ * (the stream closed) as a new stream of its would be. The peer here is a
+ * probe host with the key of a member added for the purpose (never
+ * started): it opens a raft stream to the leader while it is a member,
+ * sends a message (served: the stream stays), is removed, sends another
+ * (refused: the stream is closed). */
+TEST_TIMEOUT(membership, removed_member_held_stream_refused, 60)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256];
+    struct hnode ns[4];
+    unsigned i, l, o;
+    unsigned long refused0;
+    uv_loop_t loop;
+    struct lp2p_host_config cfg;
+    struct lp2p_host *h;
+    struct lp2p_peer_id pid;
+    struct probe p;
+    const char *protos[] = {P2PRAFT_PROTOCOL};
+    uint8_t vote[P2PRAFT__RPC_SMALL_MAX];
+    size_t vlen = stale_vote_frame(vote, sizeof(vote));
+    int never = 0;
+    nh_prepare(ns, 4, base);
+    for (i = 0; i < 3; i++) {
+        nh_start(ns, 3, i, true);
+    }
+    l = nh_wait_leader(ns, 3, 10000);
+    o = (l + 1) % 3;
+    ASSERT_OK(p2praft_node_add(ns[o].node, ns[3].peer_addr, err,
+                               sizeof(err)));
+    /* A member now (a standby): its raft stream is admitted. */
+    memset(&p, 0, sizeof(p));
+    uv_loop_init(&loop);
+    lp2p_host_config_init(&cfg);
+    cfg.key = &ns[3].key;
+    h = th_host(&loop, &cfg, NULL);
+    ASSERT_OK(lp2p_peer_id_parse(&pid, ns[l].id));
+    ASSERT_OK(lp2p_peerstore_add_addr(h, &pid, ns[l].peer_addr, 60000));
+    ASSERT_OK(lp2p_stream_open(h, &pid, protos, 1, probe_opened, &p));
+    ASSERT(th_run_until(&loop, &p.opened, 5000));
+    ASSERT_EQ(p.open_status, 0);
+    refused0 = nh_field_num(&ns[l], "raft_refused");
+    ASSERT_OK(lp2p_stream_write(p.s, vote, vlen, NULL, NULL));
+    /* Served: within a few election timeouts the stream stays open and
+     * nothing is refused. */
+    th_run_until(&loop, &never, (uint64_t)nh_scale(500));
+    ASSERT_EQ(p.ended, 0);
+    ASSERT_EQ(nh_field_num(&ns[l], "raft_refused"), refused0);
+    /* Removed: the next message on the same stream is refused. */
+    ASSERT_OK(p2praft_node_remove(ns[o].node, ns[3].id, err, sizeof(err)));
+    ASSERT_OK(lp2p_stream_write(p.s, vote, vlen, NULL, NULL));
+    ASSERT(th_run_until(&loop, &p.ended, (uint64_t)nh_scale(5000)));
+    ASSERT(nh_field_num(&ns[l], "raft_refused") > refused0);
+    /* The cluster goes on under the same leader. */
+    ASSERT_OK(p2praft_node_set(ns[o].node, "still", "ok", 2, err,
+                               sizeof(err)));
+    ASSERT_EQ(nh_wait_leader(ns, 3, 1000), l);
+    lp2p_stream_close(p.s, NULL, NULL);
+    th_host_close(&loop, h);
+    th_loop_close(&loop);
+    nh_teardown(ns, 4, base);
 }
 
 /* Sum of a status field over the nodes of ns[0..n) but `skip`. */
