@@ -203,6 +203,17 @@ void p2praft__io_set_shield(struct raft_io *io, bool on);
  * the cluster with elections. false undoes it (a member again).
  */
 void p2praft__io_set_retired(struct raft_io *io, bool retired);
+/*
+ * libraft 0.22.1 workaround (io.c calls it for every append): a follower
+ * that appends a batch of entries whose configuration entry is not the
+ * first records the batch's first index as its uncommitted configuration
+ * index. Given that index (*uncommitted), the batch's first index and its
+ * entries, set it to the index of the batch's last configuration entry;
+ * true when it was changed.
+ */
+bool p2praft__io_fix_conf_index(raft_index *uncommitted, raft_index first,
+                                const struct raft_entry entries[],
+                                unsigned n);
 /* Cut the node off: every message to or from it is dropped. */
 void p2praft__io_set_drop(struct raft_io *io, bool drop);
 /*
