@@ -674,43 +674,34 @@ static void wappend_cb(struct raft_io_append *inner, int status)
  * last configuration entry's (the loop overwrites it), so that is the index.
  * A leader's own entries (ClientSubmit() uses index + i) are already right.
  */
-bool p2praft__io_fix_conf_index(raft_index *uncommitted, raft_index first,
+bool p2praft__io_fix_conf_index(struct raft *r,
                                 const struct raft_entry entries[], unsigned n)
 {
+    raft_index last_index, first;
     unsigned i, last = n;
+    if (r == NULL || n == 0 || raft_state(r) != RAFT_FOLLOWER) {
+        return false;
+    }
     for (i = 0; i < n; i++) {
         if (entries[i].type == RAFT_CHANGE) {
             last = i;
         }
     }
-    if (last == n || first == 0 || *uncommitted != first || last == 0) {
+    last_index = raft_last_index(r);
+    if (last == n || last == 0 || last_index < n) {
+        return false; /* no configuration, or the first: right as it is */
+    }
+    first = last_index - n + 1;
+    if (r->configuration_uncommitted_index != first) {
         return false;
     }
-    *uncommitted = first + last;
+    r->configuration_uncommitted_index = first + last;
+    LOG_DEBUG(MOD,
+              "uncommitted configuration index %llu corrected to %llu "
+              "(libraft 0.22.1 records a batch's first index)",
+              (unsigned long long)first,
+              (unsigned long long)r->configuration_uncommitted_index);
     return true;
-}
-
-static void fix_conf_index(struct pio *p, const struct raft_entry entries[],
-                           unsigned n)
-{
-    struct raft *r = p2praft__io_raft(p);
-    raft_index last, was;
-    if (r == NULL || n == 0 || raft_state(r) != RAFT_FOLLOWER) {
-        return;
-    }
-    last = raft_last_index(r);
-    if (last < n) {
-        return;
-    }
-    was = r->configuration_uncommitted_index;
-    if (p2praft__io_fix_conf_index(&r->configuration_uncommitted_index,
-                                   last - n + 1, entries, n)) {
-        LOG_DEBUG(MOD,
-                  "uncommitted configuration index %llu corrected to %llu "
-                  "(libraft 0.22.1 records a batch's first index)",
-                  (unsigned long long)was,
-                  (unsigned long long)r->configuration_uncommitted_index);
-    }
 }
 
 static int io_append(struct raft_io *io, struct raft_io_append *req,
@@ -724,7 +715,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     if (p->closing) {
         return RAFT_CANCELED;
     }
-    fix_conf_index(p, entries, n);
+    p2praft__io_fix_conf_index(p2praft__io_raft(p), entries, n);
     w = lp2p__calloc(1, sizeof(*w));
     if (w == NULL) {
         return RAFT_NOMEM;
