@@ -649,6 +649,61 @@ static void wappend_cb(struct raft_io_append *inner, int status)
     after_raft(p);
 }
 
+/*
+ * libraft 0.22.1 bug (cowsql/raft src/replication.c, replicationAppend(),
+ * the loop "Possibly apply configuration changes as uncommitted"; still
+ * so at upstream 2d8dfe8d): a follower takes each RAFT_CHANGE entry among
+ * the new entries of an AppendEntries with membershipUncommittedChange(r,
+ * index, entry), `index` being the FIRST new entry's index, not index + i.
+ * When the configuration entry is not the first of the batch (a follower
+ * that lagged gets [command, configuration, ...] at once), its
+ * configuration_uncommitted_index names a wrong entry. The RAFT_CONFIGURATION
+ * event that the commit of the real entry brings
+ * (replicationApplyConfigurationChange()) only clears the index when it
+ * matches, so it never is: the configuration stays "uncommitted" for good,
+ * and once this node leads, every configuration change (raft_add,
+ * raft_remove, raft_assign) fails with RAFT_CANTCHANGE -- a `--leave` or
+ * `peers rm` retries until its deadline. The rollback of a truncated
+ * configuration (deleteConflictingEntries(): uncommitted index >= truncation
+ * index) misses it too.
+ *
+ * libraft hands the same batch to io->append right after that step
+ * (legacy.c, legacyHandleUpdateEntries()), with the entries already in its
+ * in-memory log, and before any commit of them is applied: this io puts
+ * the index right there. The configuration libraft installed is the batch's
+ * last configuration entry's (the loop overwrites it), so that is the index.
+ * A leader's own entries (ClientSubmit() uses index + i) are already right.
+ */
+bool p2praft__io_fix_conf_index(struct raft *r,
+                                const struct raft_entry entries[], unsigned n)
+{
+    raft_index last_index, first;
+    unsigned i, last = n;
+    if (r == NULL || n == 0 || raft_state(r) != RAFT_FOLLOWER) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (entries[i].type == RAFT_CHANGE) {
+            last = i;
+        }
+    }
+    last_index = raft_last_index(r);
+    if (last == n || last == 0 || last_index < n) {
+        return false; /* no configuration, or the first: right as it is */
+    }
+    first = last_index - n + 1;
+    if (r->configuration_uncommitted_index != first) {
+        return false;
+    }
+    r->configuration_uncommitted_index = first + last;
+    LOG_DEBUG(MOD,
+              "uncommitted configuration index %llu corrected to %llu "
+              "(libraft 0.22.1 records a batch's first index)",
+              (unsigned long long)first,
+              (unsigned long long)r->configuration_uncommitted_index);
+    return true;
+}
+
 static int io_append(struct raft_io *io, struct raft_io_append *req,
                      const struct raft_entry entries[], unsigned n,
                      raft_io_append_cb cb)
@@ -660,6 +715,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     if (p->closing) {
         return RAFT_CANCELED;
     }
+    p2praft__io_fix_conf_index(p2praft__io_raft(p), entries, n);
     w = lp2p__calloc(1, sizeof(*w));
     if (w == NULL) {
         return RAFT_NOMEM;

@@ -222,6 +222,17 @@ void p2praft__io_set_shield(struct raft_io *io, bool on);
  * the cluster with elections. false undoes it (a member again).
  */
 void p2praft__io_set_retired(struct raft_io *io, bool retired);
+/*
+ * libraft 0.22.1 workaround (io.c, its comment says more), called by this
+ * io's append with the entries libraft hands it: when `r` is a follower
+ * whose batch holds a configuration entry that is not its first, and
+ * libraft recorded the batch's first index as the uncommitted
+ * configuration's, set that index to the batch's last configuration
+ * entry's. true when it was changed.
+ */
+bool p2praft__io_fix_conf_index(struct raft *r,
+                                const struct raft_entry entries[],
+                                unsigned n);
 /* Cut the node off: every message to or from it is dropped. */
 void p2praft__io_set_drop(struct raft_io *io, bool drop);
 /*

@@ -8,7 +8,9 @@
  * it with a deterministic in-process network and a virtual clock (the
  * raft_fixture approach: no sockets, no real time): elections (the same
  * run twice gives the same leader at the same step), a deposed leader's
- * uncommitted entries truncated, snapshots and InstallSnapshot, and a node
+ * uncommitted entries truncated, snapshots and InstallSnapshot, a lagging
+ * follower that gets a configuration entry inside a batch (libraft 0.22.1
+ * records the wrong index for it; p2praft's io corrects it), and a node
  * restarted in the same process from its store.
  */
 #include <raft.h>
@@ -378,6 +380,7 @@ struct vnode {
     raft_io_close_cb close_cb;
     raft_term ae_term[VN]; /* of the last AppendEntries from each node */
     bool running, closed, cut;
+    bool fix_conf; /* append corrects libraft's configuration index */
 };
 
 struct vnet {
@@ -569,6 +572,9 @@ static int v_append(struct raft_io *io, struct raft_io_append *req,
                     raft_io_append_cb cb)
 {
     struct vnode *v = vnode_of_io(io);
+    if (v->fix_conf) {
+        p2praft__io_fix_conf_index(&v->raft, e, n); /* as p2praft's io */
+    }
     return v->store.append(&v->store, req, e, n, cb);
 }
 
@@ -991,6 +997,107 @@ TEST(memstore, raft_truncation)
                   raft_current_term(&net->nodes[nl].raft));
     loaded_free(&l);
     vnet_close(net);
+    free(net);
+}
+
+struct vchange {
+    struct raft_change req;
+    int done, status;
+};
+
+static void vchange_cb(struct raft_change *req, int status)
+{
+    struct vchange *c = req->data;
+    c->done++;
+    c->status = status;
+}
+
+static void vchange_wait(struct vnet *net, struct vchange *c)
+{
+    unsigned k;
+    for (k = 0; k < 200 && c->done == 0; k++) {
+        vnet_step(net);
+    }
+    ASSERT_EQ(c->done, 1);
+    ASSERT_OK(c->status);
+}
+
+static unsigned g_lagger;
+
+static bool lagger_applied_all(struct vnet *net)
+{
+    struct raft *lr = &net->nodes[g_lagger].raft;
+    int lead = vnet_leader(net);
+    return lead >= 0 && raft_last_applied(lr) ==
+                            raft_last_index(&net->nodes[lead].raft);
+}
+
+/* libraft 0.22.1 records, on a follower, the FIRST index of an appended
+ * batch as its uncommitted configuration's (io.c's comment): a lagging
+ * follower that gets [command, configuration] at once keeps that
+ * configuration uncommitted for ever, and once it leads every change is
+ * CANTCHANGE. First without the io's correction (the bug is there: if a
+ * libraft upgrade fixed it, the correction can go), then with it: the
+ * configuration commits, and the follower, once leader, changes it. */
+TEST(memstore, raft_conf_entry_inside_a_batch)
+{
+    struct vnet *net = malloc(sizeof(*net));
+    int fix;
+    for (fix = 0; fix < 2; fix++) {
+        struct vapply a;
+        struct vchange c;
+        struct raft *fr;
+        struct raft_transfer t;
+        raft_index cmd;
+        unsigned i;
+        int lead;
+        vnet_init(net, 0, 0);
+        for (i = 0; i < VN; i++) {
+            net->nodes[i].fix_conf = fix == 1;
+        }
+        ASSERT(vnet_run_until(net, has_leader, 1000));
+        lead = vnet_leader(net);
+        g_lagger = ((unsigned)lead + 1) % VN;
+        fr = &net->nodes[g_lagger].raft;
+        /* The lagger misses a command and a configuration change (a spare
+         * that never answers: it takes no part in the quorum). */
+        net->nodes[g_lagger].cut = true;
+        vsubmit(net, (unsigned)lead, 1, &a);
+        vwait(net, &a);
+        cmd = raft_last_index(&net->nodes[lead].raft);
+        memset(&c, 0, sizeof(c));
+        c.req.data = &c;
+        ASSERT_OK(raft_add(&net->nodes[lead].raft, &c.req, 9, "node9",
+                           vchange_cb));
+        vchange_wait(net, &c);
+        ASSERT_EQ_U64(raft_last_index(&net->nodes[lead].raft), cmd + 1);
+        ASSERT_EQ_U64(raft_last_index(fr), cmd - 1);
+        /* Back: it gets both in one AppendEntries, and applies them. */
+        net->nodes[g_lagger].cut = false;
+        ASSERT(vnet_run_until(net, lagger_applied_all, 1000));
+        ASSERT_EQ(fr->configuration.n, VN + 1);
+        if (fix == 0) {
+            ASSERT_EQ_U64(fr->configuration_uncommitted_index, cmd);
+            vnet_close(net);
+            continue;
+        }
+        ASSERT_EQ_U64(fr->configuration_uncommitted_index, 0);
+        ASSERT_EQ_U64(fr->configuration_committed_index, cmd + 1);
+        /* It leads, and removes the spare. */
+        memset(&t, 0, sizeof(t));
+        ASSERT_OK(raft_transfer(&net->nodes[lead].raft, &t,
+                                net->nodes[g_lagger].id, NULL));
+        for (i = 0; i < 500 && raft_state(fr) != RAFT_LEADER; i++) {
+            vnet_step(net);
+        }
+        ASSERT(raft_state(fr) == RAFT_LEADER);
+        memset(&c, 0, sizeof(c));
+        c.req.data = &c;
+        ASSERT_OK(raft_remove(fr, &c.req, 9, vchange_cb));
+        vchange_wait(net, &c);
+        ASSERT_EQ(fr->configuration.n, VN);
+        vnet_close(net);
+    }
     free(net);
 }
 
