@@ -1,8 +1,9 @@
 /*
- * Internals of p2praft's raft_io (io.c: the raft_io methods, storage,
- * libraft glue, the snapshot shield, fast start; transport.c: messages on
- * libp2p streams, admission, the election hint). See p2praft.h, "Raft I/O
- * over libp2p", for the contract.
+ * Internals of p2praft's raft_io (io.c: the raft_io methods, libraft
+ * glue; io_store.c: storage, its stall detection, fast start; io_recv.c:
+ * receiving, the snapshot shield; io_int.h: what those three share;
+ * transport.c: messages on libp2p streams, admission, the election hint).
+ * See p2praft.h, "Raft I/O over libp2p", for the contract.
  */
 #ifndef P2PRAFT_RAFT_IO_H
 #define P2PRAFT_RAFT_IO_H
@@ -128,7 +129,7 @@ struct pio {
     raft_io_close_cb close_cb;
 };
 
-/* ---- io.c, for transport.c (and tests) ---- */
+/* ---- io.c, io_store.c, io_recv.c, for transport.c (and tests) ---- */
 
 /* Fire raft's completed client requests (apply, barrier, change, transfer
  * callbacks), oldest first: in libraft 0.22's raft_io mode that is the io's
