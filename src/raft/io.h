@@ -1,8 +1,9 @@
 /*
- * Internals of p2praft's raft_io (io.c: the raft_io methods, storage,
- * libraft glue, the snapshot shield, fast start; transport.c: messages on
- * libp2p streams, admission, the election hint). See p2praft.h, "Raft I/O
- * over libp2p", for the contract.
+ * Internals of p2praft's raft_io (io.c: the raft_io methods, libraft
+ * glue; io_store.c: storage, its stall detection, fast start; io_recv.c:
+ * receiving, the snapshot shield; io_int.h: what those three share;
+ * transport.c: messages on libp2p streams, admission, the election hint).
+ * See p2praft.h, "Raft I/O over libp2p", for the contract.
  */
 #ifndef P2PRAFT_RAFT_IO_H
 #define P2PRAFT_RAFT_IO_H
@@ -129,7 +130,7 @@ struct pio {
     raft_io_close_cb close_cb;
 };
 
-/* ---- io.c, for transport.c (and tests) ---- */
+/* ---- io.c, io_store.c, io_recv.c, for transport.c (and tests) ---- */
 
 /* Fire raft's completed client requests (apply, barrier, change, transfer
  * callbacks), oldest first: in libraft 0.22's raft_io mode that is the io's
@@ -223,7 +224,7 @@ void p2praft__io_set_shield(struct raft_io *io, bool on);
  */
 void p2praft__io_set_retired(struct raft_io *io, bool retired);
 /*
- * libraft 0.22.1 workaround (io.c, its comment says more), called by this
+ * libraft 0.22.1 workaround (io_store.c, its comment says more), called by this
  * io's append with the entries libraft hands it: when `r` is a follower
  * whose batch holds a configuration entry that is not its first, and
  * libraft recorded the batch's first index as the uncommitted
