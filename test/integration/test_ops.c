@@ -904,6 +904,240 @@ TEST_TIMEOUT(ops, backup_large_paged, 180)
     cleanup();
 }
 
+/* ---- paged backups against careless and hostile clients ------------------ */
+
+static struct p2praft_client *api_client(unsigned i)
+{
+    struct p2praft_client_config cfg;
+    struct p2praft_client *c = NULL;
+    char err[300];
+    p2praft_client_config_init(&cfg);
+    cfg.api_path = nodes[i].api;
+    cfg.timeout_ms = scale(30000);
+    if (p2praft_client_open(&c, &cfg, err, sizeof(err)) != 0) {
+        test__fail(__FILE__, __LINE__, "client: %s", err);
+    }
+    return c;
+}
+
+/* One SNAPSHOT request with `cursor`: the answer (never NULL here). */
+static struct p2praft_result *page(struct p2praft_client *c,
+                                   const char *cursor)
+{
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_SNAPSHOT;
+    rq.key = (char *)cursor;
+    p2praft_client_call(c, &rq, &res);
+    ASSERT(res != NULL);
+    return res;
+}
+
+static uint64_t head64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* A `p2praft snapshot save` child writing FILE; its pid. */
+static pid_t save_child(unsigned i, const char *file)
+{
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(cli, "p2praft", "snapshot", "save", "--api", nodes[i].api,
+              "--timeout-ms", "30000", file, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A backup of two pages (two values of 3 MiB). Cursors that are garbage,
+ * negative, overflowing, past the end or of another backup are refused
+ * one by one, with an error and nothing else: the node runs on, and the
+ * honest reader's backup is still there afterwards. A second save started
+ * meanwhile makes the first reader fail ("start again"), never read the
+ * second's bytes; two CLI saves to one FILE at once leave one whole
+ * backup and no temporary file; a node restarted mid-save refuses the
+ * old cursor. */
+TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
+{
+    enum { VLEN = 3 * 1024 * 1024 };
+    char out[400], err[600], vfile[300], at[310], bak[300], cur[96];
+    struct p2praft_client *a, *b;
+    struct p2praft_result *r;
+    uint64_t ida, total, idb;
+    uint8_t *whole;
+    unsigned char *v;
+    size_t have, len;
+    unsigned i;
+    char *t;
+    FILE *f;
+
+    setup();
+    snprintf(out, sizeof(out), "%s/cmd.out", base);
+    snprintf(vfile, sizeof(vfile), "%s/value", base);
+    snprintf(at, sizeof(at), "@%s", vfile);
+    snprintf(bak, sizeof(bak), "%s/two.bak", base);
+    start(0, 1, nodes[0].dir, true, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    v = malloc(VLEN);
+    ASSERT(v != NULL);
+    for (have = 0; have < VLEN; have++) {
+        v[have] = (unsigned char)(have * 13 + (have >> 10));
+    }
+    f = fopen(vfile, "wb");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fwrite(v, 1, VLEN, f), VLEN);
+    fclose(f);
+    free(v);
+    for (i = 0; i < 2; i++) {
+        char *set[] = {"p2praft", "kv", "--api", nodes[0].api, "--timeout-ms",
+                       "30000", "set", i == 0 ? "big0" : "big1", at, NULL};
+        if (run_io(set, NULL, out, err, sizeof(err)) != 0) {
+            test__fail(__FILE__, __LINE__, "set: %s", err);
+        }
+    }
+    a = api_client(0);
+    b = api_client(0);
+    r = page(a, "");
+    ASSERT_EQ(r->rv, 0);
+    ASSERT(r->len > 24);
+    ida = head64(r->data);
+    total = head64(r->data + 8);
+    ASSERT_EQ(head64(r->data + 16), 0);
+    ASSERT(total > 2 * VLEN);
+    have = r->len - 24;
+    ASSERT(have < total); /* two pages at least */
+    whole = malloc(total);
+    ASSERT(whole != NULL);
+    memcpy(whole, r->data + 24, have);
+    p2praft_result_free(r);
+    /* hostile cursors, on another connection */
+    {
+        char bad[12][96];
+        unsigned n = 0;
+        snprintf(bad[n++], 96, "abc");
+        snprintf(bad[n++], 96, ":0");
+        snprintf(bad[n++], 96, "%llu:", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "-1:0");
+        snprintf(bad[n++], 96, "%llu:-1", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu: 1", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:0:0", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:0x10", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "18446744073709551616:0");
+        snprintf(bad[n++], 96, "%llu:99999999999999999999999",
+                 (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:%llu", (unsigned long long)ida,
+                 (unsigned long long)total + 1);
+        snprintf(bad[n++], 96, "%llu:0", (unsigned long long)ida + 1);
+        for (i = 0; i < n; i++) {
+            r = page(b, bad[i]);
+            if (r->rv == 0) {
+                test__fail(__FILE__, __LINE__, "cursor '%s' answered", bad[i]);
+            }
+            ASSERT(r->rv != P2PRAFT_ECLOSED && r->rv != P2PRAFT_ETIMEDOUT);
+            p2praft_result_free(r);
+        }
+    }
+    /* ...and the honest reader's backup is still there */
+    snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)ida, have);
+    r = page(a, cur);
+    ASSERT_EQ(r->rv, 0);
+    ASSERT_EQ(head64(r->data), ida);
+    ASSERT_EQ(head64(r->data + 16), have);
+    p2praft_result_free(r);
+    /* a second save meanwhile: the first reader is told to start again */
+    r = page(b, "");
+    ASSERT_EQ(r->rv, 0);
+    idb = head64(r->data);
+    ASSERT(idb != ida);
+    p2praft_result_free(r);
+    r = page(a, cur);
+    ASSERT(r->rv != 0);
+    ASSERT(r->len > 0 && memmem(r->data, r->len, "start again", 11) != NULL);
+    p2praft_result_free(r);
+    /* b reads on to the end: one whole backup that checks */
+    r = page(b, "");
+    ASSERT_EQ(r->rv, 0);
+    idb = head64(r->data);
+    ASSERT_EQ(head64(r->data + 8), total);
+    have = r->len - 24;
+    memcpy(whole, r->data + 24, have);
+    p2praft_result_free(r);
+    while (have < total) {
+        snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)idb, have);
+        r = page(b, cur);
+        ASSERT_EQ(r->rv, 0);
+        ASSERT_EQ(head64(r->data + 16), have);
+        ASSERT(r->len - 24 <= total - have);
+        memcpy(whole + have, r->data + 24, r->len - 24);
+        have += r->len - 24;
+        p2praft_result_free(r);
+    }
+    ASSERT_EQ(p2praft_backup_check(whole, total, NULL, err, sizeof(err)), 0);
+    /* read whole: that cursor is gone */
+    r = page(b, cur);
+    ASSERT(r->rv != 0);
+    p2praft_result_free(r);
+    free(whole);
+    /* two CLI saves to one FILE at once: one whole backup, no temporary */
+    for (i = 0; i < 3; i++) {
+        pid_t p1 = save_child(0, bak), p2 = save_child(0, bak);
+        int s1 = 0, s2 = 0, ok = 0;
+        uint8_t *data;
+        DIR *d;
+        struct dirent *e;
+        ASSERT(waitpid(p1, &s1, 0) == p1);
+        ASSERT(waitpid(p2, &s2, 0) == p2);
+        ASSERT(WIFEXITED(s1) && WIFEXITED(s2));
+        ok += WEXITSTATUS(s1) == 0;
+        ok += WEXITSTATUS(s2) == 0;
+        ASSERT(WEXITSTATUS(s1) == 0 || WEXITSTATUS(s1) == 5);
+        ASSERT(WEXITSTATUS(s2) == 0 || WEXITSTATUS(s2) == 5);
+        ASSERT(ok >= 1);
+        data = (uint8_t *)slurp(bak, &len);
+        ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)), 0);
+        free(data);
+        d = opendir(base);
+        ASSERT(d != NULL);
+        while ((e = readdir(d)) != NULL) {
+            ASSERT(strstr(e->d_name, ".tmp.") == NULL);
+        }
+        closedir(d);
+    }
+    /* a node restarted mid-save: the old cursor is refused */
+    r = page(a, "");
+    ASSERT_EQ(r->rv, 0);
+    ida = head64(r->data);
+    snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)ida,
+             r->len - 24);
+    p2praft_result_free(r);
+    p2praft_client_close(a);
+    p2praft_client_close(b);
+    stop(0);
+    start(0, 1, nodes[0].dir, false, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    a = api_client(0);
+    r = page(a, cur);
+    ASSERT(r->rv != 0);
+    ASSERT(r->len > 0 && memmem(r->data, r->len, "start again", 11) != NULL);
+    p2praft_result_free(r);
+    p2praft_client_close(a);
+    stop(0);
+    cleanup();
+}
+
 /* ---- HTTP: a plain socket client ----------------------------------------- */
 
 /* One HTTP/1.1 request to 127.0.0.1:port; the status code, and the body
