@@ -1238,6 +1238,62 @@ static int http(int port, const char *method, const char *path, char *body,
     return code;
 }
 
+/* Send `len` raw bytes to 127.0.0.1:port; the status code of what comes
+ * back, -1 when the server closes without an answer. */
+static int raw_http(int port, const void *req, size_t len, char *body,
+                    size_t cap)
+{
+    struct sockaddr_in sa;
+    char resp[4096];
+    size_t got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
+    ASSERT(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    /* the server may answer and close before it read everything */
+    (void)send(fd, req, len, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        ssize_t n;
+        ASSERT(poll(&pf, 1, (int)scale(15000)) == 1); /* never hangs */
+        n = read(fd, resp + got, sizeof(resp) - 1 - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        if (got == sizeof(resp) - 1) {
+            break;
+        }
+    }
+    close(fd);
+    resp[got] = '\0';
+    snprintf(body, cap, "%s", resp);
+    if (sscanf(resp, "HTTP/1.%*d %d", &code) != 1) {
+        return -1;
+    }
+    return code;
+}
+
+/* A client that sends half a request and stalls: its socket. */
+static int raw_http_stall(int port)
+{
+    static const char half[] = "GET /metrics HTTP/1.1\r\nHost: 127";
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    ASSERT(write(fd, half, sizeof(half) - 1) == (ssize_t)(sizeof(half) - 1));
+    return fd;
+}
+
 static int metrics_port(unsigned i)
 {
     char *t = slurp(nodes[i].log, NULL), *p = strstr(t, "metrics: http://");
@@ -1331,6 +1387,29 @@ TEST_TIMEOUT(ops, metrics_and_health, 120)
         ASSERT_EQ(count(t, "member: "), 1);
         ASSERT(strstr(t, "state=leader reachable=yes") != NULL);
         free(t);
+    }
+    /* Hostile HTTP clients: garbage, a header flood, one that stalls
+     * half way. Each gets an error or is dropped; /healthz still answers
+     * meanwhile, and the node serves writes. */
+    {
+        static const char garbage[] = "\x00\xff\x16\x03\x01 GARBAGE\r\n\r\n";
+        char *set[] = {"p2praft", "kv", "--api", nodes[0].api, "set", "h",
+                       "1", NULL};
+        size_t big = 200000;
+        char *flood = malloc(big + 100);
+        int stall;
+        ASSERT(flood != NULL);
+        raw_http(port, garbage, sizeof(garbage) - 1, body, sizeof(body));
+        snprintf(flood, big + 100, "GET /healthz HTTP/1.1\r\nX: ");
+        memset(flood + strlen(flood), 'a', big);
+        memcpy(flood + 15 + big, "\r\n\r\n", 5);
+        code = raw_http(port, flood, 15 + big + 4, body, sizeof(body));
+        ASSERT(code == 431 || code == -1);
+        free(flood);
+        stall = raw_http_stall(port);
+        ASSERT_EQ(http(port, "GET", "/healthz", body, sizeof(body)), 200);
+        ASSERT_EQ(run_io(set, NULL, out, err, sizeof(err)), 0);
+        close(stall);
     }
     stop(0);
     cleanup();
