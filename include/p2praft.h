@@ -1588,6 +1588,10 @@ P2PRAFT_API int p2praft_client_unwatch(struct p2praft_client *c, uint32_t id);
  * under a SHA-256 of the whole file (format: src/raft/backup.h).
  * ---------------------------------------------------------------------- */
 
+/* The first 8 bytes of every backup. */
+#define P2PRAFT_BACKUP_MAGIC "p2prbak\n"
+#define P2PRAFT_BACKUP_MAGIC_LEN 8
+
 #define P2PRAFT_BACKUP_MEMBERS_MAX 64
 
 struct p2praft_backup_info {

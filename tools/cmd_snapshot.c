@@ -11,9 +11,12 @@
  * 2 (usage), 4 (node unreachable, no answer), 5 (the node answered an
  * error, or FILE could not be written: nothing was written), 6 (busy).
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fileio.h"
@@ -31,7 +34,8 @@ static void usage(FILE *out)
             "save: a backup of the node's state at its applied index, with "
             "the raft term\nand configuration, checksummed (SHA-256), of any "
             "size (read in 4 MiB pages), to\nFILE: written to a temporary "
-            "file, synced, then renamed, so FILE is never\npartial. Any "
+            "file, synced, then renamed, so FILE is never\npartial; an "
+            "existing FILE is replaced only if it is a backup. Any "
             "node will do. Restore it with 'p2praft restore'.\n"
             "now: have the node take a raft snapshot now, leader or "
             "follower, whatever its\n--snapshot-threshold, and print the "
@@ -154,6 +158,49 @@ static int fetch_pages(const struct kvcli *o, struct p2praft_client *c,
     return code;
 }
 
+/*
+ * May `file` be replaced by a backup? Yes when it does not exist, is an
+ * empty regular file, or is a backup (an older one). Anything else is
+ * refused before the node is asked: a typo must not replace a key file,
+ * a node's data, or a device (as root, renaming over /dev/null would
+ * replace the device). 0, or -1 with a sentence in err.
+ */
+static int target_ok(const char *file, char *err, size_t errlen)
+{
+    uint8_t head[P2PRAFT_BACKUP_MAGIC_LEN];
+    struct stat st;
+    ssize_t n;
+    int fd;
+    if (lstat(file, &st) != 0) {
+        return 0; /* absent (or unreachable: the write says why) */
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory", file);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a regular file: not "
+                              "replaced", file);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        return 0;
+    }
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n != (ssize_t)sizeof(head) ||
+        memcmp(head, P2PRAFT_BACKUP_MAGIC, sizeof(head)) != 0) {
+        snprintf(err, errlen, "%s exists and is not a p2praft backup: not "
+                              "replaced (remove it, or choose another name)",
+                 file);
+        return -1;
+    }
+    return 0;
+}
+
 static int save(const struct kvcli *o, const uint8_t *data, size_t len,
                 const char *file)
 {
@@ -164,7 +211,8 @@ static int save(const struct kvcli *o, const uint8_t *data, size_t len,
                         "does not check: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
-    if (cli_write_atomic(file, data, len, err, sizeof(err)) != 0) {
+    if (target_ok(file, err, sizeof(err)) != 0 ||
+        cli_write_atomic(file, data, len, err, sizeof(err)) != 0) {
         fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
@@ -275,6 +323,14 @@ static int run(int argc, char **argv)
         return EXIT_USAGE;
     }
     free(rest);
+    if (file != NULL) {
+        char err[512];
+        if (target_ok(file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n",
+                    err);
+            return EXIT_FAILED;
+        }
+    }
     code = kvcli_open(&o, &c);
     if (code != 0) {
         return code;

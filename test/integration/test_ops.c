@@ -596,13 +596,39 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         ASSERT(strstr(err, "cannot write") != NULL);
         ASSERT(strstr(err, "nothing written") != NULL);
         ASSERT(access(nodir, F_OK) != 0);
-        spew(nodir, "old", 3);
+        spew(nodir, P2PRAFT_BACKUP_MAGIC "old", 11); /* an older backup */
         child_fsize = 1000;
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         child_fsize = 0;
+        ASSERT(strstr(err, "cannot write") != NULL);
         t = slurp(nodir, &len);
-        ASSERT_STR_EQ(t, "old");
+        ASSERT_STR_EQ(t, P2PRAFT_BACKUP_MAGIC "old");
         free(t);
+        /* a file that is not a backup (a typo naming the key file), a
+         * FIFO: refused, left as they were (before, the key was replaced
+         * by the backup, and a device or FIFO by a file) */
+        snprintf(nodir, sizeof(nodir), "%s", nodes[0].key);
+        {
+            size_t klen;
+            char *key = slurp(nodir, &klen);
+            ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+            ASSERT(strstr(err, "is not a p2praft backup: not replaced") !=
+                   NULL);
+            ASSERT(strstr(err, "nothing written") != NULL);
+            t = slurp(nodir, &len);
+            ASSERT(len == klen && memcmp(t, key, len) == 0);
+            free(t);
+            free(key);
+        }
+        snprintf(nodir, sizeof(nodir), "%s/fifo", base);
+        ASSERT(mkfifo(nodir, 0600) == 0);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not a regular file") != NULL);
+        {
+            struct stat st;
+            ASSERT(lstat(nodir, &st) == 0 && S_ISFIFO(st.st_mode));
+        }
+        unlink(nodir);
         /* no temporary file left beside it */
         {
             DIR *d = opendir(base);
