@@ -721,6 +721,15 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "truncated") != NULL);
         ASSERT(access(dir, F_OK) != 0);
+        /* a foreign file; a device that never ends (it was read until
+         * memory ran out) */
+        snprintf(broken, sizeof(broken), "%s", nodes[0].log);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not a p2praft backup") != NULL);
+        snprintf(broken, sizeof(broken), "/dev/zero");
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "/dev/zero is a device") != NULL);
+        ASSERT(access(dir, F_OK) != 0);
         free(b);
     }
 
@@ -933,7 +942,8 @@ TEST_TIMEOUT(ops, backup_large_paged, 180)
 
 /* `state import` of documents that are not what export writes: each is
  * refused whole (exit 5, the reason named, nothing written) rather than
- * half understood. Before the fix a key listed twice was set twice (the
+ * half understood, and a device is not read for ever. Before the fix a
+ * key listed twice was set twice (the
  * first value silently lost), an entry's unknown field ("ttl") was
  * ignored, and a document of another format (or none) was imported. */
 TEST_TIMEOUT(ops, state_import_refuses_ambiguous, 60)
@@ -976,6 +986,12 @@ TEST_TIMEOUT(ops, state_import_refuses_ambiguous, 60)
             strstr(err, "(nothing written)") == NULL) {
             test__fail(__FILE__, __LINE__, "document %u: %s", i, err);
         }
+    }
+    {
+        char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
+                       "/dev/urandom", NULL};
+        ASSERT_EQ(run_io(imp, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "/dev/urandom is a device") != NULL);
     }
     {
         char *ls[] = {"p2praft", "kv", "--api", nodes[0].api, "ls", NULL};
