@@ -343,11 +343,19 @@ static int run(int argc, char **argv)
     }
     rv = p2praft_node_start(&node, &cfg, err, sizeof(err));
     lp2p_key_wipe(&key);
+    if (rv != 0 && leave && rv == P2PRAFT_EREMOVED) {
+        metrics_http_stop(mh);
+        fprintf(stderr, "p2praft node --leave: %s (not removed: it was "
+                        "already)\n", err);
+        return 5; /* nothing changed, as for any non-member */
+    }
     if (rv != 0) {
         metrics_http_stop(mh);
         fprintf(stderr, "p2praft node: %s\n", err[0] != '\0' ? err
                                                               : p2praft_strerror(rv));
-        return 1;
+        /* removed earlier: as when removed while running (the unit does
+         * not restart it) */
+        return rv == P2PRAFT_EREMOVED ? NODE_EXIT_REMOVED : 1;
     }
     p2praft_node_peer_id(node, id, sizeof(id));
     printf("peer_id: %s\n", id);
