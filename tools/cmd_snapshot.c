@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,11 +53,32 @@ static int failed(const struct kvcli *o, const char *sub,
                   const struct p2praft_result *res, int rv)
 {
     int code;
+    bool save = strcmp(sub, "save") == 0;
     if (res == NULL) {
-        fprintf(stderr, "p2praft snapshot %s: %s\n", sub, p2praft_strerror(rv));
+        fprintf(stderr, "p2praft snapshot %s: %s%s\n", sub,
+                p2praft_strerror(rv), save ? " (nothing written)" : "");
         return EXIT_FAILED;
     }
-    kvcli_report(o, sub, NULL, res);
+    if (save) {
+        /* A backup changes nothing on the node: whatever happened to the
+         * request, the one outcome that matters is that FILE was not
+         * touched (not a write's "outcome unknown"). */
+        const char *msg =
+            res->status < 0 ? "no answer from the node (the connection was "
+                              "lost, or it timed out)"
+            : res->len > 0 && res->data != NULL ? (const char *)res->data
+                                                : p2praft_strerror(res->rv);
+        fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n",
+                msg);
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "ok", json_false());
+            json_object_set_new(j, "error", json_string(msg));
+            kvcli_json_print(j);
+        }
+    } else {
+        kvcli_report(o, sub, NULL, res);
+    }
     code = res->status < 0 && res->rv != P2PRAFT_ELIMIT ? EXIT_UNREACHABLE
                                                         : kvcli_exit(res);
     if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {

@@ -1067,7 +1067,7 @@ static pid_t save_child(unsigned i, const char *file)
  * meanwhile makes the first reader fail ("start again"), never read the
  * second's bytes; two CLI saves to one FILE at once leave one whole
  * backup and no temporary file; a node restarted mid-save refuses the
- * old cursor. */
+ * old cursor; a node killed mid-save leaves a whole backup or nothing. */
 TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
 {
     enum { VLEN = 3 * 1024 * 1024 };
@@ -1234,7 +1234,42 @@ TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
     ASSERT(r->len > 0 && memmem(r->data, r->len, "start again", 11) != NULL);
     p2praft_result_free(r);
     p2praft_client_close(a);
-    stop(0);
+    /* the node killed while a save reads: a whole backup or nothing, and
+     * the CLI says "nothing written", not a write's "outcome unknown" */
+    {
+        char ebuf[300], *e;
+        pid_t p;
+        int st = 0;
+        snprintf(ebuf, sizeof(ebuf), "%s/save.err", base);
+        snprintf(bak, sizeof(bak), "%s/killed.bak", base);
+        p = fork();
+        ASSERT(p >= 0);
+        if (p == 0) {
+            int fd = open(ebuf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            execl(cli, "p2praft", "snapshot", "save", "--api", nodes[0].api,
+                  bak, (char *)NULL);
+            _exit(127);
+        }
+        poll_pause();
+        kill(nodes[0].pid, SIGKILL);
+        waitpid(nodes[0].pid, NULL, 0);
+        nodes[0].pid = 0;
+        ASSERT(waitpid(p, &st, 0) == p);
+        ASSERT(WIFEXITED(st));
+        e = slurp(ebuf, NULL);
+        if (WEXITSTATUS(st) == 0) {
+            uint8_t *data = (uint8_t *)slurp(bak, &len);
+            ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)),
+                      0);
+            free(data);
+        } else if ((WEXITSTATUS(st) != 4 && WEXITSTATUS(st) != 5) ||
+                   strstr(e, "(nothing written)") == NULL ||
+                   strstr(e, "unknown") != NULL || access(bak, F_OK) == 0) {
+            test__fail(__FILE__, __LINE__, "exit %d: %s", WEXITSTATUS(st), e);
+        }
+        free(e);
+    }
     cleanup();
 }
 
