@@ -193,6 +193,11 @@ static int target_ok(const char *file, char *err, size_t errlen)
     struct stat st;
     ssize_t n;
     int fd;
+    if (strcmp(file, "-") == 0) {
+        snprintf(err, errlen, "a backup is written to a file, not to standard "
+                              "output: name one ('./-' for a file named -)");
+        return -1;
+    }
     if (lstat(file, &st) != 0) {
         return 0; /* absent (or unreachable: the write says why) */
     }

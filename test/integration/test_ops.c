@@ -586,6 +586,10 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         snprintf(nodir, sizeof(nodir), "%s/d0", base); /* a directory */
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "nothing written") != NULL);
+        snprintf(nodir, sizeof(nodir), "-"); /* not stdout, not a file "-" */
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not to standard output") != NULL);
+        ASSERT(access("-", F_OK) != 0);
         /* a disk that fills up half way: no file at all, the old one
          * kept */
         snprintf(nodir, sizeof(nodir), "%s/full.bak", base);
