@@ -228,8 +228,29 @@ static int target_ok(const char *file, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Is the node in step with a leader (its /healthz)? A backup from a node
+ * cut off from the cluster is whole and consistent, but may be far
+ * behind: say so. NULL when healthy (or when it cannot tell), else the
+ * node's reason (malloc'ed).
+ */
+static char *out_of_step(struct p2praft_client *c)
+{
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    char *why = NULL;
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_HEALTH;
+    p2praft_client_call(c, &rq, &res);
+    if (res != NULL && res->rv != 0 && res->status >= 0 && res->len > 0) {
+        why = strndup((const char *)res->data, res->len);
+    }
+    p2praft_result_free(res);
+    return why;
+}
+
 static int save(const struct kvcli *o, const uint8_t *data, size_t len,
-                const char *file)
+                const char *file, const char *behind)
 {
     struct p2praft_backup_info info;
     char err[512];
@@ -243,9 +264,18 @@ static int save(const struct kvcli *o, const uint8_t *data, size_t len,
         fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
+    if (behind != NULL) {
+        fprintf(stderr, "p2praft snapshot save: warning: the node is not in "
+                        "step with a leader (%s): this backup, at index "
+                        "%llu, may be behind the cluster's\n",
+                behind, (unsigned long long)info.index);
+    }
     if (o->json) {
         json_t *j = json_object();
         json_object_set_new(j, "ok", json_true());
+        if (behind != NULL) {
+            json_object_set_new(j, "warning", json_string(behind));
+        }
         json_object_set_new(j, "file", json_string(file));
         json_object_set_new(j, "index", json_integer((json_int_t)info.index));
         json_object_set_new(j, "term", json_integer((json_int_t)info.term));
@@ -367,7 +397,9 @@ static int run(int argc, char **argv)
         size_t len = 0;
         code = fetch_pages(&o, c, &data, &len);
         if (code == EXIT_OK) {
-            code = save(&o, data, len, file);
+            char *behind = out_of_step(c);
+            code = save(&o, data, len, file, behind);
+            free(behind);
         }
         free(data);
         p2praft_client_close(c);

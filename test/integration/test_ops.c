@@ -691,6 +691,57 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         start(f, NN, nodes[f].dir, false, extra);
         free(wait_cluster(via, NN));
     }
+    /* a backup from a node cut off from its leader: saved (whole, at its
+     * index), with a warning that it may be behind (it was silent) */
+    {
+        unsigned keep = NN, l = NN, j;
+        char wbak[400];
+        char *save[] = {"p2praft", "snapshot", "save", "--api", NULL, wbak,
+                        NULL};
+        uint64_t end;
+        t = wait_cluster(0, NN);
+        for (j = 0; j < NN; j++) {
+            char line[200];
+            snprintf(line, sizeof(line), "member: %s role=voter state=leader",
+                     nodes[j].id);
+            if (strstr(t, line) != NULL) {
+                l = j;
+            }
+        }
+        free(t);
+        ASSERT(l < NN);
+        keep = (l + 1) % NN;
+        for (j = 0; j < NN; j++) {
+            if (j != keep) {
+                stop(j);
+            }
+        }
+        snprintf(wbak, sizeof(wbak), "%s/behind.bak", base);
+        save[4] = nodes[keep].api;
+        end = now_ms() + scale(10000);
+        for (;;) {
+            ASSERT_EQ(run_io(save, NULL, out, err, sizeof(err)), 0);
+            if (strstr(err, "warning: the node is not in step with a leader") !=
+                NULL) {
+                break;
+            }
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        ASSERT(strstr(err, "may be behind the cluster's") != NULL);
+        {
+            uint8_t *data = (uint8_t *)slurp(wbak, &len);
+            ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)),
+                      0);
+            free(data);
+        }
+        for (j = 0; j < NN; j++) {
+            if (j != keep) {
+                start(j, NN, nodes[j].dir, false, extra);
+            }
+        }
+        free(wait_cluster(keep, NN));
+    }
     /* restore onto a running node's directory: refused (its lock) */
     {
         char *argv[] = {"p2praft", "restore", "--data-dir", nodes[0].dir, bak,
