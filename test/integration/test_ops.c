@@ -1043,6 +1043,26 @@ TEST_TIMEOUT(ops, state_import_refuses_ambiguous, 60)
         }
     }
     {
+        /* a value one byte over the limit, after a good entry */
+        static const char head[] = "{\"format\":\"p2praft-state/1\","
+                                   "\"entries\":[{\"key\":\"ok\",\"value\":"
+                                   "\"1\"},{\"key\":\"huge\",\"value\":\"";
+        size_t vlen = (size_t)P2PRAFT_KV_VALUE_MAX + 1;
+        size_t hl = sizeof(head) - 1, total = hl + vlen + 4;
+        char *big = malloc(total);
+        char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
+                       doc, NULL};
+        ASSERT(big != NULL);
+        memcpy(big, head, hl);
+        memset(big + hl, 'v', vlen);
+        memcpy(big + hl + vlen, "\"}]}", 4);
+        spew(doc, big, total);
+        free(big);
+        ASSERT_EQ(run_io(imp, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "entry 2: value over") != NULL);
+        ASSERT(strstr(err, "(nothing written)") != NULL);
+    }
+    {
         char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
                        "/dev/urandom", NULL};
         ASSERT_EQ(run_io(imp, NULL, out, err, sizeof(err)), 5);
