@@ -75,6 +75,7 @@
     X(DENIED, -51, "peer not admitted")                                       \
     X(UNKNOWN, -52, "outcome unknown: it may or may not have been applied")   \
     X(NOTCAUGHTUP, -53, "this node has not caught up with a leader yet")      \
+    X(REMOVED, -54, "this node was removed from the cluster")                 \
     X(BUSY, -60, "in use by another process")                                 \
     X(CORRUPT, -61, "stored data is damaged")                                 \
     X(NOSPACE, -62, "not enough free space")                                  \

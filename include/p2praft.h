@@ -1139,6 +1139,8 @@ struct p2praft_node_config {
      * no longer lists it). The node has then stopped campaigning (no
      * election timeout, no RequestVote), logged one warn line, and its
      * status says "removed: yes"; it stays up, idle, until stopped. The
+     * removal is recorded in the data directory (p2praft.removed): a
+     * later p2praft_node_start() there fails with P2PRAFT_EREMOVED. The
      * callback must not block nor call p2praft_node_stop() itself (signal
      * another thread: `p2praft node` exits with status 8). NULL: none. */
     void (*on_removed)(void *data);
@@ -1187,8 +1189,9 @@ P2PRAFT_API int p2praft_datadir_check(const char *dir,
  * API socket), P2PRAFT_ECORRUPT (a damaged raft file: errmsg names it),
  * P2PRAFT_EEXIST (bootstrap on a directory with state, or a file that is
  * not a socket at the API path), P2PRAFT_ENOSPACE (no room for one log
- * segment), P2PRAFT_ENOMEM, P2PRAFT_EIO, P2PRAFT_ERAFT or a host error.
- * The data directory and the key are checked before anything listens;
+ * segment), P2PRAFT_EREMOVED (the node of this data directory learned it
+ * was removed from the cluster: see on_removed), P2PRAFT_ENOMEM,
+ * P2PRAFT_EIO, P2PRAFT_ERAFT or a host error. The data directory and the key are checked before anything listens;
  * a directory open to group or others is logged at warn level. A running
  * node logs at warn level what an operator must see (leader changes, peers
  * unreachable or with another key than their /p2p/ ID, refused streams).
@@ -1587,6 +1590,10 @@ P2PRAFT_API int p2praft_client_unwatch(struct p2praft_client *c, uint32_t id);
  * store's state at a raft index, the term and the raft configuration,
  * under a SHA-256 of the whole file (format: src/raft/backup.h).
  * ---------------------------------------------------------------------- */
+
+/* The first 8 bytes of every backup. */
+#define P2PRAFT_BACKUP_MAGIC "p2prbak\n"
+#define P2PRAFT_BACKUP_MAGIC_LEN 8
 
 #define P2PRAFT_BACKUP_MEMBERS_MAX 64
 

@@ -78,7 +78,8 @@ static void usage(FILE *out)
             "and wait for\n"
             "                    the leader, after 'p2praft peers add' of "
             "this node on any\n"
-            "                    member; ignored once DIR holds state\n"
+            "                    member; ignored, with a warning, once DIR "
+            "holds state\n"
             "  --leave           start from DIR, remove this node from the "
             "cluster for\n"
             "                    good (p2praft peers rm), and exit: 0 "
@@ -331,12 +332,30 @@ static int run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     main_thread = pthread_self();
     cfg.on_removed = on_removed;
+    /* Before the node starts: a bad address or a port in use must not
+     * leave a data directory bootstrapped (a second --bootstrap there is
+     * refused) or a member running for a moment. */
+    if (metrics_addr != NULL &&
+        metrics_http_bind(&mh, metrics_addr, err, sizeof(err)) != 0) {
+        lp2p_key_wipe(&key);
+        fprintf(stderr, "p2praft node: %s (nothing started)\n", err);
+        return 1;
+    }
     rv = p2praft_node_start(&node, &cfg, err, sizeof(err));
     lp2p_key_wipe(&key);
+    if (rv != 0 && leave && rv == P2PRAFT_EREMOVED) {
+        metrics_http_stop(mh);
+        fprintf(stderr, "p2praft node --leave: %s (not removed: it was "
+                        "already)\n", err);
+        return 5; /* nothing changed, as for any non-member */
+    }
     if (rv != 0) {
+        metrics_http_stop(mh);
         fprintf(stderr, "p2praft node: %s\n", err[0] != '\0' ? err
                                                               : p2praft_strerror(rv));
-        return 1;
+        /* removed earlier: as when removed while running (the unit does
+         * not restart it) */
+        return rv == P2PRAFT_EREMOVED ? NODE_EXIT_REMOVED : 1;
     }
     p2praft_node_peer_id(node, id, sizeof(id));
     printf("peer_id: %s\n", id);
@@ -352,9 +371,10 @@ static int run(int argc, char **argv)
     }
     printf("api: %s\n", p2praft_node_api_path(node));
     if (metrics_addr != NULL) {
-        if (metrics_http_start(&mh, node, metrics_addr, bound, sizeof(bound),
-                               err, sizeof(err)) != 0) {
+        if (metrics_http_start(mh, node, bound, sizeof(bound), err,
+                               sizeof(err)) != 0) {
             fprintf(stderr, "p2praft node: %s\n", err);
+            metrics_http_stop(mh);
             p2praft_node_stop(node);
             return 1;
         }

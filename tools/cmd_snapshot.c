@@ -11,9 +11,13 @@
  * 2 (usage), 4 (node unreachable, no answer), 5 (the node answered an
  * error, or FILE could not be written: nothing was written), 6 (busy).
  */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fileio.h"
@@ -31,8 +35,9 @@ static void usage(FILE *out)
             "save: a backup of the node's state at its applied index, with "
             "the raft term\nand configuration, checksummed (SHA-256), of any "
             "size (read in 4 MiB pages), to\nFILE: written to a temporary "
-            "file, synced, then renamed, so FILE is never\npartial. Any "
-            "node will do. Restore it with 'p2praft restore'.\n"
+            "file, synced, then renamed, so FILE is never\npartial; an "
+            "existing FILE is replaced only if it is a backup. Any node\n"
+            "will do. Restore it with 'p2praft restore'.\n"
             "now: have the node take a raft snapshot now, leader or "
             "follower, whatever its\n--snapshot-threshold, and print the "
             "snapshot's raft index (it covers every\nentry the node had "
@@ -48,11 +53,32 @@ static int failed(const struct kvcli *o, const char *sub,
                   const struct p2praft_result *res, int rv)
 {
     int code;
+    bool save = strcmp(sub, "save") == 0;
     if (res == NULL) {
-        fprintf(stderr, "p2praft snapshot %s: %s\n", sub, p2praft_strerror(rv));
+        fprintf(stderr, "p2praft snapshot %s: %s%s\n", sub,
+                p2praft_strerror(rv), save ? " (nothing written)" : "");
         return EXIT_FAILED;
     }
-    kvcli_report(o, sub, NULL, res);
+    if (save) {
+        /* A backup changes nothing on the node: whatever happened to the
+         * request, the one outcome that matters is that FILE was not
+         * touched (not a write's "outcome unknown"). */
+        const char *msg =
+            res->status < 0 ? "no answer from the node (the connection was "
+                              "lost, or it timed out)"
+            : res->len > 0 && res->data != NULL ? (const char *)res->data
+                                                : p2praft_strerror(res->rv);
+        fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n",
+                msg);
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "ok", json_false());
+            json_object_set_new(j, "error", json_string(msg));
+            kvcli_json_print(j);
+        }
+    } else {
+        kvcli_report(o, sub, NULL, res);
+    }
     code = res->status < 0 && res->rv != P2PRAFT_ELIMIT ? EXIT_UNREACHABLE
                                                         : kvcli_exit(res);
     if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {
@@ -154,8 +180,77 @@ static int fetch_pages(const struct kvcli *o, struct p2praft_client *c,
     return code;
 }
 
+/*
+ * May `file` be replaced by a backup? Yes when it does not exist, is an
+ * empty regular file, or is a backup (an older one). Anything else is
+ * refused before the node is asked: a typo must not replace a key file,
+ * a node's data, or a device (as root, renaming over /dev/null would
+ * replace the device). 0, or -1 with a sentence in err.
+ */
+static int target_ok(const char *file, char *err, size_t errlen)
+{
+    uint8_t head[P2PRAFT_BACKUP_MAGIC_LEN];
+    struct stat st;
+    ssize_t n;
+    int fd;
+    if (strcmp(file, "-") == 0) {
+        snprintf(err, errlen, "a backup is written to a file, not to standard "
+                              "output: name one ('./-' for a file named -)");
+        return -1;
+    }
+    if (lstat(file, &st) != 0) {
+        return 0; /* absent (or unreachable: the write says why) */
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory", file);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a regular file: not "
+                              "replaced", file);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        return 0;
+    }
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n != (ssize_t)sizeof(head) ||
+        memcmp(head, P2PRAFT_BACKUP_MAGIC, sizeof(head)) != 0) {
+        snprintf(err, errlen, "%s exists and is not a p2praft backup: not "
+                              "replaced (remove it, or choose another name)",
+                 file);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Is the node in step with a leader (its /healthz)? A backup from a node
+ * cut off from the cluster is whole and consistent, but may be far
+ * behind: say so. NULL when healthy (or when it cannot tell), else the
+ * node's reason (malloc'ed).
+ */
+static char *out_of_step(struct p2praft_client *c)
+{
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    char *why = NULL;
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_HEALTH;
+    p2praft_client_call(c, &rq, &res);
+    if (res != NULL && res->rv != 0 && res->status >= 0 && res->len > 0) {
+        why = strndup((const char *)res->data, res->len);
+    }
+    p2praft_result_free(res);
+    return why;
+}
+
 static int save(const struct kvcli *o, const uint8_t *data, size_t len,
-                const char *file)
+                const char *file, const char *behind)
 {
     struct p2praft_backup_info info;
     char err[512];
@@ -164,13 +259,23 @@ static int save(const struct kvcli *o, const uint8_t *data, size_t len,
                         "does not check: %s (nothing written)\n", err);
         return EXIT_FAILED;
     }
-    if (cli_write_atomic(file, data, len, err, sizeof(err)) != 0) {
+    if (target_ok(file, err, sizeof(err)) != 0 ||
+        cli_write_atomic(file, data, len, err, sizeof(err)) != 0) {
         fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n", err);
         return EXIT_FAILED;
+    }
+    if (behind != NULL) {
+        fprintf(stderr, "p2praft snapshot save: warning: the node is not in "
+                        "step with a leader (%s): this backup, at index "
+                        "%llu, may be behind the cluster's\n",
+                behind, (unsigned long long)info.index);
     }
     if (o->json) {
         json_t *j = json_object();
         json_object_set_new(j, "ok", json_true());
+        if (behind != NULL) {
+            json_object_set_new(j, "warning", json_string(behind));
+        }
         json_object_set_new(j, "file", json_string(file));
         json_object_set_new(j, "index", json_integer((json_int_t)info.index));
         json_object_set_new(j, "term", json_integer((json_int_t)info.term));
@@ -275,6 +380,14 @@ static int run(int argc, char **argv)
         return EXIT_USAGE;
     }
     free(rest);
+    if (file != NULL) {
+        char err[512];
+        if (target_ok(file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "p2praft snapshot save: %s (nothing written)\n",
+                    err);
+            return EXIT_FAILED;
+        }
+    }
     code = kvcli_open(&o, &c);
     if (code != 0) {
         return code;
@@ -284,7 +397,9 @@ static int run(int argc, char **argv)
         size_t len = 0;
         code = fetch_pages(&o, c, &data, &len);
         if (code == EXIT_OK) {
-            code = save(&o, data, len, file);
+            char *behind = out_of_step(c);
+            code = save(&o, data, len, file, behind);
+            free(behind);
         }
         free(data);
         p2praft_client_close(c);

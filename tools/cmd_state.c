@@ -31,6 +31,9 @@
 
 #define IMPORT_INFLIGHT 32
 
+/* The document's format, written by export and required by import. */
+#define STATE_FORMAT "p2praft-state/1"
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -99,7 +102,7 @@ static int do_export(struct kvcli *o, struct p2praft_client *c)
             break;
         }
         if (first) {
-            printf("{\"format\":\"p2praft-state/1\",\"index\":%llu,"
+            printf("{\"format\":\"" STATE_FORMAT "\",\"index\":%llu,"
                    "\"entries\":[",
                    (unsigned long long)res->index);
         }
@@ -208,14 +211,42 @@ static int field(json_t *e, const char *name, uint8_t **out, size_t *len,
     return 0;
 }
 
+/* Items by key, then by their place in the document. */
+static int by_key_then_place(const void *a, const void *b)
+{
+    const struct item *x = *(const struct item *const *)a;
+    const struct item *y = *(const struct item *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : (x < y ? -1 : x > y);
+}
+
 static int parse_doc(const uint8_t *data, size_t len, struct item **items,
                      size_t *n, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *doc = json_loadb((const char *)data, len, 0, &je), *arr, *e;
+    json_t *fmt, *v;
+    const char *name;
+    struct item **by_key;
     size_t i;
     if (doc == NULL) {
         snprintf(err, errlen, "not JSON: %s (line %d)", je.text, je.line);
+        return -1;
+    }
+    fmt = json_object_get(doc, "format");
+    if (fmt == NULL) {
+        snprintf(err, errlen, "no \"format\":\"%s\" (is it the output of "
+                              "'p2praft state export'?)", STATE_FORMAT);
+        json_decref(doc);
+        return -1;
+    }
+    if (!json_is_string(fmt) ||
+        strcmp(json_string_value(fmt), STATE_FORMAT) != 0) {
+        char *f = json_dumps(fmt, JSON_ENCODE_ANY);
+        snprintf(err, errlen, "format %.60s is not \"%s\"",
+                 f != NULL ? f : "?", STATE_FORMAT);
+        free(f);
+        json_decref(doc);
         return -1;
     }
     arr = json_object_get(doc, "entries");
@@ -236,6 +267,19 @@ static int parse_doc(const uint8_t *data, size_t len, struct item **items,
         struct item *it = &(*items)[i];
         size_t klen = 0;
         char why[160];
+        if (json_is_object(e)) {
+            json_object_foreach(e, name, v) {
+                if (strcmp(name, "key") != 0 &&
+                    strcmp(name, "key_base64") != 0 &&
+                    strcmp(name, "value") != 0 &&
+                    strcmp(name, "value_base64") != 0) {
+                    snprintf(err, errlen, "entry %zu: unknown field "
+                                          "\"%.60s\"", i + 1, name);
+                    json_decref(doc);
+                    return -1;
+                }
+            }
+        }
         if (!json_is_object(e) ||
             field(e, "key", (uint8_t **)&it->key, &klen, why,
                   sizeof(why)) != 0 ||
@@ -262,6 +306,27 @@ static int parse_doc(const uint8_t *data, size_t len, struct item **items,
         }
     }
     json_decref(doc);
+    /* A key twice: which value was meant? (export never writes that) */
+    by_key = malloc((*n > 0 ? *n : 1) * sizeof(*by_key));
+    if (by_key == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < *n; i++) {
+        by_key[i] = &(*items)[i];
+    }
+    qsort(by_key, *n, sizeof(*by_key), by_key_then_place);
+    for (i = 1; i < *n; i++) {
+        if (strcmp(by_key[i - 1]->key, by_key[i]->key) == 0) {
+            snprintf(err, errlen, "entry %zu: key '%.80s' is also entry "
+                                  "%zu's",
+                     (size_t)(by_key[i] - *items) + 1, by_key[i]->key,
+                     (size_t)(by_key[i - 1] - *items) + 1);
+            free(by_key);
+            return -1;
+        }
+    }
+    free(by_key);
     return 0;
 }
 

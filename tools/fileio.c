@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -15,8 +16,17 @@ int cli_read_file(const char *path, uint8_t **data, size_t *len, char *err,
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     size_t cap = 65536, n = 0;
     uint8_t *b;
+    struct stat st;
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* A device never ends (/dev/zero, /dev/urandom): refused rather than
+     * read until memory runs out. Pipes are read ("-", <(...)). */
+    if (fd != 0 && fstat(fd, &st) == 0 &&
+        (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+        snprintf(err, errlen, "%s is a device, not a file", path);
+        close(fd);
         return -1;
     }
     b = malloc(cap + 1);

@@ -11,17 +11,23 @@
  * numbers as `p2praft metrics` and `p2praft status`.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "metrics_http.h"
 
 struct metrics_http {
     struct MHD_Daemon *d;
     struct p2praft_node *node;
+    int fd;        /* the listening socket until MHD owns it, else -1 */
+    unsigned port; /* as bound */
+    char host[64];
 };
 
 /* Body offsets of the API wire format (p2praft.h): request header, and the
@@ -121,70 +127,96 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
     return rv;
 }
 
-int metrics_http_start(struct metrics_http **out, struct p2praft_node *node,
-                       const char *addr, char *bound, size_t bound_len,
-                       char *err, size_t errlen)
+int metrics_http_bind(struct metrics_http **out, const char *addr,
+                      char *err, size_t errlen)
 {
     struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
     const char *colon = strrchr(addr, ':');
-    char host[64];
     char *end;
     unsigned long port;
-    const union MHD_DaemonInfo *info;
     struct metrics_http *h;
+    int one = 1;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof(host)) {
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof(h->host)) {
         snprintf(err, errlen, "--metrics-listen wants HOST:PORT or :PORT, "
                               "not '%s'", addr);
         return -1;
     }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
     port = strtoul(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port > 65535) {
+    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port > 65535) {
         snprintf(err, errlen, "--metrics-listen: bad port in '%s'", addr);
         return -1;
     }
-    if (host[0] == '\0') {
-        sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "--metrics-listen: '%s' is not an IPv4 "
-                              "address", host);
-        return -1;
-    }
-    sa.sin_port = htons((uint16_t)port);
     h = calloc(1, sizeof(*h));
     if (h == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    memcpy(h->host, addr, (size_t)(colon - addr));
+    h->host[colon - addr] = '\0';
+    if (h->host[0] == '\0') {
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET, h->host, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "--metrics-listen: '%s' is not an IPv4 "
+                              "address", h->host);
+        free(h);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (h->fd < 0 ||
+        setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(h->fd, 32) != 0 ||
+        getsockname(h->fd, (struct sockaddr *)&sa, &salen) != 0) {
+        snprintf(err, errlen, "cannot serve metrics on %s: %s", addr,
+                 strerror(errno));
+        if (h->fd >= 0) {
+            close(h->fd);
+        }
+        free(h);
+        return -1;
+    }
+    h->port = ntohs(sa.sin_port);
+    *out = h;
+    return 0;
+}
+
+int metrics_http_start(struct metrics_http *h, struct p2praft_node *node,
+                       char *bound, size_t bound_len, char *err,
+                       size_t errlen)
+{
     h->node = node;
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
                                 MHD_USE_ERROR_LOG,
-                            (uint16_t)port, NULL, NULL, handle, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            (uint16_t)h->port, NULL, NULL, handle, h,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                             MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, errlen, "cannot serve metrics on %s (address in use, "
-                              "or not this machine's?)", addr);
-        free(h);
+        snprintf(err, errlen, "cannot serve metrics on %s:%u (libmicrohttpd "
+                              "did not start)", h->host, h->port);
         return -1;
     }
-    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(bound, bound_len, "%s:%u", host[0] != '\0' ? host : "0.0.0.0",
-             info != NULL ? (unsigned)info->port : (unsigned)port);
-    *out = h;
+    h->fd = -1; /* closed by MHD_stop_daemon() */
+    snprintf(bound, bound_len, "%s:%u",
+             h->host[0] != '\0' ? h->host : "0.0.0.0", h->port);
     return 0;
 }
 
 void metrics_http_stop(struct metrics_http *h)
 {
     if (h != NULL) {
-        MHD_stop_daemon(h->d);
+        if (h->d != NULL) {
+            MHD_stop_daemon(h->d);
+        }
+        if (h->fd >= 0) {
+            close(h->fd);
+        }
         free(h);
     }
 }

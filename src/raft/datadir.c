@@ -211,6 +211,52 @@ static int owner_write(const char *dir, const char *self, char *errmsg,
     return rv;
 }
 
+int p2praft__datadir_mark_removed(const char *dir, const char *line)
+{
+    char path[4096];
+    size_t n;
+    int fd, rv = 0;
+    path_of(path, sizeof(path), dir, P2PRAFT__REMOVED_FILE);
+    if (line == NULL) {
+        return unlink(path) == 0 || errno == ENOENT ? 0 : LP2P_EIO;
+    }
+    n = strlen(line);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, line, n) != (ssize_t)n || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
+        rv = LP2P_EIO;
+    }
+    if (fd >= 0 && close(fd) != 0) {
+        rv = LP2P_EIO;
+    }
+    return rv;
+}
+
+/* A node removed from the cluster does not start again on its directory:
+ * it would campaign, refused by every member, for ever. */
+static int removed_check(const char *dir, char *errmsg, size_t errmsg_len)
+{
+    char path[4096], why[600];
+    FILE *f;
+    size_t n;
+    path_of(path, sizeof(path), dir, P2PRAFT__REMOVED_FILE);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(why, 1, sizeof(why) - 1, f);
+    fclose(f);
+    why[n] = '\0';
+    why[strcspn(why, "\n")] = '\0';
+    lp2p__errmsg_set(errmsg, errmsg_len,
+                     "%s: %s (recorded in %s). To serve again: remove the "
+                     "data directory and start with --join after `p2praft "
+                     "peers add` on a member",
+                     dir, why[0] != '\0' ? why : "removed from the cluster",
+                     path);
+    return LP2P_EREMOVED;
+}
+
 /* Room for one more open segment once raft has trimmed the preallocated
  * ends of the open ones it finds. */
 static int space_check(const char *dir, const struct p2praft__disk_report *r,
@@ -326,7 +372,10 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
         return rv;
     }
     warn_mode(o->dir);
-    rv = p2praft__disk_check(o->dir, r, errmsg, errmsg_len);
+    rv = removed_check(o->dir, errmsg, errmsg_len);
+    if (rv == 0) {
+        rv = p2praft__disk_check(o->dir, r, errmsg, errmsg_len);
+    }
     if (rv == 0) {
         rv = owner_check(o, &recorded, errmsg, errmsg_len);
     }

@@ -15,6 +15,9 @@
 
 #define P2PRAFT__LOCK_FILE "p2praft.lock"
 #define P2PRAFT__OWNER_FILE "p2praft.owner"
+/* Written when the node learns it was removed from the cluster: a later
+ * start there is refused (LP2P_EREMOVED), not left campaigning. */
+#define P2PRAFT__REMOVED_FILE "p2praft.removed"
 
 struct p2praft__datadir {
     int lock_fd;        /* -1 when the lock is not held */
@@ -54,10 +57,12 @@ int p2praft__datadir_lock(struct p2praft__datadir *d, const char *dir,
  * mem_check() in datadir.c), check the owner (recorded now on a
  * first bootstrap; on a directory made before owners were recorded, left
  * pending for p2praft__datadir_record_owner()), and check that one more
- * log segment fits. 0, or the error with errmsg
+ * log segment fits; refuse a directory whose node was removed from the
+ * cluster (P2PRAFT__REMOVED_FILE). 0, or the error with errmsg
  * saying what to do: LP2P_EBUSY, LP2P_ECORRUPT (damaged raft file),
  * LP2P_EEXIST (--bootstrap on state), LP2P_EINVAL (no state and no
- * --bootstrap, or another peer's directory), LP2P_ENOSPACE, LP2P_EIO,
+ * --bootstrap, or another peer's directory), LP2P_EREMOVED,
+ * LP2P_ENOSPACE, LP2P_EIO,
  * LP2P_ENOMEM. On error the lock is released.
  */
 int p2praft__datadir_open(struct p2praft__datadir *d,
@@ -72,6 +77,11 @@ int p2praft__datadir_open(struct p2praft__datadir *d,
 int p2praft__datadir_record_owner(struct p2praft__datadir *d, const char *dir,
                                   const char *self, char *errmsg,
                                   size_t errmsg_len);
+
+/* Record in `dir` that its node was removed from the cluster (`line`
+ * says how; best effort, synced), or, with line NULL, that it is a
+ * member again (the record removed). 0 or LP2P_EIO. */
+int p2praft__datadir_mark_removed(const char *dir, const char *line);
 
 /* Release the lock (when held). */
 void p2praft__datadir_close(struct p2praft__datadir *d);

@@ -28,10 +28,12 @@
  * UNKNOWN (maybe_applied; req.c and forward.c answer a timeout or a lost
  * stream so).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "raft/datadir.h"
 #include "raft/forward.h"
 #include "raft/io.h"
 #include "raft/members.h"
@@ -511,6 +513,17 @@ static void mark_removed(struct p2praft_node *n, const char *how)
     } else {
         snprintf(by, sizeof(by), "its leader");
     }
+    {
+        char rec[600];
+        snprintf(rec, sizeof(rec),
+                 "this node (%s) was removed from the cluster by %s (%s)",
+                 n->self, by, how);
+        if (n->data_dir != NULL &&
+            p2praft__datadir_mark_removed(n->data_dir, rec) != 0) {
+            LOG_WARN(MODULE, "cannot record the removal in %s: %s",
+                     n->data_dir, strerror(errno));
+        }
+    }
     LOG_WARN(MODULE,
              "this node (%s) was removed from the cluster by %s (%s): not "
              "campaigning any more, and the members refuse its streams; "
@@ -670,6 +683,9 @@ void p2praft__members_check(struct p2praft_node *n)
         mark_removed(n, "its configuration no longer lists it");
     } else if (in && m->removed && !m->told) {
         m->removed = false;
+        if (n->data_dir != NULL) {
+            p2praft__datadir_mark_removed(n->data_dir, NULL);
+        }
         p2praft__io_set_retired(&n->io, false);
         LOG_WARN(MODULE, "this node is a member again");
     }

@@ -31,6 +31,7 @@
  * consensus and the host; once the host is closed, the
  * loop's own handles. The loop then runs dry and the thread exits.
  */
+#include <inttypes.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -527,6 +528,17 @@ static int setup_start_raft(struct p2praft_node *n)
                     "start (--bootstrap), or join a running one (--join, "
                     "after p2praft peers add on a member)",
                     n->data_dir);
+    }
+    if (n->raft.configuration.n > 0 && n->cfg.join) {
+        /* Not silent: the --join peers given may be another cluster's. */
+        LOG_WARN(MODULE,
+                 "--join ignored: %s holds raft state (a configuration of "
+                 "%u servers, last index %" PRIu64 "): this node goes on as "
+                 "the member it was; to join another cluster, start on an "
+                 "empty directory",
+                 n->data_dir, n->raft.configuration.n,
+                 (uint64_t)raft_last_index(&n->raft));
+        n->cfg.join = false;
     }
     if (n->raft.configuration.n == 0) {
         LOG_WARN(MODULE,

@@ -7,11 +7,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -188,6 +191,60 @@ TEST(cli, node_wire_option)
     ASSERT(strstr(c.buf, "--wire is p2praft or hashicorp, not 'grpc'") != NULL);
     ASSERT_EQ(run((char *const[]){"p2praft", "node", "--help", NULL}, &c), 0);
     ASSERT(strstr(c.buf, "--wire p2praft|hashicorp") != NULL);
+}
+
+/* `p2praft node --metrics-listen` on a port in use or a bad address:
+ * refused by name before the node starts, so that a --bootstrap run
+ * leaves no data directory behind (a second --bootstrap there would be
+ * refused as "holds state"). Before the fix the node bootstrapped DIR,
+ * became leader, and only then failed to serve metrics. */
+TEST(cli, node_metrics_listen_refused_before_start)
+{
+    char dir[] = "/tmp/p2praft-cli-XXXXXX";
+    char key[64], data[64], addr[64];
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
+    struct child c;
+    struct stat st;
+    int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(busy >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(bind(busy, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    ASSERT(listen(busy, 1) == 0);
+    ASSERT(getsockname(busy, (struct sockaddr *)&sa, &salen) == 0);
+    ASSERT(mkdtemp(dir) != NULL);
+    snprintf(key, sizeof(key), "%s/k", dir);
+    snprintf(data, sizeof(data), "%s/d", dir);
+    ASSERT_EQ(run((char *const[]){"p2praft", "keygen", "-o", key, NULL}, &c),
+              0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--key", key,
+                                  "--data-dir", data, "--bootstrap",
+                                  "--metrics-listen", addr, NULL},
+                  &c),
+              1);
+    ASSERT(strstr(c.buf, "Address already in use (nothing started)") != NULL);
+    ASSERT(strstr(c.buf, "peer_id:") == NULL);
+    ASSERT(stat(data, &st) != 0 && errno == ENOENT);
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--key", key,
+                                  "--data-dir", data, "--bootstrap",
+                                  "--metrics-listen", "localhost:9464", NULL},
+                  &c),
+              1);
+    ASSERT(strstr(c.buf, "'localhost' is not an IPv4 address") != NULL);
+    ASSERT(stat(data, &st) != 0 && errno == ENOENT);
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--key", key,
+                                  "--data-dir", data, "--bootstrap",
+                                  "--metrics-listen", "127.0.0.1:-1", NULL},
+                  &c),
+              1);
+    ASSERT(strstr(c.buf, "bad port") != NULL);
+    ASSERT(stat(data, &st) != 0 && errno == ENOENT);
+    close(busy);
+    unlink(key);
+    rmdir(dir);
 }
 
 TEST(cli, host_and_ping)

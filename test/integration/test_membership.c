@@ -921,6 +921,23 @@ TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
         test__fail(__FILE__, __LINE__, "no handover on SIGTERM: %s", p.buf);
     }
     ASSERT(nh_wait_leader(ns, 3, 10000) < 3);
+    /* Started again with --join (as a unit file may keep it): its
+     * directory holds state, so --join is ignored, and it says so rather
+     * than "joined the cluster". */
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--join",
+                        ns[0].peer_addr, NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT(node_read_until(&p, "ready", 10000));
+    if (!node_read_until(&p, "--join ignored", 10000)) {
+        test__fail(__FILE__, __LINE__, "output: %s", p.buf);
+    }
+    kill(p.pid, SIGTERM);
+    ASSERT_EQ(node_wait_exit(&p), 0);
+    ASSERT(strstr(p.buf, "joined the cluster") == NULL);
+    ASSERT(nh_wait_leader(ns, 3, 10000) < 3);
     /* --leave: removed for good, exit 0. */
     {
         char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
@@ -988,6 +1005,21 @@ TEST_TIMEOUT(membership, removed_node_stops_campaigning_cli, 90)
     WAIT_MEMBER(&ns[0], ns[3].id, "", 3, 10000);
     ASSERT_OK(p2praft_node_set(ns[2].node, "after", "ok", 2, err,
                                sizeof(err)));
+    /* Started again on its directory (by hand, or a supervisor): it does
+     * not campaign, refused by everyone, with no word of why; it says it
+     * was removed and exits 8 at once. */
+    {
+        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
+                        ns[3].dir, "--listen", ns[3].listen, "--peer",
+                        ns[0].peer_addr, NULL};
+        node_spawn(&p, argv);
+    }
+    ASSERT_EQ(node_wait_exit(&p), 8);
+    if (strstr(p.buf, "was removed from the cluster by ") == NULL ||
+        strstr(p.buf, "--join after `p2praft peers add`") == NULL ||
+        strstr(p.buf, "ready") != NULL) {
+        test__fail(__FILE__, __LINE__, "output: %s", p.buf);
+    }
     unlink(keyfile);
     nh_teardown(ns, 4, base);
 }

@@ -508,7 +508,8 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         char *argv[] = {"p2praft", "state", "import", "--api", nodes[0].api,
                         "-", NULL};
         snprintf(bad, sizeof(bad), "%s/bad.json", base);
-        const char *doc = "{\"entries\":[{\"key\":\"zz\",\"value\":\"1\"},"
+        const char *doc = "{\"format\":\"p2praft-state/1\","
+                          "\"entries\":[{\"key\":\"zz\",\"value\":\"1\"},"
                           "{\"key\":\"zz2\",\"value_base64\":\"!!\"}]}";
         spew(bad, doc, strlen(doc));
         ASSERT_EQ(run_io(argv, bad, out, err, sizeof(err)), 5);
@@ -585,6 +586,10 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         snprintf(nodir, sizeof(nodir), "%s/d0", base); /* a directory */
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "nothing written") != NULL);
+        snprintf(nodir, sizeof(nodir), "-"); /* not stdout, not a file "-" */
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not to standard output") != NULL);
+        ASSERT(access("-", F_OK) != 0);
         /* a disk that fills up half way: no file at all, the old one
          * kept */
         snprintf(nodir, sizeof(nodir), "%s/full.bak", base);
@@ -595,13 +600,39 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         ASSERT(strstr(err, "cannot write") != NULL);
         ASSERT(strstr(err, "nothing written") != NULL);
         ASSERT(access(nodir, F_OK) != 0);
-        spew(nodir, "old", 3);
+        spew(nodir, P2PRAFT_BACKUP_MAGIC "old", 11); /* an older backup */
         child_fsize = 1000;
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         child_fsize = 0;
+        ASSERT(strstr(err, "cannot write") != NULL);
         t = slurp(nodir, &len);
-        ASSERT_STR_EQ(t, "old");
+        ASSERT_STR_EQ(t, P2PRAFT_BACKUP_MAGIC "old");
         free(t);
+        /* a file that is not a backup (a typo naming the key file), a
+         * FIFO: refused, left as they were (before, the key was replaced
+         * by the backup, and a device or FIFO by a file) */
+        snprintf(nodir, sizeof(nodir), "%s", nodes[0].key);
+        {
+            size_t klen;
+            char *key = slurp(nodir, &klen);
+            ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+            ASSERT(strstr(err, "is not a p2praft backup: not replaced") !=
+                   NULL);
+            ASSERT(strstr(err, "nothing written") != NULL);
+            t = slurp(nodir, &len);
+            ASSERT(len == klen && memcmp(t, key, len) == 0);
+            free(t);
+            free(key);
+        }
+        snprintf(nodir, sizeof(nodir), "%s/fifo", base);
+        ASSERT(mkfifo(nodir, 0600) == 0);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not a regular file") != NULL);
+        {
+            struct stat st;
+            ASSERT(lstat(nodir, &st) == 0 && S_ISFIFO(st.st_mode));
+        }
+        unlink(nodir);
         /* no temporary file left beside it */
         {
             DIR *d = opendir(base);
@@ -660,6 +691,57 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         start(f, NN, nodes[f].dir, false, extra);
         free(wait_cluster(via, NN));
     }
+    /* a backup from a node cut off from its leader: saved (whole, at its
+     * index), with a warning that it may be behind (it was silent) */
+    {
+        unsigned keep = NN, l = NN, j;
+        char wbak[400];
+        char *save[] = {"p2praft", "snapshot", "save", "--api", NULL, wbak,
+                        NULL};
+        uint64_t end;
+        t = wait_cluster(0, NN);
+        for (j = 0; j < NN; j++) {
+            char line[200];
+            snprintf(line, sizeof(line), "member: %s role=voter state=leader",
+                     nodes[j].id);
+            if (strstr(t, line) != NULL) {
+                l = j;
+            }
+        }
+        free(t);
+        ASSERT(l < NN);
+        keep = (l + 1) % NN;
+        for (j = 0; j < NN; j++) {
+            if (j != keep) {
+                stop(j);
+            }
+        }
+        snprintf(wbak, sizeof(wbak), "%s/behind.bak", base);
+        save[4] = nodes[keep].api;
+        end = now_ms() + scale(10000);
+        for (;;) {
+            ASSERT_EQ(run_io(save, NULL, out, err, sizeof(err)), 0);
+            if (strstr(err, "warning: the node is not in step with a leader") !=
+                NULL) {
+                break;
+            }
+            ASSERT(now_ms() < end);
+            poll_pause();
+        }
+        ASSERT(strstr(err, "may be behind the cluster's") != NULL);
+        {
+            uint8_t *data = (uint8_t *)slurp(wbak, &len);
+            ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)),
+                      0);
+            free(data);
+        }
+        for (j = 0; j < NN; j++) {
+            if (j != keep) {
+                start(j, NN, nodes[j].dir, false, extra);
+            }
+        }
+        free(wait_cluster(keep, NN));
+    }
     /* restore onto a running node's directory: refused (its lock) */
     {
         char *argv[] = {"p2praft", "restore", "--data-dir", nodes[0].dir, bak,
@@ -693,6 +775,15 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         spew(broken, b, len - 10);
         ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
         ASSERT(strstr(err, "truncated") != NULL);
+        ASSERT(access(dir, F_OK) != 0);
+        /* a foreign file; a device that never ends (it was read until
+         * memory ran out) */
+        snprintf(broken, sizeof(broken), "%s", nodes[0].log);
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "not a p2praft backup") != NULL);
+        snprintf(broken, sizeof(broken), "/dev/zero");
+        ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "/dev/zero is a device") != NULL);
         ASSERT(access(dir, F_OK) != 0);
         free(b);
     }
@@ -904,6 +995,359 @@ TEST_TIMEOUT(ops, backup_large_paged, 180)
     cleanup();
 }
 
+/* `state import` of documents that are not what export writes: each is
+ * refused whole (exit 5, the reason named, nothing written) rather than
+ * half understood, and a device is not read for ever. Before the fix a
+ * key listed twice was set twice (the
+ * first value silently lost), an entry's unknown field ("ttl") was
+ * ignored, and a document of another format (or none) was imported. */
+TEST_TIMEOUT(ops, state_import_refuses_ambiguous, 60)
+{
+    static const struct {
+        const char *doc, *why;
+    } bad[] = {
+        {"{\"format\":\"p2praft-state/1\",\"entries\":[{\"key\":\"a\","
+         "\"value\":\"1\"},{\"key\":\"b\",\"value\":\"x\"},{\"key\":\"a\","
+         "\"value\":\"2\"}]}",
+         "entry 3: key 'a' is also entry 1's"},
+        {"{\"format\":\"p2praft-state/1\",\"entries\":[{\"key_base64\":"
+         "\"YQ==\",\"value\":\"1\"},{\"key\":\"a\",\"value\":\"2\"}]}",
+         "entry 2: key 'a' is also entry 1's"},
+        {"{\"format\":\"p2praft-state/1\",\"entries\":[{\"key\":\"a\","
+         "\"value\":\"1\",\"ttl\":5}]}",
+         "entry 1: unknown field \"ttl\""},
+        {"{\"format\":\"p2praft-state/2\",\"entries\":[{\"key\":\"a\","
+         "\"value\":\"1\"}]}",
+         "format \"p2praft-state/2\""},
+        {"{\"entries\":[{\"key\":\"a\",\"value\":\"1\"}]}",
+         "no \"format\":\"p2praft-state/1\""},
+    };
+    char out[400], err[600], doc[300];
+    unsigned i;
+    char *t;
+
+    setup();
+    snprintf(out, sizeof(out), "%s/cmd.out", base);
+    snprintf(doc, sizeof(doc), "%s/doc.json", base);
+    start(0, 1, nodes[0].dir, true, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
+                       doc, NULL};
+        spew(doc, bad[i].doc, strlen(bad[i].doc));
+        if (run_io(imp, NULL, out, err, sizeof(err)) != 5 ||
+            strstr(err, bad[i].why) == NULL ||
+            strstr(err, "(nothing written)") == NULL) {
+            test__fail(__FILE__, __LINE__, "document %u: %s", i, err);
+        }
+    }
+    {
+        /* a value one byte over the limit, after a good entry */
+        static const char head[] = "{\"format\":\"p2praft-state/1\","
+                                   "\"entries\":[{\"key\":\"ok\",\"value\":"
+                                   "\"1\"},{\"key\":\"huge\",\"value\":\"";
+        size_t vlen = (size_t)P2PRAFT_KV_VALUE_MAX + 1;
+        size_t hl = sizeof(head) - 1, total = hl + vlen + 4;
+        char *big = malloc(total);
+        char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
+                       doc, NULL};
+        ASSERT(big != NULL);
+        memcpy(big, head, hl);
+        memset(big + hl, 'v', vlen);
+        memcpy(big + hl + vlen, "\"}]}", 4);
+        spew(doc, big, total);
+        free(big);
+        ASSERT_EQ(run_io(imp, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "entry 2: value over") != NULL);
+        ASSERT(strstr(err, "(nothing written)") != NULL);
+    }
+    {
+        char *imp[] = {"p2praft", "state", "import", "--api", nodes[0].api,
+                       "/dev/urandom", NULL};
+        ASSERT_EQ(run_io(imp, NULL, out, err, sizeof(err)), 5);
+        ASSERT(strstr(err, "/dev/urandom is a device") != NULL);
+    }
+    {
+        char *ls[] = {"p2praft", "kv", "--api", nodes[0].api, "ls", NULL};
+        ASSERT_EQ(run_io(ls, NULL, out, err, sizeof(err)), 0);
+        t = slurp(out, NULL);
+        ASSERT_STR_EQ(t, ""); /* nothing written */
+        free(t);
+    }
+    stop(0);
+    cleanup();
+}
+
+/* ---- paged backups against careless and hostile clients ------------------ */
+
+static struct p2praft_client *api_client(unsigned i)
+{
+    struct p2praft_client_config cfg;
+    struct p2praft_client *c = NULL;
+    char err[300];
+    p2praft_client_config_init(&cfg);
+    cfg.api_path = nodes[i].api;
+    cfg.timeout_ms = scale(30000);
+    if (p2praft_client_open(&c, &cfg, err, sizeof(err)) != 0) {
+        test__fail(__FILE__, __LINE__, "client: %s", err);
+    }
+    return c;
+}
+
+/* One SNAPSHOT request with `cursor`: the answer (never NULL here). */
+static struct p2praft_result *page(struct p2praft_client *c,
+                                   const char *cursor)
+{
+    struct p2praft_request rq;
+    struct p2praft_result *res = NULL;
+    memset(&rq, 0, sizeof(rq));
+    rq.op = P2PRAFT_API_SNAPSHOT;
+    rq.key = (char *)cursor;
+    p2praft_client_call(c, &rq, &res);
+    ASSERT(res != NULL);
+    return res;
+}
+
+static uint64_t head64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* A `p2praft snapshot save` child writing FILE; its pid. */
+static pid_t save_child(unsigned i, const char *file)
+{
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(cli, "p2praft", "snapshot", "save", "--api", nodes[i].api,
+              "--timeout-ms", "30000", file, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A backup of two pages (two values of 3 MiB). Cursors that are garbage,
+ * negative, overflowing, past the end or of another backup are refused
+ * one by one, with an error and nothing else: the node runs on, and the
+ * honest reader's backup is still there afterwards. A second save started
+ * meanwhile makes the first reader fail ("start again"), never read the
+ * second's bytes; two CLI saves to one FILE at once leave one whole
+ * backup and no temporary file; a node restarted mid-save refuses the
+ * old cursor; a node killed mid-save leaves a whole backup or nothing. */
+TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
+{
+    enum { VLEN = 3 * 1024 * 1024 };
+    char out[400], err[600], vfile[300], at[310], bak[300], cur[96];
+    struct p2praft_client *a, *b;
+    struct p2praft_result *r;
+    uint64_t ida, total, idb;
+    uint8_t *whole;
+    unsigned char *v;
+    size_t have, len;
+    unsigned i;
+    char *t;
+    FILE *f;
+
+    setup();
+    snprintf(out, sizeof(out), "%s/cmd.out", base);
+    snprintf(vfile, sizeof(vfile), "%s/value", base);
+    snprintf(at, sizeof(at), "@%s", vfile);
+    snprintf(bak, sizeof(bak), "%s/two.bak", base);
+    start(0, 1, nodes[0].dir, true, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    v = malloc(VLEN);
+    ASSERT(v != NULL);
+    for (have = 0; have < VLEN; have++) {
+        v[have] = (unsigned char)(have * 13 + (have >> 10));
+    }
+    f = fopen(vfile, "wb");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fwrite(v, 1, VLEN, f), VLEN);
+    fclose(f);
+    free(v);
+    for (i = 0; i < 2; i++) {
+        char *set[] = {"p2praft", "kv", "--api", nodes[0].api, "--timeout-ms",
+                       "30000", "set", i == 0 ? "big0" : "big1", at, NULL};
+        if (run_io(set, NULL, out, err, sizeof(err)) != 0) {
+            test__fail(__FILE__, __LINE__, "set: %s", err);
+        }
+    }
+    a = api_client(0);
+    b = api_client(0);
+    r = page(a, "");
+    ASSERT_EQ(r->rv, 0);
+    ASSERT(r->len > 24);
+    ida = head64(r->data);
+    total = head64(r->data + 8);
+    ASSERT_EQ(head64(r->data + 16), 0);
+    ASSERT(total > 2 * VLEN);
+    have = r->len - 24;
+    ASSERT(have < total); /* two pages at least */
+    whole = malloc(total);
+    ASSERT(whole != NULL);
+    memcpy(whole, r->data + 24, have);
+    p2praft_result_free(r);
+    /* hostile cursors, on another connection */
+    {
+        char bad[12][96];
+        unsigned n = 0;
+        snprintf(bad[n++], 96, "abc");
+        snprintf(bad[n++], 96, ":0");
+        snprintf(bad[n++], 96, "%llu:", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "-1:0");
+        snprintf(bad[n++], 96, "%llu:-1", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu: 1", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:0:0", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:0x10", (unsigned long long)ida);
+        snprintf(bad[n++], 96, "18446744073709551616:0");
+        snprintf(bad[n++], 96, "%llu:99999999999999999999999",
+                 (unsigned long long)ida);
+        snprintf(bad[n++], 96, "%llu:%llu", (unsigned long long)ida,
+                 (unsigned long long)total + 1);
+        snprintf(bad[n++], 96, "%llu:0", (unsigned long long)ida + 1);
+        for (i = 0; i < n; i++) {
+            r = page(b, bad[i]);
+            if (r->rv == 0) {
+                test__fail(__FILE__, __LINE__, "cursor '%s' answered", bad[i]);
+            }
+            ASSERT(r->rv != P2PRAFT_ECLOSED && r->rv != P2PRAFT_ETIMEDOUT);
+            p2praft_result_free(r);
+        }
+    }
+    /* ...and the honest reader's backup is still there */
+    snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)ida, have);
+    r = page(a, cur);
+    ASSERT_EQ(r->rv, 0);
+    ASSERT_EQ(head64(r->data), ida);
+    ASSERT_EQ(head64(r->data + 16), have);
+    p2praft_result_free(r);
+    /* a second save meanwhile: the first reader is told to start again */
+    r = page(b, "");
+    ASSERT_EQ(r->rv, 0);
+    idb = head64(r->data);
+    ASSERT(idb != ida);
+    p2praft_result_free(r);
+    r = page(a, cur);
+    ASSERT(r->rv != 0);
+    ASSERT(r->len > 0 && memmem(r->data, r->len, "start again", 11) != NULL);
+    p2praft_result_free(r);
+    /* b reads on to the end: one whole backup that checks */
+    r = page(b, "");
+    ASSERT_EQ(r->rv, 0);
+    idb = head64(r->data);
+    ASSERT_EQ(head64(r->data + 8), total);
+    have = r->len - 24;
+    memcpy(whole, r->data + 24, have);
+    p2praft_result_free(r);
+    while (have < total) {
+        snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)idb, have);
+        r = page(b, cur);
+        ASSERT_EQ(r->rv, 0);
+        ASSERT_EQ(head64(r->data + 16), have);
+        ASSERT(r->len - 24 <= total - have);
+        memcpy(whole + have, r->data + 24, r->len - 24);
+        have += r->len - 24;
+        p2praft_result_free(r);
+    }
+    ASSERT_EQ(p2praft_backup_check(whole, total, NULL, err, sizeof(err)), 0);
+    /* read whole: that cursor is gone */
+    r = page(b, cur);
+    ASSERT(r->rv != 0);
+    p2praft_result_free(r);
+    free(whole);
+    /* two CLI saves to one FILE at once: one whole backup, no temporary */
+    for (i = 0; i < 3; i++) {
+        pid_t p1 = save_child(0, bak), p2 = save_child(0, bak);
+        int s1 = 0, s2 = 0, ok = 0;
+        uint8_t *data;
+        DIR *d;
+        struct dirent *e;
+        ASSERT(waitpid(p1, &s1, 0) == p1);
+        ASSERT(waitpid(p2, &s2, 0) == p2);
+        ASSERT(WIFEXITED(s1) && WIFEXITED(s2));
+        ok += WEXITSTATUS(s1) == 0;
+        ok += WEXITSTATUS(s2) == 0;
+        ASSERT(WEXITSTATUS(s1) == 0 || WEXITSTATUS(s1) == 5);
+        ASSERT(WEXITSTATUS(s2) == 0 || WEXITSTATUS(s2) == 5);
+        ASSERT(ok >= 1);
+        data = (uint8_t *)slurp(bak, &len);
+        ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)), 0);
+        free(data);
+        d = opendir(base);
+        ASSERT(d != NULL);
+        while ((e = readdir(d)) != NULL) {
+            ASSERT(strstr(e->d_name, ".tmp.") == NULL);
+        }
+        closedir(d);
+    }
+    /* a node restarted mid-save: the old cursor is refused */
+    r = page(a, "");
+    ASSERT_EQ(r->rv, 0);
+    ida = head64(r->data);
+    snprintf(cur, sizeof(cur), "%llu:%zu", (unsigned long long)ida,
+             r->len - 24);
+    p2praft_result_free(r);
+    p2praft_client_close(a);
+    p2praft_client_close(b);
+    stop(0);
+    start(0, 1, nodes[0].dir, false, NULL);
+    t = wait_cluster(0, 1);
+    free(t);
+    a = api_client(0);
+    r = page(a, cur);
+    ASSERT(r->rv != 0);
+    ASSERT(r->len > 0 && memmem(r->data, r->len, "start again", 11) != NULL);
+    p2praft_result_free(r);
+    p2praft_client_close(a);
+    /* the node killed while a save reads: a whole backup or nothing, and
+     * the CLI says "nothing written", not a write's "outcome unknown" */
+    {
+        char ebuf[300], *e;
+        pid_t p;
+        int st = 0;
+        snprintf(ebuf, sizeof(ebuf), "%s/save.err", base);
+        snprintf(bak, sizeof(bak), "%s/killed.bak", base);
+        p = fork();
+        ASSERT(p >= 0);
+        if (p == 0) {
+            int fd = open(ebuf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            execl(cli, "p2praft", "snapshot", "save", "--api", nodes[0].api,
+                  bak, (char *)NULL);
+            _exit(127);
+        }
+        poll_pause();
+        kill(nodes[0].pid, SIGKILL);
+        waitpid(nodes[0].pid, NULL, 0);
+        nodes[0].pid = 0;
+        ASSERT(waitpid(p, &st, 0) == p);
+        ASSERT(WIFEXITED(st));
+        e = slurp(ebuf, NULL);
+        if (WEXITSTATUS(st) == 0) {
+            uint8_t *data = (uint8_t *)slurp(bak, &len);
+            ASSERT_EQ(p2praft_backup_check(data, len, NULL, err, sizeof(err)),
+                      0);
+            free(data);
+        } else if ((WEXITSTATUS(st) != 4 && WEXITSTATUS(st) != 5) ||
+                   strstr(e, "(nothing written)") == NULL ||
+                   strstr(e, "unknown") != NULL || access(bak, F_OK) == 0) {
+            test__fail(__FILE__, __LINE__, "exit %d: %s", WEXITSTATUS(st), e);
+        }
+        free(e);
+    }
+    cleanup();
+}
+
 /* ---- HTTP: a plain socket client ----------------------------------------- */
 
 /* One HTTP/1.1 request to 127.0.0.1:port; the status code, and the body
@@ -944,6 +1388,62 @@ static int http(int port, const char *method, const char *path, char *body,
     p = strstr(resp, "\r\n\r\n");
     snprintf(body, cap, "%s", p != NULL ? p + 4 : "");
     return code;
+}
+
+/* Send `len` raw bytes to 127.0.0.1:port; the status code of what comes
+ * back, -1 when the server closes without an answer. */
+static int raw_http(int port, const void *req, size_t len, char *body,
+                    size_t cap)
+{
+    struct sockaddr_in sa;
+    char resp[4096];
+    size_t got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
+    ASSERT(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    /* the server may answer and close before it read everything */
+    (void)send(fd, req, len, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        ssize_t n;
+        ASSERT(poll(&pf, 1, (int)scale(15000)) == 1); /* never hangs */
+        n = read(fd, resp + got, sizeof(resp) - 1 - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        if (got == sizeof(resp) - 1) {
+            break;
+        }
+    }
+    close(fd);
+    resp[got] = '\0';
+    snprintf(body, cap, "%s", resp);
+    if (sscanf(resp, "HTTP/1.%*d %d", &code) != 1) {
+        return -1;
+    }
+    return code;
+}
+
+/* A client that sends half a request and stalls: its socket. */
+static int raw_http_stall(int port)
+{
+    static const char half[] = "GET /metrics HTTP/1.1\r\nHost: 127";
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    ASSERT(write(fd, half, sizeof(half) - 1) == (ssize_t)(sizeof(half) - 1));
+    return fd;
 }
 
 static int metrics_port(unsigned i)
@@ -1039,6 +1539,29 @@ TEST_TIMEOUT(ops, metrics_and_health, 120)
         ASSERT_EQ(count(t, "member: "), 1);
         ASSERT(strstr(t, "state=leader reachable=yes") != NULL);
         free(t);
+    }
+    /* Hostile HTTP clients: garbage, a header flood, one that stalls
+     * half way. Each gets an error or is dropped; /healthz still answers
+     * meanwhile, and the node serves writes. */
+    {
+        static const char garbage[] = "\x00\xff\x16\x03\x01 GARBAGE\r\n\r\n";
+        char *set[] = {"p2praft", "kv", "--api", nodes[0].api, "set", "h",
+                       "1", NULL};
+        size_t big = 200000;
+        char *flood = malloc(big + 100);
+        int stall;
+        ASSERT(flood != NULL);
+        raw_http(port, garbage, sizeof(garbage) - 1, body, sizeof(body));
+        snprintf(flood, big + 100, "GET /healthz HTTP/1.1\r\nX: ");
+        memset(flood + strlen(flood), 'a', big);
+        memcpy(flood + 15 + big, "\r\n\r\n", 5);
+        code = raw_http(port, flood, 15 + big + 4, body, sizeof(body));
+        ASSERT(code == 431 || code == -1);
+        free(flood);
+        stall = raw_http_stall(port);
+        ASSERT_EQ(http(port, "GET", "/healthz", body, sizeof(body)), 200);
+        ASSERT_EQ(run_io(set, NULL, out, err, sizeof(err)), 0);
+        close(stall);
     }
     stop(0);
     cleanup();

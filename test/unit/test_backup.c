@@ -70,6 +70,9 @@ TEST(backup, round_trip)
     struct p2praft_backup_info info;
     char why[256];
     make_backup(50, &b);
+    /* what `snapshot save` checks before it replaces a file */
+    ASSERT(b.len > P2PRAFT_BACKUP_MAGIC_LEN);
+    ASSERT(memcmp(b.data, P2PRAFT_BACKUP_MAGIC, P2PRAFT_BACKUP_MAGIC_LEN) == 0);
     ASSERT_OK(p2praft__backup_parse(b.data, b.len, &bk, why, sizeof(why)));
     ASSERT_EQ_U64(bk.index, 1234);
     ASSERT_EQ_U64(bk.term, 7);
