@@ -204,8 +204,20 @@ if [ "${KIND[$L]:-}" != c ]; then
     fail c-leader "leader $L is not a C node"
 fi
 r="$(ctl "$L" example 1000)"
+# A Go follower that installs a snapshot (here the C leader's, threshold 32)
+# while its commit index is already past the snapshot does not apply the
+# entries in between until the commit index moves again: hashicorp/raft's
+# installSnapshot sets lastApplied and leaves commitIndex as it is, and
+# processLogs runs only when a later AppendEntries raises it. Seen once
+# under load (g1 at applied 992, commit 1001, snapshot 992). One barrier
+# then heals it, and that is checked too.
+healed=""
+if [ "$r" = "ok 1998" ] && all_value '{"Value":1998}' c1 c2 && ! wait_value g1 '{"Value":1998}' 2>/dev/null; then
+    ctl "$L" barrier >/dev/null
+    healed=" (g1 applied the last entries after one more commit: $(ctl g1 status | grep -o 'last_snapshot=[^ ]*'))"
+fi
 if [ "$r" = "ok 1998" ] && all_value '{"Value":1998}' g1 c1 c2; then
-    ok "c-leader: 1 Go + 2 C, C leader $L: 1000 CommitState, Raft1..3 final state 1998"
+    ok "c-leader: 1 Go + 2 C, C leader $L: 1000 CommitState, Raft1..3 final state 1998$healed"
 else
     fail c-leader "leader $L said '$r'"
 fi
