@@ -513,12 +513,23 @@ func phaseFailover(nodes []*node) error {
 	if !waitApplied(nodes, newLeader.raft.AppliedIndex(), 30*time.Second) {
 		return errors.New("survivor did not apply the post-failover write")
 	}
+	// hashicorp/raft may count an entry applied once it hands it to the FSM
+	// goroutine, before the FSM has run it: a survivor's state may lag its
+	// applied index for a moment, so wait for the value (bounded).
+	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range nodes {
 		if n.dead {
 			continue
 		}
-		if v, err := stateValue(n); err != nil || v != value {
-			return fmt.Errorf("%s after failover: value %d, err %v", n.name, v, err)
+		for {
+			v, err := stateValue(n)
+			if err == nil && v == value {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s after failover: value %d, err %v", n.name, v, err)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	return nil
