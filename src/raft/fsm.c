@@ -275,11 +275,14 @@ static void record(struct p2praft_consensus *c, struct commit *cm,
         cm->result = status;
         cm->index = applying_index(cm);
         if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
+            /* The op's result, not a copy of the whole state. */
             cm->state = answer;
             answer = NULL;
         } else if (status == 0 && cm->cb != NULL) {
             cm->state = p2praft_value_dup(c->st, c->state);
             if (cm->state == NULL) {
+                /* Committed and applied, but the committer cannot get its
+                 * copy: never a "not applied" code. */
                 cm->result = LP2P_EUNKNOWN;
             }
         }
@@ -356,7 +359,6 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     for (i = 0; i < n; i++) {
         uint8_t kind;
         int status;
-        struct commit *cm;
         void *answer;
         if (p >= end) {
             goto malformed;
@@ -369,30 +371,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
         p += rv;
         status = apply_one(c, kind, p, (size_t)len, &answer);
         p += len;
-        pthread_mutex_lock(&c->mu);
-        c->applied++;
-        pthread_mutex_unlock(&c->mu);
-        cm = b != NULL ? b->commits[i] : NULL;
-        if (cm != NULL) {
-            cm->applied = true;
-            cm->result = status;
-            cm->index = applying_index(cm);
-            if (status == 0 && kind == P2PRAFT__ENTRY_OP && in_place(c)) {
-                /* The op's result, not a copy of the whole state. */
-                cm->state = answer;
-                answer = NULL;
-            } else if (status == 0 && cm->cb != NULL) {
-                cm->state = p2praft_value_dup(c->st, c->state);
-                if (cm->state == NULL) {
-                    /* Committed and applied, but the committer cannot get
-                     * its copy: never a "not applied" code. */
-                    cm->result = LP2P_EUNKNOWN;
-                }
-            }
-        }
-        if (answer != NULL) {
-            p2praft_value_destroy(c->op->result_type, answer);
-        }
+        record(c, b != NULL ? b->commits[i] : NULL, kind, status, answer);
     }
     /* Only the zero padding may follow. */
     if (end - p >= 8) {
