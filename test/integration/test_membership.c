@@ -877,21 +877,20 @@ static int node_wait_exit(struct nodeproc *p)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The CLI node: --join on an empty directory, a leader's handover on
- * SIGTERM, --leave. */
-TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
+/* Three in-process members (ns[0..2]) and a fourth, `p2praft node` in a
+ * child process with ns[3]'s key saved to `keyfile` (under base), added by
+ * `peers add` and started with --join. */
+static void start_cli_joiner(struct hnode ns[4], char *base, char *keyfile,
+                             size_t cap, struct nodeproc *p)
 {
-    char base[] = "/tmp/p2praft-mbr-XXXXXX", out[8192], err[256];
-    char keyfile[300], leader[LP2P_PEER_ID_STRMAX];
-    struct hnode ns[4];
-    struct nodeproc p;
+    char out[8192];
     unsigned i;
     nh_prepare(ns, 4, base);
     for (i = 0; i < 3; i++) {
         nh_start(ns, 3, i, true);
     }
     nh_wait_leader(ns, 3, 10000);
-    snprintf(keyfile, sizeof(keyfile), "%s/k3", base);
+    snprintf(keyfile, cap, "%s/k3", base);
     ASSERT_OK(lp2p_key_save(keyfile, &ns[3].key));
     /* sets cli[] */
     ASSERT_EQ(peers_cli(p2praft_node_api_path(ns[0].node), out, sizeof(out),
@@ -902,8 +901,19 @@ TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
                         ns[3].dir, "--listen", ns[3].listen, "--join",
                         ns[0].peer_addr, "--join", ns[1].peer_addr, "--join",
                         ns[2].peer_addr, NULL};
-        node_spawn(&p, argv);
+        node_spawn(p, argv);
     }
+}
+
+/* The CLI node: --join on an empty directory, a leader's handover on
+ * SIGTERM, --leave. */
+TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
+{
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256];
+    char keyfile[300], leader[LP2P_PEER_ID_STRMAX];
+    struct hnode ns[4];
+    struct nodeproc p;
+    start_cli_joiner(ns, base, keyfile, sizeof(keyfile), &p);
     ASSERT(node_read_until(&p, "ready", 10000));
     ASSERT(node_read_until(&p, "joined the cluster", 10000));
     WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
@@ -968,29 +978,12 @@ TEST_TIMEOUT(membership, cli_node_join_handover_leave, 90)
  * what to do, and the process exits 8 (the unit does not restart it). */
 TEST_TIMEOUT(membership, removed_node_stops_campaigning_cli, 90)
 {
-    char base[] = "/tmp/p2praft-mbr-XXXXXX", out[8192], err[256];
+    char base[] = "/tmp/p2praft-mbr-XXXXXX", err[256];
     char keyfile[300];
     struct hnode ns[4];
     struct nodeproc p;
     const char *line, *again;
-    unsigned i;
-    nh_prepare(ns, 4, base);
-    for (i = 0; i < 3; i++) {
-        nh_start(ns, 3, i, true);
-    }
-    nh_wait_leader(ns, 3, 10000);
-    snprintf(keyfile, sizeof(keyfile), "%s/k3", base);
-    ASSERT_OK(lp2p_key_save(keyfile, &ns[3].key));
-    ASSERT_EQ(peers_cli(p2praft_node_api_path(ns[0].node), out, sizeof(out),
-                        "add", ns[3].peer_addr, NULL),
-              0);
-    {
-        char *argv[] = {cli, "node", "--key", keyfile, "--data-dir",
-                        ns[3].dir, "--listen", ns[3].listen, "--join",
-                        ns[0].peer_addr, "--join", ns[1].peer_addr, "--join",
-                        ns[2].peer_addr, NULL};
-        node_spawn(&p, argv);
-    }
+    start_cli_joiner(ns, base, keyfile, sizeof(keyfile), &p);
     ASSERT(node_read_until(&p, "joined the cluster", 20000));
     WAIT_MEMBER(&ns[0], ns[3].id, "voter", 4, 20000);
     ASSERT_OK(p2praft_node_remove(ns[1].node, ns[3].id, err, sizeof(err)));
