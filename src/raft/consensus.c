@@ -697,6 +697,11 @@ int p2praft_consensus_get_log_head(struct p2praft_consensus *c, void **out)
     return p2praft_consensus_get_current_state(c, out);
 }
 
+uint64_t p2praft__consensus_cb_index(const struct p2praft_consensus *c)
+{
+    return c->cb_index;
+}
+
 uint64_t p2praft_consensus_applied(struct p2praft_consensus *c)
 {
     uint64_t n;

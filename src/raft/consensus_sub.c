@@ -57,11 +57,6 @@ struct p2praft_sub *p2praft_consensus_subscribe_updates(
     return s;
 }
 
-uint64_t p2praft__consensus_cb_index(const struct p2praft_consensus *c)
-{
-    return c->cb_index;
-}
-
 int p2praft__consensus_state(struct p2praft_consensus *c, const void **out)
 {
     /* The loop thread is the only writer: no lock to read. */
