@@ -27,7 +27,7 @@ declare -A PID MA ID KIND
 allpids=()
 cleanup() {
     for p in "${allpids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    { wait; } 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +65,7 @@ go_boot() {
 stop_all() {
     local n
     for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
-    wait 2>/dev/null
+    { wait; } 2>/dev/null
     PID=(); MA=(); ID=(); KIND=()
 }
 leader() { # a node name; prints the leader's name
@@ -88,7 +88,7 @@ build() {
     mixed-c)
         start a go hc && start b c hashicorp && start c c hashicorp || return 1
         know a b c
-        kill -9 "${PID[b]}" "${PID[c]}"; wait "${PID[b]}" "${PID[c]}" 2>/dev/null
+        kill -9 "${PID[b]}" "${PID[c]}"; { wait "${PID[b]}" "${PID[c]}"; } 2>/dev/null
         local mb="${MA[b]}" mc="${MA[c]}"
         start b c hashicorp -listen "${mb%/p2p/*}" -key "$work/b.key" $(peer_args a c) -bootstrap >/dev/null || return 1
         start c c hashicorp -listen "${mc%/p2p/*}" -key "$work/c.key" $(peer_args a b) -bootstrap >/dev/null || return 1
@@ -97,7 +97,7 @@ build() {
         local w=hashicorp
         [ "$1" = c3-p2p ] && w=p2praft
         start a c $w && start b c $w && start c c $w || return 1
-        kill -9 "${PID[a]}" "${PID[b]}" "${PID[c]}"; wait 2>/dev/null
+        kill -9 "${PID[a]}" "${PID[b]}" "${PID[c]}"; { wait; } 2>/dev/null
         local ma="${MA[a]}" mb="${MA[b]}" mc="${MA[c]}" n
         for n in a b c; do
             local others=()
