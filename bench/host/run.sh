@@ -12,6 +12,18 @@
 #   syscalls     system calls per 64 B round trip, both processes together
 #                (strace -f -c over a 10000-round run; skipped without
 #                strace). Unlike the times, it does not move with the load.
+#   profile      for the unpinned rtt run: CPU time (user + sys), context
+#                switches (voluntary + involuntary) and CPU migrations per
+#                round trip of each process, all its threads summed; the
+#                table sums dialer and listener, a line below splits them.
+#                Both implementations are measured from outside, the same
+#                way: the dialer under `perf stat` (which follows threads),
+#                the listener through /proc/<pid>/task/*/{schedstat,status,
+#                sched}, read before and after the dialer's run. Set-up
+#                (process start, connection, handshake) is removed by
+#                subtracting a second dialer run of PROF_SMALL rounds, and
+#                the difference is divided by the difference in round trips,
+#                warm-up rounds included. Skipped without a working perf.
 # The drivers are `build/p2praft interop bench-*` and the go reference peer
 # (interop/go/peer, built through the Go module proxy with go.sum pinned);
 # both print `bench <metric> <value> <unit>` lines (interop/README.md).
@@ -37,6 +49,16 @@ if ! command -v go >/dev/null 2>&1 || \
     have_go=0
 fi
 
+have_perf=0
+perf_ev=task-clock,context-switches,cpu-migrations
+PROF_SMALL=10
+if command -v perf >/dev/null 2>&1 &&
+   perf stat -x, -o /dev/null -e "$perf_ev" true >/dev/null 2>&1; then
+    have_perf=1
+else
+    echo "bench/host: perf stat unavailable; no cpu/ctxsw/migrations rows"
+fi
+
 # start_listener CMD: sets lpid, lma
 start_listener() {
     local log="$out/listen"
@@ -58,11 +80,70 @@ stop_listener() {
     wait "$lpid" 2>/dev/null
 }
 
+# proc_prof PID: "ns ctxsw migrations" of a running process, summed over its
+# threads (run time from schedstat; migrations "-" without /proc/PID/sched)
+proc_prof() {
+    local t="/proc/$1/task" ns cs mig
+    ns=$(cat "$t"/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}')
+    cs=$(cat "$t"/*/status 2>/dev/null |
+         awk '/^(non)?voluntary_ctxt_switches:/ {s += $2} END {print s + 0}')
+    mig=$(cat "$t"/*/sched 2>/dev/null |
+          awk '$1 == "se.nr_migrations" {s += $3; n++} END {print n ? s : "-"}')
+    echo "$ns $cs $mig"
+}
+
+# prof_dial NAME DIALER COUNT OUT: bench-rtt --count COUNT against the
+# listener (lpid, lma) under perf stat, stdout to OUT; appends the round trips,
+# the dialer's "ns ctxsw migrations" and the listener's before and after
+# (10 fields) to prof[NAME] and returns the dialer's status.
+declare -A prof
+prof_dial() {
+    local l0 l1 d rv
+    l0=$(proc_prof "$lpid")
+    # shellcheck disable=SC2086
+    perf stat -x, -o "$out/perf-dial" -e "$perf_ev" -- \
+        timeout 600 $2 bench-rtt --count "$3" "$lma" >"$4" 2>"$out/bench.err"
+    rv=$?
+    sleep 0.1 # the listener sees the connection close
+    l1=$(proc_prof "$lpid")
+    d=$(awk -F, '$3 == "task-clock" {ns = $1 * 1e6} $3 == "context-switches" {cs = $1}
+                 $3 == "cpu-migrations" {mig = $1} END {printf "%.0f %d %d", ns, cs, mig}' \
+            "$out/perf-dial")
+    # warm-up rounds: min(1000, count), as both drivers do
+    prof["$1"]+="$(($3 + ($3 < 1000 ? $3 : 1000))) $d $l0 $l1 "
+    return $rv
+}
+
+# prof_rows NAME: per round trip, from the two prof_dial runs of prof[NAME]
+# (full, then small): sets cpu_rtt, ctxsw_rtt, migr_rtt (both sides)
+# and side[NAME] (dialer + listener).
+declare -A side
+prof_rows() {
+    local r c x m
+    [ -n "${prof[$1]:-}" ] || return 0
+    # shellcheck disable=SC2086
+    r=$(echo ${prof[$1]} | awk '{
+        if (NF != 20) exit 1
+        n = $1 - $11
+        for (i = 0; i < 3; i++) {
+            d[i] = ($(2 + i) - $(12 + i)) / n
+            l[i] = (($(8 + i) - $(5 + i)) - ($(18 + i) - $(15 + i))) / n
+        }
+        lm = $7 != "-" && $10 != "-"
+        printf "%.1f %.2f %s ", (d[0] + l[0]) / 1e3, d[1] + l[1], lm ? sprintf("%.2f", d[2] + l[2]) : "-"
+        printf "cpu %.1f + %.1f us, ctxsw %.2f + %.2f, migrations %.2f + %s\n",
+               d[0] / 1e3, l[0] / 1e3, d[1], l[1], d[2], lm ? sprintf("%.2f", l[2]) : "-" }') || return 0
+    read -r c x m side["$1"] <<<"$r"
+    val["$1,cpu_rtt"]=$c
+    val["$1,ctxsw_rtt"]=$x
+    [ "$m" = - ] || val["$1,migr_rtt"]=$m
+}
+
 declare -A val
 status=0
 # run NAME DIALER LISTENER [BENCHES]
 run() {
-    local name="$1" dialer="$2" listener="$3" args line
+    local name="$1" dialer="$2" listener="$3" args line rv
     local benches="${4:-throughput rtt connect}" list=()
     for args in $benches; do
         case $args in
@@ -73,8 +154,18 @@ run() {
     done
     start_listener "$listener" || { status=1; return; }
     for args in "${list[@]}"; do
-        # shellcheck disable=SC2086
-        if ! timeout 600 $dialer $args "$lma" >"$out/bench.tmp" 2>"$out/bench.err"; then
+        if [ "$args" = "bench-rtt --count $RTT_COUNT" ] && [ -z "$suffix" ] &&
+           [ $have_perf -eq 1 ]; then
+            # the profile: this run, then a PROF_SMALL one to subtract
+            prof_dial "$name" "$dialer" "$RTT_COUNT" "$out/bench.tmp" &&
+                prof_dial "$name" "$dialer" "$PROF_SMALL" /dev/null
+            rv=$?
+        else
+            # shellcheck disable=SC2086
+            timeout 600 $dialer $args "$lma" >"$out/bench.tmp" 2>"$out/bench.err"
+            rv=$?
+        fi
+        if [ $rv -ne 0 ]; then
             echo "bench/host: $name $args failed: $(tail -3 "$out/bench.err")"
             status=1
         fi
@@ -121,12 +212,15 @@ if [ $have_go -eq 1 ]; then
     sc_run go "$out/go-peer" "$out/go-peer listen"
 fi
 
+prof_rows p2praft
+prof_rows go
+
 printf '%-22s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
 row() { # metric unit higher_is_better target
     local c="${val[p2praft,$1]:-}" g="${val[go,$1]:-}" r="-"
     if [ -n "$c" ] && [ -n "$g" ]; then
-        if [ "$3" = 1 ]; then r=$(awk -v a="$c" -v b="$g" 'BEGIN{printf "%.2fx", a/b}')
-        else r=$(awk -v a="$c" -v b="$g" 'BEGIN{printf "%.2fx", b/a}'); fi
+        if [ "$3" = 1 ]; then r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (b > 0 ? sprintf("%.2fx", a/b) : "-")}')
+        else r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (a > 0 ? sprintf("%.2fx", b/a) : "-")}'); fi
     fi
     printf '%-22s %14s %14s %10s   %s\n' "$1 ($2)" "${c:--}" "${g:--}" "$r" "$4"
 }
@@ -136,7 +230,17 @@ row rtt_p99 us 0 ""
 row rtt_p50_1core us 0 "<= 60 us"
 row rtt_p99_1core us 0 ""
 row syscalls_rtt calls 0 "6: send, recv, epoll_wait per side"
+row cpu_rtt us 0 ""
+row ctxsw_rtt switches 0 ""
+row migr_rtt migrations 0 ""
 row connect_p50 ms 0 "<= 2 ms"
 row connect_p99 ms 0 ""
-echo "(ratio: p2praft/go for throughput, go/p2praft for latencies: > 1 means p2praft is better)"
+echo "(ratio: p2praft/go for throughput, go/p2praft for latencies and costs: > 1 means p2praft is better)"
+if [ -n "${side[p2praft]:-}${side[go]:-}" ]; then
+    echo "(cpu_rtt: CPU time, user + sys; ctxsw_rtt: context switches, voluntary + involuntary;"
+    echo " migr_rtt: CPU migrations; each per round trip of the unpinned rtt run, both"
+    echo " processes and all their threads summed, set-up subtracted. Dialer + listener:)"
+    [ -n "${side[p2praft]:-}" ] && echo "  p2praft    ${side[p2praft]}"
+    [ -n "${side[go]:-}" ] && echo "  go-libp2p  ${side[go]}"
+fi
 exit $status
