@@ -90,10 +90,9 @@ all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
 
 # Install missing dependencies (only when pkg-config cannot find one, or
 # a program the tests run is missing), the unit tests' own among them.
-# TEST_TOOLS: valgrind (make check), strace and perf (bench/host),
-# systemd-analyze (the unit file check in test_ops.c), xxd
-# (interop/go/snapshot/run.sh).
-TEST_TOOLS := valgrind strace perf systemd-analyze xxd
+# TEST_TOOLS: valgrind (make check), strace (bench/host), systemd-analyze
+# (the unit file check in test_ops.c), xxd (interop/go/snapshot/run.sh).
+TEST_TOOLS := valgrind strace systemd-analyze xxd
 deps:
 	@$(PKG_CONFIG) --exists $(DEPS_PC) $(TOOL_PC) $(TEST_DEPS_PC) 2>/dev/null && \
 	  $(PKG_CONFIG) --atleast-version=0.22 raft && \

@@ -12,8 +12,7 @@
 # the tests; systemd for `systemd-analyze verify` of the shipped unit file
 # (test_ops.c skips that check without it); xxd, which
 # interop/go/snapshot/run.sh dumps differing snapshots with; strace for the
-# host bench's system calls per round trip and linux-perf (perf stat) for its
-# CPU time and context switches per round trip (bench/host).
+# host bench's system calls per round trip (bench/host).
 #
 # Usage: scripts/install-deps.sh [--fuzz] [--go] [--faults] [--node]
 #   --fuzz    also install clang (libFuzzer), for `make fuzz`
@@ -134,7 +133,6 @@ PKGS="$PKGS libmsgpack-dev valgrind"
 PKGS="$PKGS systemd" # test_ops.c: systemd-analyze verify p2praft.service
 PKGS="$PKGS xxd" # interop/go/snapshot/run.sh: dumps snapshots that differ
 PKGS="$PKGS strace" # bench/host/run.sh: syscalls_rtt (strace -f -c)
-PKGS="$PKGS linux-perf" # bench/host/run.sh: cpu_rtt, ctxsw_rtt (perf stat)
 if [ "$want_fuzz" -eq 1 ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
 fi

@@ -12,18 +12,19 @@
 #   syscalls     system calls per 64 B round trip, both processes together
 #                (strace -f -c over a 10000-round run; skipped without
 #                strace). Unlike the times, it does not move with the load.
-#   profile      for the unpinned rtt run: CPU time (user + sys), context
-#                switches (voluntary + involuntary) and CPU migrations per
-#                round trip of each process, all its threads summed; the
-#                table sums dialer and listener, a line below splits them.
-#                Both implementations are measured from outside, the same
-#                way: the dialer under `perf stat` (which follows threads),
-#                the listener through /proc/<pid>/task/*/{schedstat,status,
-#                sched}, read before and after the dialer's run. Set-up
-#                (process start, connection, handshake) is removed by
-#                subtracting a second dialer run of PROF_SMALL rounds, and
-#                the difference is divided by the difference in round trips,
-#                warm-up rounds included. Skipped without a working perf.
+#   profile      for the unpinned rtt run: CPU time (user + sys) and context
+#                switches (voluntary + involuntary) per round trip of each
+#                process, all its threads summed; the table sums dialer and
+#                listener, a line below splits them (with the listener's
+#                CPU migrations). Both implementations are measured from
+#                outside, the same way, and nothing hooks them while they
+#                run: the dialer through bench/host/rusage (wait4()'s rusage
+#                at its exit), the listener through /proc/<pid>/task/*/
+#                {schedstat,status,sched}, read before and after the
+#                dialer's run. Set-up (process start, connection, handshake)
+#                is removed by subtracting a second dialer run of PROF_SMALL
+#                rounds; the difference is divided by the difference in
+#                round trips, warm-up rounds included.
 # The drivers are `build/p2praft interop bench-*` and the go reference peer
 # (interop/go/peer, built through the Go module proxy with go.sum pinned);
 # both print `bench <metric> <value> <unit>` lines (interop/README.md).
@@ -49,14 +50,12 @@ if ! command -v go >/dev/null 2>&1 || \
     have_go=0
 fi
 
-have_perf=0
-perf_ev=task-clock,context-switches,cpu-migrations
+have_prof=1
 PROF_SMALL=10
-if command -v perf >/dev/null 2>&1 &&
-   perf stat -x, -o /dev/null -e "$perf_ev" true >/dev/null 2>&1; then
-    have_perf=1
-else
-    echo "bench/host: perf stat unavailable; no cpu/ctxsw/migrations rows"
+if ! ${CC:-cc} -std=c11 -O2 -Wall -Wextra -o "$out/rusage" bench/host/rusage.c \
+     >"$out/rusage-build.log" 2>&1; then
+    echo "bench/host: bench/host/rusage.c does not build; no cpu_rtt, ctxsw_rtt"
+    have_prof=0
 fi
 
 # start_listener CMD: sets lpid, lma
@@ -93,50 +92,50 @@ proc_prof() {
 }
 
 # prof_dial NAME DIALER COUNT OUT: bench-rtt --count COUNT against the
-# listener (lpid, lma) under perf stat, stdout to OUT; appends the round trips,
-# the dialer's "ns ctxsw migrations" and the listener's before and after
-# (10 fields) to prof[NAME] and returns the dialer's status.
+# listener (lpid, lma) under rusage, stdout to OUT; appends the round trips,
+# the dialer's "ns ctxsw" and the listener's "ns ctxsw migrations" before and
+# after (9 fields) to prof[NAME] and returns the dialer's status.
 declare -A prof
 prof_dial() {
     local l0 l1 d rv
+    rm -f "$out/rusage-dial"
     l0=$(proc_prof "$lpid")
     # shellcheck disable=SC2086
-    perf stat -x, -o "$out/perf-dial" -e "$perf_ev" -- \
+    "$out/rusage" "$out/rusage-dial" \
         timeout 600 $2 bench-rtt --count "$3" "$lma" >"$4" 2>"$out/bench.err"
     rv=$?
     sleep 0.1 # the listener sees the connection close
     l1=$(proc_prof "$lpid")
-    d=$(awk -F, '$3 == "task-clock" {ns = $1 * 1e6} $3 == "context-switches" {cs = $1}
-                 $3 == "cpu-migrations" {mig = $1} END {printf "%.0f %d %d", ns, cs, mig}' \
-            "$out/perf-dial")
+    d=$(awk '{print $1, $2 + $3}' "$out/rusage-dial" 2>/dev/null)
     # warm-up rounds: min(1000, count), as both drivers do
-    prof["$1"]+="$(($3 + ($3 < 1000 ? $3 : 1000))) $d $l0 $l1 "
+    prof["$1"]+="$(($3 + ($3 < 1000 ? $3 : 1000))) ${d:-- -} $l0 $l1 "
     return $rv
 }
 
 # prof_rows NAME: per round trip, from the two prof_dial runs of prof[NAME]
-# (full, then small): sets cpu_rtt, ctxsw_rtt, migr_rtt (both sides)
-# and side[NAME] (dialer + listener).
+# (full, then small): sets cpu_rtt and ctxsw_rtt (both sides) and side[NAME]
+# (each side).
 declare -A side
 prof_rows() {
-    local r c x m
+    local r c x
     [ -n "${prof[$1]:-}" ] || return 0
     # shellcheck disable=SC2086
-    r=$(echo ${prof[$1]} | awk '{
-        if (NF != 20) exit 1
-        n = $1 - $11
+    r=$(echo ${prof[$1]} | awk '
+        function f(x, p,  s) { s = sprintf("%." p "f", x); return s ~ /^-0\.0*$/ ? substr(s, 2) : s }
+        {
+        if (NF != 18 || $2 == "-" || $11 == "-") exit 1
+        n = $1 - $10
         for (i = 0; i < 3; i++) {
-            d[i] = ($(2 + i) - $(12 + i)) / n
-            l[i] = (($(8 + i) - $(5 + i)) - ($(18 + i) - $(15 + i))) / n
+            d[i] = ($(2 + i) - $(11 + i)) / n
+            l[i] = (($(7 + i) - $(4 + i)) - ($(16 + i) - $(13 + i))) / n
         }
-        lm = $7 != "-" && $10 != "-"
-        printf "%.1f %.2f %s ", (d[0] + l[0]) / 1e3, d[1] + l[1], lm ? sprintf("%.2f", d[2] + l[2]) : "-"
-        printf "cpu %.1f + %.1f us, ctxsw %.2f + %.2f, migrations %.2f + %s\n",
-               d[0] / 1e3, l[0] / 1e3, d[1], l[1], d[2], lm ? sprintf("%.2f", l[2]) : "-" }') || return 0
-    read -r c x m side["$1"] <<<"$r"
+        printf "%s %s ", f((d[0] + l[0]) / 1e3, 1), f(d[1] + l[1], 2)
+        printf "dialer cpu %s us, ctxsw %s; listener cpu %s us, ctxsw %s, migrations %s\n",
+               f(d[0] / 1e3, 1), f(d[1], 2), f(l[0] / 1e3, 1), f(l[1], 2),
+               $6 != "-" && $9 != "-" ? f(l[2], 2) : "-" }') || return 0
+    read -r c x side["$1"] <<<"$r"
     val["$1,cpu_rtt"]=$c
     val["$1,ctxsw_rtt"]=$x
-    [ "$m" = - ] || val["$1,migr_rtt"]=$m
 }
 
 declare -A val
@@ -155,7 +154,7 @@ run() {
     start_listener "$listener" || { status=1; return; }
     for args in "${list[@]}"; do
         if [ "$args" = "bench-rtt --count $RTT_COUNT" ] && [ -z "$suffix" ] &&
-           [ $have_perf -eq 1 ]; then
+           [ $have_prof -eq 1 ]; then
             # the profile: this run, then a PROF_SMALL one to subtract
             prof_dial "$name" "$dialer" "$RTT_COUNT" "$out/bench.tmp" &&
                 prof_dial "$name" "$dialer" "$PROF_SMALL" /dev/null
@@ -232,14 +231,13 @@ row rtt_p99_1core us 0 ""
 row syscalls_rtt calls 0 "6: send, recv, epoll_wait per side"
 row cpu_rtt us 0 ""
 row ctxsw_rtt switches 0 ""
-row migr_rtt migrations 0 ""
 row connect_p50 ms 0 "<= 2 ms"
 row connect_p99 ms 0 ""
 echo "(ratio: p2praft/go for throughput, go/p2praft for latencies and costs: > 1 means p2praft is better)"
 if [ -n "${side[p2praft]:-}${side[go]:-}" ]; then
     echo "(cpu_rtt: CPU time, user + sys; ctxsw_rtt: context switches, voluntary + involuntary;"
-    echo " migr_rtt: CPU migrations; each per round trip of the unpinned rtt run, both"
-    echo " processes and all their threads summed, set-up subtracted. Dialer + listener:)"
+    echo " per round trip of the unpinned rtt run, dialer and listener summed, all threads,"
+    echo " set-up subtracted. Each side, with the listener's CPU migrations per round trip:)"
     [ -n "${side[p2praft]:-}" ] && echo "  p2praft    ${side[p2praft]}"
     [ -n "${side[go]:-}" ] && echo "  go-libp2p  ${side[go]}"
 fi
