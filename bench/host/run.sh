@@ -18,8 +18,8 @@
 #                listener, a line below splits them (with the listener's
 #                CPU migrations). Both implementations are measured from
 #                outside, the same way, and nothing hooks them while they
-#                run: the dialer through bench/host/rusage (wait4()'s rusage
-#                at its exit), the listener through /proc/<pid>/task/*/
+#                run: the dialer through rusage (bench/host/rusage.c:
+#                wait4()'s rusage at its exit), the listener through /proc/<pid>/task/*/
 #                {schedstat,status,sched}, read before and after the
 #                dialer's run. Set-up (process start, connection, handshake)
 #                is removed by subtracting a second dialer run of PROF_SMALL
