@@ -24,7 +24,8 @@
  * seq_ctxsw (context switches, voluntary + involuntary, of the whole
  * process), seq_loop_sleeps (times the loop thread slept: its voluntary
  * switches) and seq_handoffs (appends handed to raft_uv; not for mem, which
- * has no raft_uv) -- see "where a sequential commit's time goes" below,
+ * has no raft_uv) -- "where a sequential commit's time goes" below says
+ * how each is counted --,
  * op_size (bytes), conc64_commitstate_ops (ops/s: 64 commits kept in flight
  * on the leader for --dur-ms, 128-byte entries) and failover (ms, from
  * shutting the leader down (raft, io and host) until a commit succeeds on a
