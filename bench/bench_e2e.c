@@ -19,6 +19,13 @@
  * agrees on), seq1000_total (ms), seq_commit_p50/p99 (us), seq_ops (ops/s),
  * seq_syscalls (system calls of the loop thread, which runs all three
  * nodes, per sequential commit; only when the kernel lets us count them),
+ * where the time of a sequential commit goes (each per commit, over the
+ * same phase): seq_cpu_us (us of CPU, user + system, of the whole process),
+ * seq_ctxsw (context switches, voluntary + involuntary, of the whole
+ * process), seq_loop_sleeps (times the loop thread slept: its voluntary
+ * switches) and seq_handoffs (appends handed to raft_uv; not for mem, which
+ * has no raft_uv) -- "where a sequential commit's time goes" below says
+ * how each is counted --,
  * op_size (bytes), conc64_commitstate_ops (ops/s: 64 commits kept in flight
  * on the leader for --dur-ms, 128-byte entries) and failover (ms, from
  * shutting the leader down (raft, io and host) until a commit succeeds on a
@@ -30,11 +37,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../test/integration/cluster.c"
 #include "../test/integration/harness_util.c"
 #include "../test/integration/netcluster.c"
 #include "lib/syscount.c"
+#include "raft/io.h"
 
 struct bstate {
     int64_t Value;
@@ -150,6 +159,118 @@ static void B_close(void)
         cluster_close(&g_cl);
     } else {
         nc_close(&g_nc);
+    }
+}
+
+/* ---- where a sequential commit's time goes ----
+ *
+ * Read before and after the sequential phase, printed per commit:
+ * - CPU time (user + system) and context switches (voluntary +
+ *   involuntary) from getrusage(RUSAGE_SELF): these count every thread of
+ *   the process, the loop thread (which runs all three nodes) and libuv's
+ *   thread pool (where raft_uv writes).
+ * - The loop thread's own voluntary switches, getrusage(RUSAGE_THREAD) on
+ *   it (the counter /proc/self/task/<tid>/status shows as
+ *   voluntary_ctxt_switches): how many times it slept, in epoll waiting for
+ *   the network or for a write done on the pool, or in a blocking system
+ *   call. The memory store never makes it wait for storage.
+ * - Appends that reach raft_uv, counted by wrapping raft_uv's own
+ *   raft_io append method: for p2praft the raft_uv under its raft I/O
+ *   (p2praft__io_raft_uv(), a test hook), for the libraft baseline the
+ *   raft_uv that libraft calls directly, so both sides are counted at the
+ *   same place. Each append raft_uv writes through libuv's thread pool
+ *   (uv_queue_work; on tmpfs always, as tmpfs has no direct I/O) is one
+ *   hand-off to a pool thread and one uv_async wakeup of the loop back.
+ *   Two caveats make it an upper bound on pool hand-offs: raft_uv groups
+ *   appends that arrive while a write runs into one write, and on a file
+ *   system with direct I/O and kernel AIO (a disk) it writes without the
+ *   pool. The memory store has no raft_uv: nothing is printed for it.
+ */
+
+typedef int (*append_fn)(struct raft_io *io, struct raft_io_append *req,
+                         const struct raft_entry entries[], unsigned n,
+                         raft_io_append_cb cb);
+
+static struct {
+    struct raft_io *uv; /* raft_uv's raft_io, NULL: none (memory store) */
+    append_fn append;   /* its own append */
+} g_uv[3];
+static uint64_t g_uv_appends;
+static bool g_uv_any;
+
+static int counting_append(struct raft_io *io, struct raft_io_append *req,
+                           const struct raft_entry entries[], unsigned n,
+                           raft_io_append_cb cb)
+{
+    unsigned i;
+    for (i = 0; i < 3; i++) {
+        if (g_uv[i].uv == io) {
+            int rv = g_uv[i].append(io, req, entries, n, cb);
+            if (rv == 0) {
+                g_uv_appends++;
+            }
+            return rv;
+        }
+    }
+    abort(); /* only installed on the ios of g_uv */
+}
+
+/* Count the appends that reach each node's raft_uv from now on. */
+static void uv_count_start(void)
+{
+    unsigned i;
+    for (i = 0; i < 3; i++) {
+        struct raft_io *uv = g_tcp ? &g_cl.nodes[i].io
+                                   : p2praft__io_raft_uv(&g_nc.nodes[i].io);
+        g_uv[i].uv = uv;
+        if (uv != NULL) {
+            g_uv[i].append = uv->append;
+            uv->append = counting_append;
+            g_uv_any = true;
+        }
+    }
+}
+
+static void uv_count_stop(void)
+{
+    unsigned i;
+    for (i = 0; i < 3; i++) {
+        if (g_uv[i].uv != NULL) {
+            g_uv[i].uv->append = g_uv[i].append;
+        }
+    }
+}
+
+struct prof {
+    struct rusage self, loop; /* the process; the loop thread (the caller) */
+    uint64_t appends;
+};
+
+static void prof_read(struct prof *p)
+{
+    getrusage(RUSAGE_SELF, &p->self);
+    getrusage(RUSAGE_THREAD, &p->loop);
+    p->appends = g_uv_appends;
+}
+
+static double tv_us(const struct timeval *tv)
+{
+    return (double)tv->tv_sec * 1e6 + (double)tv->tv_usec;
+}
+
+static void prof_print(const struct prof *a, const struct prof *b, int n)
+{
+    double cpu = tv_us(&b->self.ru_utime) - tv_us(&a->self.ru_utime) +
+                 tv_us(&b->self.ru_stime) - tv_us(&a->self.ru_stime);
+    long ctxsw = (b->self.ru_nvcsw - a->self.ru_nvcsw) +
+                 (b->self.ru_nivcsw - a->self.ru_nivcsw);
+    result("seq_cpu_us", cpu / n, "us");
+    result("seq_ctxsw", (double)ctxsw / n, "switches");
+    result("seq_loop_sleeps", (double)(b->loop.ru_nvcsw - a->loop.ru_nvcsw) / n,
+           "sleeps");
+    if (g_uv_any) {
+        result("seq_handoffs", (double)(b->appends - a->appends) / n,
+               "appends");
     }
 }
 
@@ -324,6 +445,7 @@ static int run(const char *dir, enum p2praft_store_kind store, int updates,
     size_t enc_len;
     double t0, t1;
     uint64_t sc0, sc1;
+    struct prof pr0, pr1;
     int leader, status = 1, scfd;
     unsigned i;
 
@@ -354,12 +476,16 @@ static int run(const char *dir, enum p2praft_store_kind store, int updates,
     s.total = updates;
     s.lat = calloc((size_t)updates, sizeof(*s.lat));
     scfd = syscount_open();
+    uv_count_start();
+    prof_read(&pr0); /* outside the system call count */
     sc0 = syscount_read(scfd);
     t0 = now_ms();
     seq_next(&s);
     B_run_until(seq_finished, &s, 120000);
     t1 = now_ms();
     sc1 = syscount_read(scfd);
+    prof_read(&pr1);
+    uv_count_stop();
     if (scfd >= 0) {
         close(scfd);
     }
@@ -384,6 +510,7 @@ static int run(const char *dir, enum p2praft_store_kind store, int updates,
     if (scfd >= 0) {
         result("seq_syscalls", (double)(sc1 - sc0) / s.total, "calls");
     }
+    prof_print(&pr0, &pr1, s.total);
     free(s.lat);
 
     /* 128-byte entries: size the pad from the real encoding. */

@@ -785,6 +785,14 @@ struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io)
     return io != NULL && io->impl != NULL ? P(io)->mem : NULL;
 }
 
+struct raft_io *p2praft__io_raft_uv(struct raft_io *io)
+{
+    return io != NULL && io->impl != NULL &&
+                   P(io)->cfg.store == P2PRAFT_STORE_DISK
+               ? &P(io)->store
+               : NULL;
+}
+
 void p2praft__io_set_shield(struct raft_io *io, bool on)
 {
     P(io)->shield = on;

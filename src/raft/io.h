@@ -213,6 +213,10 @@ void p2praft__net_hc_closed(struct p2praft__net *n);
 
 /* The memory store of an io (NULL for DISK). */
 struct p2praft_memstore *p2praft__io_memstore(struct raft_io *io);
+/* raft_uv's raft_io under an io with the disk store (NULL for MEM), which
+ * the io passes every storage call to: bench_e2e wraps its append to count
+ * the appends that reach raft_uv. */
+struct raft_io *p2praft__io_raft_uv(struct raft_io *io);
 /* Switch the snapshot shield off (to reproduce libraft's races). */
 void p2praft__io_set_shield(struct raft_io *io, bool on);
 /*

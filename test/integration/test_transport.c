@@ -147,12 +147,29 @@ TEST(p2p_transport, server_id)
 
 /* ---- 3 nodes over libp2p ---- */
 
+/* raft_uv's own append under an io, wrapped to count the appends that reach
+ * it (what bench_e2e's seq_handoffs counts through p2praft__io_raft_uv()). */
+static int (*uv_append)(struct raft_io *io, struct raft_io_append *req,
+                        const struct raft_entry entries[], unsigned n,
+                        raft_io_append_cb cb);
+static unsigned uv_appends;
+
+static int counting_uv_append(struct raft_io *io, struct raft_io_append *req,
+                              const struct raft_entry entries[], unsigned n,
+                              raft_io_append_cb cb)
+{
+    int rv = uv_append(io, req, entries, n, cb);
+    uv_appends += rv == 0;
+    return rv;
+}
+
 BOTH_STORES(three_nodes_commit)
 {
     struct nc nc;
     struct result r;
     struct msg_ctx mc;
     struct tstate st;
+    struct raft_io *uv;
     char leader_id[LP2P_PEER_ID_STRMAX], want[32];
     int leader, i;
     unsigned j;
@@ -168,6 +185,15 @@ BOTH_STORES(three_nodes_commit)
         ASSERT_STR_EQ(leader_id, nc.nodes[leader].pidstr);
         ASSERT_EQ(p2praft_actor_is_leader(nc.nodes[j].actor),
                   (int)j == leader);
+    }
+    /* The disk store is raft_uv under the io: every append reaches it. */
+    uv = p2praft__io_raft_uv(&nc.nodes[leader].io);
+    ASSERT_EQ(uv == NULL, store == P2PRAFT_STORE_MEM);
+    if (uv != NULL) {
+        ASSERT(uv != &nc.nodes[leader].io);
+        uv_append = uv->append;
+        uv->append = counting_uv_append;
+        uv_appends = 0;
     }
     for (i = 0; i < 20; i++) {
         memset(&r, 0, sizeof(r));
@@ -185,6 +211,11 @@ BOTH_STORES(three_nodes_commit)
     ASSERT(nc_run_until(&nc, all_have_msg, &mc, WAIT_MS));
     for (j = 0; j < 3; j++) {
         ASSERT_EQ_U64(p2praft_io_refused(&nc.nodes[j].io), 0);
+    }
+    if (uv != NULL) {
+        /* one commit after the other: one append each at least */
+        ASSERT(uv_appends >= 20);
+        uv->append = uv_append;
     }
     nc_close(&nc);
 }
