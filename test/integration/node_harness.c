@@ -82,6 +82,8 @@ void nh_start(struct hnode *ns, unsigned n, unsigned i, bool bootstrap)
     }
     COPY(api_max_inflight)
     COPY(api_max_requests)
+    COPY(api_max_conns)
+    COPY(api_idle_ms)
     COPY(timeout_ms)
     COPY(snapshot_threshold)
     COPY(snapshot_trailing)
