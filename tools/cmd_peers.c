@@ -84,11 +84,9 @@ static int run(int argc, char **argv)
     const char *sub, *arg = NULL;
     int a, rv, code;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     memset(&o, 0, sizeof(o));
     o.cmd = "peers";
