@@ -59,10 +59,7 @@ static int run(int argc, char **argv)
             code = kvcli_read_exit(res);
         }
     } else {
-        code = fwrite(res->data, 1, res->len, stdout) == res->len &&
-                       fflush(stdout) == 0
-                   ? EXIT_OK
-                   : EXIT_FAILED;
+        code = kvcli_print_answer(res);
     }
     p2praft_result_free(res);
     p2praft_client_close(c);

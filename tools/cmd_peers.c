@@ -136,11 +136,8 @@ static int run(int argc, char **argv)
             code = EXIT_FAILED; /* a read: nothing changed either way */
         }
     } else if (rq.op == P2PRAFT_API_PEERS) {
-        code = o.json ? (kvcli_json_print(peers_json((char *)res->data)) == 0
-                             ? EXIT_OK
-                             : EXIT_FAILED)
-               : (fwrite(res->data, 1, res->len, stdout) == res->len &&
-                  fflush(stdout) == 0)
+        code = !o.json ? kvcli_print_answer(res)
+               : kvcli_json_print(peers_json((char *)res->data)) == 0
                    ? EXIT_OK
                    : EXIT_FAILED;
     } else {

@@ -129,6 +129,14 @@ int kvcli_read_exit(const struct p2praft_result *res)
     return code == EXIT_UNKNOWN || code == EXIT_NOTFOUND ? EXIT_FAILED : code;
 }
 
+int kvcli_print_answer(const struct p2praft_result *res)
+{
+    return fwrite(res->data, 1, res->len, stdout) == res->len &&
+                   fflush(stdout) == 0
+               ? EXIT_OK
+               : EXIT_FAILED;
+}
+
 bool kvcli_help_asked(int argc, char **argv)
 {
     int a;

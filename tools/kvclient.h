@@ -53,6 +53,10 @@ int kvcli_exit(const struct p2praft_result *res);
  * node is busy), and neither "unknown" nor "not found" applies: failed. */
 int kvcli_read_exit(const struct p2praft_result *res);
 
+/* Print the answer's bytes on stdout as they are (status, metrics, peers
+ * text). EXIT_OK, or EXIT_FAILED when stdout failed. */
+int kvcli_print_answer(const struct p2praft_result *res);
+
 /* Does -h or --help stand anywhere in argv[1..argc)? */
 bool kvcli_help_asked(int argc, char **argv);
 
