@@ -593,11 +593,9 @@ static int run_kv(int argc, char **argv)
     const char *sub;
     int a;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            kv_usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        kv_usage(stdout);
+        return 0;
     }
     memset(&o, 0, sizeof(o));
     o.cmd = "kv";

@@ -28,11 +28,9 @@ static int run(int argc, char **argv)
     struct p2praft_client *c = NULL;
     int a, rv, code;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     memset(&o, 0, sizeof(o));
     o.cmd = "metrics";
@@ -58,18 +56,10 @@ static int run(int argc, char **argv)
             code = EXIT_FAILED;
         } else {
             kvcli_report(&o, "", NULL, res);
-            code = res->status < 0 && res->rv != P2PRAFT_ELIMIT
-                       ? EXIT_UNREACHABLE
-                       : kvcli_exit(res);
-            if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {
-                code = EXIT_FAILED;
-            }
+            code = kvcli_read_exit(res);
         }
     } else {
-        code = fwrite(res->data, 1, res->len, stdout) == res->len &&
-                       fflush(stdout) == 0
-                   ? EXIT_OK
-                   : EXIT_FAILED;
+        code = kvcli_print_answer(res);
     }
     p2praft_result_free(res);
     p2praft_client_close(c);

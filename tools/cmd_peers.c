@@ -84,11 +84,9 @@ static int run(int argc, char **argv)
     const char *sub, *arg = NULL;
     int a, rv, code;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     memset(&o, 0, sizeof(o));
     o.cmd = "peers";
@@ -138,11 +136,8 @@ static int run(int argc, char **argv)
             code = EXIT_FAILED; /* a read: nothing changed either way */
         }
     } else if (rq.op == P2PRAFT_API_PEERS) {
-        code = o.json ? (kvcli_json_print(peers_json((char *)res->data)) == 0
-                             ? EXIT_OK
-                             : EXIT_FAILED)
-               : (fwrite(res->data, 1, res->len, stdout) == res->len &&
-                  fflush(stdout) == 0)
+        code = !o.json ? kvcli_print_answer(res)
+               : kvcli_json_print(peers_json((char *)res->data)) == 0
                    ? EXIT_OK
                    : EXIT_FAILED;
     } else {

@@ -52,7 +52,6 @@ static void usage(FILE *out)
 static int failed(const struct kvcli *o, const char *sub,
                   const struct p2praft_result *res, int rv)
 {
-    int code;
     bool save = strcmp(sub, "save") == 0;
     if (res == NULL) {
         fprintf(stderr, "p2praft snapshot %s: %s%s\n", sub,
@@ -79,12 +78,7 @@ static int failed(const struct kvcli *o, const char *sub,
     } else {
         kvcli_report(o, sub, NULL, res);
     }
-    code = res->status < 0 && res->rv != P2PRAFT_ELIMIT ? EXIT_UNREACHABLE
-                                                        : kvcli_exit(res);
-    if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {
-        code = EXIT_FAILED;
-    }
-    return code;
+    return kvcli_read_exit(res);
 }
 
 /* A big-endian u64 of a page head. */
@@ -332,11 +326,9 @@ static int run(int argc, char **argv)
     char **rest;
     int a, k, n = 0, rv, code;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     k = find_sub(argc, argv);
     if (k >= argc || (strcmp(argv[k], "save") != 0 &&

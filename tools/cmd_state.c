@@ -92,12 +92,7 @@ static int do_export(struct kvcli *o, struct p2praft_client *c)
                 code = EXIT_FAILED;
             } else {
                 kvcli_report(o, "export", NULL, res);
-                code = res->status < 0 && res->rv != P2PRAFT_ELIMIT
-                           ? EXIT_UNREACHABLE
-                           : kvcli_exit(res);
-                if (code == EXIT_UNKNOWN || code == EXIT_NOTFOUND) {
-                    code = EXIT_FAILED;
-                }
+                code = kvcli_read_exit(res);
             }
             break;
         }

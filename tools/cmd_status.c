@@ -161,11 +161,9 @@ static int run(int argc, char **argv)
     struct p2praft_client *c = NULL;
     int a, rv, code;
 
-    for (a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (kvcli_help_asked(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--cluster") == 0) {
@@ -213,10 +211,7 @@ static int run(int argc, char **argv)
                    ? EXIT_OK
                    : EXIT_FAILED;
     } else {
-        code = fwrite(res->data, 1, res->len, stdout) == res->len &&
-                       fflush(stdout) == 0
-                   ? EXIT_OK
-                   : EXIT_FAILED;
+        code = kvcli_print_answer(res);
     }
     p2praft_result_free(res);
     p2praft_client_close(c);

@@ -122,6 +122,32 @@ int kvcli_exit(const struct p2praft_result *res)
     }
 }
 
+int kvcli_read_exit(const struct p2praft_result *res)
+{
+    int code = res->status < 0 && res->rv != P2PRAFT_ELIMIT ? EXIT_UNREACHABLE
+                                                            : kvcli_exit(res);
+    return code == EXIT_UNKNOWN || code == EXIT_NOTFOUND ? EXIT_FAILED : code;
+}
+
+int kvcli_print_answer(const struct p2praft_result *res)
+{
+    return fwrite(res->data, 1, res->len, stdout) == res->len &&
+                   fflush(stdout) == 0
+               ? EXIT_OK
+               : EXIT_FAILED;
+}
+
+bool kvcli_help_asked(int argc, char **argv)
+{
+    int a;
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static const char *status_name(const struct p2praft_result *res)
 {
     static const char *const names[] = {

@@ -48,6 +48,18 @@ int kvcli_open(const struct kvcli *o, struct p2praft_client **c);
 /* The exit status of a request's result (`write`: SET, DEL, CAS). */
 int kvcli_exit(const struct p2praft_result *res);
 
+/* The exit status of a failed request that reads and names no key
+ * (metrics, snapshot, state export): no answer is "unreachable" (but a busy
+ * node is busy), and neither "unknown" nor "not found" applies: failed. */
+int kvcli_read_exit(const struct p2praft_result *res);
+
+/* Print the answer's bytes on stdout as they are (status, metrics, peers
+ * text). EXIT_OK, or EXIT_FAILED when stdout failed. */
+int kvcli_print_answer(const struct p2praft_result *res);
+
+/* Does -h or --help stand anywhere in argv[1..argc)? */
+bool kvcli_help_asked(int argc, char **argv);
+
 /* Print what went wrong with a result on stderr ("p2praft CMD SUB: ..."),
  * and with --json a JSON object on stdout. */
 void kvcli_report(const struct kvcli *o, const char *sub, const char *key,

@@ -35,7 +35,6 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +46,7 @@
 #include "util/heap.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define MODULE "client"
 #define TICK_MS 20
@@ -912,7 +912,6 @@ int p2praft_client_open(struct p2praft_client **out,
                         size_t errmsg_len)
 {
     struct p2praft_client *c;
-    sigset_t pipe_set, old_set;
     int rv;
     if (errmsg != NULL && errmsg_len > 0) {
         errmsg[0] = '\0';
@@ -955,14 +954,8 @@ int p2praft_client_open(struct p2praft_client **out,
         client_free(c);
         return LP2P_EIO;
     }
-    /* The thread writes to sockets with libuv (no MSG_NOSIGNAL): it starts
-     * with SIGPIPE blocked, so a node that went away is an error, never a
-     * signal; the process's handling is left alone. */
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    rv = pthread_create(&c->thread, NULL, thread_main, c);
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    /* SIGPIPE blocked: a node that went away is an error, never a signal. */
+    rv = lp2p__thread_create(&c->thread, thread_main, c);
     if (rv != 0) {
         uv_loop_close(&c->loop);
         client_free(c);

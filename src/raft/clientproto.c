@@ -17,7 +17,6 @@
  * connection busy).
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -134,21 +133,10 @@ static bool listed(const struct p2praft__clientproto *cp,
     return false;
 }
 
-/* A refused stream: count it, and log at a bounded rate with the count. */
 static void refused(struct p2praft_node *n, struct lp2p__ratelog *rl,
                     const struct lp2p_peer_id *peer, const char *why)
 {
-    uint64_t since;
-    if (lp2p__ratelog_hit(rl, uv_now(&n->loop), P2PRAFT__REFUSAL_LOG_MS,
-                          &since)) {
-        char id[LP2P_PEER_ID_STRMAX];
-        lp2p_peer_id_to_string(peer, id, sizeof(id));
-        LOG_WARN(MODULE,
-                 "refused %" PRIu64 " %s stream%s (%s; latest from %s; %" PRIu64
-                 " in all)",
-                 since, P2PRAFT_CLIENT_PROTOCOL, since == 1 ? "" : "s", why,
-                 id, rl->total);
-    }
+    p2praft__refused_stream(n, rl, P2PRAFT_CLIENT_PROTOCOL, peer, why);
 }
 
 static void session_closing(struct p2praft__session *s)
@@ -212,27 +200,14 @@ void p2praft__clientproto_tick(struct p2praft_node *n, uint64_t now)
 {
     struct p2praft__clientproto *cp = &n->clients;
     struct lp2p__list *q, *next;
-    uint64_t since;
     LP2P__LIST_FOREACH_SAFE(q, next, &cp->sessions) {
         p2praft__session_tick(
             LP2P__CONTAINER_OF(q, struct p2praft__session, link), now);
     }
-    if (lp2p__ratelog_due(&cp->refused_peer, now, P2PRAFT__REFUSAL_LOG_MS,
-                          &since)) {
-        LOG_WARN(MODULE,
-                 "refused %" PRIu64 " more %s stream%s (not a listed client; "
-                 "%" PRIu64 " in all)",
-                 since, P2PRAFT_CLIENT_PROTOCOL, since == 1 ? "" : "s",
-                 cp->refused_peer.total);
-    }
-    if (lp2p__ratelog_due(&cp->refused_busy, now, P2PRAFT__REFUSAL_LOG_MS,
-                          &since)) {
-        LOG_WARN(MODULE,
-                 "refused %" PRIu64 " more %s stream%s (too many at once; "
-                 "%" PRIu64 " in all)",
-                 since, P2PRAFT_CLIENT_PROTOCOL, since == 1 ? "" : "s",
-                 cp->refused_busy.total);
-    }
+    p2praft__refused_tick(&cp->refused_peer, now, P2PRAFT_CLIENT_PROTOCOL,
+                          "not a listed client");
+    p2praft__refused_tick(&cp->refused_busy, now, P2PRAFT_CLIENT_PROTOCOL,
+                          "too many at once");
 }
 
 void p2praft__clientproto_close(struct p2praft_node *n)

@@ -353,8 +353,8 @@ static int wrong_type(uint8_t tag)
 }
 
 /* Reads an integer whose tag was already consumed. *neg tells whether the
- * value is negative (then *s holds it), else *u holds it. 1 if `tag` is not
- * an integer tag. */
+ * value is negative (then *s holds it), else *u holds it. wrong_type(tag) if
+ * `tag` is not an integer tag. */
 static int get_int(struct cur *c, uint8_t tag, bool *neg, int64_t *s,
                    uint64_t *u)
 {
@@ -410,11 +410,12 @@ static int get_int(struct cur *c, uint8_t tag, bool *neg, int64_t *s,
         return 0;
     }
     default:
-        return 1;
+        return wrong_type(tag);
     }
 }
 
-/* String or binary header (tag consumed): 0 with *len, or 1 if not one. */
+/* String or binary header (tag consumed): 0 with *len, or wrong_type(tag)
+ * if not one. */
 static int get_str_len(struct cur *c, uint8_t tag, size_t *len)
 {
     uint64_t v;
@@ -437,7 +438,7 @@ static int get_str_len(struct cur *c, uint8_t tag, size_t *len)
         rv = get_be(c, 4, &v);
         break;
     default:
-        return 1;
+        return wrong_type(tag);
     }
     if (rv != 0) {
         return rv;
@@ -449,6 +450,9 @@ static int get_str_len(struct cur *c, uint8_t tag, size_t *len)
     return 0;
 }
 
+/* Array or map header (tag consumed; `fix` the fixed form's high nibble,
+ * t16 and t32 the longer forms' tags): 0 with *n, or wrong_type(tag) if
+ * not one. */
 static int get_container_len(struct cur *c, uint8_t tag, uint8_t fix,
                              uint8_t t16, uint8_t t32, size_t *n)
 {
@@ -463,7 +467,7 @@ static int get_container_len(struct cur *c, uint8_t tag, uint8_t fix,
     } else if (tag == t32) {
         rv = get_be(c, 4, &v);
     } else {
-        return 1;
+        return wrong_type(tag);
     }
     if (rv != 0) {
         return rv;
@@ -535,9 +539,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
         int64_t s = 0;
         uint64_t u = 0;
         rv = get_int(c, tag, &neg, &s, &u);
-        if (rv == 1) {
-            return wrong_type(tag);
-        }
         if (rv != 0) {
             return rv;
         }
@@ -578,9 +579,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
     }
     case P2PRAFT_KIND_STRING:
         rv = get_str_len(c, tag, &n);
-        if (rv == 1) {
-            return wrong_type(tag);
-        }
         if (rv != 0) {
             return rv;
         }
@@ -588,9 +586,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
     case P2PRAFT_KIND_BYTES: {
         struct p2praft_bytes *b = p;
         rv = get_str_len(c, tag, &n);
-        if (rv == 1) {
-            return wrong_type(tag);
-        }
         if (rv != 0) {
             return rv;
         }
@@ -610,9 +605,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
             return LP2P_EINVAL;
         }
         rv = get_container_len(c, tag, 0x90, 0xdc, 0xdd, &n);
-        if (rv == 1) {
-            return wrong_type(tag);
-        }
         if (rv != 0) {
             return rv;
         }
@@ -640,9 +632,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
             return LP2P_EINVAL;
         }
         rv = get_container_len(c, tag, 0x80, 0xde, 0xdf, &n);
-        if (rv == 1) {
-            return wrong_type(tag);
-        }
         if (rv != 0) {
             return rv;
         }
@@ -669,9 +658,6 @@ static int decode_value(const struct p2praft_desc *d, struct cur *c, void *p,
             }
             ktag = *c->p++;
             rv = get_str_len(c, ktag, &klen);
-            if (rv == 1) {
-                return wrong_type(ktag);
-            }
             if (rv != 0) {
                 return rv;
             }
@@ -703,9 +689,6 @@ static int decode_struct(const struct p2praft_type *t, struct cur *c, void *v,
     }
     tag = *c->p++;
     rv = get_container_len(c, tag, 0x80, 0xde, 0xdf, &n);
-    if (rv == 1) {
-        return wrong_type(tag);
-    }
     if (rv != 0) {
         return rv;
     }
@@ -717,9 +700,6 @@ static int decode_struct(const struct p2praft_type *t, struct cur *c, void *v,
         }
         ktag = *c->p++;
         rv = get_str_len(c, ktag, &klen);
-        if (rv == 1) {
-            return wrong_type(ktag);
-        }
         if (rv != 0) {
             return rv;
         }

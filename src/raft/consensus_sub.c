@@ -10,6 +10,19 @@
 
 /* ---- subscribers --------------------------------------------------------- */
 
+/* List the new subscriber `s` (filled in) among c's: the FSM notifies it
+ * from now on. Returns s. */
+static struct p2praft_sub *sub_add(struct p2praft_consensus *c,
+                                   struct p2praft_sub *s)
+{
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_lock(&c->mu);
+    s->next = c->subs;
+    c->subs = s;
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
 struct p2praft_sub *p2praft_consensus_subscribe(
     struct p2praft_consensus *c, unsigned capacity,
     void (*notify)(void *ctx, struct p2praft_sub *sub), void *ctx)
@@ -26,12 +39,7 @@ struct p2praft_sub *p2praft_consensus_subscribe(
     s->cap = capacity != 0 ? capacity : P2PRAFT_MAX_SUBSCRIBER_CH;
     s->notify = notify;
     s->ctx = ctx;
-    pthread_cond_init(&s->cv, NULL);
-    pthread_mutex_lock(&c->mu);
-    s->next = c->subs;
-    c->subs = s;
-    pthread_mutex_unlock(&c->mu);
-    return s;
+    return sub_add(c, s);
 }
 
 struct p2praft_sub *p2praft_consensus_subscribe_updates(
@@ -49,12 +57,7 @@ struct p2praft_sub *p2praft_consensus_subscribe_updates(
     s->c = c;
     s->on_update = on_update;
     s->ctx = ctx;
-    pthread_cond_init(&s->cv, NULL);
-    pthread_mutex_lock(&c->mu);
-    s->next = c->subs;
-    c->subs = s;
-    pthread_mutex_unlock(&c->mu);
-    return s;
+    return sub_add(c, s);
 }
 
 int p2praft__consensus_state(struct p2praft_consensus *c, const void **out)

@@ -541,9 +541,10 @@ static void served_read(struct lp2p_stream *s, int status, const uint8_t *buf,
     p2praft__req_step(r);
 }
 
-/* A refused stream: count it, and log at a bounded rate with the count. */
-static void refused(struct p2praft_node *n, struct lp2p__ratelog *rl,
-                    const struct lp2p_peer_id *peer, const char *why)
+/* Refusals, of this protocol and of the client protocol (clientproto.c). */
+void p2praft__refused_stream(struct p2praft_node *n, struct lp2p__ratelog *rl,
+                             const char *protocol,
+                             const struct lp2p_peer_id *peer, const char *why)
 {
     uint64_t since;
     if (lp2p__ratelog_hit(rl, uv_now(&n->loop), P2PRAFT__REFUSAL_LOG_MS,
@@ -553,9 +554,26 @@ static void refused(struct p2praft_node *n, struct lp2p__ratelog *rl,
         LOG_WARN(MODULE,
                  "refused %" PRIu64 " %s stream%s (%s; latest from %s; %" PRIu64
                  " in all)",
-                 since, P2PRAFT_FORWARD_PROTOCOL, since == 1 ? "" : "s", why,
-                 id, rl->total);
+                 since, protocol, since == 1 ? "" : "s", why, id, rl->total);
     }
+}
+
+void p2praft__refused_tick(struct lp2p__ratelog *rl, uint64_t now,
+                           const char *protocol, const char *why)
+{
+    uint64_t since;
+    if (lp2p__ratelog_due(rl, now, P2PRAFT__REFUSAL_LOG_MS, &since)) {
+        LOG_WARN(MODULE,
+                 "refused %" PRIu64 " more %s stream%s (%s; %" PRIu64
+                 " in all)",
+                 since, protocol, since == 1 ? "" : "s", why, rl->total);
+    }
+}
+
+static void refused(struct p2praft_node *n, struct lp2p__ratelog *rl,
+                    const struct lp2p_peer_id *peer, const char *why)
+{
+    p2praft__refused_stream(n, rl, P2PRAFT_FORWARD_PROTOCOL, peer, why);
 }
 
 static void handler(struct lp2p_stream *s, void *data)
@@ -601,23 +619,10 @@ static void handler(struct lp2p_stream *s, void *data)
 
 void p2praft__forward_tick(struct p2praft_node *n, uint64_t now)
 {
-    uint64_t since;
-    if (lp2p__ratelog_due(&n->fwd.refused_member, now, P2PRAFT__REFUSAL_LOG_MS,
-                          &since)) {
-        LOG_WARN(MODULE,
-                 "refused %" PRIu64 " more %s stream%s (not a member; %" PRIu64
-                 " in all)",
-                 since, P2PRAFT_FORWARD_PROTOCOL, since == 1 ? "" : "s",
-                 n->fwd.refused_member.total);
-    }
-    if (lp2p__ratelog_due(&n->fwd.refused_busy, now, P2PRAFT__REFUSAL_LOG_MS,
-                          &since)) {
-        LOG_WARN(MODULE,
-                 "refused %" PRIu64 " more %s stream%s (too many at once; %" PRIu64
-                 " in all)",
-                 since, P2PRAFT_FORWARD_PROTOCOL, since == 1 ? "" : "s",
-                 n->fwd.refused_busy.total);
-    }
+    p2praft__refused_tick(&n->fwd.refused_member, now,
+                          P2PRAFT_FORWARD_PROTOCOL, "not a member");
+    p2praft__refused_tick(&n->fwd.refused_busy, now, P2PRAFT_FORWARD_PROTOCOL,
+                          "too many at once");
 }
 
 int p2praft__forward_serve(struct p2praft_node *n)

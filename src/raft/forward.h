@@ -11,6 +11,7 @@
 #include "util/list.h"
 #include "util/ratelog.h"
 
+struct lp2p_peer_id;
 struct p2praft_node;
 struct p2praft__req;
 
@@ -46,6 +47,18 @@ void p2praft__forward_free_all(struct p2praft_node *n);
 
 /* Refusals are logged at most once per this many ms, with their count. */
 #define P2PRAFT__REFUSAL_LOG_MS 10000
+
+/* A stream of `protocol` from `peer` refused (for the reason `why`): count
+ * it in `rl`, and log at a bounded rate with the count. Shared by the
+ * forward and client protocols. */
+void p2praft__refused_stream(struct p2praft_node *n, struct lp2p__ratelog *rl,
+                             const char *protocol,
+                             const struct lp2p_peer_id *peer, const char *why);
+
+/* From the loop timer: log the refusals of `protocol` that `rl` held back,
+ * if their line is due. */
+void p2praft__refused_tick(struct lp2p__ratelog *rl, uint64_t now,
+                           const char *protocol, const char *why);
 
 /* Leader side, from the loop timer: log refusals held back. */
 void p2praft__forward_tick(struct p2praft_node *n, uint64_t now);

@@ -107,38 +107,38 @@ static void local_header(const struct p2praft__hc_map *m,
 
 /* ---- roles and configurations ---------------------------------------------- */
 
+/* hashicorp/raft's suffrage and libraft's role: one table, read both ways. */
+static const struct {
+    int64_t suffrage;
+    int role;
+} roles[] = {
+    {P2PRAFT__HC_VOTER, RAFT_VOTER},
+    {P2PRAFT__HC_NONVOTER, RAFT_STANDBY},
+    {P2PRAFT__HC_STAGING, RAFT_SPARE},
+};
+
 int p2praft__hc_role_of(int64_t suffrage, int *role)
 {
-    switch (suffrage) {
-    case P2PRAFT__HC_VOTER:
-        *role = RAFT_VOTER;
-        return 0;
-    case P2PRAFT__HC_NONVOTER:
-        *role = RAFT_STANDBY;
-        return 0;
-    case P2PRAFT__HC_STAGING:
-        *role = RAFT_SPARE;
-        return 0;
-    default:
-        return LP2P_EUNSUPPORTED;
+    size_t i;
+    for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (roles[i].suffrage == suffrage) {
+            *role = roles[i].role;
+            return 0;
+        }
     }
+    return LP2P_EUNSUPPORTED;
 }
 
 int p2praft__hc_suffrage_of(int role, int64_t *suffrage)
 {
-    switch (role) {
-    case RAFT_VOTER:
-        *suffrage = P2PRAFT__HC_VOTER;
-        return 0;
-    case RAFT_STANDBY:
-        *suffrage = P2PRAFT__HC_NONVOTER;
-        return 0;
-    case RAFT_SPARE:
-        *suffrage = P2PRAFT__HC_STAGING;
-        return 0;
-    default:
-        return LP2P_EUNSUPPORTED;
+    size_t i;
+    for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (roles[i].role == role) {
+            *suffrage = roles[i].suffrage;
+            return 0;
+        }
     }
+    return LP2P_EUNSUPPORTED;
 }
 
 static int raft_err(int rv)

@@ -8,7 +8,6 @@
  * (seconds, bytes).
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <raft.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -119,35 +118,18 @@ static const struct family families[] = {
      "Forwarded requests this node served as leader.", U(served_forwards)},
 };
 
-static int put(struct lp2p_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int put(struct lp2p_buf *b, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    int k;
-    va_start(ap, fmt);
-    k = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= sizeof(line)) {
-        return LP2P_EINVAL; /* our own formats never get there */
-    }
-    return lp2p__buf_append(b, line, (size_t)k);
-}
-
 static int head(struct lp2p_buf *b, const char *name, const char *type,
                 const char *help)
 {
-    int rv = put(b, "# HELP %s %s\n", name, help);
-    return rv != 0 ? rv : put(b, "# TYPE %s %s\n", name, type);
+    int rv = lp2p__buf_printf(b, "# HELP %s %s\n", name, help);
+    return rv != 0 ? rv : lp2p__buf_printf(b, "# TYPE %s %s\n", name, type);
 }
 
 static int counter(struct lp2p_buf *b, const char *name, const char *help,
                    uint64_t v)
 {
     int rv = head(b, name, "counter", help);
-    return rv != 0 ? rv : put(b, "%s %" PRIu64 "\n", name, v);
+    return rv != 0 ? rv : lp2p__buf_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
 /* Microseconds as seconds, exactly (no floating point). */
@@ -187,7 +169,7 @@ int p2praft__metrics_render(const struct p2praft__metrics *m,
         rv = head(b, f->name, f->kind == COUNTER ? "counter" : "gauge",
                   f->help);
         if (rv == 0) {
-            rv = put(b, "%s %" PRIu64 "\n", f->name, v);
+            rv = lp2p__buf_printf(b, "%s %" PRIu64 "\n", f->name, v);
         }
     }
     if (rv == 0) {
@@ -208,15 +190,16 @@ int p2praft__metrics_render(const struct p2praft__metrics *m,
     for (i = 0; rv == 0 && i < P2PRAFT__METRICS_BUCKETS; i++) {
         cum += m->lat_count[i];
         seconds(le, sizeof(le), p2praft__metrics_bounds_us[i]);
-        rv = put(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", h, le, cum);
+        rv = lp2p__buf_printf(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", h, le,
+                              cum);
     }
     if (rv == 0) {
         cum += m->lat_count[P2PRAFT__METRICS_BUCKETS];
         seconds(le, sizeof(le), m->lat_sum_us);
-        rv = put(b,
-                 "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %s\n"
-                 "%s_count %" PRIu64 "\n",
-                 h, cum, h, le, h, cum);
+        rv = lp2p__buf_printf(b,
+                              "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %s\n"
+                              "%s_count %" PRIu64 "\n",
+                              h, cum, h, le, h, cum);
     }
     if (rv == 0) {
         rv = counter(b, "p2praft_leader_changes_total",
@@ -232,13 +215,14 @@ int p2praft__metrics_render(const struct p2praft__metrics *m,
                   "Streams and connections refused, by protocol.");
     }
     if (rv == 0) {
-        rv = put(b,
-                 "p2praft_refused_total{protocol=\"raft\"} %" PRIu64 "\n"
-                 "p2praft_refused_total{protocol=\"forward\"} %" PRIu64 "\n"
-                 "p2praft_refused_total{protocol=\"client\"} %" PRIu64 "\n"
-                 "p2praft_refused_total{protocol=\"api\"} %" PRIu64 "\n",
-                 s->refused_raft, s->refused_forward, s->refused_client,
-                 s->refused_api);
+        rv = lp2p__buf_printf(
+            b,
+            "p2praft_refused_total{protocol=\"raft\"} %" PRIu64 "\n"
+            "p2praft_refused_total{protocol=\"forward\"} %" PRIu64 "\n"
+            "p2praft_refused_total{protocol=\"client\"} %" PRIu64 "\n"
+            "p2praft_refused_total{protocol=\"api\"} %" PRIu64 "\n",
+            s->refused_raft, s->refused_forward, s->refused_client,
+            s->refused_api);
     }
     return rv;
 }

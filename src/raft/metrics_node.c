@@ -6,8 +6,6 @@
  * the contact records the raft I/O feeds, contact.h).
  */
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "raft/consensus.h"
@@ -103,23 +101,6 @@ bool p2praft__node_healthy(struct p2praft_node *n, char *why, size_t len)
     return p2praft__healthz_judge(&in, why, len) == P2PRAFT__HEALTHZ_OK;
 }
 
-static void line(struct lp2p_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void line(struct lp2p_buf *b, const char *fmt, ...)
-{
-    char t[700];
-    va_list ap;
-    int k;
-    va_start(ap, fmt);
-    k = vsnprintf(t, sizeof(t), fmt, ap);
-    va_end(ap);
-    if (k > 0) {
-        lp2p__buf_append(b, t, (size_t)k < sizeof(t) ? (size_t)k
-                                                     : sizeof(t) - 1);
-    }
-}
-
 void p2praft__node_cluster_text(struct p2praft_node *n, struct lp2p_buf *b)
 {
     uint64_t now = uv_now(&n->loop);
@@ -129,37 +110,41 @@ void p2praft__node_cluster_text(struct p2praft_node *n, struct lp2p_buf *b)
      * unreachable: the leader sends it a heartbeat every heartbeat_ms. */
     uint64_t stale = 2 * (uint64_t)n->cfg.election_ms;
     unsigned i;
-    line(b, "leader: %s\nterm: %" PRIu64 "\nlast_index: %" PRIu64
-            "\ncommit_index: %" PRIu64 "\n",
-         n->self, (uint64_t)term, (uint64_t)last,
-         (uint64_t)raft_commit_index(&n->raft));
+    lp2p__buf_printf(b,
+                     "leader: %s\nterm: %" PRIu64 "\nlast_index: %" PRIu64
+                     "\ncommit_index: %" PRIu64 "\n",
+                     n->self, (uint64_t)term, (uint64_t)last,
+                     (uint64_t)raft_commit_index(&n->raft));
     for (i = 0; i < n->raft.configuration.n; i++) {
         const struct raft_server *sv = &n->raft.configuration.servers[i];
         const struct p2praft__contact *c;
         if (sv->id == n->self_id) {
-            line(b,
-                 "member: %s role=%s state=leader reachable=yes match=%" PRIu64
-                 " lag=0 last_contact_ms=0\n",
-                 sv->address, raft_role_name(sv->role), (uint64_t)last);
+            lp2p__buf_printf(b,
+                             "member: %s role=%s state=leader reachable=yes "
+                             "match=%" PRIu64 " lag=0 last_contact_ms=0\n",
+                             sv->address, raft_role_name(sv->role),
+                             (uint64_t)last);
             continue;
         }
         c = p2praft__contacts_get(&n->contacts, sv->id);
         if (c == NULL) {
-            line(b,
-                 "member: %s role=%s state=unknown reachable=no match=0 "
-                 "lag=%" PRIu64 " last_contact_ms=none\n",
-                 sv->address, raft_role_name(sv->role), (uint64_t)last);
+            lp2p__buf_printf(b,
+                             "member: %s role=%s state=unknown reachable=no "
+                             "match=0 lag=%" PRIu64 " last_contact_ms=none\n",
+                             sv->address, raft_role_name(sv->role),
+                             (uint64_t)last);
             continue;
         }
         {
             uint64_t ago = now >= c->last_ms ? now - c->last_ms : 0;
             raft_index match = c->match_term == term ? c->match : 0;
-            line(b,
-                 "member: %s role=%s state=follower reachable=%s match=%" PRIu64
-                 " lag=%" PRIu64 " last_contact_ms=%" PRIu64 "\n",
-                 sv->address, raft_role_name(sv->role),
-                 ago <= stale ? "yes" : "no", (uint64_t)match,
-                 (uint64_t)(last > match ? last - match : 0), ago);
+            lp2p__buf_printf(b,
+                             "member: %s role=%s state=follower reachable=%s "
+                             "match=%" PRIu64 " lag=%" PRIu64
+                             " last_contact_ms=%" PRIu64 "\n",
+                             sv->address, raft_role_name(sv->role),
+                             ago <= stale ? "yes" : "no", (uint64_t)match,
+                             (uint64_t)(last > match ? last - match : 0), ago);
         }
     }
 }

@@ -34,7 +34,6 @@
 #include <inttypes.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +49,7 @@
 #include "util/heap.h"
 #include "util/log.h"
 #include "util/sockpath.h"
+#include "util/thread.h"
 
 #define MODULE "node"
 #define TICK_MS 20
@@ -784,7 +784,6 @@ int p2praft_node_start(struct p2praft_node **out,
                        size_t errmsg_len)
 {
     struct p2praft_node *n;
-    sigset_t pipe_set, old_set;
     size_t i;
     int rv, prv;
     if (errmsg != NULL && errmsg_len > 0) {
@@ -866,17 +865,9 @@ int p2praft_node_start(struct p2praft_node **out,
         node_free(n);
         return rv;
     }
-    /* The loop thread writes to sockets with libuv (the API socket), which
-     * does not use MSG_NOSIGNAL: a client that went away would raise
-     * SIGPIPE, whose default action kills the whole process. The library
-     * does not touch the process's signal handling; the threads it creates
-     * start with SIGPIPE blocked instead (a blocked SIGPIPE stays pending
-     * on that thread, harmless, and the write fails with EPIPE). */
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    prv = pthread_create(&n->thread, NULL, thread_main, n);
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    /* SIGPIPE blocked: a client of the API socket that went away is an
+     * error, never a signal. */
+    prv = lp2p__thread_create(&n->thread, thread_main, n);
     if (prv != 0) {
         uv_loop_close(&n->loop);
         node_free(n);

@@ -1,3 +1,5 @@
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lp2p.h"
@@ -60,6 +62,27 @@ int lp2p__buf_append(struct lp2p_buf *b, const void *p, size_t n)
 int lp2p__buf_append_byte(struct lp2p_buf *b, uint8_t byte)
 {
     return lp2p__buf_append(b, &byte, 1);
+}
+
+int lp2p__buf_printf(struct lp2p_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k, rv;
+    va_start(ap, fmt);
+    k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        return LP2P_EINVAL;
+    }
+    rv = lp2p__buf_reserve(b, (size_t)k + 1); /* vsnprintf writes a NUL */
+    if (rv != 0) {
+        return rv;
+    }
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)k;
+    return 0;
 }
 
 int lp2p__buf_append_varint(struct lp2p_buf *b, uint64_t v)

@@ -18,6 +18,10 @@ void lp2p__buf_free(struct lp2p_buf *b);
 int lp2p__buf_reserve(struct lp2p_buf *b, size_t extra);
 int lp2p__buf_append(struct lp2p_buf *b, const void *p, size_t n);
 int lp2p__buf_append_byte(struct lp2p_buf *b, uint8_t byte);
+/* Append printf-formatted text, all of it (no NUL). 0, LP2P_ENOMEM,
+ * LP2P_EOVERFLOW, or LP2P_EINVAL if the format cannot be rendered. */
+int lp2p__buf_printf(struct lp2p_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Append the unsigned varint encoding of `v` (v < 2^63). */
 int lp2p__buf_append_varint(struct lp2p_buf *b, uint64_t v);
 /* Drop the first `n` bytes (n <= len), keeping the rest in place. */

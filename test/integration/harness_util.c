@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness_util.h"
@@ -104,18 +106,53 @@ void harness_rm_rf(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    char path[512];
+    char path[1024];
+    struct stat st;
     if (d != NULL) {
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
                 continue;
             }
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+                harness_rm_rf(path);
+            } else {
+                unlink(path);
+            }
         }
         closedir(d);
     }
     rmdir(dir);
+}
+
+uint64_t harness_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *harness_cli_path(void)
+{
+    static char cli[4096];
+    ssize_t n;
+    char *slash;
+    if (cli[0] != '\0') {
+        return cli;
+    }
+    n = readlink("/proc/self/exe", cli, sizeof(cli) - 16);
+    if (n <= 0) {
+        cli[0] = '\0';
+        return NULL;
+    }
+    cli[n] = '\0';
+    slash = strrchr(cli, '/');
+    if (slash == NULL) {
+        cli[0] = '\0';
+        return NULL;
+    }
+    strcpy(slash + 1, "p2praft");
+    return cli;
 }
 
 static void deadline_cb(uv_timer_t *t)

@@ -31,8 +31,16 @@ unsigned harness_scaled_ms(unsigned ms);
  * -1. */
 int harness_free_port(void);
 
-/* Remove a directory and the plain files in it. */
+/* Remove a directory and all below it (no link is followed). */
 void harness_rm_rf(const char *dir);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t harness_now_ms(void);
+
+/* The p2praft CLI beside the running test binary (build/p2praft), in a
+ * static buffer filled by the first call; NULL if /proc/self/exe cannot be
+ * read. Call it before fork() so that the child only reads the buffer. */
+const char *harness_cli_path(void);
 
 /* Run loop until cond(ctx) is true or timeout_ms elapsed. */
 bool harness_run_until(uv_loop_t *loop, bool (*cond)(void *ctx), void *ctx,

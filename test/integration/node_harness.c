@@ -16,9 +16,7 @@
 
 uint64_t nh_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return harness_now_ms();
 }
 
 void nh_pause(void)
@@ -82,6 +80,8 @@ void nh_start(struct hnode *ns, unsigned n, unsigned i, bool bootstrap)
     }
     COPY(api_max_inflight)
     COPY(api_max_requests)
+    COPY(api_max_conns)
+    COPY(api_idle_ms)
     COPY(timeout_ms)
     COPY(snapshot_threshold)
     COPY(snapshot_trailing)

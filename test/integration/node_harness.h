@@ -21,6 +21,7 @@ struct hnode {
     const char *peers[4];
     /* copied into the config by nh_start() when set */
     unsigned api_max_inflight, api_max_requests, timeout_ms;
+    unsigned api_max_conns, api_idle_ms;
     unsigned snapshot_threshold, snapshot_trailing;
     unsigned election_ms, heartbeat_ms;
     enum p2praft_wire wire;

@@ -107,28 +107,13 @@ struct tcl {
 
 static struct tcl *live;
 
-static char cli[4096];
 
+/* The CLI binary beside this test binary (see harness_cli_path()). */
 static const char *cli_path(void)
 {
-    ssize_t n;
-    char *slash;
-    if (cli[0] == '\0') {
-        n = readlink("/proc/self/exe", cli, sizeof(cli) - 16);
-        ASSERT(n > 0);
-        cli[n] = '\0';
-        slash = strrchr(cli, '/');
-        ASSERT(slash != NULL);
-        strcpy(slash + 1, "p2praft");
-    }
-    return cli;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    const char *p = harness_cli_path();
+    ASSERT(p != NULL);
+    return p;
 }
 
 /* Pause between two polls of a condition (never a synchronisation). */
@@ -301,30 +286,6 @@ static uint64_t field_u64(const char *text, const char *name)
 
 /* ---- processes ------------------------------------------------------------ */
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[1024];
-    struct stat st;
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rm_rf(path);
-        } else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void cl_destroy(struct tcl *cl)
 {
     unsigned i;
@@ -336,7 +297,7 @@ static void cl_destroy(struct tcl *cl)
         }
     }
     if (cl->base[0] != '\0') {
-        rm_rf(cl->base);
+        harness_rm_rf(cl->base);
     }
     free(cl);
     if (live == cl) {
@@ -414,7 +375,7 @@ static struct tcl *cl_new(unsigned n, unsigned threshold, unsigned trailing)
 /* Wait until node i answers on its API. */
 static void wait_api(struct tcl *cl, unsigned i, unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + scale(timeout_ms);
+    uint64_t end = harness_now_ms() + scale(timeout_ms);
     struct answer a;
     for (;;) {
         int st;
@@ -429,7 +390,7 @@ static void wait_api(struct tcl *cl, unsigned i, unsigned timeout_ms)
             test__fail(__FILE__, __LINE__, "node %u exited (status %d)", i,
                        st);
         }
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_logs(cl);
             test__fail(__FILE__, __LINE__, "node %u API not up", i);
         }
@@ -500,7 +461,7 @@ static void spawn_node(struct tcl *cl, unsigned i, bool bootstrap)
             dup2(fd, 2);
             close(fd);
         }
-        execv(cli, argv);
+        execv(cli_path(), argv);
         _exit(127);
     }
 }
@@ -565,7 +526,7 @@ static void status_of(struct tcl *cl, unsigned i, struct answer *a)
 /* The index of the leader that every running node agrees on. */
 static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + scale(timeout_ms);
+    uint64_t end = harness_now_ms() + scale(timeout_ms);
     struct answer a;
     char leader[128], l[128], role[32];
     for (;;) {
@@ -595,7 +556,7 @@ static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
         if (agree && li < cl->n && strcmp(cl->nodes[li].id, leader) == 0) {
             return li;
         }
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_logs(cl);
             test__fail(__FILE__, __LINE__, "no agreed leader in %u ms",
                        timeout_ms);
@@ -609,7 +570,7 @@ static unsigned wait_leader(struct tcl *cl, unsigned timeout_ms)
 static void wait_applied(struct tcl *cl, unsigned i, uint64_t index,
                          unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + scale(timeout_ms);
+    uint64_t end = harness_now_ms() + scale(timeout_ms);
     struct answer a;
     char v[16];
     for (;;) {
@@ -619,7 +580,7 @@ static void wait_applied(struct tcl *cl, unsigned i, uint64_t index,
             strcmp(field(a.payload, "caught_up", v, sizeof(v)), "yes") == 0) {
             return;
         }
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_logs(cl);
             test__fail(__FILE__, __LINE__,
                        "node %u did not apply index %llu in %u ms: %s", i,
@@ -777,17 +738,17 @@ static void three_nodes(void)
     unsigned i, j, leader, dead, f;
     uint64_t t0, t, idx;
 
-    t0 = now_ms();
+    t0 = harness_now_ms();
     for (i = 0; i < 3; i++) {
         start(cl, i, true);
     }
     leader = wait_leader(cl, 10000);
     printf("  3 nodes up, leader elected: %llu ms\n",
-           (unsigned long long)(now_ms() - t0));
+           (unsigned long long)(harness_now_ms() - t0));
 
     /* Writes through every node; each is applied on the node that took it
      * when acknowledged; consistent reads see it everywhere. */
-    t = now_ms();
+    t = harness_now_ms();
     for (i = 0; i < 3; i++) {
         for (j = 0; j < 3; j++) {
             snprintf(key, sizeof(key), "k%u-%u", i, j);
@@ -802,7 +763,7 @@ static void three_nodes(void)
         }
     }
     printf("  9 writes through 3 nodes: %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     for (i = 0; i < 3; i++) {
         check_all(cl, i, true);
     }
@@ -832,10 +793,10 @@ static void three_nodes(void)
     /* kill -9 the leader: a new leader commits, writes go on */
     dead = leader;
     kill9(cl, dead);
-    t = now_ms();
+    t = harness_now_ms();
     idx = put(cl, other(cl, dead, dead), "after-kill", "1");
     printf("  kill -9 leader -> first write acknowledged: %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     leader = wait_leader(cl, 5000);
     ASSERT(leader != dead);
     for (i = 0; i < 4; i++) {
@@ -845,12 +806,12 @@ static void three_nodes(void)
 
     /* restart it: it catches up from the log (nothing was compacted past
      * its last entry) */
-    t = now_ms();
+    t = harness_now_ms();
     start(cl, dead, false);
     idx = commit_index(cl, leader);
     wait_applied(cl, dead, idx, 10000);
     printf("  restarted node caught up from the log: %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     ASSERT_EQ(status_u64(cl, dead, "snapshots_installed"), 0);
     check_all(cl, dead, false);
 
@@ -858,21 +819,21 @@ static void three_nodes(void)
      * snapshot */
     f = other(cl, leader, leader);
     kill9(cl, f);
-    t = now_ms();
+    t = harness_now_ms();
     for (i = 0; i < 4 * cl->threshold; i++) {
         snprintf(key, sizeof(key), "snap-%u", i % 40);
         snprintf(val, sizeof(val), "s%u", i);
         put(cl, i % 2 == 0 ? leader : other(cl, leader, f), key, val);
     }
     printf("  %u writes with one node down: %llu ms\n", 4 * cl->threshold,
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     ASSERT(status_u64(cl, leader, "snapshots_taken") > 0);
-    t = now_ms();
+    t = harness_now_ms();
     start(cl, f, false);
     idx = commit_index(cl, leader);
     wait_applied(cl, f, idx, 10000);
     printf("  restarted node caught up from a snapshot: %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     ASSERT(status_u64(cl, f, "snapshots_installed") >= 1);
     check_all(cl, f, false);
     put(cl, f, "after-snapshot", "ok");
@@ -886,13 +847,13 @@ static void three_nodes(void)
     stop(cl, leader);
     kill9(cl, f);
     kill9(cl, other(cl, f, leader));
-    t = now_ms();
+    t = harness_now_ms();
     for (i = 0; i < 3; i++) {
         start(cl, i, false);
     }
     leader = wait_leader(cl, 10000);
     printf("  all 3 restarted from disk, leader elected: %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     for (i = 0; i < 3; i++) {
         check_all(cl, i, true);
     }
@@ -904,7 +865,7 @@ static void three_nodes(void)
     for (i = 0; i < 3; i++) {
         stop(cl, i);
     }
-    printf("  total: %llu ms\n", (unsigned long long)(now_ms() - t0));
+    printf("  total: %llu ms\n", (unsigned long long)(harness_now_ms() - t0));
     cl_destroy(cl);
 }
 
@@ -925,7 +886,7 @@ static void five_nodes(bool mem)
     struct tcl *cl = cl_new(5, 1024, 128);
     char key[32];
     unsigned i, leader, second;
-    uint64_t t0 = now_ms(), t;
+    uint64_t t0 = harness_now_ms(), t;
 
     cl->mem = mem;
     for (i = 0; i < 5; i++) {
@@ -933,7 +894,7 @@ static void five_nodes(bool mem)
     }
     leader = wait_leader(cl, 10000);
     printf("  5 nodes up, leader elected: %llu ms\n",
-           (unsigned long long)(now_ms() - t0));
+           (unsigned long long)(harness_now_ms() - t0));
     for (i = 0; i < 10; i++) {
         snprintf(key, sizeof(key), "a%u", i);
         put(cl, i % 5, key, "x");
@@ -942,11 +903,11 @@ static void five_nodes(bool mem)
     second = (leader + 1) % 5;
     kill9(cl, leader);
     kill9(cl, second);
-    t = now_ms();
+    t = harness_now_ms();
     put(cl, other(cl, leader, second), "after", "1");
     printf("  2 of 5 killed (one the leader) -> write acknowledged: %llu "
            "ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(harness_now_ms() - t));
     for (i = 0; i < 30; i++) {
         unsigned k = (leader + 2 + i % 3) % 5;
         snprintf(key, sizeof(key), "b%u", i);
@@ -962,7 +923,7 @@ static void five_nodes(bool mem)
             stop(cl, i);
         }
     }
-    printf("  total: %llu ms\n", (unsigned long long)(now_ms() - t0));
+    printf("  total: %llu ms\n", (unsigned long long)(harness_now_ms() - t0));
     cl_destroy(cl);
 }
 
@@ -1272,9 +1233,9 @@ static bool log_has(struct tcl *cl, unsigned i, const char *const *needles,
 static void wait_log(struct tcl *cl, unsigned i, const char *const *needles,
                      size_t n, unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + scale(timeout_ms);
+    uint64_t end = harness_now_ms() + scale(timeout_ms);
     while (!log_has(cl, i, needles, n)) {
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_logs(cl);
             test__fail(__FILE__, __LINE__,
                        "node %u logged no line with '%s'%s%s in %u ms", i,
@@ -1314,7 +1275,7 @@ TEST(cluster, paused_leader_reroutes)
     put(cl, f, "warm", "1"); /* the forward path is up */
 
     pause_node(cl, leader, true);
-    t0 = now_ms();
+    t0 = harness_now_ms();
     for (i = 0; i < 6; i++) {
         snprintf(key, sizeof(key), "p%u", i);
         fds[i] = i % 2 == 0
@@ -1325,7 +1286,7 @@ TEST(cluster, paused_leader_reroutes)
     }
     for (i = 0; i < 6; i++) {
         api_recv(fds[i], scale(15000), &a);
-        took[i] = now_ms() - t0;
+        took[i] = harness_now_ms() - t0;
         close(fds[i]);
         snprintf(key, sizeof(key), "p%u", i);
         printf("  %s via a follower, leader paused: status %d after %llu "
@@ -1432,14 +1393,14 @@ TEST(cluster, kv_exit_codes)
         p2praft_result_free(res);
         pause_node(cl, p, false);
         p2praft_client_close(c);
-        end = now_ms() + scale(10000);
+        end = harness_now_ms() + scale(10000);
         for (;;) {
             api_call(cl->nodes[p].api, P2PRAFT_API_GET, 1, "late", NULL, NULL,
                      &a);
             if (a.status == P2PRAFT_API_OK) {
                 break;
             }
-            ASSERT(now_ms() < end);
+            ASSERT(harness_now_ms() < end);
             poll_pause();
         }
         ASSERT_STR_EQ(a.payload, "1");
@@ -1448,7 +1409,7 @@ TEST(cluster, kv_exit_codes)
         /* 6: both connection slots held; nothing is applied */
         char *set[] = {"p2praft", "kv", "--api", n0->api, "set", "busy", "1",
                        NULL};
-        end = now_ms() + scale(10000);
+        end = harness_now_ms() + scale(10000);
         for (i = 0; i < 2; i++) {
             /* held: a STATUS answered on it proves the node serves it (a
              * slot freed just before may be seen a moment late) */
@@ -1461,7 +1422,7 @@ TEST(cluster, kv_exit_codes)
                 }
                 ASSERT(a.status == P2PRAFT_API_BUSY || a.status == -1);
                 close(held[i]);
-                ASSERT(now_ms() < end);
+                ASSERT(harness_now_ms() < end);
                 poll_pause();
             }
         }
@@ -1469,13 +1430,13 @@ TEST(cluster, kv_exit_codes)
         ASSERT(strstr(err, "busy") != NULL);
         close(held[0]);
         close(held[1]);
-        end = now_ms() + scale(10000);
+        end = harness_now_ms() + scale(10000);
         for (;;) {
             api_call(n0->api, P2PRAFT_API_GET, 1, "busy", NULL, NULL, &a);
             if (a.status != P2PRAFT_API_BUSY) {
                 break;
             }
-            ASSERT(now_ms() < end);
+            ASSERT(harness_now_ms() < end);
             poll_pause();
         }
         ASSERT_EQ(a.status, P2PRAFT_API_NOTFOUND);
@@ -1484,14 +1445,14 @@ TEST(cluster, kv_exit_codes)
      * surely was not applied */
     stop(cl, 1);
     stop(cl, 2);
-    end = now_ms() + scale(10000);
+    end = harness_now_ms() + scale(10000);
     for (;;) {
         status_of(cl, 0, &a);
         if (a.status == P2PRAFT_API_OK &&
             strcmp(field(a.payload, "leader", v, sizeof(v)), "none") == 0) {
             break;
         }
-        ASSERT(now_ms() < end);
+        ASSERT(harness_now_ms() < end);
         poll_pause();
     }
     {
@@ -1613,7 +1574,7 @@ static int run_cli_io(char *const argv[], const char *in_path,
         dup2(in, 0);
         dup2(out, 1);
         dup2(e, 2);
-        execv(cli, argv);
+        execv(cli_path(), argv);
         _exit(127);
     }
     ASSERT(waitpid(pid, &st, 0) == pid);
@@ -1856,7 +1817,7 @@ static pid_t spawn_cli(char *const argv[], const char *out_path,
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out, 1);
         dup2(e, 2);
-        execv(cli, argv);
+        execv(cli_path(), argv);
         _exit(127);
     }
     return pid;
@@ -1881,9 +1842,9 @@ static bool file_has(const char *path, const char *needle)
 static void wait_file(const char *path, const char *needle,
                       unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + scale(timeout_ms);
+    uint64_t end = harness_now_ms() + scale(timeout_ms);
     while (!file_has(path, needle)) {
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             size_t len = 0;
             uint8_t *p = read_file(path, &len);
             test__fail(__FILE__, __LINE__, "%s has no '%s' after %u ms: %.*s",
@@ -1940,7 +1901,7 @@ TEST(cluster, kv_watch)
          * the next one then finds nothing. Its event is there all the
          * same, at an index nobody told us. */
         struct answer a;
-        uint64_t end = now_ms() + scale(10000);
+        uint64_t end = harness_now_ms() + scale(10000);
         bool unknown = false;
         for (;;) {
             api_call(cl->nodes[g].api, P2PRAFT_API_DEL, 0, "w/a", NULL, NULL,
@@ -1961,7 +1922,7 @@ TEST(cluster, kv_watch)
                 a.status != P2PRAFT_API_NOTCAUGHTUP) {
                 unknown = true;
             }
-            ASSERT(now_ms() < end);
+            ASSERT(harness_now_ms() < end);
             poll_pause();
         }
     }

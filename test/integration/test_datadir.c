@@ -52,22 +52,14 @@
 #include "p2praft.h"
 #include "test.h"
 
-static char cli[4096];
 static char base[64];
 
+/* The CLI binary beside this test binary (see harness_cli_path()). */
 static const char *cli_path(void)
 {
-    ssize_t n;
-    char *slash;
-    if (cli[0] == '\0') {
-        n = readlink("/proc/self/exe", cli, sizeof(cli) - 16);
-        ASSERT(n > 0);
-        cli[n] = '\0';
-        slash = strrchr(cli, '/');
-        ASSERT(slash != NULL);
-        strcpy(slash + 1, "p2praft");
-    }
-    return cli;
+    const char *p = harness_cli_path();
+    ASSERT(p != NULL);
+    return p;
 }
 
 static int scale(int ms)

@@ -31,129 +31,6 @@
 #include "raft/api.h"
 #include "test.h"
 
-struct inode {
-    struct p2praft_node *node;
-    struct lp2p_key key;
-    char id[LP2P_PEER_ID_STRMAX];
-    char dir[256], listen[64], peer_addr[256];
-    const char *peers[4];
-    /* non-zero: replaces the default in start_node() */
-    unsigned api_max_conns, api_idle_ms, timeout_ms;
-};
-
-static bool slow(void)
-{
-    return harness_slow();
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void pause_poll(void)
-{
-    struct timespec ts = {0, 5 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static void start_node(struct inode *ns, unsigned n, unsigned i,
-                       bool bootstrap)
-{
-    struct p2praft_node_config cfg;
-    const char *listen[1] = {ns[i].listen};
-    char err[256];
-    unsigned j, k = 0;
-    for (j = 0; j < n; j++) {
-        if (j != i) {
-            ns[i].peers[k++] = ns[j].peer_addr;
-        }
-    }
-    p2praft_node_config_init(&cfg);
-    cfg.key = &ns[i].key;
-    cfg.listen = listen;
-    cfg.n_listen = 1;
-    cfg.data_dir = ns[i].dir;
-    cfg.peers = ns[i].peers;
-    cfg.n_peers = k;
-    cfg.bootstrap = bootstrap;
-    if (slow()) {
-        cfg.election_ms = 1500;
-        cfg.heartbeat_ms = 100;
-        cfg.timeout_ms = 20000;
-    }
-    if (ns[i].api_max_conns != 0) {
-        cfg.api_max_conns = ns[i].api_max_conns;
-    }
-    if (ns[i].api_idle_ms != 0) {
-        cfg.api_idle_ms = ns[i].api_idle_ms;
-    }
-    if (ns[i].timeout_ms != 0) {
-        cfg.timeout_ms = ns[i].timeout_ms;
-    }
-    if (p2praft_node_start(&ns[i].node, &cfg, err, sizeof(err)) != 0) {
-        test__fail(__FILE__, __LINE__, "node %u: %s", i, err);
-    }
-}
-
-static const char *status_field(const char *text, const char *name,
-                                char *out, size_t cap)
-{
-    char pat[64];
-    const char *p;
-    size_t n = 0;
-    snprintf(pat, sizeof(pat), "\n%s: ", name);
-    out[0] = '\0';
-    p = strstr(text, pat);
-    if (p != NULL) {
-        p += strlen(pat);
-        while (p[n] != '\0' && p[n] != '\n' && n + 1 < cap) {
-            n++;
-        }
-        memcpy(out, p, n);
-        out[n] = '\0';
-    }
-    return out;
-}
-
-static int wait_leader(struct inode *ns, unsigned n, unsigned timeout_ms)
-{
-    uint64_t end = now_ms() + timeout_ms;
-    for (;;) {
-        char leader[128] = "", l[128], role[32];
-        int li = -1;
-        unsigned i;
-        bool agree = true;
-        for (i = 0; i < n; i++) {
-            char *text = NULL;
-            if (ns[i].node == NULL) {
-                continue;
-            }
-            ASSERT_OK(p2praft_node_status(ns[i].node, &text));
-            status_field(text, "leader", l, sizeof(l));
-            if (strcmp(status_field(text, "role", role, sizeof(role)),
-                       "leader") == 0) {
-                li = (int)i;
-            }
-            p2praft_free(text);
-            if (strcmp(l, "none") == 0 ||
-                (leader[0] != '\0' && strcmp(leader, l) != 0)) {
-                agree = false;
-            }
-            snprintf(leader, sizeof(leader), "%s", l);
-        }
-        if (agree && li >= 0 && strcmp(ns[li].id, leader) == 0) {
-            return li;
-        }
-        if (now_ms() > end) {
-            return -1;
-        }
-        pause_poll();
-    }
-}
-
 /* A peer that is not a member opens the forward protocol. */
 struct intruder {
     uint8_t *frame; /* a SET request (lp2p heap) */
@@ -222,7 +99,7 @@ static void capture_line(void *ctx, enum lp2p_log_level level,
 }
 
 /* Returns the status the intruder saw; *got: answer bytes received. */
-static int intrude(const struct inode *target, size_t *got)
+static int intrude(const struct hnode *target, size_t *got)
 {
     static const char *const protos[] = {P2PRAFT_FORWARD_PROTOCOL};
     struct intruder m;
@@ -245,8 +122,8 @@ static int intrude(const struct inode *target, size_t *got)
     ASSERT_OK(lp2p_peerstore_add_addr(host, &pid, target->peer_addr,
                                       LP2P_TTL_PERMANENT));
     ASSERT_OK(lp2p_stream_open(host, &pid, protos, 1, intruder_opened, &m));
-    end = now_ms() + (slow() ? 60000 : 10000);
-    while (!m.done && now_ms() < end) {
+    end = nh_now_ms() + (harness_slow() ? 60000 : 10000);
+    while (!m.done && nh_now_ms() < end) {
         uv_run(&loop, UV_RUN_ONCE);
     }
     lp2p_host_close(host, intruder_host_closed, &m);
@@ -266,7 +143,7 @@ static struct capture log_cap = {PTHREAD_MUTEX_INITIALIZER, "", 0};
 TEST(node, three_in_process)
 {
     enum lp2p_log_level level = lp2p_log_level();
-    struct inode ns[3];
+    struct hnode ns[3];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256], key[32], val[32];
     unsigned i, j;
     uint8_t *v = NULL;
@@ -274,29 +151,15 @@ TEST(node, three_in_process)
     char *text = NULL;
     int leader;
 
-    memset(ns, 0, sizeof(ns));
     /* the sink is swapped only while no node runs (it is not guarded) */
     log_cap.len = 0;
     log_cap.text[0] = '\0';
     lp2p_log_set(LP2P_LOG_WARN, capture_line, &log_cap);
-    ASSERT(mkdtemp(base) != NULL);
+    nh_prepare(ns, 3, base);
     for (i = 0; i < 3; i++) {
-        struct lp2p_peer_id pid;
-        int port = harness_free_port();
-        ASSERT(port > 0);
-        ASSERT_OK(lp2p_key_generate(&ns[i].key));
-        ASSERT_OK(lp2p_peer_id_from_key(&ns[i].key, &pid));
-        lp2p_peer_id_to_string(&pid, ns[i].id, sizeof(ns[i].id));
-        snprintf(ns[i].dir, sizeof(ns[i].dir), "%s/n%u", base, i);
-        snprintf(ns[i].listen, sizeof(ns[i].listen), "/ip4/127.0.0.1/tcp/%d",
-                 port);
-        snprintf(ns[i].peer_addr, sizeof(ns[i].peer_addr), "%s/p2p/%s",
-                 ns[i].listen, ns[i].id);
+        nh_start(ns, 3, i, true);
     }
-    for (i = 0; i < 3; i++) {
-        start_node(ns, 3, i, true);
-    }
-    leader = wait_leader(ns, 3, slow() ? 60000 : 10000);
+    leader = (int)nh_wait_leader(ns, 3, 10000);
     ASSERT(leader >= 0);
 
     /* writes through every node, consistent reads through every node */
@@ -391,7 +254,7 @@ TEST(node, three_in_process)
         ASSERT_OK(p2praft_node_set(ns[(unsigned)leader].node, key, val,
                                    strlen(val), err, sizeof(err)));
     }
-    start_node(ns, 3, j, false);
+    nh_start(ns, 3, j, false);
     /* a consistent read waits until this node applied everything */
     ASSERT_OK(p2praft_node_get(ns[j].node, "bulk9", true, &v, &vlen, err,
                                sizeof(err)));
@@ -405,12 +268,7 @@ TEST(node, three_in_process)
     ASSERT_OK(p2praft_node_status(ns[j].node, &text));
     ASSERT(strstr(text, "snapshots_installed: 0\n") != NULL);
     p2praft_free(text);
-    for (i = 0; i < 3; i++) {
-        p2praft_node_stop(ns[i].node);
-        lp2p_key_wipe(&ns[i].key);
-        harness_rm_rf(ns[i].dir);
-    }
-    rmdir(base);
+    nh_teardown(ns, 3, base);
     lp2p_log_set(level, NULL, NULL);
 }
 
@@ -456,83 +314,24 @@ TEST(node, start_errors)
 
 /* ---- errors, catching up, API limits -------------------------------------- */
 
-/* Keys, directories and addresses of n nodes under base (mkdtemp'd). */
-static void prepare(struct inode *ns, unsigned n, char *base)
-{
-    unsigned i;
-    memset(ns, 0, n * sizeof(*ns));
-    ASSERT(mkdtemp(base) != NULL);
-    for (i = 0; i < n; i++) {
-        struct lp2p_peer_id pid;
-        int port = harness_free_port();
-        ASSERT(port > 0);
-        ASSERT_OK(lp2p_key_generate(&ns[i].key));
-        ASSERT_OK(lp2p_peer_id_from_key(&ns[i].key, &pid));
-        lp2p_peer_id_to_string(&pid, ns[i].id, sizeof(ns[i].id));
-        snprintf(ns[i].dir, sizeof(ns[i].dir), "%s/n%u", base, i);
-        snprintf(ns[i].listen, sizeof(ns[i].listen), "/ip4/127.0.0.1/tcp/%d",
-                 port);
-        snprintf(ns[i].peer_addr, sizeof(ns[i].peer_addr), "%s/p2p/%s",
-                 ns[i].listen, ns[i].id);
-    }
-}
-
-static void teardown(struct inode *ns, unsigned n, const char *base)
-{
-    unsigned i;
-    for (i = 0; i < n; i++) {
-        p2praft_node_stop(ns[i].node);
-        ns[i].node = NULL;
-        lp2p_key_wipe(&ns[i].key);
-        harness_rm_rf(ns[i].dir);
-    }
-    rmdir(base);
-}
-
-/* A field of node i's status text, into out. */
-static const char *node_field(struct inode *nd, const char *name, char *out,
-                              size_t cap)
-{
-    char *text = NULL;
-    ASSERT_OK(p2praft_node_status(nd->node, &text));
-    /* the text starts with peer_id: every other field follows a newline */
-    status_field(text, name, out, cap);
-    p2praft_free(text);
-    return out;
-}
-
-static void wait_field(struct inode *nd, const char *name, const char *want,
-                       unsigned timeout_ms)
-{
-    uint64_t end = now_ms() + timeout_ms;
-    char v[64];
-    while (strcmp(node_field(nd, name, v, sizeof(v)), want) != 0) {
-        if (now_ms() > end) {
-            test__fail(__FILE__, __LINE__, "%s is '%s', not '%s', after %u ms",
-                       name, v, want, timeout_ms);
-        }
-        pause_poll();
-    }
-}
-
 /* A leader loses its followers with a write pending: raft took the entry,
  * the next leader may commit it. The caller must hear "unknown" (decided on
  * codes), never a "not applied" code that invites a retry. */
 TEST(node, leadership_lost_write_is_unknown)
 {
-    struct inode ns[3];
+    struct hnode ns[3];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256];
     unsigned i;
     int leader, rv;
 
-    prepare(ns, 3, base);
+    nh_prepare(ns, 3, base);
     for (i = 0; i < 3; i++) {
         /* far beyond a step-down (one election timeout), short enough
          * for the "no leader" answer below */
-        ns[i].timeout_ms = slow() ? 20000 : 2000;
-        start_node(ns, 3, i, true);
+        ns[i].timeout_ms = harness_slow() ? 20000 : 2000;
+        nh_start(ns, 3, i, true);
     }
-    leader = wait_leader(ns, 3, slow() ? 60000 : 10000);
+    leader = (int)nh_wait_leader(ns, 3, 10000);
     ASSERT(leader >= 0);
     ASSERT_OK(p2praft_node_set(ns[leader].node, "k", "1", 1, err,
                                sizeof(err)));
@@ -551,7 +350,7 @@ TEST(node, leadership_lost_write_is_unknown)
     ASSERT_ERR(rv, P2PRAFT_ERAFT);
     ASSERT(!p2praft_outcome_unknown(rv));
     ASSERT(strstr(err, "no leader") != NULL);
-    teardown(ns, 3, base);
+    nh_teardown(ns, 3, base);
 }
 
 /* A node restarted alone has its log but no leader to tell it what is
@@ -559,41 +358,41 @@ TEST(node, leadership_lost_write_is_unknown)
  * key it holds, until a leader answers its catch-up barrier. */
 TEST(node, not_caught_up_after_restart)
 {
-    struct inode ns[3];
+    struct hnode ns[3];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256], v[16];
-    unsigned i, wait = slow() ? 60000 : 10000;
+    unsigned i;
     uint8_t *val = NULL;
     size_t vlen = 0;
     int leader, rv;
 
-    prepare(ns, 3, base);
+    nh_prepare(ns, 3, base);
     for (i = 0; i < 3; i++) {
-        start_node(ns, 3, i, true);
+        nh_start(ns, 3, i, true);
     }
-    leader = wait_leader(ns, 3, wait);
+    leader = (int)nh_wait_leader(ns, 3, 10000);
     ASSERT(leader >= 0);
     ASSERT_OK(p2praft_node_set(ns[0].node, "k", "v", 1, err, sizeof(err)));
-    wait_field(&ns[0], "caught_up", "yes", wait);
+    nh_wait_field(&ns[0], "caught_up", "yes", 10000);
     for (i = 0; i < 3; i++) {
         p2praft_node_stop(ns[i].node);
         ns[i].node = NULL;
     }
     /* Node 0 alone: one of three, no leader can be elected. */
-    start_node(ns, 3, 0, false);
-    ASSERT_STR_EQ(node_field(&ns[0], "caught_up", v, sizeof(v)), "no");
+    nh_start(ns, 3, 0, false);
+    ASSERT_STR_EQ(nh_field(&ns[0], "caught_up", v, sizeof(v)), "no");
     rv = p2praft_node_get(ns[0].node, "k", false, &val, &vlen, err,
                           sizeof(err));
     ASSERT_ERR(rv, P2PRAFT_ENOTCAUGHTUP);
     ASSERT(strstr(err, "caught up") != NULL);
     /* A second member: a leader, the barrier, then the key. */
-    start_node(ns, 3, 1, false);
-    wait_field(&ns[0], "caught_up", "yes", wait);
+    nh_start(ns, 3, 1, false);
+    nh_wait_field(&ns[0], "caught_up", "yes", 10000);
     ASSERT_OK(p2praft_node_get(ns[0].node, "k", false, &val, &vlen, err,
                                sizeof(err)));
     ASSERT_EQ(vlen, 1);
     ASSERT_MEM_EQ(val, "v", 1);
     p2praft_free(val);
-    teardown(ns, 3, base);
+    nh_teardown(ns, 3, base);
 }
 
 /* ---- API limits ---- */
@@ -657,29 +456,17 @@ static int open_fds(void)
     return k - 1; /* the directory's own */
 }
 
-static int unix_connect(const char *path)
-{
-    struct sockaddr_un sa;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-    return fd;
-}
-
 /* Read until EOF or timeout; the bytes read (at most cap) into buf. Returns
  * the count, or -1 on timeout. */
 static long read_to_eof(int fd, uint8_t *buf, size_t cap, unsigned timeout_ms)
 {
-    uint64_t end = now_ms() + timeout_ms;
+    uint64_t end = nh_now_ms() + timeout_ms;
     size_t got = 0;
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
         uint8_t tmp[512];
         ssize_t k;
-        uint64_t now = now_ms();
+        uint64_t now = nh_now_ms();
         if (now >= end || poll(&p, 1, (int)(end - now)) <= 0) {
             return -1;
         }
@@ -700,14 +487,14 @@ static long read_to_eof(int fd, uint8_t *buf, size_t cap, unsigned timeout_ms)
  * several polls in a row. */
 static void heap_settle(long *blocks, long *bytes)
 {
-    uint64_t end = now_ms() + 10000;
+    uint64_t end = nh_now_ms() + 10000;
     int same = 0;
     *blocks = atomic_load(&heap_blocks);
     *bytes = atomic_load(&heap_bytes);
     while (same < 10) {
         long b, n;
-        ASSERT(now_ms() < end);
-        pause_poll();
+        ASSERT(nh_now_ms() < end);
+        nh_pause();
         b = atomic_load(&heap_blocks);
         n = atomic_load(&heap_bytes);
         same = b == *blocks && n == *bytes ? same + 1 : 0;
@@ -716,10 +503,10 @@ static void heap_settle(long *blocks, long *bytes)
     }
 }
 
-static unsigned api_conns(struct inode *nd)
+static unsigned api_conns(struct hnode *nd)
 {
     char v[32];
-    return (unsigned)strtoul(node_field(nd, "api_connections", v, sizeof(v)),
+    return (unsigned)strtoul(nh_field(nd, "api_connections", v, sizeof(v)),
                              NULL, 10);
 }
 
@@ -729,11 +516,11 @@ static unsigned api_conns(struct inode *nd)
  * that open, idle and get closed leave fds and memory where they were. */
 TEST(node, api_limits_busy_idle_10k)
 {
-    struct inode ns[1];
+    struct hnode ns[1];
     char base[] = "/tmp/p2praft-node-XXXXXX", err[256];
-    const unsigned max = 200, idle = slow() ? 300 : 100;
+    const unsigned max = 200, idle = harness_slow() ? 300 : 100;
     const unsigned total = 10000;
-    unsigned wait = slow() ? 60000 : 10000, i, done = 0, waves = 0;
+    unsigned wait = harness_slow() ? 60000 : 10000, i, done = 0, waves = 0;
     static int fds[200];
     uint8_t resp[512], *val = NULL;
     struct p2praft__api_resp a;
@@ -743,24 +530,24 @@ TEST(node, api_limits_busy_idle_10k)
     int fd, leader;
 
     lp2p_heap_set(&count_heap);
-    prepare(ns, 1, base);
+    nh_prepare(ns, 1, base);
     ns[0].api_max_conns = max;
     ns[0].api_idle_ms = idle;
-    start_node(ns, 1, 0, true);
-    leader = wait_leader(ns, 1, wait);
+    nh_start(ns, 1, 0, true);
+    leader = (int)nh_wait_leader(ns, 1, 10000);
     ASSERT_EQ(leader, 0);
-    wait_field(&ns[0], "caught_up", "yes", wait);
+    nh_wait_field(&ns[0], "caught_up", "yes", 10000);
 
     /* BUSY at the limit, before anything is read */
     for (i = 0; i < max; i++) {
-        fds[i] = unix_connect(p2praft_node_api_path(ns[0].node));
+        fds[i] = nh_unix_connect(p2praft_node_api_path(ns[0].node));
     }
-    end = now_ms() + wait;
+    end = nh_now_ms() + wait;
     while (api_conns(&ns[0]) != max) {
-        ASSERT(now_ms() < end);
-        pause_poll();
+        ASSERT(nh_now_ms() < end);
+        nh_pause();
     }
-    fd = unix_connect(p2praft_node_api_path(ns[0].node));
+    fd = nh_unix_connect(p2praft_node_api_path(ns[0].node));
     k = read_to_eof(fd, resp, sizeof(resp), wait);
     close(fd);
     ASSERT(k > P2PRAFT__API_PREFIX);
@@ -779,7 +566,7 @@ TEST(node, api_limits_busy_idle_10k)
         q.vlen = 1;
         frame = p2praft__api_request_encode(&q, &flen);
         ASSERT(frame != NULL);
-        fd = unix_connect(p2praft_node_api_path(ns[0].node));
+        fd = nh_unix_connect(p2praft_node_api_path(ns[0].node));
         (void)!write(fd, frame, flen);
         p2praft_free(frame);
         k = read_to_eof(fd, resp, sizeof(resp), wait);
@@ -791,7 +578,7 @@ TEST(node, api_limits_busy_idle_10k)
     }
     {
         char v[32];
-        ASSERT(strtoul(node_field(&ns[0], "api_refused_busy", v, sizeof(v)),
+        ASSERT(strtoul(nh_field(&ns[0], "api_refused_busy", v, sizeof(v)),
                        NULL, 10) >= 2);
     }
     /* the idle ones are closed by the node: EOF on every one */
@@ -799,10 +586,10 @@ TEST(node, api_limits_busy_idle_10k)
         ASSERT_EQ(read_to_eof(fds[i], resp, sizeof(resp), wait), 0);
         close(fds[i]);
     }
-    end = now_ms() + wait;
+    end = nh_now_ms() + wait;
     while (api_conns(&ns[0]) != 0) {
-        ASSERT(now_ms() < end);
-        pause_poll();
+        ASSERT(nh_now_ms() < end);
+        nh_pause();
     }
     ASSERT_ERR(p2praft_node_get(ns[0].node, "over", true, &val, &vlen, err,
                                 sizeof(err)),
@@ -811,11 +598,11 @@ TEST(node, api_limits_busy_idle_10k)
     /* the baseline, then connections in waves, each idled out */
     heap_settle(&blocks_base, &bytes_base);
     fd_base = open_fds();
-    t0 = now_ms();
+    t0 = nh_now_ms();
     while (done < total) {
         unsigned w = total - done < max ? total - done : max;
         for (i = 0; i < w; i++) {
-            fds[i] = unix_connect(p2praft_node_api_path(ns[0].node));
+            fds[i] = nh_unix_connect(p2praft_node_api_path(ns[0].node));
         }
         for (i = 0; i < w; i++) {
             ASSERT_EQ(read_to_eof(fds[i], resp, sizeof(resp), wait), 0);
@@ -823,17 +610,17 @@ TEST(node, api_limits_busy_idle_10k)
         }
         /* a slot returns once the node's close completes, just after
          * the EOF the client saw */
-        end = now_ms() + wait;
+        end = nh_now_ms() + wait;
         while (api_conns(&ns[0]) != 0) {
-            ASSERT(now_ms() < end);
-            pause_poll();
+            ASSERT(nh_now_ms() < end);
+            nh_pause();
         }
         done += w;
         waves++;
     }
     printf("  %u idle connections in %u waves of %u, closed after %u ms "
            "idle: %llu ms\n",
-           done, waves, max, idle, (unsigned long long)(now_ms() - t0));
+           done, waves, max, idle, (unsigned long long)(nh_now_ms() - t0));
     {
         long blocks, bytes;
         heap_settle(&blocks, &bytes);
@@ -848,7 +635,7 @@ TEST(node, api_limits_busy_idle_10k)
     }
     /* and the socket still serves */
     ASSERT_OK(p2praft_node_set(ns[0].node, "after", "1", 1, err, sizeof(err)));
-    teardown(ns, 1, base);
+    nh_teardown(ns, 1, base);
     lp2p_heap_set(NULL);
 }
 

@@ -54,29 +54,14 @@
 
 #define NN 3
 
-static char cli[4096];
 static char base[256];
 
+/* The CLI binary beside this test binary (see harness_cli_path()). */
 static const char *cli_path(void)
 {
-    ssize_t n;
-    char *slash;
-    if (cli[0] == '\0') {
-        n = readlink("/proc/self/exe", cli, sizeof(cli) - 16);
-        ASSERT(n > 0);
-        cli[n] = '\0';
-        slash = strrchr(cli, '/');
-        ASSERT(slash != NULL);
-        strcpy(slash + 1, "p2praft");
-    }
-    return cli;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    const char *p = harness_cli_path();
+    ASSERT(p != NULL);
+    return p;
 }
 
 static unsigned scale(unsigned ms)
@@ -89,30 +74,6 @@ static void poll_pause(void)
 {
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
-}
-
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[1024];
-    struct stat st;
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rm_rf(path);
-        } else {
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -137,7 +98,7 @@ static void cleanup(void)
         }
     }
     if (base[0] != '\0') {
-        rm_rf(base);
+        harness_rm_rf(base);
         base[0] = '\0';
     }
 }
@@ -257,10 +218,10 @@ static void start(unsigned i, unsigned n, const char *dir, bool bootstrap,
             dup2(fd, 2);
             close(fd);
         }
-        execv(cli, argv);
+        execv(cli_path(), argv);
         _exit(127);
     }
-    end = now_ms() + scale(10000);
+    end = harness_now_ms() + scale(10000);
     while (!file_has(nd->log, "\nready\n")) {
         int st;
         if (waitpid(nd->pid, &st, WNOHANG) == nd->pid) {
@@ -268,7 +229,7 @@ static void start(unsigned i, unsigned n, const char *dir, bool bootstrap,
             dump_log(i);
             test__fail(__FILE__, __LINE__, "node %u exited (0x%x)", i, st);
         }
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_log(i);
             test__fail(__FILE__, __LINE__, "node %u not ready", i);
         }
@@ -321,7 +282,7 @@ static int run_io(char *const argv[], const char *in_path,
             signal(SIGXFSZ, SIG_IGN);
             setrlimit(RLIMIT_FSIZE, &rl);
         }
-        execv(cli, argv);
+        execv(cli_path(), argv);
         _exit(127);
     }
     ASSERT(waitpid(pid, &st, 0) == pid);
@@ -384,7 +345,7 @@ static size_t count(const char *s, const char *needle)
 static char *wait_cluster(unsigned i, unsigned n)
 {
     char out[300], err[600];
-    uint64_t end = now_ms() + scale(20000);
+    uint64_t end = harness_now_ms() + scale(20000);
     char *argv[] = {"p2praft", "status", "--api", nodes[i].api,
                     "--timeout-ms", "2000", "--cluster", NULL};
     snprintf(out, sizeof(out), "%s/cluster.out", base);
@@ -398,7 +359,7 @@ static char *wait_cluster(unsigned i, unsigned n)
             }
             free(t);
         }
-        if (now_ms() > end) {
+        if (harness_now_ms() > end) {
             dump_log(i);
             test__fail(__FILE__, __LINE__,
                        "cluster of %u not all reachable (exit %d: %s)", n, rc,
@@ -672,7 +633,7 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         argv[3] = nodes[via].api;
         snprintf(want, sizeof(want), "member: %s role=voter state=follower "
                                      "reachable=no", nodes[f].id);
-        end = now_ms() + scale(10000);
+        end = harness_now_ms() + scale(10000);
         for (;;) {
             ASSERT_EQ(run_io(argv, NULL, out, err, sizeof(err)), 0);
             t = slurp(out, NULL);
@@ -685,7 +646,7 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
                 break;
             }
             free(t);
-            ASSERT(now_ms() < end);
+            ASSERT(harness_now_ms() < end);
             poll_pause();
         }
         start(f, NN, nodes[f].dir, false, extra);
@@ -718,14 +679,14 @@ TEST_TIMEOUT(ops, backup_restore_round_trip, 240)
         }
         snprintf(wbak, sizeof(wbak), "%s/behind.bak", base);
         save[4] = nodes[keep].api;
-        end = now_ms() + scale(10000);
+        end = harness_now_ms() + scale(10000);
         for (;;) {
             ASSERT_EQ(run_io(save, NULL, out, err, sizeof(err)), 0);
             if (strstr(err, "warning: the node is not in step with a leader") !=
                 NULL) {
                 break;
             }
-            ASSERT(now_ms() < end);
+            ASSERT(harness_now_ms() < end);
             poll_pause();
         }
         ASSERT(strstr(err, "may be behind the cluster's") != NULL);
@@ -1128,7 +1089,7 @@ static pid_t save_child(unsigned i, const char *file)
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(cli, "p2praft", "snapshot", "save", "--api", nodes[i].api,
+        execl(cli_path(), "p2praft", "snapshot", "save", "--api", nodes[i].api,
               "--timeout-ms", "30000", file, (char *)NULL);
         _exit(127);
     }
@@ -1322,7 +1283,7 @@ TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
         if (p == 0) {
             int fd = open(ebuf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
             dup2(fd, 2);
-            execl(cli, "p2praft", "snapshot", "save", "--api", nodes[0].api,
+            execl(cli_path(), "p2praft", "snapshot", "save", "--api", nodes[0].api,
                   bak, (char *)NULL);
             _exit(127);
         }
@@ -1496,13 +1457,13 @@ TEST_TIMEOUT(ops, metrics_and_health, 120)
     stop(0);
 
     /* A one-node cluster: a leader at once, healthy once caught up. */
-    rm_rf(nodes[0].dir);
+    harness_rm_rf(nodes[0].dir);
     start(0, 1, nodes[0].dir, true, extra);
     port = metrics_port(0);
-    end = now_ms() + scale(10000);
+    end = harness_now_ms() + scale(10000);
     while ((code = http(port, "GET", "/healthz", body, sizeof(body))) != 200) {
         ASSERT_EQ(code, 503);
-        ASSERT(now_ms() < end);
+        ASSERT(harness_now_ms() < end);
         poll_pause();
     }
     ASSERT(strncmp(body, "ok: leader ", 11) == 0);

@@ -1,4 +1,6 @@
 /* util/buf.c: the growable byte buffer. */
+#include <string.h>
+
 #include "lp2p.h"
 #include "test.h"
 #include "util/buf.h"
@@ -26,4 +28,30 @@ TEST(buf, append_consume_detach)
     ASSERT_EQ(n, 4);
     ASSERT(b.data == NULL && b.len == 0);
     lp2p__free(p);
+}
+
+/* lp2p__buf_printf appends the whole text after what is there, without its
+ * NUL, however long (the status and metrics texts are built with it). */
+TEST(buf, printf_appends_whole_text)
+{
+    struct lp2p_buf b;
+    char big[2001];
+    size_t i;
+    lp2p__buf_init(&b);
+    ASSERT_OK(lp2p__buf_append(&b, "ab", 2));
+    ASSERT_OK(lp2p__buf_printf(&b, "%s=%d;", "x", 42));
+    ASSERT_EQ(b.len, 7);
+    ASSERT(memcmp(b.data, "abx=42;", 7) == 0);
+    ASSERT_OK(lp2p__buf_printf(&b, "%s", ""));
+    ASSERT_EQ(b.len, 7);
+    for (i = 0; i < sizeof(big) - 1; i++) {
+        big[i] = (char)('a' + i % 26);
+    }
+    big[sizeof(big) - 1] = '\0';
+    ASSERT_OK(lp2p__buf_printf(&b, "[%s]\n", big));
+    ASSERT_EQ(b.len, 7 + 1 + 2000 + 2);
+    ASSERT_EQ(b.data[7], '[');
+    ASSERT(memcmp(b.data + 8, big, 2000) == 0);
+    ASSERT(memcmp(b.data + 2008, "]\n", 2) == 0);
+    lp2p__buf_free(&b);
 }
