@@ -82,7 +82,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps deps-check test test-unit test-install check check-asan \
-        check-valgrind fuzz bench interop demo install clean tests-build \
+        check-valgrind fuzz bench bench-idle interop demo install clean tests-build \
         go-raftnode hc-vectors faults faults-build faults-selftest
 
 all: deps-check $(LIB_LP2P) $(LIB_P2PRAFT) $(SO_P2PRAFT) $(SO_LINKS) $(CLI) \
@@ -283,6 +283,12 @@ fuzz:
 
 bench: deps all $(BENCHES) go-raftnode
 	@bench/run.sh
+
+# The unpinned latencies with the VM guest's halt polling off and on
+# (root; changes /sys/module/haltpoll/parameters/guest_halt_poll_ns while it
+# runs and puts it back).
+bench-idle: deps all build/bench/bench_e2e
+	@bench/idle/run.sh
 
 # js-libp2p needs Node.js 20 or later and npm (install-deps.sh --node says
 # so when they are missing; Debian 12 has no such package).

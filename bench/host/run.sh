@@ -58,26 +58,9 @@ if ! ${CC:-cc} -std=c11 -O2 -Wall -Wextra -o "$out/rusage" bench/host/rusage.c \
     have_prof=0
 fi
 
-# start_listener CMD: sets lpid, lma
-start_listener() {
-    local log="$out/listen"
-    lma=""
-    bash -c "exec $1" >"$log.out" 2>"$log.err" &
-    lpid=$!
-    local deadline=$((SECONDS + 60))
-    while [ $SECONDS -lt $deadline ] && kill -0 "$lpid" 2>/dev/null; do
-        lma="$(grep -m1 -E '^/ip4/127\.0\.0\.1/tcp/[0-9]+/p2p/' "$log.out" || true)"
-        [ -n "$lma" ] && return 0
-        sleep 0.05
-    done
-    echo "bench/host: listener '$1' printed no address: $(cat "$log.err")"
-    return 1
-}
-
-stop_listener() {
-    kill -TERM "$lpid" 2>/dev/null
-    wait "$lpid" 2>/dev/null
-}
+# start_listener, stop_listener
+# shellcheck source=bench/lib/listener.sh
+. bench/lib/listener.sh
 
 # proc_prof PID: "ns ctxsw migrations" of a running process, summed over its
 # threads (run time from schedstat; migrations "-" without /proc/PID/sched)
