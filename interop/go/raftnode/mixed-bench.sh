@@ -27,7 +27,8 @@ declare -A PID MA ID KIND
 allpids=()
 cleanup() {
     for p in "${allpids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    { wait; } 2>/dev/null || true
+    # by PID: a bare `wait` leaves bash's "Killed" notice pending
+    { wait "${allpids[@]}"; } 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +66,7 @@ go_boot() {
 stop_all() {
     local n
     for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
-    { wait; } 2>/dev/null
+    { wait "${PID[@]}"; } 2>/dev/null
     PID=(); MA=(); ID=(); KIND=()
 }
 leader() { # a node name; prints the leader's name
@@ -97,7 +98,8 @@ build() {
         local w=hashicorp
         [ "$1" = c3-p2p ] && w=p2praft
         start a c $w && start b c $w && start c c $w || return 1
-        kill -9 "${PID[a]}" "${PID[b]}" "${PID[c]}"; { wait; } 2>/dev/null
+        kill -9 "${PID[a]}" "${PID[b]}" "${PID[c]}"
+        { wait "${PID[a]}" "${PID[b]}" "${PID[c]}"; } 2>/dev/null
         local ma="${MA[a]}" mb="${MA[b]}" mc="${MA[c]}" n
         for n in a b c; do
             local others=()
