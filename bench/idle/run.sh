@@ -9,8 +9,9 @@
 # back) waits for an interrupt into a halted vCPU. This script measures, in
 # turns (IDLE_REPS rounds, default 3): the sequential commit p50 of
 # bench_e2e on tmpfs (p2praft's raft I/O and libraft's own TCP transport,
-# both on raft_uv) and the 64 B round trip p50 of the two libp2p hosts
-# (p2praft and go-libp2p), once with the setting found and once with
+# both on raft_uv) and on disk ($TMPDIR or /tmp, p2praft), and the 64 B
+# round trip p50 of the two libp2p hosts (p2praft and go-libp2p), once with
+# the setting found and once with
 # IDLE_POLL_NS (default 200000), and prints the medians. It puts the setting
 # back on exit, whatever happens.
 #
@@ -60,9 +61,9 @@ rtt_p50() {
     stop_listener
 }
 
-# e2e_p50 STORE: prints bench_e2e's sequential commit p50 (us)
+# e2e_p50 STORE [DIR]: prints bench_e2e's sequential commit p50 (us)
 e2e_p50() {
-    build/bench/bench_e2e --store "$1" --dir /dev/shm 2>"$out/e2e.err" |
+    build/bench/bench_e2e --store "$1" --dir "${2:-/dev/shm}" 2>"$out/e2e.err" |
         awk '$3 == "seq_commit_p50" {print $4}'
 }
 
@@ -73,6 +74,7 @@ for r in $(seq 1 "$reps"); do
         echo "$ns" > "$param"
         echo "$ns e2e_shm $(e2e_p50 shm)" >>"$out/samples.txt"
         echo "$ns e2e_libraft_tcp $(e2e_p50 tcp)" >>"$out/samples.txt"
+        echo "$ns e2e_disk $(e2e_p50 disk "${TMPDIR:-/tmp}")" >>"$out/samples.txt"
         echo "$ns rtt_p2praft $(rtt_p50 "$root/build/p2praft interop" "$root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0")" >>"$out/samples.txt"
         if [ -n "$gopeer" ]; then
             echo "$ns rtt_go $(rtt_p50 "$gopeer" "$gopeer listen")" >>"$out/samples.txt"
@@ -82,7 +84,7 @@ done
 echo "$found" > "$param"
 
 # Medians per (setting, metric); a failed sample (empty) is left out and shown.
-awk -v off="$found" -v on="$poll_on" '
+awk -v off="$found" -v on="$poll_on" -v disk="${TMPDIR:-/tmp}" '
 NF < 3 { failed[$2]++; next }
 { v[$1 " " $2] = v[$1 " " $2] " " $3; names[$2] = 1 }
 function median(s,   a, n, i, j, t) {
@@ -92,12 +94,12 @@ function median(s,   a, n, i, j, t) {
 }
 END {
     printf "%-22s %16s %16s %8s\n", "p50 (us), medians", "poll_ns=" off, "poll_ns=" on, "ratio"
-    split("e2e_shm e2e_libraft_tcp rtt_p2praft rtt_go", order, " ")
-    for (k = 1; k <= 4; k++) {
+    split("e2e_shm e2e_libraft_tcp e2e_disk rtt_p2praft rtt_go", order, " ")
+    for (k = 1; k <= 5; k++) {
         m = order[k]; if (!(m in names)) continue
         a = median(v[off " " m]); b = median(v[on " " m])
         printf "%-22s %16s %16s %7.2fx%s\n", m, a, b, (b > 0 ? a / b : 0), (m in failed ? "  (" failed[m] " failed)" : "")
     }
     print "(ratio: time with the setting found / time with polling on; e2e: 3 nodes in one process,"
-    print " raft_uv on /dev/shm; rtt: 64 B echo on one stream, listener and dialer processes)"
+    print " raft_uv on /dev/shm (e2e_disk: on " disk "); rtt: 64 B echo on one stream, listener and dialer processes)"
 }' "$out/samples.txt"
