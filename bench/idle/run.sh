@@ -11,9 +11,8 @@
 # bench_e2e on tmpfs (p2praft's raft I/O and libraft's own TCP transport,
 # both on raft_uv) and on disk ($TMPDIR or /tmp, p2praft), and the 64 B
 # round trip p50 of the two libp2p hosts (p2praft and go-libp2p), once with
-# the setting found and once with
-# IDLE_POLL_NS (default 200000), and prints the medians. It puts the setting
-# back on exit, whatever happens.
+# the setting found and once with IDLE_POLL_NS (default 200000), and prints
+# the medians. It puts the setting back on exit, whatever happens.
 #
 # It changes a kernel setting while it runs, so `make bench` leaves it out:
 # run it alone, as root, on a quiet machine (`make bench-idle`). Without the
