@@ -1271,7 +1271,9 @@ TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
     p2praft_result_free(r);
     p2praft_client_close(a);
     /* the node killed while a save reads: a whole backup or nothing, and
-     * the CLI says "nothing written", not a write's "outcome unknown" */
+     * the CLI says "nothing written", not a write's "outcome unknown"; a
+     * slow CLI start (valgrind, ASan) can meet the kill before its
+     * connection is open: then it says "nothing was sent" */
     {
         char ebuf[300], *e;
         pid_t p;
@@ -1300,7 +1302,8 @@ TEST_TIMEOUT(ops, backup_cursor_hostile, 120)
                       0);
             free(data);
         } else if ((WEXITSTATUS(st) != 4 && WEXITSTATUS(st) != 5) ||
-                   strstr(e, "(nothing written)") == NULL ||
+                   (strstr(e, "(nothing written)") == NULL &&
+                    strstr(e, "(nothing was sent)") == NULL) ||
                    strstr(e, "unknown") != NULL || access(bak, F_OK) == 0) {
             test__fail(__FILE__, __LINE__, "exit %d: %s", WEXITSTATUS(st), e);
         }
