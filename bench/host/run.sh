@@ -218,14 +218,14 @@ prof_rows p2praft
 prof_rows go
 [ "$BUSY_US" != 0 ] && prof_rows p2praft "$busy_suffix"
 
-printf '%-22s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
+printf '%-28s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
 row() { # metric unit higher_is_better target [go's metric]
     local c="${val[p2praft,$1]:-}" g="${val[go,${5:-$1}]:-}" r="-"
     if [ -n "$c" ] && [ -n "$g" ]; then
         if [ "$3" = 1 ]; then r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (b > 0 ? sprintf("%.2fx", a/b) : "-")}')
         else r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (a > 0 ? sprintf("%.2fx", b/a) : "-")}'); fi
     fi
-    printf '%-22s %14s %14s %10s   %s\n' "$1 ($2)" "${c:--}" "${g:--}" "$r" "$4"
+    printf '%-28s %14s %14s %10s   %s\n' "$1 ($2)" "${c:--}" "${g:--}" "$r" "$4"
 }
 row throughput Gbit/s 1 ">= 4 Gbit/s and >= 1.5x go"
 row rtt_p50 us 0 "<= 60 us"
