@@ -6,7 +6,7 @@
  * I/O.
  *
  *   bench_e2e --store mem|shm|disk|tcp [--dir DIR] [--updates N] [--conc N]
- *             [--dur-ms N] [--opsize N] [--no-hint]
+ *             [--dur-ms N] [--opsize N] [--no-hint] [--busy-poll-us N]
  *
  * Stores: mem is p2praft's in-memory store (compare with the seed's
  * InmemStore), shm libraft's raft_uv on tmpfs (/dev/shm), disk raft_uv in
@@ -32,7 +32,8 @@
  * survivor). bench/e2e/run.sh repeats it, runs the seed in the same run and
  * prints both sides with ratios. Without arguments it only says so
  * (bench/run.sh runs every bench binary; the comparison is
- * bench/e2e/run.sh's job).
+ * bench/e2e/run.sh's job). --busy-poll-us N turns on the hosts' busy
+ * polling (lp2p_host_config.busy_poll_us; all three share the one loop).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ static const struct p2praft_type bstate_type = {
 
 static const char *g_store = "mem";
 static bool g_no_hint;
+static uint32_t g_busy_poll_us; /* --busy-poll-us */
 
 static void result(const char *metric, double v, const char *unit)
 {
@@ -125,6 +127,7 @@ static int B_prepare(const char *dir, enum p2praft_store_kind store)
     g_nc.base_dir = dir;
     g_nc.store = store;
     g_nc.no_hint = g_no_hint;
+    g_nc.busy_poll_us = g_busy_poll_us;
     return nc_prepare(&g_nc, 3, &bstate_type, NULL, NULL);
 }
 
@@ -607,13 +610,16 @@ int main(int argc, char **argv)
             dur_ms = (unsigned)atoi(v);
         } else if (strcmp(argv[i], "--opsize") == 0 && v != NULL) {
             opsize = (size_t)atoi(v);
+        } else if (strcmp(argv[i], "--busy-poll-us") == 0 && v != NULL) {
+            g_busy_poll_us = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(argv[i], "--no-hint") == 0) {
             g_no_hint = true;
             continue;
         } else {
             fprintf(stderr, "usage: bench_e2e --store mem|shm|disk|tcp "
                             "[--dir DIR] [--updates N] [--conc N] "
-                            "[--dur-ms N] [--opsize N] [--no-hint]\n");
+                            "[--dur-ms N] [--opsize N] [--no-hint] "
+                            "[--busy-poll-us N]\n");
             return 2;
         }
         i++;

@@ -1145,6 +1145,12 @@ struct p2praft_node_config {
      * another thread: `p2praft node` exits with status 8). NULL: none. */
     void (*on_removed)(void *data);
     void *on_removed_data;
+    /* The host's busy polling (lp2p_host_config.busy_poll_us): after
+     * network activity or a raft log write, the node's loop polls without
+     * sleeping for this many microseconds. CPU for latency, for VMs whose
+     * idle vCPUs halt at once or nodes with a core of their own. 0 (the
+     * default): off. At most 1000000 (P2PRAFT_EINVAL beyond). */
+    uint32_t busy_poll_us;
 };
 
 /* Fill `cfg` with the defaults shown above (pointers NULL). */

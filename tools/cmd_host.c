@@ -1,4 +1,4 @@
-/* p2praft host [--listen MA]... [-k FILE]: a libp2p host serving ping,
+/* p2praft host [--listen MA]... [-k FILE] [--busy-poll-us N]: a libp2p host serving ping,
  * identify and the interop test protocols until SIGINT or SIGTERM. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +38,7 @@ static int run(int argc, char **argv)
     struct lp2p_key key;
     uv_loop_t loop;
     char id[LP2P_PEER_ID_STRMAX], addr[LP2P_MULTIADDR_STRMAX];
+    uint32_t busy_poll_us = 0;
     int closed = 0, rv;
     int a;
     for (a = 1; a < argc; a++) {
@@ -51,19 +52,29 @@ static int run(int argc, char **argv)
         } else if ((strcmp(argv[a], "-k") == 0 ||
                     strcmp(argv[a], "--key") == 0) && a + 1 < argc) {
             keyfile = argv[++a];
+        } else if (strcmp(argv[a], "--busy-poll-us") == 0 && a + 1 < argc) {
+            if (cli_busy_poll_us(argv[++a], &busy_poll_us) != 0) {
+                fprintf(stderr, "p2praft host: --busy-poll-us wants 0 to %u, "
+                                "not '%s'\n", LP2P_BUSY_POLL_US_MAX, argv[a]);
+                return 2;
+            }
         } else if (strcmp(argv[a], "-h") == 0 ||
                    strcmp(argv[a], "--help") == 0) {
-            printf("usage: p2praft host [--listen MA]... [-k FILE]\n"
+            printf("usage: p2praft host [--listen MA]... [-k FILE] "
+                   "[--busy-poll-us N]\n"
                    "Serve ping, identify, %s and %s.\n"
                    "Prints every listen address ending in /p2p/<id>, one "
                    "per line, then serves\nuntil SIGINT or SIGTERM. Default "
                    "listen address /ip4/127.0.0.1/tcp/0; without\n-k a fresh "
-                   "identity is used.\n",
+                   "identity is used. --busy-poll-us N: after network "
+                   "activity, keep the\nloop polling without sleeping for N "
+                   "us (0 = off, the default; at most 1000000).\n",
                    CLI_ECHO_PROTOCOL, CLI_SINK_PROTOCOL);
             return 0;
         } else {
             fprintf(stderr, "p2praft host: unknown argument '%s'\n"
-                            "usage: p2praft host [--listen MA]... [-k FILE]\n",
+                            "usage: p2praft host [--listen MA]... [-k FILE] "
+                            "[--busy-poll-us N]\n",
                     argv[a]);
             return 2;
         }
@@ -82,6 +93,7 @@ static int run(int argc, char **argv)
     loop.data = &closed;
     lp2p_host_config_init(&cfg);
     cfg.key = &key;
+    cfg.busy_poll_us = busy_poll_us;
     rv = lp2p_host_new(&host, &loop, &cfg);
     lp2p_key_wipe(&key);
     if (rv != 0) {

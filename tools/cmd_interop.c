@@ -779,7 +779,10 @@ static const char usage[] =
     "streams\n"
     "  bench-throughput MA [--bytes N] [--proto sink|echo]\n"
     "  bench-rtt MA [--count N]\n"
-    "  bench-connect MA [--count N]\n";
+    "  bench-connect MA [--count N]\n"
+    "any mode: [--busy-poll-us N]  the dialing host busy-polls N us after "
+    "activity\n"
+    "        (lp2p_host_config.busy_poll_us; 0 = off, the default)\n";
 
 static void on_host_closed(struct lp2p_host *h, void *data)
 {
@@ -794,9 +797,11 @@ static int run(int argc, char **argv)
     char *want[32];
     size_t n_want = 0, bytes = 1024 * MiB;
     long count = 0;
+    struct lp2p_host_config hc;
     int i, rv;
     char *end;
     memset(&c, 0, sizeof(c));
+    lp2p_host_config_init(&hc);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -829,6 +834,12 @@ static int run(int argc, char **argv)
                 fprintf(stderr, "p2praft interop: bad --count\n");
                 return 2;
             }
+        } else if (strcmp(a, "--busy-poll-us") == 0) {
+            if (cli_busy_poll_us(argv[++i], &hc.busy_poll_us) != 0) {
+                fprintf(stderr, "p2praft interop: bad --busy-poll-us (0 to "
+                                "%u)\n", LP2P_BUSY_POLL_US_MAX);
+                return 2;
+            }
         } else if (strcmp(a, "--proto") == 0) {
             i++;
             if (strcmp(argv[i], "sink") == 0) {
@@ -852,7 +863,7 @@ static int run(int argc, char **argv)
     }
     uv_loop_init(&c.loop);
     c.loop.data = &c;
-    rv = lp2p_host_new(&c.host, &c.loop, NULL);
+    rv = lp2p_host_new(&c.host, &c.loop, &hc);
     if (rv == 0) {
         rv = cli_serve_test_protocols(c.host);
     }

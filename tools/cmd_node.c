@@ -46,7 +46,8 @@ static void usage(FILE *out)
             "                    [--store disk|mem] [--metrics-listen "
             "HOST:PORT]\n"
             "                    [--join MA]... [--leave]\n"
-            "                    [--wire p2praft|hashicorp]\n"
+            "                    [--wire p2praft|hashicorp] "
+            "[--busy-poll-us N]\n"
             "Run one node of a replicated key-value store until SIGINT or "
             "SIGTERM.\n"
             "  --key FILE        identity key (p2praft keygen -o FILE)\n"
@@ -103,6 +104,13 @@ static void usage(FILE *out)
             "connection;\n"
             "                    one more is answered BUSY (128)\n"
             "  --api-max-requests N  the same over the whole node (4096)\n"
+            "  --busy-poll-us N  after network activity or a log write, "
+            "keep the loop\n"
+            "                    polling without sleeping for N us (0 = off, "
+            "the default;\n"
+            "                    at most 1000000): CPU for latency, on VMs "
+            "whose idle\n"
+            "                    vCPUs halt at once or with a core of its own\n"
             "  --client PEERID   a remote client that may use the API over "
             "libp2p\n"
             "                    (/p2praft/client/1.0.0; p2praft kv --node "
@@ -285,6 +293,12 @@ static int run(int argc, char **argv)
             np = &cfg.api_max_conns;
         } else if (strcmp(o, "--api-idle-ms") == 0) {
             np = &cfg.api_idle_ms;
+        } else if (strcmp(o, "--busy-poll-us") == 0) {
+            if (cli_busy_poll_us(v, &cfg.busy_poll_us) != 0) {
+                fprintf(stderr, "p2praft node: --busy-poll-us wants 0 to "
+                                "%u, not '%s'\n", LP2P_BUSY_POLL_US_MAX, v);
+                return 2;
+            }
         } else {
             fprintf(stderr, "p2praft node: unknown argument '%s'\n", o);
             usage(stderr);

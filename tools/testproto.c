@@ -150,6 +150,21 @@ int cli_serve_test_protocols(struct lp2p_host *host)
     return rv;
 }
 
+int cli_busy_poll_us(const char *s, uint32_t *out)
+{
+    char *end;
+    unsigned long v;
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+    v = strtoul(s, &end, 10);
+    if (*end != '\0' || v > LP2P_BUSY_POLL_US_MAX) {
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 int cli_load_key(const char *path, struct lp2p_key *key)
 {
     int rv;

@@ -19,6 +19,9 @@ int cli_serve_test_protocols(struct lp2p_host *host);
  * printing a clear message on failure. 0 or 1 (exit status). */
 int cli_load_key(const char *path, struct lp2p_key *key);
 
+/* Parse a --busy-poll-us value: 0 to LP2P_BUSY_POLL_US_MAX. 0 or -1. */
+int cli_busy_poll_us(const char *s, uint32_t *out);
+
 /* Print "p2praft <cmd>: <what>: <strerror>" with a hint for common codes. */
 void cli_error(const char *cmd, const char *what, int rv);
 

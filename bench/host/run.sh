@@ -9,6 +9,11 @@
 #                that crosses CPUs costs tens of microseconds, so the
 #                unpinned p50 mostly measures where the scheduler put the
 #                two processes; the pinned run measures the stacks.
+#   rtt, busy    the unpinned rtt run of p2praft again with busy polling
+#                (--busy-poll-us BENCH_BUSY_POLL_US, default 50, on dialer
+#                and listener; 0 skips it): rows *_busy50, compared with
+#                go-libp2p's unpinned numbers, with its own profile (cpu,
+#                context switches; no syscalls row).
 #   syscalls     system calls per 64 B round trip, both processes together
 #                (strace -f -c over a 10000-round run; skipped without
 #                strace). Unlike the times, it does not move with the load.
@@ -41,6 +46,7 @@ export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 BYTES="${BENCH_BYTES:-1073741824}"
 RTT_COUNT="${BENCH_RTT_COUNT:-10000}"
 CONNECT_COUNT="${BENCH_CONNECT_COUNT:-200}"
+BUSY_US="${BENCH_BUSY_POLL_US:-50}"
 
 [ -x build/p2praft ] || { echo "bench/host: build/p2praft missing (make)"; exit 1; }
 have_go=1
@@ -85,7 +91,7 @@ prof_dial() {
     l0=$(proc_prof "$lpid")
     # shellcheck disable=SC2086
     "$out/rusage" "$out/rusage-dial" \
-        timeout 600 $2 bench-rtt --count "$3" "$lma" >"$4" 2>"$out/bench.err"
+        timeout 600 $2 bench-rtt --count "$3" $dial_extra "$lma" >"$4" 2>"$out/bench.err"
     rv=$?
     sleep 0.1 # the listener sees the connection close
     l1=$(proc_prof "$lpid")
@@ -95,15 +101,16 @@ prof_dial() {
     return $rv
 }
 
-# prof_rows NAME: per round trip, from the two prof_dial runs of prof[NAME]
-# (full, then small): sets cpu_rtt and ctxsw_rtt (both sides) and side[NAME]
-# (each side).
+# prof_rows NAME [SUFFIX]: per round trip, from the two prof_dial runs of
+# prof[NAME SUFFIX] (full, then small): sets cpu_rtt SUFFIX and
+# ctxsw_rtt SUFFIX of NAME (both sides) and side[NAME SUFFIX] (each side).
 declare -A side
 prof_rows() {
     local r c x
-    [ -n "${prof[$1]:-}" ] || return 0
+    local s="${2:-}"
+    [ -n "${prof[$1$s]:-}" ] || return 0
     # shellcheck disable=SC2086
-    r=$(echo ${prof[$1]} | awk '
+    r=$(echo ${prof[$1$s]} | awk '
         function f(x, p,  s) { s = sprintf("%." p "f", x); return s ~ /^-0\.0*$/ ? substr(s, 2) : s }
         {
         if (NF != 18 || $2 == "-" || $11 == "-") exit 1
@@ -116,9 +123,9 @@ prof_rows() {
         printf "dialer cpu %s us, ctxsw %s; listener cpu %s us, ctxsw %s, migrations %s\n",
                f(d[0] / 1e3, 1), f(d[1], 2), f(l[0] / 1e3, 1), f(l[1], 2),
                $6 != "-" && $9 != "-" ? f(l[2], 2) : "-" }') || return 0
-    read -r c x side["$1"] <<<"$r"
-    val["$1,cpu_rtt"]=$c
-    val["$1,ctxsw_rtt"]=$x
+    read -r c x side["$1$s"] <<<"$r"
+    val["$1,cpu_rtt$s"]=$c
+    val["$1,ctxsw_rtt$s"]=$x
 }
 
 declare -A val
@@ -136,15 +143,16 @@ run() {
     done
     start_listener "$listener" || { status=1; return; }
     for args in "${list[@]}"; do
-        if [ "$args" = "bench-rtt --count $RTT_COUNT" ] && [ -z "$suffix" ] &&
+        if [ "$args" = "bench-rtt --count $RTT_COUNT" ] &&
+           { [ -z "$suffix" ] || [ "$suffix" = "$busy_suffix" ]; } &&
            [ $have_prof -eq 1 ]; then
             # the profile: this run, then a PROF_SMALL one to subtract
-            prof_dial "$name" "$dialer" "$RTT_COUNT" "$out/bench.tmp" &&
-                prof_dial "$name" "$dialer" "$PROF_SMALL" /dev/null
+            prof_dial "$name$suffix" "$dialer" "$RTT_COUNT" "$out/bench.tmp" &&
+                prof_dial "$name$suffix" "$dialer" "$PROF_SMALL" /dev/null
             rv=$?
         else
             # shellcheck disable=SC2086
-            timeout 600 $dialer $args "$lma" >"$out/bench.tmp" 2>"$out/bench.err"
+            timeout 600 $dialer $args $dial_extra "$lma" >"$out/bench.tmp" 2>"$out/bench.err"
             rv=$?
         fi
         if [ $rv -ne 0 ]; then
@@ -159,6 +167,8 @@ run() {
 }
 
 suffix=""
+dial_extra=""
+busy_suffix="_busy$BUSY_US"
 run p2praft "$root/build/p2praft interop" "$root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0"
 if [ $have_go -eq 1 ]; then
     run go "$out/go-peer" "$out/go-peer listen"
@@ -170,6 +180,16 @@ if command -v taskset >/dev/null 2>&1; then
     if [ $have_go -eq 1 ]; then
         run go "taskset -c 0 $out/go-peer" "taskset -c 0 $out/go-peer listen" rtt
     fi
+fi
+
+# Busy polling: the unpinned rtt run of p2praft with --busy-poll-us on both
+# sides (bench-rtt takes options after its mode).
+if [ "$BUSY_US" != 0 ]; then
+    suffix="$busy_suffix"
+    dial_extra="--busy-poll-us $BUSY_US"
+    run p2praft "$root/build/p2praft interop" \
+        "$root/build/p2praft host --listen /ip4/127.0.0.1/tcp/0 --busy-poll-us $BUSY_US" rtt
+    dial_extra=""
 fi
 
 # sc_run NAME DIALER LISTENER: system calls per round trip, both sides.
@@ -196,24 +216,33 @@ fi
 
 prof_rows p2praft
 prof_rows go
+[ "$BUSY_US" != 0 ] && prof_rows p2praft "$busy_suffix"
 
-printf '%-22s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
-row() { # metric unit higher_is_better target
-    local c="${val[p2praft,$1]:-}" g="${val[go,$1]:-}" r="-"
+printf '%-28s %14s %14s %10s   %s\n' metric p2praft go-libp2p ratio target
+row() { # metric unit higher_is_better target [go's metric]
+    local c="${val[p2praft,$1]:-}" g="${val[go,${5:-$1}]:-}" r="-"
     if [ -n "$c" ] && [ -n "$g" ]; then
         if [ "$3" = 1 ]; then r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (b > 0 ? sprintf("%.2fx", a/b) : "-")}')
         else r=$(awk -v a="$c" -v b="$g" 'BEGIN{print (a > 0 ? sprintf("%.2fx", b/a) : "-")}'); fi
     fi
-    printf '%-22s %14s %14s %10s   %s\n' "$1 ($2)" "${c:--}" "${g:--}" "$r" "$4"
+    printf '%-28s %14s %14s %10s   %s\n' "$1 ($2)" "${c:--}" "${g:--}" "$r" "$4"
 }
 row throughput Gbit/s 1 ">= 4 Gbit/s and >= 1.5x go"
 row rtt_p50 us 0 "<= 60 us"
 row rtt_p99 us 0 ""
 row rtt_p50_1core us 0 "<= 60 us"
 row rtt_p99_1core us 0 ""
+if [ "$BUSY_US" != 0 ]; then
+    row "rtt_p50$busy_suffix" us 0 "go: unpinned" rtt_p50
+    row "rtt_p99$busy_suffix" us 0 "go: unpinned" rtt_p99
+fi
 row syscalls_rtt calls 0 "6: send, recv, epoll_wait per side"
 row cpu_rtt us 0 ""
 row ctxsw_rtt switches 0 ""
+if [ "$BUSY_US" != 0 ]; then
+    row "cpu_rtt$busy_suffix" us 0 "go: unpinned" cpu_rtt
+    row "ctxsw_rtt$busy_suffix" switches 0 "go: unpinned" ctxsw_rtt
+fi
 row connect_p50 ms 0 "<= 2 ms"
 row connect_p99 ms 0 ""
 echo "(ratio: p2praft/go for throughput, go/p2praft for latencies and costs: > 1 means p2praft is better)"
@@ -222,6 +251,8 @@ if [ -n "${side[p2praft]:-}${side[go]:-}" ]; then
     echo " per round trip of the unpinned rtt run, dialer and listener summed, all threads,"
     echo " set-up subtracted. Each side, with the listener's CPU migrations per round trip:)"
     [ -n "${side[p2praft]:-}" ] && echo "  p2praft    ${side[p2praft]}"
+    [ -n "${side[p2praft$busy_suffix]:-}" ] &&
+        echo "  p2praft, --busy-poll-us $BUSY_US  ${side[p2praft$busy_suffix]}"
     [ -n "${side[go]:-}" ] && echo "  go-libp2p  ${side[go]}"
 fi
 exit $status

@@ -135,6 +135,41 @@ void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
     reaper_kick(host);
 }
 
+/* ---------------------------------------------------------------------
+ * Busy polling. While the `busy` idle handle is started, libuv polls with
+ * timeout 0 instead of sleeping; its callback stops it once busy_ns passed
+ * since the last activity. The handle is unref'd: it never keeps the loop
+ * alive, and it counts as an object of the host until its close ran.
+ */
+static void busy_check(uv_idle_t *idle)
+{
+    struct lp2p_host *host = idle->data;
+    if (uv_hrtime() - host->busy_last > host->busy_ns) {
+        uv_idle_stop(&host->busy);
+        host->busy_active = 0;
+    }
+}
+
+void lp2p__host_busy_start(struct lp2p_host *host)
+{
+    if (!host->closing) {
+        uv_idle_start(&host->busy, busy_check);
+        host->busy_active = 1;
+    }
+}
+
+static void busy_closed(uv_handle_t *h)
+{
+    lp2p__host_unref(h->data);
+}
+
+void lp2p_host_kick(struct lp2p_host *host)
+{
+    if (host != NULL) {
+        lp2p__host_busy_kick(host);
+    }
+}
+
 void lp2p__host_ref(struct lp2p_host *host)
 {
     host->objects++;
@@ -154,7 +189,8 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     struct lp2p_host *host;
     char agent[64];
     int rv;
-    if (out == NULL || loop == NULL) {
+    if (out == NULL || loop == NULL ||
+        (cfg != NULL && cfg->busy_poll_us > LP2P_BUSY_POLL_US_MAX)) {
         return LP2P_EINVAL;
     }
     host = lp2p__calloc(1, sizeof(*host));
@@ -211,6 +247,13 @@ int lp2p_host_new(struct lp2p_host **out, struct uv_loop_s *loop,
     }
     uv_idle_init(loop, &host->reaper);
     host->reaper.data = host;
+    if (host->cfg.busy_poll_us > 0) {
+        uv_idle_init(loop, &host->busy);
+        uv_unref((uv_handle_t *)&host->busy);
+        host->busy.data = host;
+        host->busy_ns = (uint64_t)host->cfg.busy_poll_us * 1000;
+        lp2p__host_ref(host);
+    }
     lp2p__limits_init(host);
     *out = host;
     return 0;
@@ -247,6 +290,12 @@ void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
     }
     lp2p__ping_free_all(host);
     lp2p__limits_close(host);
+    if (host->busy_ns != 0) {
+        /* No kick starts it again: host->closing. */
+        host->busy_ns = 0;
+        host->busy_active = 0;
+        uv_close((uv_handle_t *)&host->busy, busy_closed);
+    }
     for (i = 0; i < host->n_handlers; i++) {
         lp2p__free(host->handlers[i].protocol);
     }

@@ -356,6 +356,12 @@ struct lp2p_host {
     int objects;        /* live listeners, conns, dials, timers */
     uv_idle_t reaper;   /* runs deferred callbacks and the final free */
     int reaper_active;
+    /* Busy polling (cfg.busy_poll_us > 0 only: otherwise never
+     * initialised). Unref'd; while started, uv_run polls with timeout 0. */
+    uv_idle_t busy;
+    int busy_active;
+    uint64_t busy_ns;   /* cfg.busy_poll_us in ns; 0: off */
+    uint64_t busy_last; /* uv_hrtime() of the last activity */
     struct lp2p__list deferred; /* struct lp2p_deferred */
     struct lp2p_ping_state *pings;
     uint8_t rbuf[65536 + 1024];
@@ -364,6 +370,19 @@ struct lp2p_host {
 void lp2p__host_defer(struct lp2p_host *host, struct lp2p_deferred *d,
                       void (*fn)(struct lp2p_host *, void *, int), void *arg,
                       int status);
+
+/* Busy polling: socket activity now (host.c). Inline, since it runs on
+ * every read and write: a compare when busy polling is off. */
+void lp2p__host_busy_start(struct lp2p_host *host);
+static inline void lp2p__host_busy_kick(struct lp2p_host *host)
+{
+    if (host->busy_ns != 0) {
+        host->busy_last = uv_hrtime();
+        if (!host->busy_active) {
+            lp2p__host_busy_start(host);
+        }
+    }
+}
 
 /* Object accounting for the asynchronous close. */
 void lp2p__host_ref(struct lp2p_host *host);

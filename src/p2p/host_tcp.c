@@ -19,7 +19,8 @@
  * copied to the conn's queue, sent with one sendmsg() per writability
  * event, and streams are held back while the queue is over
  * conn_write_buffer. Reading: one recv() into the host's buffer per
- * readiness event (more only while the buffer comes back full).
+ * readiness event (more only while the buffer comes back full). Both
+ * kick busy polling (busy_poll_us, host.c), a compare when it is off.
  *
  * Failure modes: a connect error moves on to the next resolved address;
  * after the last one the waiters get the mapped error. The handshake timer
@@ -274,6 +275,7 @@ static void conn_read(struct lp2p_conn *c)
             return;
         }
         host->bytes_in += (uint64_t)n;
+        lp2p__host_busy_kick(host);
         /* Reads never nest (nothing below runs the loop), so the shared
          * buffer stays ours until the feed returns. */
         rv = lp2p__conn_feed(c, host->rbuf, (size_t)n);
@@ -322,6 +324,7 @@ static void conn_flush(struct lp2p_conn *c)
     }
     done = (size_t)w;
     c->host->bytes_out += done;
+    lp2p__host_busy_kick(c->host);
     c->write_queued -= done;
     while (done > 0) {
         struct lp2p_chunk *ch =
@@ -411,6 +414,9 @@ int lp2p__conn_write(struct lp2p_conn *c, const uint8_t *p, size_t len)
     if (len == 0 || c->fail_status != 0) {
         return 0;
     }
+    /* A reply may follow soon: busy polling starts here, and a read of it
+     * extends it. */
+    lp2p__host_busy_kick(c->host);
     if (lp2p__list_empty(&c->wq)) {
         do {
             n = send(c->fd, p, len, MSG_NOSIGNAL);

@@ -357,6 +357,9 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
         snprintf(io->errmsg, sizeof(io->errmsg), "%s", p->store.errmsg);
         return rv;
     }
+    /* The write runs on libuv's pool; with busy polling on, the loop
+     * spins meanwhile and takes its completion without a wakeup. */
+    lp2p_host_kick(p->host);
     if (p->appends_pending == 0) {
         p->stall_ms = 0;
     }

@@ -328,6 +328,7 @@ static int setup_host(struct p2praft_node *n)
     lp2p_host_config_init(&hc);
     hc.key = &n->key;
     hc.idle_timeout_ms = UINT64_MAX; /* raft keeps its own connections */
+    hc.busy_poll_us = n->cfg.busy_poll_us;
     rv = lp2p_host_new(&n->host, &n->loop, &hc);
     if (rv != 0) {
         return fail(n, rv, "cannot create the host: %s", lp2p_strerror(rv));
@@ -793,7 +794,8 @@ int p2praft_node_start(struct p2praft_node **out,
         cfg->data_dir == NULL || cfg->n_listen == 0 ||
         cfg->election_ms == 0 || cfg->heartbeat_ms == 0 ||
         cfg->heartbeat_ms >= cfg->election_ms || cfg->timeout_ms == 0 ||
-        cfg->snapshot_threshold == 0) {
+        cfg->snapshot_threshold == 0 ||
+        cfg->busy_poll_us > LP2P_BUSY_POLL_US_MAX) {
         if (errmsg != NULL) {
             snprintf(errmsg, errmsg_len, "invalid node configuration");
         }

@@ -56,6 +56,7 @@ static int nc_host_start(struct nc *nc, unsigned i)
     lp2p_host_config_init(&cfg);
     cfg.key = &nd->key;
     cfg.handshake_timeout_ms = nc_slow() ? 20000 : 2000;
+    cfg.busy_poll_us = nc->busy_poll_us;
     rv = lp2p_host_new(&nd->host, &nc->loop, &cfg);
     if (rv != 0) {
         return rv;

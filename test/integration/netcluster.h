@@ -60,6 +60,7 @@ struct nc {
     /* The raft wire; HASHICORP also takes the seed's log format and turns
      * pre-vote off, as a node of a go-libp2p-raft cluster does. */
     enum p2praft_wire wire;
+    uint32_t busy_poll_us; /* the hosts' busy polling (0: off) */
     struct nc_node nodes[NC_MAX];
 };
 

@@ -307,3 +307,46 @@ TEST(cli, host_and_ping)
               1);
     ASSERT(strstr(p.buf, "unreachable") != NULL);
 }
+
+/* --busy-poll-us: out-of-range and non-numeric values refused by name;
+ * a host and the interop driver both busy polling complete round trips. */
+TEST(cli, busy_poll_option)
+{
+    struct child h, p;
+    char ma[LP2P_MULTIADDR_STRMAX], *nl;
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--key", "/nonexistent",
+                                  "--data-dir", "/nonexistent",
+                                  "--busy-poll-us", "x", NULL},
+                  &p),
+              2);
+    ASSERT(strstr(p.buf, "--busy-poll-us wants 0 to 1000000, not 'x'") != NULL);
+    ASSERT_EQ(run((char *const[]){"p2praft", "host", "--busy-poll-us",
+                                  "1000001", NULL},
+                  &p),
+              2);
+    ASSERT(strstr(p.buf, "not '1000001'") != NULL);
+    ASSERT_EQ(run((char *const[]){"p2praft", "interop", "bench-rtt",
+                                  "/ip4/127.0.0.1/tcp/1", "--busy-poll-us",
+                                  "-1", NULL},
+                  &p),
+              2);
+    ASSERT(strstr(p.buf, "bad --busy-poll-us") != NULL);
+    ASSERT_EQ(run((char *const[]){"p2praft", "node", "--help", NULL}, &p), 0);
+    ASSERT(strstr(p.buf, "--busy-poll-us N") != NULL);
+
+    spawn(&h, (char *const[]){"p2praft", "host", "--busy-poll-us", "50",
+                              NULL});
+    ASSERT(read_lines(&h, 1, 10000));
+    nl = strchr(h.buf, '\n');
+    ASSERT(nl != NULL && (size_t)(nl - h.buf) < sizeof(ma));
+    memcpy(ma, h.buf, (size_t)(nl - h.buf));
+    ma[nl - h.buf] = '\0';
+    ASSERT_EQ(run((char *const[]){"p2praft", "interop", "bench-rtt", ma,
+                                  "--count", "50", "--busy-poll-us", "50",
+                                  NULL},
+                  &p),
+              0);
+    ASSERT(strstr(p.buf, "bench rtt_p50 ") != NULL);
+    kill(h.pid, SIGTERM);
+    ASSERT_EQ(finish(&h, 20000), 0);
+}

@@ -163,7 +163,24 @@ static int counting_uv_append(struct raft_io *io, struct raft_io_append *req,
     return rv;
 }
 
+static void three_nodes_commit_with(enum p2praft_store_kind store,
+                                    uint32_t busy_poll_us);
+
 BOTH_STORES(three_nodes_commit)
+{
+    three_nodes_commit_with(store, 0);
+}
+
+/* The same with the hosts busy polling (busy_poll_us; the disk store's
+ * appends kick it too): the loop spins between messages, and closes
+ * cleanly. */
+BOTH_STORES(three_nodes_commit_busy_poll)
+{
+    three_nodes_commit_with(store, 50);
+}
+
+static void three_nodes_commit_with(enum p2praft_store_kind store,
+                                    uint32_t busy_poll_us)
 {
     struct nc nc;
     struct result r;
@@ -175,6 +192,7 @@ BOTH_STORES(three_nodes_commit)
     unsigned j;
     memset(&nc, 0, sizeof(nc));
     nc.store = store;
+    nc.busy_poll_us = busy_poll_us;
     ASSERT_OK(nc_init(&nc, 3, &tstate_type, NULL, NULL));
     leader = nc_wait_leader(&nc, WAIT_MS);
     ASSERT(leader >= 0);
