@@ -584,7 +584,9 @@ struct lp2p_host_config {
      * burst of activity, one core's worth while traffic keeps coming. It
      * pays on VMs whose idle vCPUs halt at once (a cross-CPU wakeup costs
      * tens of microseconds there) and when the process has a core of its
-     * own. A few tens of microseconds cover a round trip on one machine.
+     * own. It hurts on a machine whose CPUs are all busy: the spinning
+     * takes CPU time from the threads and peers it waits for. A few tens
+     * of microseconds cover a round trip on one machine.
      * 0 (the default): off, the loop sleeps as soon as it is idle and no
      * handle is added. At most 1000000 (1 s); more is refused with
      * LP2P_EINVAL. The spinning never keeps the loop alive by itself.
