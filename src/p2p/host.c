@@ -150,12 +150,12 @@ static void busy_check(uv_idle_t *idle)
     }
 }
 
+/* Only through lp2p__host_busy_kick(), which lp2p_host_close() turns off
+ * (busy_ns 0) before it closes the handle. */
 void lp2p__host_busy_start(struct lp2p_host *host)
 {
-    if (!host->closing) {
-        uv_idle_start(&host->busy, busy_check);
-        host->busy_active = 1;
-    }
+    uv_idle_start(&host->busy, busy_check);
+    host->busy_active = 1;
 }
 
 static void busy_closed(uv_handle_t *h)
@@ -291,7 +291,7 @@ void lp2p_host_close(struct lp2p_host *host, lp2p_host_close_cb cb,
     lp2p__ping_free_all(host);
     lp2p__limits_close(host);
     if (host->busy_ns != 0) {
-        /* No kick starts it again: host->closing. */
+        /* busy_ns 0: no kick starts it again. */
         host->busy_ns = 0;
         host->busy_active = 0;
         uv_close((uv_handle_t *)&host->busy, busy_closed);
